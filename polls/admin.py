@@ -1,0 +1,238 @@
+"""Django admin is the host's cockpit: events, questions, options and the live controls.
+
+Staff who are not superusers see and change only the events they host.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import live, show
+from .models import Answer, Event, Option, Question
+from .views import stage_url
+
+
+def hosted_events(request):
+    events = Event.objects.all()
+    if not request.user.is_superuser:
+        events = events.filter(hosts=request.user)
+    return events
+
+
+class QuestionInline(admin.TabularInline):
+    model = Question
+    extra = 0
+    fields = ["order", "prompt", "kind", "state", "show_results", "options_link"]
+    readonly_fields = ["state", "options_link"]
+    show_change_link = True
+
+    @admin.display(description=_("options"))
+    def options_link(self, question):
+        if not question.pk:
+            return "-"
+        url = reverse("admin:polls_question_change", args=[question.pk])
+        count = question.options.count()
+        label = ngettext("%(count)d option", "%(count)d options", count) % {"count": count}
+        return format_html('<a href="{}">{}</a>', url, label)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["title", "code", "current_question", "language", "live_links"]
+    search_fields = ["title", "code"]
+    filter_horizontal = ["hosts"]
+    readonly_fields = ["live_links", "stage_key"]
+    fields = ["title", "code", "language", "hosts", "current_question", "live_links", "stage_key"]
+    inlines = [QuestionInline]
+    actions = ["rotate_stage_key"]
+
+    def get_queryset(self, request):
+        return hosted_events(request)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.is_host(request.user))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.is_host(request.user))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "current_question":
+            event_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Question.objects.filter(event_id=event_id or 0)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("live"))
+    def live_links(self, event):
+        if not event.pk:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}" target="_blank">{}</a> · <a href="{}">{}</a>',
+            reverse("polls:host", args=[event.code]),
+            _("remote control"),
+            stage_url(event),
+            _("stage screen"),
+            reverse("polls:phone", args=[event.code]),
+            _("phone page"),
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            obj.hosts.add(request.user)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        event = form.instance
+        if not request.user.is_superuser and not event.hosts.filter(pk=request.user.pk).exists():
+            event.hosts.add(request.user)  # a host cannot lock themselves out by editing hosts
+        current = event.current_question
+        if current is not None:
+            show.do_set_current(event, current)
+        else:
+            live.notify_event_changed(event.id)
+
+    @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
+    def rotate_stage_key(self, request, queryset):
+        for event in queryset:
+            show.check_host(request.user, event)
+            show.do_rotate_stage_key(event)
+        self.message_user(request, _("New stage keys issued."), messages.SUCCESS)
+
+
+class OptionFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        question = self.instance
+        labels = [
+            form.cleaned_data.get("label")
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if question.kind in Question.CHOICE_KINDS and len(labels) < 2:
+            raise ValidationError(_("A choice question needs at least two options."))
+        if question.kind == Question.Kind.SCALE and labels:
+            raise ValidationError(_("A scale question has no options; remove them."))
+        if question.kind == Question.Kind.MULTIPLE and question.max_choices:
+            if question.max_choices > len(labels):
+                raise ValidationError(
+                    _("The most choices (%(max)d) is more than the number of options.")
+                    % {"max": question.max_choices}
+                )
+            if question.min_choices > len(labels):
+                raise ValidationError(_("The fewest choices is more than the number of options."))
+
+
+class OptionInline(admin.TabularInline):
+    model = Option
+    formset = OptionFormSet
+    extra = 0
+    fields = ["order", "label"]
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ["prompt", "event", "order", "kind", "state", "show_results", "is_current"]
+    list_filter = ["event", "kind", "state"]
+    list_select_related = ["event"]
+    readonly_fields = ["state"]
+    inlines = [OptionInline]
+    actions = ["make_current", "open_questions", "close_questions", "show_on_phones",
+               "hide_on_phones"]
+    fieldsets = [
+        (None, {"fields": ["event", "order", "kind", "prompt", "state", "show_results"]}),
+        (_("Scale"), {"fields": ["scale_min", "scale_max", "scale_min_label", "scale_max_label"]}),
+        (_("Multiple choice"), {"fields": ["min_choices", "max_choices"]}),
+    ]
+
+    def get_queryset(self, request):
+        questions = super().get_queryset(request)
+        if not request.user.is_superuser:
+            questions = questions.filter(event__hosts=request.user)
+        return questions
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "event":
+            kwargs["queryset"] = hosted_events(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.event.is_host(request.user))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.event.is_host(request.user))
+
+    @admin.display(boolean=True, description=_("current"))
+    def is_current(self, question):
+        return question.event.current_question_id == question.id
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        live.notify_event_changed(form.instance.event_id)
+
+    def _each(self, request, queryset, do):
+        done = 0
+        for question in queryset.select_related("event"):
+            if not question.event.is_host(request.user):
+                raise PermissionDenied
+            try:
+                do(question)
+            except ValidationError as error:
+                self.message_user(request, f"{question}: {error.messages[0]}", messages.ERROR)
+            else:
+                done += 1
+        return done
+
+    @admin.action(description=_("Make current on the stage and phones"))
+    def make_current(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one question."), messages.ERROR)
+            return
+        self._each(request, queryset, lambda q: show.do_set_current(q.event, q))
+
+    @admin.action(description=_("Open for answers (and make current)"))
+    def open_questions(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one question."), messages.ERROR)
+            return
+        self._each(request, queryset, lambda q: show.do_set_state(q, Question.State.OPEN))
+
+    @admin.action(description=_("Close for answers"))
+    def close_questions(self, request, queryset):
+        self._each(request, queryset, lambda q: show.do_set_state(q, Question.State.CLOSED))
+
+    @admin.action(description=_("Show results on phones"))
+    def show_on_phones(self, request, queryset):
+        self._each(request, queryset, lambda q: show.do_show_results(q, True))
+
+    @admin.action(description=_("Hide results on phones"))
+    def hide_on_phones(self, request, queryset):
+        self._each(request, queryset, lambda q: show.do_show_results(q, False))
+
+
+@admin.register(Answer)
+class AnswerAdmin(admin.ModelAdmin):
+    list_display = ["question", "participant", "value", "answered_at"]
+    list_filter = ["question__event"]
+    list_select_related = ["question"]
+
+    def get_queryset(self, request):
+        answers = super().get_queryset(request)
+        if not request.user.is_superuser:
+            answers = answers.filter(question__event__hosts=request.user)
+        return answers
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

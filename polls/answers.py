@@ -1,0 +1,130 @@
+"""Validation of one client message: the parsed answer, or a rejection with a stable code.
+
+Every message from a phone passes through here before anything is counted. The question spec
+used for validation comes from the event state the server last broadcast (no database read on
+the answer path); whether the question is open is decided atomically by the tally itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+MAX_MESSAGE_BYTES = 4096
+MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+CLIENT_TYPES = ("answer", "ping")
+
+ERROR_MESSAGES = {
+    "bad_json": _("The message is not valid JSON."),
+    "bad_message": _("The message is missing a field or has one of the wrong type."),
+    "too_large": _("The message is too large."),
+    "unknown_type": _("Unknown message type."),
+    "unknown_question": _("This question does not belong to this event."),
+    "not_open": _("This question is not open for answers."),
+    "bad_value": _("That answer is not possible for this question."),
+    "rate_limited": _("Too many messages; slow down a little."),
+    "not_allowed": _("You are not allowed to do that."),
+    "unavailable": _("Answers cannot be counted right now; yours will be sent again."),
+}
+
+
+class Rejection(Exception):
+    """A client message refused with a stable code; nothing was counted."""
+
+    def __init__(self, code: str, message_id: str | None = None, detail: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.message_id = message_id
+        self.detail = detail
+
+    def payload(self) -> dict:
+        text = str(ERROR_MESSAGES[self.code])
+        if self.detail:
+            text = f"{text} {self.detail}"
+        return {"type": "error", "id": self.message_id, "code": self.code, "message": text}
+
+
+@dataclass(frozen=True)
+class ValidAnswer:
+    message_id: str
+    question_id: int
+    kind: str
+    value: Any
+
+
+def parse_message(text: str | None, data: bytes | None) -> dict:
+    """Decode a raw frame into a JSON object with a known type."""
+    raw = text if text is not None else (data or b"")
+    size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise Rejection("too_large")
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejection("bad_json") from None
+    if not isinstance(message, dict):
+        raise Rejection("bad_message")
+    message_id = message.get("id")
+    if message_id is not None and not (
+        isinstance(message_id, str) and MESSAGE_ID_PATTERN.match(message_id)
+    ):
+        raise Rejection("bad_message", detail="id")
+    if message.get("type") not in CLIENT_TYPES:
+        raise Rejection("unknown_type", message_id)
+    return message
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_value(spec: dict, value: Any) -> Any:
+    """Check a value against the question spec; return it in its canonical form."""
+    kind = spec["kind"]
+    if kind == "single":
+        if _is_int(value) and value in spec["options"]:
+            return value
+        raise Rejection("bad_value")
+    if kind == "multiple":
+        if not isinstance(value, list) or not all(_is_int(item) for item in value):
+            raise Rejection("bad_value")
+        chosen = sorted(set(value))
+        if len(chosen) != len(value) or not set(chosen) <= set(spec["options"]):
+            raise Rejection("bad_value")
+        low, high = spec["choices"]["min"], spec["choices"]["max"]
+        if not low <= len(chosen) <= high:
+            raise Rejection("bad_value")
+        return chosen
+    if kind == "scale":
+        low, high = spec["scale"]["min"], spec["scale"]["max"]
+        if _is_int(value) and low <= value <= high:
+            return value
+        raise Rejection("bad_value")
+    raise Rejection("bad_value")
+
+
+def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
+    """Check an ``answer`` message against the event's current question."""
+    message_id = message.get("id")
+    if message_id is None:
+        raise Rejection("bad_message", detail="id")
+    question_id = message.get("question")
+    if not _is_int(question_id):
+        raise Rejection("bad_message", message_id, detail="question")
+    if "value" not in message:
+        raise Rejection("bad_message", message_id, detail="value")
+    if question_id not in event_spec["question_ids"]:
+        raise Rejection("unknown_question", message_id)
+    current = event_spec["current"]
+    if current is None or current["id"] != question_id or not current["open"]:
+        raise Rejection("not_open", message_id)
+    try:
+        value = validate_value(current, message["value"])
+    except Rejection as rejection:
+        rejection.message_id = message_id
+        raise
+    return ValidAnswer(message_id, question_id, current["kind"], value)

@@ -1,0 +1,232 @@
+"""WebSocket faces: phones answer, stage screens watch. Thin: validation lives in ``answers``,
+counting in ``tally``, pushing in ``live``."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+
+from . import answers, live, tally
+from .answers import Rejection
+from .models import Event
+from .ratelimit import TokenBucket
+from .tokens import participant_cookie_name, read_participant_token
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNKNOWN_EVENT = 4404
+CLOSE_BAD_TOKEN = 4401
+CLOSE_BAD_KEY = 4403
+CLOSE_FLOOD = 4429
+
+
+def _query(scope) -> dict[str, str]:
+    parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def _cookies(scope) -> dict[str, str]:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            cookie = SimpleCookie()
+            cookie.load(value.decode("latin-1"))
+            return {key: morsel.value for key, morsel in cookie.items()}
+    return {}
+
+
+def _language(scope, query: dict[str, str], default: str = settings.LANGUAGE_CODE) -> str:
+    supported = {code for code, _name in settings.LANGUAGES}
+    if query.get("lang") in supported:
+        return query["lang"]
+    for name, value in scope.get("headers", []):
+        if name == b"accept-language":
+            for part in value.decode("latin-1").split(","):
+                code = part.split(";")[0].strip().lower()[:2]
+                if code in supported:
+                    return code
+    return default
+
+
+@database_sync_to_async
+def _event_exists(code: str) -> bool:
+    return Event.objects.filter(code=code).exists()
+
+
+@database_sync_to_async
+def _event_for_stage(code: str) -> Event | None:
+    return Event.objects.filter(code=code).first()
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """What phones and screens share: the event group, the state message, result pushes."""
+
+    event_id: int
+    state: dict | None = None
+
+    async def join_event(self, event_id: int) -> bool:
+        self.event_id = event_id
+        await self.channel_layer.group_add(live.event_group(event_id), self.channel_name)
+        await self.accept()
+        state = await live.load_event_state(event_id)
+        if state is None:
+            await self.close(CLOSE_UNKNOWN_EVENT)
+            return False
+        await self.apply_state(state)
+        return True
+
+    async def disconnect(self, code):
+        live.results_pump().unsubscribe(self)
+        if hasattr(self, "event_id"):
+            await self.channel_layer.group_discard(
+                live.event_group(self.event_id), self.channel_name
+            )
+
+    async def event_state(self, message):
+        await self.apply_state(message["state"])
+
+    async def stage_key(self, message):
+        """Only stage screens care about their key."""
+
+    async def apply_state(self, state: dict) -> None:
+        self.state = state
+        await self.send_state()
+        question = state["spec"]["current"]
+        if question is not None and self.wants_results(state):
+            await live.results_pump().subscribe(self, question, self.push_text)
+        else:
+            live.results_pump().unsubscribe(self)
+
+    async def push_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def send_json(self, message: dict) -> None:
+        await self.send(text_data=live.encode(message))
+
+    def wants_results(self, state: dict) -> bool:
+        raise NotImplementedError
+
+    async def send_state(self) -> None:
+        raise NotImplementedError
+
+
+class PhoneConsumer(LiveConsumer):
+    """One attendee's phone: receives the event state, sends answers, gets ack or error."""
+
+    async def connect(self):
+        code = self.scope["url_route"]["kwargs"]["code"]
+        query = _query(self.scope)
+        self.language = _language(self.scope, query)
+        self.answers: dict[int, object] = {}
+        self.budget = TokenBucket(rate=5, burst=20)
+        self.strikes = 0
+        token = query.get("token") or _cookies(self.scope).get(participant_cookie_name(code))
+        participant = read_participant_token(token, code)
+        if participant is None:
+            close_code = CLOSE_BAD_TOKEN if await _event_exists(code) else CLOSE_UNKNOWN_EVENT
+            await self.close(close_code)
+            return
+        self.participant_id = participant.participant_id
+        await self.join_event(participant.event_id)
+
+    def wants_results(self, state: dict) -> bool:
+        return bool(state["question"] and state["question"]["show_results"])
+
+    async def send_state(self) -> None:
+        question = self.state["question"]
+        answer = None
+        if question is not None:
+            answer = self.answers.get(question["id"])
+            if answer is None:
+                try:
+                    answer = await tally.answer_of(question["id"], self.participant_id)
+                except tally.TallyUnavailable:
+                    answer = None
+        await self.send_json(
+            {
+                "type": "state",
+                "event": {"code": self.state["event"]["code"], "title": self.state["event"]["title"]},
+                "question": question,
+                "answer": answer,
+            }
+        )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            if not self.budget.take():
+                self.strikes += 1
+                if self.strikes > 50:
+                    await self.close(CLOSE_FLOOD)
+                    return
+                raise Rejection("rate_limited")
+            message = answers.parse_message(text_data, bytes_data)
+            if message["type"] == "ping":
+                await self.send_json({"type": "pong", "id": message.get("id")})
+                return
+            await self.receive_answer(message)
+        except Rejection as rejection:
+            with translation.override(self.language):
+                await self.send_json(rejection.payload())
+
+    async def receive_answer(self, message: dict) -> None:
+        valid = answers.validate_answer(message, self.state["spec"])
+        try:
+            outcome = await tally.record_answer(
+                valid.question_id, valid.kind, self.participant_id, valid.message_id, valid.value
+            )
+        except tally.TallyUnavailable:
+            raise Rejection("unavailable", valid.message_id) from None
+        if not outcome.counted:
+            raise Rejection("not_open", valid.message_id)
+        answer = valid.value
+        if outcome.status == "duplicate":
+            # A resend of a message already counted: report what is counted now.
+            answer = await tally.answer_of(valid.question_id, self.participant_id)
+        self.answers[valid.question_id] = answer
+        await self.send_json(
+            {"type": "ack", "id": valid.message_id, "question": valid.question_id, "answer": answer}
+        )
+
+
+class StageConsumer(LiveConsumer):
+    """A projected screen: watches one event with its stage key; never writes."""
+
+    async def connect(self):
+        code = self.scope["url_route"]["kwargs"]["code"]
+        key = _query(self.scope).get("key", "")
+        event = await _event_for_stage(code)
+        if event is None:
+            await self.close(CLOSE_UNKNOWN_EVENT)
+            return
+        if not key or not hmac.compare_digest(key.encode(), event.stage_key.encode()):
+            await self.close(CLOSE_BAD_KEY)
+            return
+        self.key = key
+        await self.join_event(event.id)
+
+    async def stage_key(self, message):
+        if not hmac.compare_digest(message["key"].encode(), self.key.encode()):
+            await self.close(CLOSE_BAD_KEY)
+
+    def wants_results(self, state: dict) -> bool:
+        return True
+
+    async def send_state(self) -> None:
+        await self.send_json(
+            {
+                "type": "state",
+                "event": {"code": self.state["event"]["code"], "title": self.state["event"]["title"]},
+                "question": self.state["question"],
+                "answer": None,
+            }
+        )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        with translation.override(_language(self.scope, _query(self.scope))):
+            await self.send_json(Rejection("not_allowed").payload())

@@ -1,0 +1,37 @@
+import signal
+import socket
+import time
+
+from django.core.management.base import BaseCommand
+from redis.exceptions import RedisError
+
+from polls import writer
+
+
+class Command(BaseCommand):
+    help = "Drain the Redis answer log into the Answer table (runs until stopped)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Drain what is there, then stop.")
+        parser.add_argument(
+            "--consumer",
+            default=f"writer-{socket.gethostname()}",
+            help="Stable name of this writer; a restarted writer re-reads its own pending entries.",
+        )
+
+    def handle(self, *args, once=False, consumer=None, **options):
+        if once:
+            written = writer.drain_all(consumer)
+            self.stdout.write(f"{written} answers written")
+            return
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        self.stdout.write(f"answer writer {consumer} running")
+        while not stopping:
+            try:
+                written = writer.drain_once(consumer, block_ms=1000)
+                if written == 0:
+                    time.sleep(0.05)
+            except RedisError as error:
+                self.stderr.write(f"Redis unavailable ({error}); retrying")
+                time.sleep(1)

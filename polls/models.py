@@ -1,0 +1,172 @@
+"""Events, their questions and options, and the durable record of answers."""
+
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .codes import generate_code, is_valid_code
+
+
+def new_stage_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def validate_join_code(value: str) -> None:
+    if not is_valid_code(value):
+        raise ValidationError(
+            _(
+                "Use 4 to 12 uppercase letters and digits, without the letters I, L and O "
+                "(they are read as the digits 1 and 0)."
+            ),
+            code="bad_join_code",
+        )
+
+
+class Event(models.Model):
+    title = models.CharField(_("title"), max_length=200)
+    code = models.CharField(
+        _("join code"),
+        max_length=12,
+        unique=True,
+        default=generate_code,
+        validators=[validate_join_code],
+        help_text=_("What attendees type on their phones."),
+    )
+    hosts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("hosts"), related_name="hosted_events", blank=True
+    )
+    stage_key = models.CharField(_("stage key"), max_length=64, default=new_stage_key)
+    current_question = models.ForeignKey(
+        "Question",
+        verbose_name=_("current question"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="nl"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.code})"
+
+    def is_host(self, user) -> bool:
+        if not user.is_authenticated or not user.is_active:
+            return False
+        if user.is_superuser:
+            return True
+        return self.hosts.filter(pk=user.pk).exists()
+
+
+class Question(models.Model):
+    class Kind(models.TextChoices):
+        SINGLE = "single", _("Single choice")
+        MULTIPLE = "multiple", _("Multiple choice")
+        SCALE = "scale", _("Scale / report mark")
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    CHOICE_KINDS = (Kind.SINGLE, Kind.MULTIPLE)
+
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="questions"
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.SINGLE)
+    prompt = models.CharField(_("question"), max_length=300)
+    state = models.CharField(
+        _("state"), max_length=8, choices=State.choices, default=State.DRAFT, editable=False
+    )
+    show_results = models.BooleanField(_("show results on phones"), default=False)
+    scale_min = models.IntegerField(_("scale minimum"), default=1)
+    scale_max = models.IntegerField(_("scale maximum"), default=10)
+    scale_min_label = models.CharField(_("label at the minimum"), max_length=40, blank=True)
+    scale_max_label = models.CharField(_("label at the maximum"), max_length=40, blank=True)
+    min_choices = models.PositiveSmallIntegerField(_("fewest choices"), default=1)
+    max_choices = models.PositiveSmallIntegerField(
+        _("most choices"), null=True, blank=True, help_text=_("Empty: any number of options.")
+    )
+
+    class Meta:
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
+        ordering = ["event", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.prompt
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind in self.CHOICE_KINDS
+
+    def clean(self) -> None:
+        errors = {}
+        if self.kind == self.Kind.SCALE:
+            if self.scale_min >= self.scale_max:
+                errors["scale_max"] = _("The maximum must be greater than the minimum.")
+            elif self.scale_max - self.scale_min > 100:
+                errors["scale_max"] = _("A scale may have at most 101 points.")
+        if self.kind == self.Kind.MULTIPLE and self.max_choices is not None:
+            if self.max_choices < max(self.min_choices, 1):
+                errors["max_choices"] = _(
+                    "The most choices must be at least the fewest choices (and at least 1)."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Option(models.Model):
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="options"
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+    label = models.CharField(_("label"), max_length=120)
+
+    class Meta:
+        verbose_name = _("option")
+        verbose_name_plural = _("options")
+        ordering = ["question", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Answer(models.Model):
+    """The lasting record of one participant's current answer to one question.
+
+    Written only by the stream writer (``drain_answers``) from the Redis answer log; a changed
+    answer overwrites the row, so the table always mirrors the tally.
+    """
+
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="answers"
+    )
+    participant = models.CharField(_("participant"), max_length=64)
+    value = models.JSONField(_("value"))
+    answered_at = models.DateTimeField(_("answered at"))
+    log_id = models.CharField(_("answer log entry"), max_length=32)
+
+    class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "participant"], name="one_answer_per_participant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: {self.value}"

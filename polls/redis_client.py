@@ -1,0 +1,43 @@
+"""Redis clients for the app's own keys (tallies, state cache, rate limits).
+
+Asyncio connections belong to one event loop, so the async client is kept per loop.
+"""
+
+import asyncio
+import weakref
+
+import redis
+from django.conf import settings
+from redis import asyncio as aioredis
+
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
+    weakref.WeakKeyDictionary()
+)
+_sync_client: redis.Redis | None = None
+_sync_url: str | None = None
+
+CLIENT_OPTIONS = {
+    "socket_timeout": 10,
+    "socket_connect_timeout": 3,
+    "health_check_interval": 15,
+}
+
+
+def get_async_redis() -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=64, timeout=10, **CLIENT_OPTIONS
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        _async_clients[loop] = client
+    return client
+
+
+def get_sync_redis() -> redis.Redis:
+    global _sync_client, _sync_url
+    if _sync_client is None or _sync_url != settings.REDIS_URL:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL, **CLIENT_OPTIONS)
+        _sync_url = settings.REDIS_URL
+    return _sync_client

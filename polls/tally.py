@@ -1,0 +1,285 @@
+"""The only module that talks to Redis about tallies: keys, the Lua script, the answer log.
+
+Per question (hash tag ``{q:ID}`` keeps one question on one cluster slot):
+- ``answers``: participant -> "bucket,bucket\\n<value json>" (their current answer)
+- ``counts``:  bucket -> number of respondents in it
+- ``meta``:    open (1/0), version (bumped on every counted change), total (respondents)
+- ``seen``:    participant:message-id pairs already handled (a resent message counts once)
+- ``log``:     the answer stream the writer drains into the database
+
+Answers that arrive in the same moment go to Redis in one pipeline (``_Batcher``): with
+``appendfsync always`` Redis then fsyncs once per batch instead of once per answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from .redis_client import get_async_redis, get_sync_redis
+
+LOG_REGISTRY = "zp:logs"
+WRITER_GROUP = "writers"
+MAX_BATCH = 256
+
+
+class TallyUnavailable(Exception):
+    """Redis could not be reached; nothing was counted."""
+
+
+def question_keys(question_id: int) -> dict[str, str]:
+    tag = f"zp:{{q:{question_id}}}"
+    return {
+        "answers": f"{tag}:answers",
+        "counts": f"{tag}:counts",
+        "meta": f"{tag}:meta",
+        "seen": f"{tag}:seen",
+        "log": f"{tag}:log",
+    }
+
+
+def question_id_from_log_key(key: str) -> int:
+    return int(key.split("{q:", 1)[1].split("}", 1)[0])
+
+
+def buckets_for(kind: str, value: Any) -> list[str]:
+    """The count buckets an answer falls in: its option(s), or its scale value."""
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+RECORD_ANSWER = """
+local answers, counts, meta, seen, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local participant, message_id, value, buckets, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('HGET', meta, 'open') ~= '1' then
+  return {'not_open', 0}
+end
+if redis.call('SADD', seen, participant .. ':' .. message_id) == 0 then
+  return {'duplicate', tonumber(redis.call('HGET', meta, 'version') or '0')}
+end
+local stored = buckets .. '\\n' .. value
+local old = redis.call('HGET', answers, participant)
+if old == stored then
+  return {'unchanged', tonumber(redis.call('HGET', meta, 'version') or '0')}
+end
+if old then
+  local old_buckets = string.sub(old, 1, string.find(old, '\\n', 1, true) - 1)
+  for bucket in string.gmatch(old_buckets, '[^,]+') do
+    redis.call('HINCRBY', counts, bucket, -1)
+  end
+else
+  redis.call('HINCRBY', meta, 'total', 1)
+end
+for bucket in string.gmatch(buckets, '[^,]+') do
+  redis.call('HINCRBY', counts, bucket, 1)
+end
+redis.call('HSET', answers, participant, stored)
+local version = redis.call('HINCRBY', meta, 'version', 1)
+redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
+return {'ok', version}
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the tally did with one answer: ok, unchanged, duplicate or not_open."""
+
+    status: str
+    version: int
+
+    @property
+    def counted(self) -> bool:
+        return self.status in ("ok", "unchanged", "duplicate")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    question_id: int
+    version: int
+    total: int
+    counts: dict[str, int]
+
+
+class _Batcher:
+    """Collects the answers of one event loop and sends each batch as one pipeline."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[list[str], list[str], asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def submit(self, keys: list[str], args: list[str]) -> Outcome:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((keys, args, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        client = get_async_redis()
+        script = client.register_script(RECORD_ANSWER)
+        while self.pending:
+            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+            try:
+                pipe = client.pipeline(transaction=False)
+                for keys, args, _future in batch:
+                    await script(keys=keys, args=args, client=pipe)
+                pipe.sadd(LOG_REGISTRY, *{keys[4] for keys, _args, _future in batch})
+                results = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as error:
+                for _keys, _args, future in batch:
+                    if not future.done():
+                        future.set_exception(TallyUnavailable(str(error)))
+                continue
+            for (_keys, _args, future), result in zip(batch, results, strict=False):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(TallyUnavailable(str(result)))
+                else:
+                    status, version = result
+                    status = status.decode() if isinstance(status, bytes) else status
+                    future.set_result(Outcome(status, int(version)))
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _batcher() -> _Batcher:
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher()
+    return batcher
+
+
+def encode_value(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+async def record_answer(
+    question_id: int, kind: str, participant: str, message_id: str, value: Any
+) -> Outcome:
+    """Count one answer atomically; the answer replaces the participant's previous one."""
+    keys = question_keys(question_id)
+    args = [
+        participant,
+        message_id,
+        encode_value(value),
+        ",".join(buckets_for(kind, value)),
+        str(int(time.time() * 1000)),
+    ]
+    return await _batcher().submit(
+        [keys["answers"], keys["counts"], keys["meta"], keys["seen"], keys["log"]], args
+    )
+
+
+def _decode_answer(stored: bytes | None) -> Any:
+    if stored is None:
+        return None
+    return json.loads(stored.split(b"\n", 1)[1])
+
+
+async def answer_of(question_id: int, participant: str) -> Any:
+    """The participant's current answer to the question, or None."""
+    try:
+        stored = await get_async_redis().hget(question_keys(question_id)["answers"], participant)
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return _decode_answer(stored)
+
+
+def _snapshot(question_id: int, meta: dict, counts: dict) -> Snapshot:
+    return Snapshot(
+        question_id=question_id,
+        version=int(meta.get(b"version", 0)),
+        total=int(meta.get(b"total", 0)),
+        counts={key.decode(): int(count) for key, count in counts.items()},
+    )
+
+
+async def read_versions(question_ids: list[int]) -> dict[int, int]:
+    try:
+        pipe = get_async_redis().pipeline(transaction=False)
+        for question_id in question_ids:
+            pipe.hget(question_keys(question_id)["meta"], "version")
+        values = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return {qid: int(value or 0) for qid, value in zip(question_ids, values, strict=True)}
+
+
+async def read_snapshot(question_id: int) -> Snapshot:
+    keys = question_keys(question_id)
+    try:
+        pipe = get_async_redis().pipeline(transaction=True)
+        pipe.hgetall(keys["meta"])
+        pipe.hgetall(keys["counts"])
+        meta, counts = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return _snapshot(question_id, meta, counts)
+
+
+def read_snapshot_sync(question_id: int) -> Snapshot:
+    keys = question_keys(question_id)
+    try:
+        pipe = get_sync_redis().pipeline(transaction=True)
+        pipe.hgetall(keys["meta"])
+        pipe.hgetall(keys["counts"])
+        meta, counts = pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return _snapshot(question_id, meta, counts)
+
+
+def read_answers_sync(question_id: int) -> dict[str, Any]:
+    """Every participant's current answer (for checks and exports)."""
+    stored = get_sync_redis().hgetall(question_keys(question_id)["answers"])
+    return {participant.decode(): _decode_answer(raw) for participant, raw in stored.items()}
+
+
+def set_open(question_id: int, is_open: bool) -> None:
+    """Open or close a question for answers; the Lua script checks this flag atomically."""
+    try:
+        get_sync_redis().hset(question_keys(question_id)["meta"], "open", "1" if is_open else "0")
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any]) -> Snapshot:
+    """Replace a question's tally with one recomputed from the given answers.
+
+    The version moves past the old one, so screens holding an older snapshot take the new one.
+    The answer log is left alone: undrained entries are the writer's to finish.
+    """
+    keys = question_keys(question_id)
+    client = get_sync_redis()
+    old_version = int(client.hget(keys["meta"], "version") or 0)
+    counts: dict[str, int] = {}
+    stored = {}
+    for participant, value in answers.items():
+        buckets = buckets_for(kind, value)
+        for bucket in buckets:
+            counts[bucket] = counts.get(bucket, 0) + 1
+        stored[participant] = ",".join(buckets) + "\n" + encode_value(value)
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys["answers"], keys["counts"], keys["meta"])
+    if stored:
+        pipe.hset(keys["answers"], mapping=stored)
+    if counts:
+        pipe.hset(keys["counts"], mapping=counts)
+    pipe.hset(
+        keys["meta"],
+        mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": len(stored)},
+    )
+    pipe.execute()
+    return read_snapshot_sync(question_id)

@@ -1,0 +1,171 @@
+"""HTTP faces: the join form, the phone page, the join API, the stage and the remote control."""
+
+from __future__ import annotations
+
+import hmac
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import show
+from .codes import normalise_code
+from .models import Event
+from .ratelimit import join_allowed
+from .tokens import issue_participant_token, participant_cookie_name
+
+
+def client_address(request: HttpRequest) -> str:
+    if settings.ZP_TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    typed = request.GET.get("code", "")
+    error = None
+    if typed:
+        code = normalise_code(typed)
+        if Event.objects.filter(code=code).exists():
+            return redirect("polls:phone", code=code)
+        error = _("No session with the code %(code)s. Check the code on the screen.") % {
+            "code": code
+        }
+    return render(request, "polls/home.html", {"code": typed, "error": error})
+
+
+def _event_or_404(code: str) -> Event:
+    normalised = normalise_code(code)
+    return get_object_or_404(Event, code=normalised)
+
+
+def phone(request: HttpRequest, code: str) -> HttpResponse:
+    event = _event_or_404(code)
+    if event.code != code:
+        return redirect("polls:phone", code=event.code)
+    config = {
+        "code": event.code,
+        "ws_path": f"/ws/e/{event.code}/",
+        "join_url": reverse("polls:join", args=[event.code]),
+        "lang": translation.get_language(),
+    }
+    return render(request, "polls/phone.html", {"event": event, "config": config})
+
+
+def _json_error(code: str, message: str, status: int, **headers) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+@csrf_exempt  # no session is involved: the response is a fresh anonymous token
+@require_POST
+def join(request: HttpRequest, code: str) -> JsonResponse:
+    allowed, wait = join_allowed(client_address(request))
+    if not allowed:
+        return _json_error(
+            "rate_limited", _("Too many joins from your network; try again shortly."), 429,
+            Retry_After=str(wait),
+        )
+    event = Event.objects.filter(code=normalise_code(code)).only("id", "code").first()
+    if event is None:
+        return _json_error("unknown_event", _("There is no session with this code."), 404)
+    token = issue_participant_token(event.id, event.code)
+    response = JsonResponse({"token": token})
+    response.set_cookie(
+        participant_cookie_name(event.code),
+        token,
+        max_age=settings.ZP_PARTICIPANT_COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    return response
+
+
+def _qr_svg(url: str) -> str:
+    qr = segno.make(url, error="m")
+    # Dark modules on a light quiet zone scan best, whatever the page theme is.
+    return qr.svg_inline(scale=1, dark="#000", light="#fff", border=2, omitsize=True)
+
+
+def stage_url(event: Event) -> str:
+    return f"{reverse('polls:stage', args=[event.code])}?key={event.stage_key}"
+
+
+def stage(request: HttpRequest, code: str) -> HttpResponse:
+    event = _event_or_404(code)
+    key = request.GET.get("key", "")
+    if not key or not hmac.compare_digest(key.encode(), event.stage_key.encode()):
+        raise Http404
+    join_url = request.build_absolute_uri(reverse("polls:phone", args=[event.code]))
+    config = {
+        "ws_path": f"/ws/e/{event.code}/stage/?key={event.stage_key}",
+        "lang": event.language,
+    }
+    with translation.override(event.language):
+        return render(
+            request,
+            "polls/stage.html",
+            {
+                "event": event,
+                "join_url": join_url,
+                "join_host": request.get_host(),
+                "qr_svg": mark_safe(_qr_svg(join_url)),  # noqa: S308 - segno's own SVG markup
+                "config": config,
+                "LANGUAGE_CODE": event.language,
+            },
+        )
+
+
+@login_required
+def host(request: HttpRequest, code: str) -> HttpResponse:
+    event = _event_or_404(code)
+    show.check_host(request.user, event)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if action not in show.HOST_ACTIONS:
+            messages.error(request, _("Unknown action."))
+        else:
+            try:
+                show.do_host_action(event, action)
+            except ValidationError as error:
+                messages.error(request, error.messages[0])
+        return redirect("polls:host", code=event.code)
+    event.refresh_from_db()
+    questions = list(event.questions.all())
+    current = event.current_question
+    position = questions.index(current) + 1 if current in questions else None
+    config = {
+        "ws_path": f"/ws/e/{event.code}/stage/?key={event.stage_key}",
+        "lang": event.language,
+    }
+    with translation.override(event.language):
+        return render(
+            request,
+            "polls/host.html",
+            {
+                "event": event,
+                "current": current,
+                "position": position,
+                "questions": questions,
+                "stage_url": stage_url(event),
+                "phone_url": reverse("polls:phone", args=[event.code]),
+                "admin_url": reverse("admin:polls_event_change", args=[event.id]),
+                "config": config,
+                "LANGUAGE_CODE": event.language,
+            },
+        )

@@ -1,0 +1,38 @@
+"""Real parts: a private Redis server for the session, flushed before every test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import dev  # noqa: E402  (the setup script's own Redis launcher)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server():
+    socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))
+    url, process = dev.start_redis(socket_path.parent, fsync="everysec")
+    assert url == settings.REDIS_URL
+    yield url
+    dev.stop(process)
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(redis_server):
+    from polls.redis_client import get_sync_redis
+
+    get_sync_redis().flushall()
+    yield
+
+
+@pytest.fixture
+def redis(redis_server):
+    from polls.redis_client import get_sync_redis
+
+    return get_sync_redis()

@@ -1,0 +1,49 @@
+"""Small ``make_*`` helpers for events, questions and people."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from polls import show
+from polls.models import Event, Option, Question
+from polls.tokens import issue_participant_token
+
+
+def make_user(username: str = "someone", **fields):
+    fields.setdefault("is_staff", True)
+    user = get_user_model().objects.create_user(username=username, password="pw-for-tests", **fields)
+    return user
+
+
+def make_event(code: str = "TEST42", title: str = "Test event", hosts=(), **fields) -> Event:
+    event = Event.objects.create(code=code, title=title, language=fields.pop("language", "en"),
+                                 **fields)
+    if hosts:
+        event.hosts.add(*hosts)
+    return event
+
+
+def make_question(event: Event, kind: str = Question.Kind.SINGLE, prompt: str = "Which one?",
+                  options=("Red", "Green", "Blue"), order: int | None = None, **fields) -> Question:
+    if order is None:
+        order = event.questions.count() + 1
+    question = Question.objects.create(event=event, kind=kind, prompt=prompt, order=order, **fields)
+    if kind != Question.Kind.SCALE:
+        for index, label in enumerate(options, start=1):
+            Option.objects.create(question=question, order=index, label=label)
+    return question
+
+
+def make_open_question(event: Event, **kwargs) -> Question:
+    question = make_question(event, **kwargs)
+    show.do_set_current(event, question, open_it=True)
+    question.refresh_from_db()
+    return question
+
+
+def option_ids(question: Question) -> list[int]:
+    return list(question.options.values_list("id", flat=True))
+
+
+def token_for(event: Event) -> str:
+    return issue_participant_token(event.id, event.code)

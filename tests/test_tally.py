@@ -1,0 +1,155 @@
+"""The Redis tally: atomic counting, one answer per participant, the answer log and rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from polls import tally, writer
+from polls.models import Answer, Question
+from tests.factories import make_event, make_open_question, option_ids
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def open_flag(question_id: int, is_open: bool = True) -> None:
+    tally.set_open(question_id, is_open)
+
+
+async def test_answer_counts_once_and_bumps_version():
+    open_flag(1)
+    outcome = await tally.record_answer(1, "single", "p1", "m1", 11)
+    assert outcome == tally.Outcome("ok", 1)
+    snapshot = await tally.read_snapshot(1)
+    assert (snapshot.version, snapshot.total, snapshot.counts) == (1, 1, {"11": 1})
+
+
+async def test_same_message_id_counts_once():
+    open_flag(1)
+    await tally.record_answer(1, "single", "p1", "m1", 11)
+    again = await tally.record_answer(1, "single", "p1", "m1", 11)
+    assert again.status == "duplicate"
+    snapshot = await tally.read_snapshot(1)
+    assert (snapshot.total, snapshot.counts, snapshot.version) == (1, {"11": 1}, 1)
+
+
+async def test_a_resent_old_message_does_not_undo_a_newer_answer():
+    open_flag(1)
+    await tally.record_answer(1, "single", "p1", "m1", 11)
+    await tally.record_answer(1, "single", "p1", "m2", 12)
+    await tally.record_answer(1, "single", "p1", "m1", 11)
+    assert await tally.answer_of(1, "p1") == 12
+    assert (await tally.read_snapshot(1)).counts == {"11": 0, "12": 1}
+
+
+async def test_changed_answer_moves_the_count():
+    open_flag(1)
+    await tally.record_answer(1, "multiple", "p1", "m1", [11, 12])
+    await tally.record_answer(1, "multiple", "p1", "m2", [12, 13])
+    snapshot = await tally.read_snapshot(1)
+    assert snapshot.total == 1
+    assert snapshot.counts == {"11": 0, "12": 1, "13": 1}
+
+
+async def test_unchanged_answer_keeps_the_version():
+    open_flag(1)
+    await tally.record_answer(1, "scale", "p1", "m1", 7)
+    outcome = await tally.record_answer(1, "scale", "p1", "m2", 7)
+    assert outcome.status == "unchanged"
+    assert (await tally.read_snapshot(1)).version == 1
+
+
+async def test_closed_question_counts_nothing():
+    open_flag(1, False)
+    outcome = await tally.record_answer(1, "single", "p1", "m1", 11)
+    assert outcome.status == "not_open"
+    assert not outcome.counted
+    snapshot = await tally.read_snapshot(1)
+    assert (snapshot.total, snapshot.counts) == (0, {})
+
+
+async def test_concurrent_answers_and_changes_add_up():
+    open_flag(1)
+    calls = []
+    for participant in range(200):
+        for change in range(3):
+            value = 10 + (participant + change) % 4
+            calls.append(tally.record_answer(1, "single", f"p{participant}", f"m{change}", value))
+    await asyncio.gather(*calls)
+    snapshot = await tally.read_snapshot(1)
+    finals = {f"p{p}": 10 + (p + 2) % 4 for p in range(200)}
+    expected: dict[str, int] = {}
+    for value in finals.values():
+        expected[str(value)] = expected.get(str(value), 0) + 1
+    assert snapshot.total == 200
+    assert snapshot.counts == expected
+
+
+async def test_every_recorded_change_reaches_the_log(redis):
+    open_flag(5)
+    await tally.record_answer(5, "single", "p1", "m1", 1)
+    await tally.record_answer(5, "single", "p1", "m2", 2)
+    await tally.record_answer(5, "single", "p1", "m2", 2)
+    assert redis.xlen(tally.question_keys(5)["log"]) == 2
+    assert redis.sismember(tally.LOG_REGISTRY, tally.question_keys(5)["log"])
+
+
+def test_writer_drains_the_log_into_answer_rows():
+    event = make_event()
+    question = make_open_question(event)
+    first, second = option_ids(question)[:2]
+
+    async def answer():
+        await tally.record_answer(question.id, "single", "p1", "m1", first)
+        await tally.record_answer(question.id, "single", "p2", "m1", first)
+        await tally.record_answer(question.id, "single", "p1", "m2", second)
+
+    asyncio.run(answer())
+    assert writer.drain_all() == 2
+    rows = dict(Answer.objects.values_list("participant", "value"))
+    assert rows == {"p1": second, "p2": first}
+
+
+def test_writer_killed_before_commit_loses_nothing(redis, monkeypatch):
+    event = make_event()
+    question = make_open_question(event)
+    first = option_ids(question)[0]
+
+    async def answer():
+        for participant in range(10):
+            await tally.record_answer(question.id, "single", f"p{participant}", "m", first)
+
+    asyncio.run(answer())
+
+    def crash(entries):
+        raise RuntimeError("writer died mid-batch")
+
+    monkeypatch.setattr(writer, "_write", crash)
+    with pytest.raises(RuntimeError):
+        writer.drain_once("writer-a")
+    monkeypatch.undo()
+    assert Answer.objects.count() == 0
+    # The same writer restarting re-reads its pending entries before anything new.
+    assert writer.drain_once("writer-a") == 10
+    assert Answer.objects.count() == 10
+    assert redis.xlen(tally.question_keys(question.id)["log"]) == 0
+
+
+def test_rebuild_restores_tallies_from_the_database(redis):
+    event = make_event()
+    question = make_open_question(event, kind=Question.Kind.SCALE, options=())
+
+    async def answer():
+        for participant, mark in enumerate([6, 7, 8, 8]):
+            await tally.record_answer(question.id, "scale", f"p{participant}", "m", mark)
+
+    asyncio.run(answer())
+    writer.drain_all()
+    before = tally.read_snapshot_sync(question.id)
+    redis.delete(*[key for name, key in tally.question_keys(question.id).items() if name != "log"])
+    rebuilt = tally.rebuild(question.id, question.kind, True, dict(
+        Answer.objects.values_list("participant", "value")))
+    assert rebuilt.counts == {"6": 1, "7": 1, "8": 2}
+    assert rebuilt.total == before.total == 4
+    assert rebuilt.version > 0
