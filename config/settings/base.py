@@ -125,7 +125,7 @@ def channel_layer_settings(redis_url: str) -> dict:
                     "pool_timeout": 30,
                 }
             ],
-            "prefix": "zp:layer:",
+            "prefix": "zp:layer",
             "capacity": 500,
             "expiry": 30,
             "group_expiry": 86400,

@@ -1,0 +1,119 @@
+"""Real processes for end-to-end tests: Daphne and the answer writer on a private database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    directory: Path
+    env: dict
+    port: int = 0
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+            capture_output=True, text=True, timeout=120,
+        )
+        return result.stdout
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = self.directory / f"{name}.log"
+        self.logs.append(log)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        self.processes.append(process)
+        return process
+
+    def start_daphne(self) -> subprocess.Popen:
+        self.port = free_port()
+        process = self.start(
+            f"daphne-{self.port}", sys.executable, "-m", "daphne", "-b", "127.0.0.1",
+            "-p", str(self.port), "config.asgi:application",
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return process
+            except OSError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise RuntimeError(f"Daphne did not start:\n{self.log_text()}")
+
+    def start_writer(self) -> subprocess.Popen:
+        return self.start("writer", sys.executable, "manage.py", "drain_answers",
+                          "--consumer", "e2e-writer")
+
+    def log_text(self) -> str:
+        return "\n".join(log.read_text(errors="replace") for log in self.logs if log.exists())
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def urls(self, code: str) -> dict[str, str]:
+        lines = self.manage("event_urls", code, "--base", self.base).splitlines()
+        return dict(line.split(":", 1)[0:1] + [line.split(":", 1)[1].strip()] for line in lines)
+
+
+def make_stack(directory: Path) -> Stack:
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=f"sqlite:///{directory / 'e2e.sqlite3'}",
+        ZP_TEST_REDIS_URL=settings.REDIS_URL,
+        PYTHONUNBUFFERED="1",
+    )
+    stack = Stack(directory=directory, env=env)
+    stack.manage("migrate", "--noinput")
+    stack.manage("seed_demo")
+    return stack
+
+
+async def http_post(host: str, port: int, path: str) -> tuple[int, dict]:
+    """A bare HTTP/1.1 POST with no body (what the phone page's join call is)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 0\r\n"
+        f"Connection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body or b"{}")
