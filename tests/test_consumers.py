@@ -353,3 +353,15 @@ async def test_ping_gets_pong(event, question):
     assert await receive(communicator) == {"type": "pong", "id": "p1"}
     await asyncio.sleep(0)
     await communicator.disconnect()
+
+
+async def test_a_foreign_origin_is_refused(event, question):
+    token = await sync_to_async(token_for)(event)
+    for origin in (b"http://evil.example", b"null"):
+        _communicator, connected, _code = await connect(
+            f"/ws/e/{event.code}/?token={token}", headers=[(b"origin", origin)])
+        assert not connected
+    _communicator, connected, _code = await connect(
+        f"/ws/e/{event.code}/stage/?key={event.stage_key}",
+        headers=[(b"origin", b"http://evil.example")])
+    assert not connected

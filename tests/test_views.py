@@ -1,0 +1,157 @@
+"""HTTP pages and the join API; who may see and change what."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from polls import tally
+from polls.models import Question
+from polls.tokens import read_participant_token
+from tests.factories import make_event, make_open_question, make_question, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def host():
+    return make_user("host-a")
+
+
+@pytest.fixture
+def event(host):
+    return make_event(code="TEST42", hosts=[host])
+
+
+def test_home_redirects_a_typed_code_even_with_lookalikes(client, event):
+    event.code = "KSF2018"
+    event.save()
+    response = client.get("/", {"code": " ksf-2o18 "})
+    assert response.status_code == 302
+    assert response["Location"] == "/e/KSF2018/"
+
+
+def test_home_explains_an_unknown_code(client):
+    response = client.get("/", {"code": "NOPE99"})
+    assert response.status_code == 200
+    assert "NOPE99" in response.content.decode()
+
+
+def test_phone_page_renders(client, event):
+    response = client.get(f"/e/{event.code}/")
+    assert response.status_code == 200
+    assert b"zp-config" in response.content
+
+
+def test_join_returns_a_token_bound_to_the_event_and_a_cookie(client, event):
+    response = client.post(f"/api/e/{event.code}/join")
+    assert response.status_code == 200
+    token = response.json()["token"]
+    participant = read_participant_token(token, event.code)
+    assert participant is not None and participant.event_id == event.id
+    assert read_participant_token(token, "OTHER7") is None
+    assert response.cookies[f"zp_p_{event.code}"].value == token
+    assert response.cookies[f"zp_p_{event.code}"]["httponly"]
+
+
+def test_join_unknown_code_is_a_json_404(client):
+    response = client.post("/api/e/NOPE99/join")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_event"
+
+
+def test_join_needs_post(client, event):
+    assert client.get(f"/api/e/{event.code}/join").status_code == 405
+
+
+def test_a_hall_behind_one_address_is_not_limited_but_a_hammering_script_is(client, event):
+    for _ in range(300):
+        assert client.post(f"/api/e/{event.code}/join").status_code == 200
+    with override_settings(ZP_JOIN_LIMITS=[(60, 320)]):
+        statuses = [client.post(f"/api/e/{event.code}/join").status_code for _ in range(40)]
+        limited = client.post(f"/api/e/{event.code}/join")
+    assert statuses.count(200) == 20
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited["Retry-After"]) > 0
+    # Another address is not affected.
+    with override_settings(ZP_JOIN_LIMITS=[(60, 320)]):
+        other = client.post(f"/api/e/{event.code}/join", REMOTE_ADDR="10.0.0.9")
+    assert other.status_code == 200
+
+
+def test_stage_needs_the_key(client, event):
+    assert client.get(f"/e/{event.code}/stage/").status_code == 404
+    assert client.get(f"/e/{event.code}/stage/", {"key": "wrong"}).status_code == 404
+    response = client.get(f"/e/{event.code}/stage/", {"key": event.stage_key})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<svg" in content
+    assert event.code in content
+
+
+def test_remote_needs_login_and_hosting(client, event, host):
+    url = f"/e/{event.code}/host/"
+    assert client.get(url).status_code == 302
+    client.force_login(make_user("host-b"))
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"action": "next"}).status_code == 403
+    client.force_login(host)
+    assert client.get(url).status_code == 200
+
+
+def test_host_of_event_a_cannot_touch_event_b(client, host):
+    other_host = make_user("host-b")
+    event_b = make_event(code="EVENTB", hosts=[other_host])
+    question_b = make_open_question(event_b)
+    client.force_login(host)
+    assert client.get(f"/e/{event_b.code}/host/").status_code == 403
+    assert client.post(f"/e/{event_b.code}/host/", {"action": "close"}).status_code == 403
+    assert client.get(reverse("admin:polls_event_change", args=[event_b.id])).status_code in (
+        302, 403, 404)
+    assert client.get(reverse("admin:polls_question_change", args=[question_b.id])).status_code \
+        in (302, 403, 404)
+    response = client.post(
+        reverse("admin:polls_question_changelist"),
+        {"action": "close_questions", "_selected_action": [question_b.id]},
+    )
+    assert response.status_code in (200, 302, 403)
+    question_b.refresh_from_db()
+    assert question_b.state == Question.State.OPEN
+    listing = client.get(reverse("admin:polls_event_changelist")).content.decode()
+    assert "EVENTB" not in listing
+
+
+def test_remote_runs_the_show(client, event, host):
+    first = make_question(event)
+    second = make_question(event, prompt="Second?")
+    client.force_login(host)
+    url = f"/e/{event.code}/host/"
+    client.post(url, {"action": "next"})
+    event.refresh_from_db()
+    assert event.current_question == first
+    client.post(url, {"action": "open"})
+    first.refresh_from_db()
+    assert first.state == Question.State.OPEN
+    assert tally.read_snapshot_sync(first.id) is not None
+    client.post(url, {"action": "show_results"})
+    first.refresh_from_db()
+    assert first.show_results
+    client.post(url, {"action": "next"})
+    event.refresh_from_db()
+    first.refresh_from_db()
+    assert event.current_question == second
+    assert first.state == Question.State.CLOSED  # only the current question stays open
+    response = client.post(url, {"action": "bogus"}, follow=True)
+    assert response.status_code == 200
+
+
+def test_opening_a_choice_question_without_options_is_refused(client, event, host):
+    question = make_question(event, options=("only one",))
+    client.force_login(host)
+    client.post(f"/e/{event.code}/host/", {"action": "next"})
+    response = client.post(f"/e/{event.code}/host/", {"action": "open"}, follow=True)
+    question.refresh_from_db()
+    assert question.state == Question.State.DRAFT
+    assert "two options" in response.content.decode()
