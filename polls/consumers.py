@@ -70,6 +70,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
     event_id: int
     state: dict | None = None
 
+    async def refuse(self, close_code: int) -> None:
+        """Accept, then close with our code: a close before accept reaches browsers as a bare
+        HTTP 403 (close code 1006), and the page could not tell a stale token from a dead line."""
+        await self.accept()
+        await self.close(close_code)
+
     async def join_event(self, event_id: int) -> bool:
         self.event_id = event_id
         await self.channel_layer.group_add(live.event_group(event_id), self.channel_name)
@@ -130,7 +136,7 @@ class PhoneConsumer(LiveConsumer):
         participant = read_participant_token(token, code)
         if participant is None:
             close_code = CLOSE_BAD_TOKEN if await _event_exists(code) else CLOSE_UNKNOWN_EVENT
-            await self.close(close_code)
+            await self.refuse(close_code)
             return
         self.participant_id = participant.participant_id
         await self.join_event(participant.event_id)
@@ -202,10 +208,10 @@ class StageConsumer(LiveConsumer):
         key = _query(self.scope).get("key", "")
         event = await _event_for_stage(code)
         if event is None:
-            await self.close(CLOSE_UNKNOWN_EVENT)
+            await self.refuse(CLOSE_UNKNOWN_EVENT)
             return
         if not key or not hmac.compare_digest(key.encode(), event.stage_key.encode()):
-            await self.close(CLOSE_BAD_KEY)
+            await self.refuse(CLOSE_BAD_KEY)
             return
         self.key = key
         await self.join_event(event.id)
@@ -228,5 +234,12 @@ class StageConsumer(LiveConsumer):
         )
 
     async def receive(self, text_data=None, bytes_data=None):
-        with translation.override(_language(self.scope, _query(self.scope))):
-            await self.send_json(Rejection("not_allowed").payload())
+        """Screens only ping (to notice a dead line); anything else is refused."""
+        try:
+            message = answers.parse_message(text_data, bytes_data)
+            if message["type"] != "ping":
+                raise Rejection("not_allowed", message.get("id"))
+            await self.send_json({"type": "pong", "id": message.get("id")})
+        except Rejection as rejection:
+            with translation.override(_language(self.scope, _query(self.scope))):
+                await self.send_json(rejection.payload())

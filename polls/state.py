@@ -18,6 +18,7 @@ def question_payload(question: Question, position: int, count: int) -> dict:
         "prompt": question.prompt,
         "options": options,
         "open": question.state == Question.State.OPEN,
+        "state": question.state,
         "show_results": question.show_results,
         "scale": (
             {

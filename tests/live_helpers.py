@@ -9,12 +9,36 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 
 ORIGIN = [(b"origin", b"http://testserver")]
+# Every communicator a test opened; the test's teardown disconnects them (channels' advice),
+# so no consumer is left awaiting the channel layer when the event loop closes.
+opened: list[WebsocketCommunicator] = []
 
 
 async def connect(path: str, headers=None) -> tuple[WebsocketCommunicator, bool, int | None]:
     communicator = WebsocketCommunicator(application, path, headers=headers or ORIGIN)
+    opened.append(communicator)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
+
+
+async def refused_with(path: str, headers=None) -> int:
+    """Connect and return the close code the server refused the socket with."""
+    communicator, connected, code = await connect(path, headers)
+    if not connected:
+        return code
+    output = await communicator.receive_output(timeout=3)
+    while output["type"] != "websocket.close":
+        output = await communicator.receive_output(timeout=3)
+    return output["code"]
+
+
+async def disconnect_all() -> None:
+    while opened:
+        communicator = opened.pop()
+        try:
+            await communicator.disconnect(timeout=3)
+        except Exception:  # noqa: S110 - already closed by the server or the test
+            pass
 
 
 async def receive(communicator: WebsocketCommunicator, timeout: float = 3) -> dict:

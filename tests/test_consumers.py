@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from polls import show, tally
 from polls.models import Question
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
-from tests.live_helpers import connect, receive, receive_type, send
+from tests.live_helpers import connect, disconnect_all, receive, receive_type, refused_with, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,6 +22,12 @@ ids_of = database_sync_to_async(option_ids)
 @database_sync_to_async
 def options_payload(question):
     return [{"id": option.id, "label": option.label} for option in question.options.all()]
+
+
+@pytest.fixture(autouse=True)
+async def disconnect_sockets():
+    yield
+    await disconnect_all()
 
 
 @pytest.fixture
@@ -55,6 +61,7 @@ async def test_connect_sends_the_state_payload(event, question):
             "prompt": "Which one?",
             "options": options,
             "open": True,
+            "state": "open",
             "show_results": False,
             "scale": None,
             "choices": None,
@@ -230,14 +237,12 @@ async def test_missing_forged_or_foreign_token_is_refused(event, question):
     foreign = await sync_to_async(token_for)(other)
     genuine = await sync_to_async(token_for)(event)
     for token in ("", "forged", genuine[:-2] + "xx", foreign):
-        communicator, connected, code = await connect(f"/ws/e/{event.code}/?token={token}")
-        assert not connected
-        assert code == 4401
+        assert await refused_with(f"/ws/e/{event.code}/?token={token}") == 4401
 
 
 async def test_unknown_event_closes_with_4404():
-    communicator, connected, code = await connect("/ws/e/NOPE99/?token=x")
-    assert (connected, code) == (False, 4404)
+    assert await refused_with("/ws/e/NOPE99/?token=x") == 4404
+    assert await refused_with("/ws/e/NOPE99/stage/?key=x") == 4404
 
 
 async def test_flood_gets_rate_limited_then_closed(event, question):
@@ -254,8 +259,7 @@ async def test_flood_gets_rate_limited_then_closed(event, question):
 
 async def test_stage_needs_its_key(event, question):
     for path in (f"/ws/e/{event.code}/stage/", f"/ws/e/{event.code}/stage/?key=wrong"):
-        _communicator, connected, code = await connect(path)
-        assert (connected, code) == (False, 4403)
+        assert await refused_with(path) == 4403
 
 
 async def stage(event):
@@ -290,8 +294,10 @@ async def test_stage_gets_state_then_coalesced_whole_snapshots(event, question):
     assert last["summary"]["percent"] == {str(ids[0]): 34, str(ids[1]): 33, str(ids[2]): 33}
     assert set(last) == {"type", "question", "version", "total", "counts", "summary"}
     assert await screen.receive_nothing(timeout=0.4)
-    await send(screen, {"type": "answer"})
+    await send(screen, {"type": "answer", "id": "s1"})
     assert (await receive(screen))["code"] == "not_allowed"
+    await send(screen, {"type": "ping", "id": "s2"})
+    assert await receive(screen) == {"type": "pong", "id": "s2"}
     for communicator, _state in phones:
         await communicator.disconnect()
     await screen.disconnect()
