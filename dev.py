@@ -135,7 +135,14 @@ def compile_messages(env: dict) -> None:
     manage(env, "compile_catalogues", quiet=True)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve() -> int:
+    # `kill` and a closed terminal stop everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     ensure_venv([])
     VAR.mkdir(exist_ok=True)
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.dev", PYTHONUNBUFFERED="1")

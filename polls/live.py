@@ -96,6 +96,7 @@ class ResultsPump:
         self.unsubscribe(subscriber)
         question_id = spec["id"]
         self.specs[question_id] = spec
+        first = question_id not in self.subscribers
         self.subscribers.setdefault(question_id, {})[subscriber] = send
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
@@ -103,6 +104,10 @@ class ResultsPump:
             snapshot = await tally.read_snapshot(question_id)
         except tally.TallyUnavailable:
             return
+        if first:
+            # The pump need not push this version again; later subscribers may have missed
+            # nothing newer than what the first one just got, so this is safe only for the first.
+            self.sent_versions.setdefault(question_id, snapshot.version)
         await send(self._encode(snapshot))
 
     def unsubscribe(self, subscriber: object) -> None:

@@ -5,7 +5,8 @@ const cfg = JSON.parse($('zp-config').textContent);
 const T = $('zp-strings').dataset;
 const root = $('zp-stage');
 const area = $('zp-q');
-const idle = area.firstElementChild;
+const idle = area.firstElementChild; // detached while a question shows: keep the reference
+const eventTitle = idle.querySelector('.st-event');
 const badge = $('zp-badge');
 const pos = $('zp-pos');
 const counter = $('zp-foot');
@@ -33,7 +34,7 @@ function el(tag, cls, text) {
 
 function onMessage(m) {
   if (m.type === 'state') {
-    if (m.event && m.event.title) $('zp-event').textContent = m.event.title;
+    if (m.event && m.event.title) eventTitle.textContent = m.event.title;
     question = m.question;
     const q = question;
     const next = q ? JSON.stringify([q.id, q.kind, q.prompt, q.options, q.scale]) : '';
