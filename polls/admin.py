@@ -144,8 +144,13 @@ class QuestionAdmin(admin.ModelAdmin):
     list_select_related = ["event"]
     readonly_fields = ["state"]
     inlines = [OptionInline]
-    actions = ["make_current", "open_questions", "close_questions", "show_on_phones",
-               "hide_on_phones"]
+    actions = [
+        "make_current",
+        "open_questions",
+        "close_questions",
+        "show_on_phones",
+        "hide_on_phones",
+    ]
     fieldsets = [
         (None, {"fields": ["event", "order", "kind", "prompt", "state", "show_results"]}),
         (_("Scale"), {"fields": ["scale_min", "scale_max", "scale_min_label", "scale_max_label"]}),

@@ -64,6 +64,10 @@ def _event_for_stage(code: str) -> Event | None:
     return Event.objects.filter(code=code).first()
 
 
+def public_event(state: dict) -> dict:
+    return {"code": state["event"]["code"], "title": state["event"]["title"]}
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """What phones and screens share: the event group, the state message, result pushes."""
 
@@ -157,7 +161,7 @@ class PhoneConsumer(LiveConsumer):
         await self.send_json(
             {
                 "type": "state",
-                "event": {"code": self.state["event"]["code"], "title": self.state["event"]["title"]},
+                "event": public_event(self.state),
                 "question": question,
                 "answer": answer,
             }
@@ -227,7 +231,7 @@ class StageConsumer(LiveConsumer):
         await self.send_json(
             {
                 "type": "state",
-                "event": {"code": self.state["event"]["code"], "title": self.state["event"]["title"]},
+                "event": public_event(self.state),
                 "question": self.state["question"],
                 "answer": None,
             }

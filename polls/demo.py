@@ -44,8 +44,12 @@ DEMO_QUESTIONS = [
     {
         "kind": Question.Kind.SINGLE,
         "prompt": "Hoe vaak helpt een chatbot de klant echt verder?",
-        "options": ["In een kwart van de gesprekken", "In de helft", "In ruim de helft",
-                    "In driekwart of meer"],
+        "options": [
+            "In een kwart van de gesprekken",
+            "In de helft",
+            "In ruim de helft",
+            "In driekwart of meer",
+        ],
     },
 ]
 

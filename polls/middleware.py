@@ -1,7 +1,6 @@
 """``?lang=nl`` on any page switches the language and remembers it in a cookie."""
 
 from django.conf import settings
-from django.utils import translation
 
 
 class LanguageParameterMiddleware:

@@ -119,11 +119,14 @@ class Question(models.Model):
                 errors["scale_max"] = _("The maximum must be greater than the minimum.")
             elif self.scale_max - self.scale_min > 100:
                 errors["scale_max"] = _("A scale may have at most 101 points.")
-        if self.kind == self.Kind.MULTIPLE and self.max_choices is not None:
-            if self.max_choices < max(self.min_choices, 1):
-                errors["max_choices"] = _(
-                    "The most choices must be at least the fewest choices (and at least 1)."
-                )
+        if (
+            self.kind == self.Kind.MULTIPLE
+            and self.max_choices is not None
+            and self.max_choices < max(self.min_choices, 1)
+        ):
+            errors["max_choices"] = _(
+                "The most choices must be at least the fewest choices (and at least 1)."
+            )
         if errors:
             raise ValidationError(errors)
 

@@ -28,9 +28,7 @@ def percentages(counts: dict[str, int], total: int) -> dict[str, int]:
     """Each count as a whole share of respondents, rounded half up (need not sum to 100)."""
     if total <= 0:
         return dict.fromkeys(counts, 0)
-    return {
-        key: int(round_half_up(Decimal(count) * 100 / total)) for key, count in counts.items()
-    }
+    return {key: int(round_half_up(Decimal(count) * 100 / total)) for key, count in counts.items()}
 
 
 def scale_mean(counts: dict[str, int]) -> float | None:

@@ -77,7 +77,9 @@ def join(request: HttpRequest, code: str) -> JsonResponse:
     allowed, wait = join_allowed(client_address(request))
     if not allowed:
         return _json_error(
-            "rate_limited", _("Too many joins from your network; try again shortly."), 429,
+            "rate_limited",
+            _("Too many joins from your network; try again shortly."),
+            429,
             Retry_After=str(wait),
         )
     event = Event.objects.filter(code=normalise_code(code)).only("id", "code").first()

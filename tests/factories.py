@@ -11,20 +11,28 @@ from polls.tokens import issue_participant_token
 
 def make_user(username: str = "someone", **fields):
     fields.setdefault("is_staff", True)
-    user = get_user_model().objects.create_user(username=username, password="pw-for-tests", **fields)
-    return user
+    return get_user_model().objects.create_user(
+        username=username, password="pw-for-tests", **fields
+    )
 
 
 def make_event(code: str = "TEST42", title: str = "Test event", hosts=(), **fields) -> Event:
-    event = Event.objects.create(code=code, title=title, language=fields.pop("language", "en"),
-                                 **fields)
+    event = Event.objects.create(
+        code=code, title=title, language=fields.pop("language", "en"), **fields
+    )
     if hosts:
         event.hosts.add(*hosts)
     return event
 
 
-def make_question(event: Event, kind: str = Question.Kind.SINGLE, prompt: str = "Which one?",
-                  options=("Red", "Green", "Blue"), order: int | None = None, **fields) -> Question:
+def make_question(
+    event: Event,
+    kind: str = Question.Kind.SINGLE,
+    prompt: str = "Which one?",
+    options=("Red", "Green", "Blue"),
+    order: int | None = None,
+    **fields,
+) -> Question:
     if order is None:
         order = event.questions.count() + 1
     question = Question.objects.create(event=event, kind=kind, prompt=prompt, order=order, **fields)

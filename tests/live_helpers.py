@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from channels.testing import WebsocketCommunicator
@@ -35,10 +36,8 @@ async def refused_with(path: str, headers=None) -> int:
 async def disconnect_all() -> None:
     while opened:
         communicator = opened.pop()
-        try:
+        with contextlib.suppress(Exception):  # already closed by the server or the test
             await communicator.disconnect(timeout=3)
-        except Exception:  # noqa: S110 - already closed by the server or the test
-            pass
 
 
 async def receive(communicator: WebsocketCommunicator, timeout: float = 3) -> dict:

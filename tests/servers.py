@@ -37,8 +37,13 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         return result.stdout
 
@@ -54,8 +59,15 @@ class Stack:
     def start_daphne(self) -> subprocess.Popen:
         self.port = free_port()
         process = self.start(
-            f"daphne-{self.port}", sys.executable, "-m", "daphne", "-b", "127.0.0.1",
-            "-p", str(self.port), "config.asgi:application",
+            f"daphne-{self.port}",
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "config.asgi:application",
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -69,8 +81,9 @@ class Stack:
         raise RuntimeError(f"Daphne did not start:\n{self.log_text()}")
 
     def start_writer(self) -> subprocess.Popen:
-        return self.start("writer", sys.executable, "manage.py", "drain_answers",
-                          "--consumer", "e2e-writer")
+        return self.start(
+            "writer", sys.executable, "manage.py", "drain_answers", "--consumer", "e2e-writer"
+        )
 
     def log_text(self) -> str:
         return "\n".join(log.read_text(errors="replace") for log in self.logs if log.exists())
@@ -87,7 +100,8 @@ class Stack:
 
     def urls(self, code: str) -> dict[str, str]:
         lines = self.manage("event_urls", code, "--base", self.base).splitlines()
-        return dict(line.split(":", 1)[0:1] + [line.split(":", 1)[1].strip()] for line in lines)
+        pairs = (line.split(":", 1) for line in lines)
+        return {name: url.strip() for name, url in pairs}
 
 
 def make_stack(directory: Path) -> Stack:

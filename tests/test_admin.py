@@ -26,13 +26,25 @@ def event(host):
 
 def question_form(event, **overrides):
     data = {
-        "event": event.id, "order": 1, "kind": "single", "prompt": "Which?",
-        "show_results": "", "scale_min": 1, "scale_max": 10, "scale_min_label": "",
-        "scale_max_label": "", "min_choices": 1, "max_choices": "",
-        "options-TOTAL_FORMS": 2, "options-INITIAL_FORMS": 0, "options-MIN_NUM_FORMS": 0,
+        "event": event.id,
+        "order": 1,
+        "kind": "single",
+        "prompt": "Which?",
+        "show_results": "",
+        "scale_min": 1,
+        "scale_max": 10,
+        "scale_min_label": "",
+        "scale_max_label": "",
+        "min_choices": 1,
+        "max_choices": "",
+        "options-TOTAL_FORMS": 2,
+        "options-INITIAL_FORMS": 0,
+        "options-MIN_NUM_FORMS": 0,
         "options-MAX_NUM_FORMS": 1000,
-        "options-0-order": 1, "options-0-label": "Yes",
-        "options-1-order": 2, "options-1-label": "No",
+        "options-0-order": 1,
+        "options-0-label": "Yes",
+        "options-1-order": 2,
+        "options-1-label": "No",
     }
     data.update(overrides)
     return data
@@ -55,16 +67,17 @@ def test_question_with_valid_options_is_saved(client, host, event):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"kind": "scale", "scale_min": 10, "scale_max": 1, "options-TOTAL_FORMS": 0},
-         "greater than the minimum"),
+        (
+            {"kind": "scale", "scale_min": 10, "scale_max": 1, "options-TOTAL_FORMS": 0},
+            "greater than the minimum",
+        ),
         ({"kind": "scale"}, "no options"),
         ({"options-TOTAL_FORMS": 1}, "at least two options"),
         ({"kind": "multiple", "min_choices": 3, "max_choices": 2}, "at least the fewest"),
         ({"kind": "multiple", "max_choices": 5}, "more than the number of options"),
     ],
 )
-def test_invalid_configuration_is_rejected_with_a_message(client, host, event, overrides,
-                                                           message):
+def test_invalid_configuration_is_rejected_with_a_message(client, host, event, overrides, message):
     client.force_login(host)
     response = client.post(reverse("admin:polls_question_add"), question_form(event, **overrides))
     assert response.status_code == 200
@@ -76,9 +89,16 @@ def test_bad_join_code_is_rejected(client, host, event):
     client.force_login(host)
     response = client.post(
         reverse("admin:polls_event_change", args=[event.id]),
-        {"title": "X", "code": "OIL0", "language": "en", "hosts": [host.id],
-         "questions-TOTAL_FORMS": 0, "questions-INITIAL_FORMS": 0,
-         "questions-MIN_NUM_FORMS": 0, "questions-MAX_NUM_FORMS": 1000},
+        {
+            "title": "X",
+            "code": "OIL0",
+            "language": "en",
+            "hosts": [host.id],
+            "questions-TOTAL_FORMS": 0,
+            "questions-INITIAL_FORMS": 0,
+            "questions-MIN_NUM_FORMS": 0,
+            "questions-MAX_NUM_FORMS": 1000,
+        },
     )
     assert response.status_code == 200
     assert "without the letters I, L and O" in response.content.decode()
@@ -107,9 +127,15 @@ def test_a_new_event_gets_its_creator_as_host(client, host):
     client.force_login(host)
     response = client.post(
         reverse("admin:polls_event_add"),
-        {"title": "New", "code": "NEWEV7", "language": "en",
-         "questions-TOTAL_FORMS": 0, "questions-INITIAL_FORMS": 0,
-         "questions-MIN_NUM_FORMS": 0, "questions-MAX_NUM_FORMS": 1000},
+        {
+            "title": "New",
+            "code": "NEWEV7",
+            "language": "en",
+            "questions-TOTAL_FORMS": 0,
+            "questions-INITIAL_FORMS": 0,
+            "questions-MIN_NUM_FORMS": 0,
+            "questions-MAX_NUM_FORMS": 1000,
+        },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Event.objects.get(code="NEWEV7").hosts.filter(pk=host.pk).exists()

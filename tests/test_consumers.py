@@ -76,8 +76,9 @@ async def test_connect_sends_the_state_payload(event, question):
 async def test_answer_is_acked_after_it_is_counted(event, question):
     communicator, _state = await phone(event)
     choice = (await ids_of(question))[1]
-    await send(communicator, {"type": "answer", "id": "a1", "question": question.id,
-                              "value": choice})
+    await send(
+        communicator, {"type": "answer", "id": "a1", "question": question.id, "value": choice}
+    )
     ack = await receive(communicator)
     assert ack == {"type": "ack", "id": "a1", "question": question.id, "answer": choice}
     snapshot = await tally.read_snapshot(question.id)
@@ -90,8 +91,10 @@ async def test_changed_answer_replaces_the_old_one_and_reconnect_shows_it(event,
     communicator, _state = await phone(event, token)
     first, second = (await ids_of(question))[:2]
     for message_id, value in (("a1", first), ("a2", second), ("a1", first)):
-        await send(communicator, {"type": "answer", "id": message_id, "question": question.id,
-                                  "value": value})
+        await send(
+            communicator,
+            {"type": "answer", "id": message_id, "question": question.id, "value": value},
+        )
         await receive_type(communicator, "ack")
     await communicator.disconnect()
     snapshot = await tally.read_snapshot(question.id)
@@ -110,8 +113,10 @@ BAD_MESSAGES = [
     ('{"id": "x"}', "unknown_type"),
     ('{"type": "answer", "id": "x" , "question": 1, "value": "' + "a" * 5000 + '"}', "too_large"),
     ('{"type": "answer", "question": QUESTION, "value": OPTION}', "bad_message"),
-    ('{"type": "answer", "id": "has spaces", "question": QUESTION, "value": OPTION}',
-     "bad_message"),
+    (
+        '{"type": "answer", "id": "has spaces", "question": QUESTION, "value": OPTION}',
+        "bad_message",
+    ),
     ('{"type": "answer", "id": "x", "question": "QUESTION", "value": OPTION}', "bad_message"),
     ('{"type": "answer", "id": "x", "question": QUESTION}', "bad_message"),
     ('{"type": "answer", "id": "x", "question": 999999, "value": OPTION}', "unknown_question"),
@@ -136,8 +141,9 @@ async def test_bad_input_gets_a_stable_code_and_changes_nothing(event, question,
     snapshot = await tally.read_snapshot(question.id)
     assert (snapshot.total, snapshot.version) == (0, 0)
     # The connection stays usable for an honest answer.
-    await send(communicator, {"type": "answer", "id": "ok1", "question": question.id,
-                              "value": option})
+    await send(
+        communicator, {"type": "answer", "id": "ok1", "question": question.id, "value": option}
+    )
     assert (await receive(communicator))["type"] == "ack"
     await communicator.disconnect()
 
@@ -159,8 +165,9 @@ async def test_answer_to_a_question_of_another_event_is_refused(event, question)
     foreign = await database_sync_to_async(make_open_question)(other)
     foreign_option = (await ids_of(foreign))[0]
     communicator, _state = await phone(event)
-    await send(communicator, {"type": "answer", "id": "x", "question": foreign.id,
-                              "value": foreign_option})
+    await send(
+        communicator, {"type": "answer", "id": "x", "question": foreign.id, "value": foreign_option}
+    )
     assert (await receive(communicator))["code"] == "unknown_question"
     assert (await tally.read_snapshot(foreign.id)).total == 0
     await communicator.disconnect()
@@ -170,8 +177,9 @@ async def test_option_of_another_question_is_a_bad_value(event, question):
     other_question = await database_sync_to_async(make_question)(event)
     stranger = (await ids_of(other_question))[0]
     communicator, _state = await phone(event)
-    await send(communicator, {"type": "answer", "id": "x", "question": question.id,
-                              "value": stranger})
+    await send(
+        communicator, {"type": "answer", "id": "x", "question": question.id, "value": stranger}
+    )
     assert (await receive_type(communicator, "error"))["code"] == "bad_value"
     await communicator.disconnect()
 
@@ -183,12 +191,14 @@ async def test_closed_and_not_current_questions_are_not_open(event, question):
     await database_sync_to_async(show.do_set_state)(question, Question.State.CLOSED)
     state = await receive_type(communicator, "state")
     assert state["question"]["open"] is False
-    await send(communicator, {"type": "answer", "id": "x", "question": question.id,
-                              "value": option})
+    await send(
+        communicator, {"type": "answer", "id": "x", "question": question.id, "value": option}
+    )
     assert (await receive(communicator))["code"] == "not_open"
     later_option = (await ids_of(later))[0]
-    await send(communicator, {"type": "answer", "id": "y", "question": later.id,
-                              "value": later_option})
+    await send(
+        communicator, {"type": "answer", "id": "y", "question": later.id, "value": later_option}
+    )
     assert (await receive(communicator))["code"] == "not_open"
     assert (await tally.read_snapshot(question.id)).total == 0
     assert (await tally.read_snapshot(later.id)).total == 0
@@ -199,8 +209,15 @@ async def test_answer_racing_a_close_is_refused_by_the_tally(event, question):
     """The phone has not heard of the close yet; the tally's own open flag still refuses."""
     communicator, _state = await phone(event)
     await sync_to_async(tally.set_open)(question.id, False)
-    await send(communicator, {"type": "answer", "id": "x", "question": question.id,
-                              "value": (await ids_of(question))[0]})
+    await send(
+        communicator,
+        {
+            "type": "answer",
+            "id": "x",
+            "question": question.id,
+            "value": (await ids_of(question))[0],
+        },
+    )
     assert (await receive(communicator))["code"] == "not_open"
     await communicator.disconnect()
 
@@ -220,14 +237,27 @@ async def test_values_per_kind(event, kind, extra, good, bad):
     resolve = {"FIRST2": ids[:2], "ALL": ids, "DUPLICATE": ids[:1] * 2}
     communicator, _state = await phone(event)
     for index, value in enumerate(bad):
-        await send(communicator, {"type": "answer", "id": f"b{index}", "question": question.id,
-                                  "value": resolve.get(value, value) if isinstance(value, str)
-                                  else value})
+        await send(
+            communicator,
+            {
+                "type": "answer",
+                "id": f"b{index}",
+                "question": question.id,
+                "value": resolve.get(value, value) if isinstance(value, str) else value,
+            },
+        )
         error = await receive(communicator)
         assert error["code"] == "bad_value", value
     assert (await tally.read_snapshot(question.id)).total == 0
-    await send(communicator, {"type": "answer", "id": "g", "question": question.id,
-                              "value": resolve.get(good, good) if isinstance(good, str) else good})
+    await send(
+        communicator,
+        {
+            "type": "answer",
+            "id": "g",
+            "question": question.id,
+            "value": resolve.get(good, good) if isinstance(good, str) else good,
+        },
+    )
     assert (await receive(communicator))["type"] == "ack"
     await communicator.disconnect()
 
@@ -264,7 +294,8 @@ async def test_stage_needs_its_key(event, question):
 
 async def stage(event):
     communicator, connected, code = await connect(
-        f"/ws/e/{event.code}/stage/?key={event.stage_key}")
+        f"/ws/e/{event.code}/stage/?key={event.stage_key}"
+    )
     assert connected, code
     return communicator
 
@@ -278,8 +309,10 @@ async def test_stage_gets_state_then_coalesced_whole_snapshots(event, question):
     ids = await ids_of(question)
     phones = [await phone(event) for _ in range(30)]
     for index, (communicator, _state) in enumerate(phones):
-        await send(communicator, {"type": "answer", "id": "a", "question": question.id,
-                                  "value": ids[index % 3]})
+        await send(
+            communicator,
+            {"type": "answer", "id": "a", "question": question.id, "value": ids[index % 3]},
+        )
     for communicator, _state in phones:
         assert (await receive(communicator))["type"] == "ack"
     snapshots = []
@@ -346,8 +379,15 @@ async def test_redis_down_gives_unavailable_and_counts_nothing(event, question, 
         raise tally.TallyUnavailable("connection refused")
 
     monkeypatch.setattr(tally, "record_answer", unreachable)
-    await send(communicator, {"type": "answer", "id": "x", "question": question.id,
-                              "value": (await ids_of(question))[0]})
+    await send(
+        communicator,
+        {
+            "type": "answer",
+            "id": "x",
+            "question": question.id,
+            "value": (await ids_of(question))[0],
+        },
+    )
     error = await receive(communicator)
     assert error["code"] == "unavailable"
     await communicator.disconnect()
@@ -365,9 +405,11 @@ async def test_a_foreign_origin_is_refused(event, question):
     token = await sync_to_async(token_for)(event)
     for origin in (b"http://evil.example", b"null"):
         _communicator, connected, _code = await connect(
-            f"/ws/e/{event.code}/?token={token}", headers=[(b"origin", origin)])
+            f"/ws/e/{event.code}/?token={token}", headers=[(b"origin", origin)]
+        )
         assert not connected
     _communicator, connected, _code = await connect(
         f"/ws/e/{event.code}/stage/?key={event.stage_key}",
-        headers=[(b"origin", b"http://evil.example")])
+        headers=[(b"origin", b"http://evil.example")],
+    )
     assert not connected

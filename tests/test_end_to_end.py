@@ -33,8 +33,12 @@ def current_question(stack) -> tuple[int, list[int]]:
         (question_id,) = db.execute(
             "SELECT current_question_id FROM polls_event WHERE code = ?", (CODE,)
         ).fetchone()
-        options = [row[0] for row in db.execute(
-            "SELECT id FROM polls_option WHERE question_id = ? ORDER BY id", (question_id,))]
+        options = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM polls_option WHERE question_id = ? ORDER BY id", (question_id,)
+            )
+        ]
     return question_id, options
 
 
@@ -66,11 +70,22 @@ async def participant(stack, question_id, options, rng, results):
         for change in range(changes):
             final = rng.choice(options)
             message_id = f"m{change}"
-            await ws.send(json.dumps({"type": "answer", "id": message_id,
-                                      "question": question_id, "value": final}))
+            await ws.send(
+                json.dumps(
+                    {"type": "answer", "id": message_id, "question": question_id, "value": final}
+                )
+            )
             if rng.random() < 0.3:  # a resend, as after a lost ack
-                await ws.send(json.dumps({"type": "answer", "id": message_id,
-                                          "question": question_id, "value": final}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "answer",
+                            "id": message_id,
+                            "question": question_id,
+                            "value": final,
+                        }
+                    )
+                )
                 await expect_ack(ws, message_id)
             await expect_ack(ws, message_id)
         results.append((token, final))
@@ -101,10 +116,12 @@ def test_200_participants_answer_and_change_answers(stack):
             watcher = asyncio.create_task(watch_stage(stage, snapshots))
             rng = random.Random(2018)
             started = time.monotonic()
-            await asyncio.gather(*[
-                participant(stack, question_id, options, random.Random(rng.random()), results)
-                for _ in range(200)
-            ])
+            await asyncio.gather(
+                *[
+                    participant(stack, question_id, options, random.Random(rng.random()), results)
+                    for _ in range(200)
+                ]
+            )
             elapsed = time.monotonic() - started
             # Every answer is acknowledged: the stage must catch up with the tally's version.
             final_version = tally.read_snapshot_sync(question_id).version
@@ -143,8 +160,9 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis):
         sockets = []
 
         async def open_one(token):
-            ws = await connect(ws_url(stack, f"/ws/e/{CODE}/?token={token}"), origin=stack.base,
-                               open_timeout=30)
+            ws = await connect(
+                ws_url(stack, f"/ws/e/{CODE}/?token={token}"), origin=stack.base, open_timeout=30
+            )
             assert json.loads(await ws.recv())["type"] == "state"
             sockets.append(ws)
 
@@ -160,11 +178,15 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis):
             state = json.loads(await asyncio.wait_for(sockets[0].recv(), 10))
         await sockets[0].close()
         # The hall is still usable after the mass disconnect.
-        async with connect(ws_url(stack, f"/ws/e/{CODE}/?token={idle_token}"),
-                           origin=stack.base) as ws:
+        async with connect(
+            ws_url(stack, f"/ws/e/{CODE}/?token={idle_token}"), origin=stack.base
+        ) as ws:
             await ws.recv()
-            await ws.send(json.dumps({"type": "answer", "id": "after", "question": question_id,
-                                      "value": options[0]}))
+            await ws.send(
+                json.dumps(
+                    {"type": "answer", "id": "after", "question": question_id, "value": options[0]}
+                )
+            )
             reply = None
             while reply is None or reply["type"] not in ("ack", "error"):
                 reply = json.loads(await asyncio.wait_for(ws.recv(), 10))

@@ -15,9 +15,13 @@ def test_every_message_has_a_dutch_translation_with_the_same_placeholders():
     with CATALOGUE.open("rb") as handle:
         catalogue = read_po(handle)
     untranslated = [
-        message.id for message in catalogue
-        if message.id and (message.fuzzy or not all(
-            message.string if isinstance(message.string, tuple) else [message.string]))
+        message.id
+        for message in catalogue
+        if message.id
+        and (
+            message.fuzzy
+            or not all(message.string if isinstance(message.string, tuple) else [message.string])
+        )
     ]
     assert untranslated == []
     for message in catalogue:

@@ -148,8 +148,9 @@ def test_rebuild_restores_tallies_from_the_database(redis):
     writer.drain_all()
     before = tally.read_snapshot_sync(question.id)
     redis.delete(*[key for name, key in tally.question_keys(question.id).items() if name != "log"])
-    rebuilt = tally.rebuild(question.id, question.kind, True, dict(
-        Answer.objects.values_list("participant", "value")))
+    rebuilt = tally.rebuild(
+        question.id, question.kind, True, dict(Answer.objects.values_list("participant", "value"))
+    )
     assert rebuilt.counts == {"6": 1, "7": 1, "8": 2}
     assert rebuilt.total == before.total == 4
     assert rebuilt.version > 0

@@ -109,9 +109,15 @@ def test_host_of_event_a_cannot_touch_event_b(client, host):
     assert client.get(f"/e/{event_b.code}/host/").status_code == 403
     assert client.post(f"/e/{event_b.code}/host/", {"action": "close"}).status_code == 403
     assert client.get(reverse("admin:polls_event_change", args=[event_b.id])).status_code in (
-        302, 403, 404)
-    assert client.get(reverse("admin:polls_question_change", args=[question_b.id])).status_code \
-        in (302, 403, 404)
+        302,
+        403,
+        404,
+    )
+    assert client.get(reverse("admin:polls_question_change", args=[question_b.id])).status_code in (
+        302,
+        403,
+        404,
+    )
     response = client.post(
         reverse("admin:polls_question_changelist"),
         {"action": "close_questions", "_selected_action": [question_b.id]},
