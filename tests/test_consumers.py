@@ -40,6 +40,12 @@ def question(event):
     return make_open_question(event)
 
 
+async def send_answer(communicator, question_id, value, message_id="x"):
+    await send(
+        communicator, {"type": "answer", "id": message_id, "question": question_id, "value": value}
+    )
+
+
 async def phone(event, token=None):
     token = token or await sync_to_async(token_for)(event)
     communicator, connected, code = await connect(f"/ws/e/{event.code}/?token={token}")
@@ -209,15 +215,7 @@ async def test_answer_racing_a_close_is_refused_by_the_tally(event, question):
     """The phone has not heard of the close yet; the tally's own open flag still refuses."""
     communicator, _state = await phone(event)
     await sync_to_async(tally.set_open)(question.id, False)
-    await send(
-        communicator,
-        {
-            "type": "answer",
-            "id": "x",
-            "question": question.id,
-            "value": (await ids_of(question))[0],
-        },
-    )
+    await send_answer(communicator, question.id, (await ids_of(question))[0])
     assert (await receive(communicator))["code"] == "not_open"
     await communicator.disconnect()
 
@@ -379,15 +377,7 @@ async def test_redis_down_gives_unavailable_and_counts_nothing(event, question, 
         raise tally.TallyUnavailable("connection refused")
 
     monkeypatch.setattr(tally, "record_answer", unreachable)
-    await send(
-        communicator,
-        {
-            "type": "answer",
-            "id": "x",
-            "question": question.id,
-            "value": (await ids_of(question))[0],
-        },
-    )
+    await send_answer(communicator, question.id, (await ids_of(question))[0])
     error = await receive(communicator)
     assert error["code"] == "unavailable"
     await communicator.disconnect()
