@@ -113,6 +113,7 @@ class _Batcher:
     def __init__(self) -> None:
         self.pending: list[tuple[list[str], list[str], asyncio.Future]] = []
         self.task: asyncio.Task | None = None
+        self.script = None
 
     async def submit(self, keys: list[str], args: list[str]) -> Outcome:
         future = asyncio.get_running_loop().create_future()
@@ -123,7 +124,9 @@ class _Batcher:
 
     async def _flush(self) -> None:
         client = get_async_redis()
-        script = client.register_script(RECORD_ANSWER)
+        if self.script is None:
+            self.script = client.register_script(RECORD_ANSWER)
+        script = self.script
         while self.pending:
             batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
             try:
