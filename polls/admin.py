@@ -14,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import live, show
-from .models import Answer, Event, Option, Question
+from .figures import check_figure_fits
+from .models import Answer, Event, Option, Question, QuestionFigure
 from .views import stage_url
 
 
@@ -116,10 +117,15 @@ class OptionFormSet(forms.BaseInlineFormSet):
             for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE")
         ]
-        if question.kind in Question.CHOICE_KINDS and len(labels) < 2:
-            raise ValidationError(_("A choice question needs at least two options."))
-        if question.kind == Question.Kind.SCALE and labels:
-            raise ValidationError(_("A scale question has no options; remove them."))
+        if question.has_options and len(labels) < 2:
+            raise ValidationError(_("This kind of question needs at least two options."))
+        if not question.has_options and labels:
+            raise ValidationError(
+                _("A %(kind)s question has no options; remove them.")
+                % {"kind": question.get_kind_display()}
+            )
+        if len(set(labels)) != len(labels):
+            raise ValidationError(_("Two options have the same label."))
         if question.kind == Question.Kind.MULTIPLE and question.max_choices:
             if question.max_choices > len(labels):
                 raise ValidationError(
@@ -137,13 +143,39 @@ class OptionInline(admin.TabularInline):
     fields = ["order", "label"]
 
 
+class FigureLinkFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        question = self.instance
+        # Options saved earlier; a question created together with its options is checked again
+        # when the host reveals.
+        option_count = question.options.count() if question.pk else None
+        for form in self.forms:
+            figure = form.cleaned_data.get("figure") if form.cleaned_data else None
+            if figure is None or form.cleaned_data.get("DELETE"):
+                continue
+            try:
+                check_figure_fits(question, figure, option_count)
+            except ValidationError as error:
+                form.add_error("figure", error)
+
+
+class FigureLinkInline(admin.TabularInline):
+    model = QuestionFigure
+    formset = FigureLinkFormSet
+    extra = 0
+    fields = ["figure", "order"]
+    autocomplete_fields = ["figure"]
+    verbose_name = _("research figure (several years of one measure make a trend)")
+
+
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ["prompt", "event", "order", "kind", "state", "show_results", "is_current"]
     list_filter = ["event", "kind", "state"]
     list_select_related = ["event"]
-    readonly_fields = ["state"]
-    inlines = [OptionInline]
+    readonly_fields = ["state", "revealed"]
+    inlines = [OptionInline, FigureLinkInline]
     actions = [
         "make_current",
         "open_questions",
@@ -152,9 +184,38 @@ class QuestionAdmin(admin.ModelAdmin):
         "hide_on_phones",
     ]
     fieldsets = [
-        (None, {"fields": ["event", "order", "kind", "prompt", "state", "show_results"]}),
-        (_("Scale"), {"fields": ["scale_min", "scale_max", "scale_min_label", "scale_max_label"]}),
+        (
+            None,
+            {"fields": ["event", "order", "kind", "prompt", "state", "show_results", "revealed"]},
+        ),
+        (
+            _("Scale, NPS and CES"),
+            {
+                "fields": [
+                    "scale_min",
+                    "scale_max",
+                    "scale_min_label",
+                    "scale_max_label",
+                    "lower_is_better",
+                ]
+            },
+        ),
         (_("Multiple choice"), {"fields": ["min_choices", "max_choices"]}),
+        (_("Split / percentage guess"), {"fields": ["split_a_label", "split_b_label"]}),
+        (_("Word cloud"), {"fields": ["text_max_length"]}),
+        (
+            _("2x2 quadrant"),
+            {
+                "fields": [
+                    "quadrant_x_label",
+                    "quadrant_x_low",
+                    "quadrant_x_high",
+                    "quadrant_y_label",
+                    "quadrant_y_low",
+                    "quadrant_y_high",
+                ]
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -222,6 +283,14 @@ class QuestionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Hide results on phones"))
     def hide_on_phones(self, request, queryset):
         self._each(request, queryset, lambda q: show.do_show_results(q, False))
+
+    @admin.action(description=_("Reveal the research figures"))
+    def reveal_research(self, request, queryset):
+        self._each(request, queryset, lambda q: show.do_reveal(q, True))
+
+    @admin.action(description=_("Hide the research figures"))
+    def hide_research(self, request, queryset):
+        self._each(request, queryset, lambda q: show.do_reveal(q, False))
 
 
 @admin.register(Answer)

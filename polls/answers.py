@@ -14,6 +14,8 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from .text import clean_text, words_of
+
 MAX_MESSAGE_BYTES = 4096
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 CLIENT_TYPES = ("answer", "ping")
@@ -26,6 +28,8 @@ ERROR_MESSAGES = {
     "unknown_question": _("This question does not belong to this event."),
     "not_open": _("This question is not open for answers."),
     "bad_value": _("That answer is not possible for this question."),
+    "too_long": _("That answer is too long."),
+    "empty": _("That answer has no words we can count; try other words."),
     "rate_limited": _("Too many messages; slow down a little."),
     "not_allowed": _("You are not allowed to do that."),
     "unavailable": _("Answers cannot be counted right now; yours will be sent again."),
@@ -82,6 +86,56 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _in_range(value: Any, low: int, high: int) -> bool:
+    return _is_int(value) and low <= value <= high
+
+
+def _validate_multiple(spec: dict, value: Any) -> list[int]:
+    if not isinstance(value, list) or not all(_is_int(item) for item in value):
+        raise Rejection("bad_value")
+    chosen = sorted(set(value))
+    if len(chosen) != len(value) or not set(chosen) <= set(spec["options"]):
+        raise Rejection("bad_value")
+    if not spec["choices"]["min"] <= len(chosen) <= spec["choices"]["max"]:
+        raise Rejection("bad_value")
+    return chosen
+
+
+def _validate_ranking(spec: dict, value: Any) -> list[int]:
+    """Every option exactly once, best first."""
+    if not isinstance(value, list) or not all(_is_int(item) for item in value):
+        raise Rejection("bad_value")
+    if len(value) != len(spec["options"]) or set(value) != set(spec["options"]):
+        raise Rejection("bad_value")
+    return value
+
+
+def _validate_quadrant(spec: dict, value: Any) -> dict[str, dict[str, int]]:
+    """A point (x, y in 0..100) for every item, keyed by option id."""
+    if not isinstance(value, dict) or set(value) != {str(item) for item in spec["options"]}:
+        raise Rejection("bad_value")
+    points = {}
+    for key in sorted(value, key=int):
+        point = value[key]
+        if not isinstance(point, dict) or set(point) != {"x", "y"}:
+            raise Rejection("bad_value")
+        if not (_in_range(point["x"], 0, 100) and _in_range(point["y"], 0, 100)):
+            raise Rejection("bad_value")
+        points[key] = {"x": point["x"], "y": point["y"]}
+    return points
+
+
+def _validate_text(spec: dict, value: Any) -> str:
+    if not isinstance(value, str):
+        raise Rejection("bad_value")
+    text = clean_text(value)
+    if len(text) > spec["text"]["max_length"]:
+        raise Rejection("too_long")
+    if not words_of(text):
+        raise Rejection("empty")
+    return text
+
+
 def validate_value(spec: dict, value: Any) -> Any:
     """Check a value against the question spec; return it in its canonical form."""
     kind = spec["kind"]
@@ -90,20 +144,21 @@ def validate_value(spec: dict, value: Any) -> Any:
             return value
         raise Rejection("bad_value")
     if kind == "multiple":
-        if not isinstance(value, list) or not all(_is_int(item) for item in value):
-            raise Rejection("bad_value")
-        chosen = sorted(set(value))
-        if len(chosen) != len(value) or not set(chosen) <= set(spec["options"]):
-            raise Rejection("bad_value")
-        low, high = spec["choices"]["min"], spec["choices"]["max"]
-        if not low <= len(chosen) <= high:
-            raise Rejection("bad_value")
-        return chosen
-    if kind == "scale":
-        low, high = spec["scale"]["min"], spec["scale"]["max"]
-        if _is_int(value) and low <= value <= high:
+        return _validate_multiple(spec, value)
+    if kind in ("scale", "ces", "nps", "enps"):
+        if _in_range(value, spec["scale"]["min"], spec["scale"]["max"]):
             return value
         raise Rejection("bad_value")
+    if kind == "split":
+        if _in_range(value, 0, 100):
+            return value
+        raise Rejection("bad_value")
+    if kind == "text":
+        return _validate_text(spec, value)
+    if kind == "ranking":
+        return _validate_ranking(spec, value)
+    if kind == "quadrant":
+        return _validate_quadrant(spec, value)
     raise Rejection("bad_value")
 
 

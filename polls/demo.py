@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from .models import Event, Option, Question
+from benchmarks.models import Figure, Study
+
+from .figures import check_figure_fits
+from .models import Event, Option, Question, QuestionFigure
 
 DEMO_CODE = "KSF2018"
 # DEVELOPMENT-ONLY host account for the demo; never create it on a production server.
@@ -14,20 +19,86 @@ DEMO_HOST_USERNAME = "host"
 DEMO_HOST_PASSWORD = "zaalpeiling-dev-only"  # noqa: S105
 HOSTS_GROUP = "Hosts"
 
+KIRC = {
+    "title": "Nationaal Benchmark en Trendonderzoek Klantinteractie 2018",
+    "publisher": "KIRC, SAMR en Stichting ITO",
+    "year": 2018,
+    "sample": "Dutch organisations and consumers; presented at the KSF congress, 20 Nov 2018",
+    "note": "Figures as reported from the congress presentation.",
+}
+EIU = {
+    "title": "Service 2020: Return on service",
+    "publisher": "The Economist Intelligence Unit",
+    "year": 2017,
+    "sample": "Senior managers and customer-service experts of 832 companies in Europe, "
+    "North America and Asia",
+    "note": "Year as cited in a 2017 Dutch post on customer interaction in 2020.",
+}
+
+# Each figure: (study, label, metric, year, value or shares, extra fields).
+FIGURES = {
+    "cx_results": (KIRC, "Result of CX efforts", "shares", 2018, [63, 14, 7, 3, 12], {}),
+    "self_service": [
+        (KIRC, "Self-service share of all contact", "split", year, value, {"unit": "%"})
+        for year, value in ((2016, 50), (2017, 38), (2018, 39))
+    ],
+    "mark": [
+        (
+            KIRC,
+            "Customer satisfaction (report mark)",
+            "mean",
+            year,
+            value,
+            {"scale_min": 1, "scale_max": 10},
+        )
+        for year, value in ((2016, "7.4"), (2017, "7.5"))
+    ],
+    "nps": [
+        (KIRC, "Net Promoter Score", "nps", year, value, {})
+        for year, value in ((2016, 9), (2017, 13))
+    ],
+    "ces": [
+        (
+            KIRC,
+            "Customer effort score",
+            "ces",
+            year,
+            value,
+            {"scale_min": 1, "scale_max": 5, "lower_is_better": True},
+        )
+        for year, value in ((2016, "2.0"), (2017, "1.6"))
+    ],
+    "mystery": (
+        KIRC,
+        "Companies doing mystery-contact research",
+        "percentage",
+        2018,
+        18,
+        {"unit": "%"},
+    ),
+    "chatbot": (KIRC, "Chatbot conversations that succeed", "percentage", 2018, 59, {"unit": "%"}),
+    "finances": (
+        EIU,
+        "Companies that say service matters for their finances",
+        "percentage",
+        2017,
+        84,
+        {"unit": "%"},
+    ),
+    "innovations": (
+        KIRC,
+        "Innovations being introduced",
+        "shares",
+        2018,
+        [32, 31, 18, 9],
+        {"shares_sum_to_100": False},
+    ),
+}
+
 DEMO_QUESTIONS = [
     {
         "kind": Question.Kind.SINGLE,
-        "prompt": "Welk deel van al het klantcontact verloopt dit jaar via selfservice?",
-        "options": ["Minder dan 30%", "30 tot 45%", "45 tot 60%", "Meer dan 60%"],
-    },
-    {
-        "kind": Question.Kind.SCALE,
-        "prompt": "Welk rapportcijfer geeft de Nederlandse klant de service gemiddeld?",
-        "scale": (1, 10, "Slecht", "Uitstekend"),
-    },
-    {
-        "kind": Question.Kind.MULTIPLE,
-        "prompt": "Wat levert jullie werk aan klantbeleving tot nu toe op?",
+        "prompt": "Wat levert werk aan klantbeleving de meeste bedrijven vooral op?",
         "options": [
             "Tevredenere klanten",
             "Meer omzet",
@@ -35,23 +106,114 @@ DEMO_QUESTIONS = [
             "Klanten blijven langer",
             "(Nog) niets",
         ],
+        "figures": "cx_results",
     },
     {
-        "kind": Question.Kind.SINGLE,
-        "prompt": "Hoeveel bedrijven laten mystery-contactonderzoek doen?",
-        "options": ["Minder dan 20%", "20 tot 40%", "40 tot 60%", "Meer dan 60%"],
+        "kind": Question.Kind.SPLIT,
+        "prompt": "Hoe verdeelt het klantcontact zich dit jaar: selfservice tegenover live?",
+        "split": ("selfservice", "live contact"),
+        "figures": "self_service",
     },
     {
-        "kind": Question.Kind.SINGLE,
-        "prompt": "Hoe vaak helpt een chatbot de klant echt verder?",
+        "kind": Question.Kind.SCALE,
+        "prompt": "Welk rapportcijfer geeft de Nederlandse klant de service gemiddeld?",
+        "scale": (1, 10, "Slecht", "Uitstekend"),
+        "figures": "mark",
+    },
+    {
+        "kind": Question.Kind.NPS,
+        "prompt": "Hoe waarschijnlijk is het dat je de klantenservice van je laatste contact "
+        "aanbeveelt?",
+        "scale": (0, 10, "Zeker niet", "Zeker wel"),
+        "figures": "nps",
+    },
+    {
+        "kind": Question.Kind.ENPS,
+        "prompt": "Dezelfde vraag, Europees geteld: beveel je die klantenservice aan?",
+        "scale": (0, 10, "Zeker niet", "Zeker wel"),
+    },
+    {
+        "kind": Question.Kind.CES,
+        "prompt": "Hoeveel moeite kostte je laatste contact met een klantenservice?",
+        "scale": (1, 5, "Heel weinig", "Heel veel"),
+        "lower_is_better": True,
+        "figures": "ces",
+    },
+    {
+        "kind": Question.Kind.SPLIT,
+        "prompt": "Welk deel van de bedrijven laat mystery-contactonderzoek doen?",
+        "split": ("doet mystery contact", ""),
+        "figures": "mystery",
+    },
+    {
+        "kind": Question.Kind.SPLIT,
+        "prompt": "Hoeveel procent van de chatbotgesprekken helpt de klant echt verder?",
+        "split": ("geslaagde gesprekken", ""),
+        "figures": "chatbot",
+    },
+    {
+        "kind": Question.Kind.SPLIT,
+        "prompt": "Hoeveel bedrijven zeggen dat service telt voor hun financiële resultaat?",
+        "split": ("bedrijven", ""),
+        "figures": "finances",
+    },
+    {
+        "kind": Question.Kind.MULTIPLE,
+        "prompt": "Welke vernieuwingen voeren bedrijven nu in?",
         "options": [
-            "In een kwart van de gesprekken",
-            "In de helft",
-            "In ruim de helft",
-            "In driekwart of meer",
+            "Klantenservice-app",
+            "Co-browsing",
+            "App met persoonlijk aanbod",
+            "AI ter ondersteuning van klantcontact",
+        ],
+        "figures": "innovations",
+    },
+    {
+        "kind": Question.Kind.RANKING,
+        "prompt": "Wanneer vindt een klant een bedrijf klantvriendelijk? Zet in volgorde.",
+        "options": [
+            "Beschikbaar als ik het vraag",
+            "Komt beloftes na",
+            "Doet niet moeilijk over regels",
+            "Geeft fouten toe en lost ze op",
+            "Oprecht betrokken",
         ],
     },
+    {
+        "kind": Question.Kind.TEXT,
+        "prompt": "Welk woord past bij service waar je blij van wordt?",
+    },
+    {
+        "kind": Question.Kind.QUADRANT,
+        "prompt": "Zet de kanalen neer: hoe tevreden zijn klanten, en hoeveel telt het mee "
+        "voor aanbevelen?",
+        "options": ["Telefoon", "E-mail", "Chat", "WhatsApp", "Social media", "Website of app"],
+        "quadrant": ("Tevredenheid", "laag", "hoog", "Invloed op aanbevelen", "klein", "groot"),
+    },
 ]
+
+
+def _figures(key: str) -> list[Figure]:
+    entries = FIGURES[key]
+    if isinstance(entries, tuple):
+        entries = [entries]
+    figures = []
+    for study_fields, label, metric, year, value, extra in entries:
+        study, _created = Study.objects.get_or_create(
+            title=study_fields["title"],
+            publisher=study_fields["publisher"],
+            defaults=study_fields,
+        )
+        fields = {"metric": metric, **extra}
+        if metric == Figure.Metric.SHARES:
+            fields["shares"] = value
+        else:
+            fields["value"] = Decimal(str(value))
+        figure, _created = Figure.objects.get_or_create(
+            study=study, label=label, year=year, defaults=fields
+        )
+        figures.append(figure)
+    return figures
 
 
 def ensure_hosts_group() -> Group:
@@ -93,7 +255,25 @@ def ensure_demo(reset: bool = False) -> tuple[Event, bool]:
             low, high, low_label, high_label = spec["scale"]
             question.scale_min, question.scale_max = low, high
             question.scale_min_label, question.scale_max_label = low_label, high_label
+        question.lower_is_better = spec.get("lower_is_better", False)
+        if "split" in spec:
+            question.split_a_label, question.split_b_label = spec["split"]
+        if "quadrant" in spec:
+            (
+                question.quadrant_x_label,
+                question.quadrant_x_low,
+                question.quadrant_x_high,
+                question.quadrant_y_label,
+                question.quadrant_y_low,
+                question.quadrant_y_high,
+            ) = spec["quadrant"]
+        question.full_clean()
         question.save()
         for option_order, label in enumerate(spec.get("options", []), start=1):
             Option.objects.create(question=question, order=option_order, label=label)
+        for figure_order, figure in enumerate(
+            _figures(spec["figures"]) if "figures" in spec else []
+        ):
+            check_figure_fits(question, figure, len(spec.get("options", [])))
+            QuestionFigure.objects.create(question=question, figure=figure, order=figure_order)
     return event, True

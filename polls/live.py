@@ -22,6 +22,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from . import tally
+from .figures import comparisons
 from .redis_client import get_async_redis, get_sync_redis
 from .results import results_message
 from .state import build_event_state
@@ -76,6 +77,18 @@ def notify_event_changed(event_id: int) -> dict | None:
     return state
 
 
+def snapshot_message(spec: dict, snapshot: tally.Snapshot) -> dict:
+    """A results message; once the research is revealed it carries the comparison too."""
+    message = results_message(
+        spec, snapshot.version, snapshot.total, snapshot.counts, snapshot.hidden
+    )
+    if spec.get("figures"):
+        message["comparison"] = comparisons(
+            spec, message["summary"], snapshot.total, spec.get("labels", {})
+        )
+    return message
+
+
 def notify_stage_key_changed(event_id: int, stage_key: str) -> None:
     """Screens opened with the old key close; phones ignore this."""
     async_to_sync(get_channel_layer().group_send)(
@@ -119,8 +132,7 @@ class ResultsPump:
                 self.sent_versions.pop(question_id, None)
 
     def _encode(self, snapshot: tally.Snapshot) -> str:
-        spec = self.specs[snapshot.question_id]
-        return encode(results_message(spec, snapshot.version, snapshot.total, snapshot.counts))
+        return encode(snapshot_message(self.specs[snapshot.question_id], snapshot))
 
     async def _run(self) -> None:
         while self.subscribers:

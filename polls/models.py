@@ -73,6 +73,13 @@ class Question(models.Model):
         SINGLE = "single", _("Single choice")
         MULTIPLE = "multiple", _("Multiple choice")
         SCALE = "scale", _("Scale / report mark")
+        NPS = "nps", _("Net Promoter Score (0-10)")
+        ENPS = "enps", _("European NPS (0-10, promoters 8-10)")
+        CES = "ces", _("Customer effort score")
+        SPLIT = "split", _("Split / percentage guess")
+        TEXT = "text", _("Word cloud / open text")
+        RANKING = "ranking", _("Ranking")
+        QUADRANT = "quadrant", _("2x2 quadrant")
 
     class State(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -80,6 +87,10 @@ class Question(models.Model):
         CLOSED = "closed", _("Closed")
 
     CHOICE_KINDS = (Kind.SINGLE, Kind.MULTIPLE)
+    # Kinds whose options are what the attendee chooses, orders or places.
+    OPTION_KINDS = (Kind.SINGLE, Kind.MULTIPLE, Kind.RANKING, Kind.QUADRANT)
+    SCALE_KINDS = (Kind.SCALE, Kind.CES)
+    NPS_KINDS = (Kind.NPS, Kind.ENPS)
 
     event = models.ForeignKey(
         Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="questions"
@@ -91,10 +102,39 @@ class Question(models.Model):
         _("state"), max_length=8, choices=State.choices, default=State.DRAFT, editable=False
     )
     show_results = models.BooleanField(_("show results on phones"), default=False)
+    revealed = models.BooleanField(_("research revealed"), default=False, editable=False)
     scale_min = models.IntegerField(_("scale minimum"), default=1)
     scale_max = models.IntegerField(_("scale maximum"), default=10)
     scale_min_label = models.CharField(_("label at the minimum"), max_length=40, blank=True)
     scale_max_label = models.CharField(_("label at the maximum"), max_length=40, blank=True)
+    lower_is_better = models.BooleanField(
+        _("lower is better"),
+        default=False,
+        help_text=_("Customer effort score: a lower score means less effort."),
+    )
+    split_a_label = models.CharField(
+        _("part A"), max_length=60, blank=True, help_text=_("Split: e.g. self-service.")
+    )
+    split_b_label = models.CharField(
+        _("part B"),
+        max_length=60,
+        blank=True,
+        help_text=_("Split: e.g. live contact. Empty for a plain percentage guess."),
+    )
+    text_max_length = models.PositiveSmallIntegerField(_("longest answer"), default=40)
+    quadrant_x_label = models.CharField(_("horizontal axis"), max_length=60, blank=True)
+    quadrant_x_low = models.CharField(_("left end"), max_length=40, blank=True)
+    quadrant_x_high = models.CharField(_("right end"), max_length=40, blank=True)
+    quadrant_y_label = models.CharField(_("vertical axis"), max_length=60, blank=True)
+    quadrant_y_low = models.CharField(_("bottom end"), max_length=40, blank=True)
+    quadrant_y_high = models.CharField(_("top end"), max_length=40, blank=True)
+    figures = models.ManyToManyField(
+        "benchmarks.Figure",
+        verbose_name=_("research figures"),
+        through="QuestionFigure",
+        related_name="questions",
+        blank=True,
+    )
     min_choices = models.PositiveSmallIntegerField(_("fewest choices"), default=1)
     max_choices = models.PositiveSmallIntegerField(
         _("most choices"), null=True, blank=True, help_text=_("Empty: any number of options.")
@@ -112,9 +152,23 @@ class Question(models.Model):
     def is_choice(self) -> bool:
         return self.kind in self.CHOICE_KINDS
 
+    @property
+    def has_options(self) -> bool:
+        return self.kind in self.OPTION_KINDS
+
     def clean(self) -> None:
         errors = {}
-        if self.kind == self.Kind.SCALE:
+        if self.kind == self.Kind.CES and (self.scale_min, self.scale_max) not in ((1, 5), (1, 7)):
+            errors["scale_max"] = _("A customer effort score uses a 1-5 or a 1-7 scale.")
+        if self.kind == self.Kind.SPLIT and not self.split_a_label:
+            errors["split_a_label"] = _("Name part A (for example: self-service).")
+        if self.kind == self.Kind.TEXT and not 1 <= self.text_max_length <= 200:
+            errors["text_max_length"] = _("Allow between 1 and 200 characters.")
+        if self.kind == self.Kind.QUADRANT and not (
+            self.quadrant_x_label and self.quadrant_y_label
+        ):
+            errors["quadrant_y_label"] = _("Name both axes of the 2x2.")
+        if self.kind in self.SCALE_KINDS:
             if self.scale_min >= self.scale_max:
                 errors["scale_max"] = _("The maximum must be greater than the minimum.")
             elif self.scale_max - self.scale_min > 100:
@@ -145,6 +199,29 @@ class Option(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class QuestionFigure(models.Model):
+    """A research figure shown beside a question's result; several years make a trend."""
+
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="figure_links"
+    )
+    figure = models.ForeignKey(
+        "benchmarks.Figure", verbose_name=_("figure"), on_delete=models.CASCADE, related_name="+"
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("research figure")
+        verbose_name_plural = _("research figures")
+        ordering = ["question", "figure__year", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "figure"], name="one_link_per_figure")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.figure)
 
 
 class Answer(models.Model):

@@ -11,9 +11,21 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from . import live, tally
+from .figures import check_figure_fits
 from .models import Event, Question, new_stage_key
 
-HOST_ACTIONS = ("prev", "next", "open", "close", "show_results", "hide_results")
+HOST_ACTIONS = (
+    "prev",
+    "next",
+    "open",
+    "close",
+    "show_results",
+    "hide_results",
+    "reveal",
+    "unreveal",
+    "hide_word",
+    "show_word",
+)
 
 
 def check_host(user, event: Event) -> None:
@@ -46,8 +58,17 @@ def do_set_current(event: Event, question: Question | None, open_it: bool = Fals
 
 
 def check_can_open(question: Question) -> None:
-    if question.is_choice and question.options.count() < 2:
-        raise ValidationError(_("A choice question needs at least two options before it opens."))
+    if question.has_options and question.options.count() < 2:
+        raise ValidationError(_("This question needs at least two options before it opens."))
+
+
+def check_can_reveal(question: Question) -> None:
+    links = list(question.figure_links.select_related("figure"))
+    if not links:
+        raise ValidationError(_("This question has no research figure to reveal."))
+    option_count = question.options.count()
+    for link in links:
+        check_figure_fits(question, link.figure, option_count)
 
 
 def do_set_state(question: Question, state: str) -> None:
@@ -72,6 +93,22 @@ def do_show_results(question: Question, show: bool) -> None:
     live.notify_event_changed(question.event_id)
 
 
+def do_reveal(question: Question, revealed: bool) -> None:
+    """Show (or take back) the research figures beside the room's result."""
+    if revealed:
+        check_can_reveal(question)
+    question.revealed = revealed
+    question.save(update_fields=["revealed"])
+    live.notify_event_changed(question.event_id)
+
+
+def do_hide_word(question: Question, word: str, hidden: bool) -> None:
+    """Take a word-cloud word off every screen (or put it back); the count itself stays."""
+    if question.kind != Question.Kind.TEXT or not word or len(word) > 200:
+        raise ValidationError(_("Only words of a word cloud can be hidden."))
+    tally.set_word_hidden(question.id, word, hidden)
+
+
 def do_rotate_stage_key(event: Event) -> None:
     event.stage_key = new_stage_key()
     event.save(update_fields=["stage_key"])
@@ -89,7 +126,7 @@ def neighbour(event: Event, step: int) -> Question | None:
     return questions[index] if 0 <= index < len(questions) else None
 
 
-def do_host_action(event: Event, action: str) -> None:
+def do_host_action(event: Event, action: str, word: str = "") -> None:
     """One button of the remote control."""
     current = event.current_question
     if action in ("prev", "next"):
@@ -104,3 +141,7 @@ def do_host_action(event: Event, action: str) -> None:
         do_set_state(current, Question.State.CLOSED)
     elif action in ("show_results", "hide_results"):
         do_show_results(current, action == "show_results")
+    elif action in ("reveal", "unreveal"):
+        do_reveal(current, action == "reveal")
+    elif action in ("hide_word", "show_word"):
+        do_hide_word(current, word, action == "hide_word")

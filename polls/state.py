@@ -1,6 +1,7 @@
 """The event's live state as phones and screens see it, built once from the database.
 
-``public`` goes to clients as is; ``spec`` is what the server validates answers against.
+``public`` goes to clients as is; ``spec`` is what the server validates answers against and
+computes snapshots with.
 """
 
 from __future__ import annotations
@@ -8,33 +9,69 @@ from __future__ import annotations
 from .models import Event, Question
 
 
+def _scale(question: Question) -> dict | None:
+    if question.kind in Question.NPS_KINDS:
+        return {
+            "min": 0,
+            "max": 10,
+            "min_label": question.scale_min_label,
+            "max_label": question.scale_max_label,
+            "lower_is_better": False,
+        }
+    if question.kind in Question.SCALE_KINDS:
+        return {
+            "min": question.scale_min,
+            "max": question.scale_max,
+            "min_label": question.scale_min_label,
+            "max_label": question.scale_max_label,
+            "lower_is_better": question.kind == Question.Kind.CES and question.lower_is_better,
+        }
+    return None
+
+
 def question_payload(question: Question, position: int, count: int) -> dict:
     options = [{"id": option.id, "label": option.label} for option in question.options.all()]
-    is_scale = question.kind == Question.Kind.SCALE
-    is_multiple = question.kind == Question.Kind.MULTIPLE
+    kind = question.kind
+    figures = []
+    if question.revealed:
+        figures = [
+            link.figure.as_payload()
+            for link in question.figure_links.select_related("figure__study")
+        ]
     return {
         "id": question.id,
-        "kind": question.kind,
+        "kind": kind,
         "prompt": question.prompt,
-        "options": options,
+        "options": options if question.has_options else [],
         "open": question.state == Question.State.OPEN,
         "state": question.state,
         "show_results": question.show_results,
-        "scale": (
-            {
-                "min": question.scale_min,
-                "max": question.scale_max,
-                "min_label": question.scale_min_label,
-                "max_label": question.scale_max_label,
-            }
-            if is_scale
-            else None
-        ),
+        "revealed": question.revealed,
+        "scale": _scale(question),
         "choices": (
             {"min": question.min_choices, "max": question.max_choices or len(options)}
-            if is_multiple
+            if kind == Question.Kind.MULTIPLE
             else None
         ),
+        "split": (
+            {"a": question.split_a_label, "b": question.split_b_label}
+            if kind == Question.Kind.SPLIT
+            else None
+        ),
+        "text": {"max_length": question.text_max_length} if kind == Question.Kind.TEXT else None,
+        "quadrant": (
+            {
+                "x": question.quadrant_x_label,
+                "x_low": question.quadrant_x_low,
+                "x_high": question.quadrant_x_high,
+                "y": question.quadrant_y_label,
+                "y_low": question.quadrant_y_low,
+                "y_high": question.quadrant_y_high,
+            }
+            if kind == Question.Kind.QUADRANT
+            else None
+        ),
+        "figures": figures,
         "position": position,
         "count": count,
     }
@@ -46,8 +83,12 @@ def question_spec(payload: dict) -> dict:
         "kind": payload["kind"],
         "open": payload["open"],
         "options": [option["id"] for option in payload["options"]],
+        "labels": {str(option["id"]): option["label"] for option in payload["options"]},
         "scale": payload["scale"],
         "choices": payload["choices"],
+        "split": payload["split"],
+        "text": payload["text"],
+        "figures": payload["figures"],
     }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from .redis_client import get_async_redis, get_sync_redis
+from .text import words_of
 
 LOG_REGISTRY = "zp:logs"
 WRITER_GROUP = "writers"
@@ -40,6 +41,7 @@ def question_keys(question_id: int) -> dict[str, str]:
         "counts": f"{tag}:counts",
         "meta": f"{tag}:meta",
         "seen": f"{tag}:seen",
+        "hidden": f"{tag}:hidden",
         "log": f"{tag}:log",
     }
 
@@ -48,8 +50,30 @@ def question_id_from_log_key(key: str) -> int:
     return int(key.split("{q:", 1)[1].split("}", 1)[0])
 
 
+def quadrant_of(x: int, y: int) -> str:
+    return ("t" if y >= 50 else "b") + ("r" if x >= 50 else "l")
+
+
 def buckets_for(kind: str, value: Any) -> list[str]:
-    """The count buckets an answer falls in: its option(s), or its scale value."""
+    """The count buckets an answer falls in.
+
+    single/multiple: the option ids; scales, NPS, split: the number given; text: its words;
+    ranking: ``<option>@<rank>``; quadrant: ``<item>:x:<x>``, ``<item>:y:<y>`` and
+    ``<item>:q:<tl|tr|bl|br>``. Exact means, ranks and points follow from these counts.
+    """
+    if kind == "text":
+        return words_of(value)
+    if kind == "ranking":
+        return [f"{option}@{rank}" for rank, option in enumerate(value, start=1)]
+    if kind == "quadrant":
+        buckets = []
+        for item, point in value.items():
+            buckets += [
+                f"{item}:x:{point['x']}",
+                f"{item}:y:{point['y']}",
+                f"{item}:q:{quadrant_of(point['x'], point['y'])}",
+            ]
+        return buckets
     if isinstance(value, list):
         return [str(item) for item in value]
     return [str(value)]
@@ -105,6 +129,7 @@ class Snapshot:
     version: int
     total: int
     counts: dict[str, int]
+    hidden: frozenset[str] = frozenset()
 
 
 class _Batcher:
@@ -200,13 +225,20 @@ async def answer_of(question_id: int, participant: str) -> Any:
     return _decode_answer(stored)
 
 
-def _snapshot(question_id: int, meta: dict, counts: dict) -> Snapshot:
+def _snapshot(question_id: int, meta: dict, counts: dict, hidden: set) -> Snapshot:
     return Snapshot(
         question_id=question_id,
         version=int(meta.get(b"version", 0)),
         total=int(meta.get(b"total", 0)),
         counts={key.decode(): int(count) for key, count in counts.items()},
+        hidden=frozenset(word.decode() for word in hidden),
     )
+
+
+def _queue_snapshot_reads(pipe, keys: dict[str, str]) -> None:
+    pipe.hgetall(keys["meta"])
+    pipe.hgetall(keys["counts"])
+    pipe.smembers(keys["hidden"])
 
 
 async def read_versions(question_ids: list[int]) -> dict[int, int]:
@@ -224,24 +256,22 @@ async def read_snapshot(question_id: int) -> Snapshot:
     keys = question_keys(question_id)
     try:
         pipe = get_async_redis().pipeline(transaction=True)
-        pipe.hgetall(keys["meta"])
-        pipe.hgetall(keys["counts"])
-        meta, counts = await pipe.execute()
+        _queue_snapshot_reads(pipe, keys)
+        meta, counts, hidden = await pipe.execute()
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
-    return _snapshot(question_id, meta, counts)
+    return _snapshot(question_id, meta, counts, hidden)
 
 
 def read_snapshot_sync(question_id: int) -> Snapshot:
     keys = question_keys(question_id)
     try:
         pipe = get_sync_redis().pipeline(transaction=True)
-        pipe.hgetall(keys["meta"])
-        pipe.hgetall(keys["counts"])
-        meta, counts = pipe.execute()
+        _queue_snapshot_reads(pipe, keys)
+        meta, counts, hidden = pipe.execute()
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
-    return _snapshot(question_id, meta, counts)
+    return _snapshot(question_id, meta, counts, hidden)
 
 
 def read_answers_sync(question_id: int) -> dict[str, Any]:
@@ -256,6 +286,27 @@ def set_open(question_id: int, is_open: bool) -> None:
         get_sync_redis().hset(question_keys(question_id)["meta"], "open", "1" if is_open else "0")
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
+
+
+def set_word_hidden(question_id: int, word: str, hidden: bool) -> None:
+    """Hide a word-cloud word from every screen (or show it again); screens get a new version."""
+    keys = question_keys(question_id)
+    try:
+        pipe = get_sync_redis().pipeline(transaction=True)
+        if hidden:
+            pipe.sadd(keys["hidden"], word)
+        else:
+            pipe.srem(keys["hidden"], word)
+        pipe.hincrby(keys["meta"], "version", 1)
+        pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+def hidden_words(question_id: int) -> list[str]:
+    return sorted(
+        word.decode() for word in get_sync_redis().smembers(question_keys(question_id)["hidden"])
+    )
 
 
 def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any]) -> Snapshot:

@@ -18,9 +18,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import show
+from . import show, tally
 from .codes import normalise_code
-from .models import Event
+from .models import Event, Question
 from .ratelimit import join_allowed
 from .tokens import issue_participant_token, participant_cookie_name
 
@@ -143,7 +143,7 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
             messages.error(request, _("Unknown action."))
         else:
             try:
-                show.do_host_action(event, action)
+                show.do_host_action(event, action, word=request.POST.get("word", ""))
             except ValidationError as error:
                 messages.error(request, error.messages[0])
         return redirect("polls:host", code=event.code)
@@ -166,6 +166,12 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 "questions": questions,
                 "stage_url": stage_url(event),
                 "phone_url": reverse("polls:phone", args=[event.code]),
+                "figures_count": current.figure_links.count() if current else 0,
+                "hidden_words": (
+                    tally.hidden_words(current.id)
+                    if current and current.kind == Question.Kind.TEXT
+                    else []
+                ),
                 "admin_url": reverse("admin:polls_event_change", args=[event.id]),
                 "config": config,
                 "LANGUAGE_CODE": event.language,

@@ -1,0 +1,150 @@
+"""Room versus research: the difference in numbers and in words, from plain numbers.
+
+Knows nothing of polls: callers pass the room's figure in the research's metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+
+@dataclass(frozen=True)
+class OptionGap:
+    key: str
+    label: str
+    room: float
+    measured: float
+
+    @property
+    def difference(self) -> float:
+        return _round(self.room - self.measured)
+
+
+def _round(value: float, places: int = 1) -> float:
+    quantum = Decimal(1).scaleb(-places)
+    return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def _number(value: float, places: int = 0) -> str:
+    """A number in the active language (7,5 in Dutch), rounded half up."""
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return number_format(rounded, decimal_pos=places, use_l10n=True)
+
+
+def in_every_language(say: Callable[[], str]) -> dict[str, str]:
+    words = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            words[code] = say()
+    return words
+
+
+def _value_words(metric: str, room: float, measured: float, subject: str, lower_is_better: bool):
+    difference = room - measured
+    places = 1 if metric in ("mean", "ces") else 0
+    gap = _number(abs(difference), places)
+    if Decimal(gap.replace(",", ".")) == 0:
+        return _("The room's answer matches what was measured.")
+    more = difference > 0
+    if metric == "split":
+        if more:
+            return _("The room guessed %(gap)s points more %(subject)s than measured.") % {
+                "gap": gap,
+                "subject": subject,
+            }
+        return _("The room guessed %(gap)s points less %(subject)s than measured.") % {
+            "gap": gap,
+            "subject": subject,
+        }
+    if metric == "percentage":
+        if more:
+            return _("The room guessed %(gap)s points higher than measured.") % {"gap": gap}
+        return _("The room guessed %(gap)s points lower than measured.") % {"gap": gap}
+    if metric == "nps":
+        if more:
+            return _("The room's NPS is %(gap)s points above the research.") % {"gap": gap}
+        return _("The room's NPS is %(gap)s points below the research.") % {"gap": gap}
+    if metric == "ces":
+        less_effort = (not more) if lower_is_better else more
+        if less_effort:
+            return _("The room reports %(gap)s less effort than measured.") % {"gap": gap}
+        return _("The room reports %(gap)s more effort than measured.") % {"gap": gap}
+    if more:
+        return _("The room's average is %(gap)s higher than measured.") % {"gap": gap}
+    return _("The room's average is %(gap)s lower than measured.") % {"gap": gap}
+
+
+def compare_value(
+    metric: str,
+    measured: float,
+    room: float | None,
+    subject: str = "",
+    lower_is_better: bool = False,
+) -> dict:
+    """One figure (split, percentage, NPS, mean, CES) against the room's value."""
+    if room is None:
+        return {
+            "room": None,
+            "measured": measured,
+            "difference": None,
+            "words": in_every_language(lambda: _("No answers from the room yet.")),
+        }
+    return {
+        "room": _round(room),
+        "measured": measured,
+        "difference": _round(room - measured),
+        "words": in_every_language(
+            lambda: _value_words(metric, room, measured, subject, lower_is_better)
+        ),
+    }
+
+
+def compare_shares(gaps: list[OptionGap], respondents: int) -> dict:
+    """Shares per option: every option's gap, and the largest one in words."""
+    options = [
+        {
+            "id": int(gap.key) if gap.key.isdigit() else gap.key,
+            "room": gap.room,
+            "measured": gap.measured,
+            "difference": gap.difference,
+        }
+        for gap in gaps
+    ]
+    if respondents == 0 or not gaps:
+        return {
+            "room": None,
+            "measured": None,
+            "difference": None,
+            "options": options,
+            "words": in_every_language(lambda: _("No answers from the room yet.")),
+        }
+    widest = max(gaps, key=lambda gap: abs(gap.difference))
+
+    def say() -> str:
+        gap = _number(abs(widest.difference))
+        if Decimal(gap.replace(",", ".")) == 0:
+            return _("The room's answers match what was measured.")
+        if widest.difference > 0:
+            return _("Biggest gap: %(label)s, chosen %(gap)s points more often than measured.") % {
+                "label": widest.label,
+                "gap": gap,
+            }
+        return _("Biggest gap: %(label)s, chosen %(gap)s points less often than measured.") % {
+            "label": widest.label,
+            "gap": gap,
+        }
+
+    return {
+        "room": widest.room,
+        "measured": widest.measured,
+        "difference": widest.difference,
+        "options": options,
+        "words": in_every_language(say),
+    }

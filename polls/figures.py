@@ -1,0 +1,91 @@
+"""Which research figure can stand beside which question, and the comparison for a snapshot.
+
+The rules live here (polls side) because the benchmarks app knows nothing of questions.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from benchmarks.compare import OptionGap, compare_shares, compare_value
+from benchmarks.models import Figure
+
+from .models import Question
+
+COMPARABLE_METRICS = {
+    Question.Kind.SINGLE: {Figure.Metric.SHARES},
+    Question.Kind.MULTIPLE: {Figure.Metric.SHARES},
+    Question.Kind.SCALE: {Figure.Metric.MEAN},
+    Question.Kind.CES: {Figure.Metric.CES},
+    Question.Kind.NPS: {Figure.Metric.NPS},
+    Question.Kind.ENPS: {Figure.Metric.NPS},
+    Question.Kind.SPLIT: {Figure.Metric.SPLIT, Figure.Metric.PERCENTAGE},
+}
+
+
+def check_figure_fits(question: Question, figure: Figure, option_count: int | None) -> None:
+    """Raise ValidationError when the figure cannot be compared with the question's result."""
+    allowed = COMPARABLE_METRICS.get(question.kind, set())
+    if figure.metric not in allowed:
+        raise ValidationError(
+            _("A %(metric)s figure cannot be compared with a %(kind)s question.")
+            % {"metric": figure.get_metric_display(), "kind": question.get_kind_display()}
+        )
+    shares_mismatch = option_count is not None and len(figure.shares) != option_count
+    if figure.metric == Figure.Metric.SHARES and shares_mismatch:
+        raise ValidationError(
+            _("The figure has %(shares)d shares but the question has %(options)d options.")
+            % {"shares": len(figure.shares), "options": option_count}
+        )
+    if figure.metric in (Figure.Metric.MEAN, Figure.Metric.CES) and (
+        figure.scale_min,
+        figure.scale_max,
+    ) != (question.scale_min, question.scale_max):
+        raise ValidationError(
+            _("Scales differ: the figure's is %(fmin)s-%(fmax)s, the question's %(qmin)s-%(qmax)s.")
+            % {
+                "fmin": figure.scale_min,
+                "fmax": figure.scale_max,
+                "qmin": question.scale_min,
+                "qmax": question.scale_max,
+            }
+        )
+    if figure.metric == Figure.Metric.CES and figure.lower_is_better != question.lower_is_better:
+        raise ValidationError(_("The figure and the question disagree on whether lower is better."))
+
+
+def comparisons(spec: dict, summary: dict, total: int, option_labels: dict[str, str]) -> list[dict]:
+    """Each revealed figure against the room's result (oldest first)."""
+    entries = []
+    for figure in spec.get("figures") or []:
+        metric = figure["metric"]
+        if metric == "shares":
+            percent = summary.get("percent", {})
+            gaps = [
+                OptionGap(key, option_labels.get(key, key), float(percent.get(key, 0)), measured)
+                for key, measured in zip(
+                    [str(option) for option in spec["options"]], figure["shares"], strict=False
+                )
+            ]
+            compared = compare_shares(gaps, total)
+        else:
+            room = {
+                "split": summary.get("mean_a"),
+                "percentage": summary.get("mean_a"),
+                "nps": summary.get("score"),
+                "mean": summary.get("mean"),
+                "ces": summary.get("mean"),
+            }[metric]
+            compared = compare_value(
+                metric,
+                figure["value"],
+                room,
+                subject=(spec.get("split") or {}).get("a", ""),
+                lower_is_better=figure.get("lower_is_better", False),
+            )
+            compared["options"] = None
+        entries.append(
+            {"figure": figure["id"], "metric": metric, "year": figure["year"], **compared}
+        )
+    return entries
