@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from .models import Figure, Study
 
@@ -19,6 +20,8 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "publisher", "year"]
     search_fields = ["title", "publisher"]
     inlines = [FigureInline]
+    # A URL typed without a scheme means https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Figure)

@@ -161,3 +161,44 @@ def test_opening_a_choice_question_without_options_is_refused(client, event, hos
     question.refresh_from_db()
     assert question.state == Question.State.DRAFT
     assert "two options" in response.content.decode()
+
+
+def test_remote_reveals_research_and_hides_words(client, event, host):
+    from benchmarks.models import Figure, Study
+    from polls.models import QuestionFigure
+
+    split = make_question(event, kind="split", options=(), split_a_label="self-service")
+    study = Study.objects.create(title="Benchmark", publisher="KIRC", year=2018)
+    figure = Figure.objects.create(study=study, label="Share", metric="split", year=2018, value=39)
+    QuestionFigure.objects.create(question=split, figure=figure)
+    cloud = make_question(event, kind="text", options=())
+    client.force_login(host)
+    url = f"/e/{event.code}/host/"
+    client.post(url, {"action": "next"})
+    client.post(url, {"action": "reveal"})
+    split.refresh_from_db()
+    assert split.revealed
+    client.post(url, {"action": "unreveal"})
+    split.refresh_from_db()
+    assert not split.revealed
+    client.post(url, {"action": "next"})
+    response = client.post(url, {"action": "reveal"}, follow=True)
+    assert "no research figure" in response.content.decode()
+    client.post(url, {"action": "hide_word", "word": "kut"})
+    assert tally.hidden_words(cloud.id) == ["kut"]
+    page = client.get(url)
+    assert page.context["hidden_words"] == ["kut"]
+    client.post(url, {"action": "show_word", "word": "kut"})
+    assert tally.hidden_words(cloud.id) == []
+
+
+def test_a_non_host_cannot_reveal_or_hide(client, event):
+    question = make_open_question(event)
+    client.force_login(make_user("host-b"))
+    for action in ("reveal", "hide_word"):
+        assert (
+            client.post(f"/e/{event.code}/host/", {"action": action, "word": "x"}).status_code
+            == 403
+        )
+    question.refresh_from_db()
+    assert not question.revealed
