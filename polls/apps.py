@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class PollsConfig(AppConfig):
     name = "polls"
     verbose_name = _("Live polls")
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 - connects the receivers

@@ -232,3 +232,15 @@ def test_question_kinds_reject_impossible_configuration():
     for fields in cases:
         with pytest.raises(ValidationError):
             Question(event=event, prompt="?", **fields).full_clean()
+
+
+async def test_editing_a_revealed_figure_reaches_the_stage(event):
+    question = await database_sync_to_async(kind_question)(event, "split")
+    figure = await database_sync_to_async(link)(question, "split", 2018, value=Decimal(39))
+    await database_sync_to_async(show.do_reveal)(question, True)
+    screen, _connected, _code = await connect(f"/ws/e/{event.code}/stage/?key={event.stage_key}")
+    await receive_type(screen, "state")
+    figure.value = Decimal(40)
+    await database_sync_to_async(figure.save)()
+    state = await receive_type(screen, "state")
+    assert state["question"]["figures"][0]["value"] == 40.0
