@@ -202,3 +202,19 @@ def test_a_non_host_cannot_reveal_or_hide(client, event):
         )
     question.refresh_from_db()
     assert not question.revealed
+
+
+def test_every_page_has_a_strict_content_security_policy(client, event, host):
+    client.force_login(host)
+    pages = [
+        "/",
+        f"/e/{event.code}/",
+        f"/e/{event.code}/stage/?key={event.stage_key}",
+        f"/e/{event.code}/host/",
+        "/admin/",
+    ]
+    for page in pages:
+        policy = client.get(page)["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy, page
+    api = client.post(f"/api/e/{event.code}/join")
+    assert "default-src 'self'" in api["Content-Security-Policy"]
