@@ -1,7 +1,10 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("favicon.ico", lambda request: redirect(static("polls/icon.svg"), permanent=True)),
     path("", include("polls.urls")),
 ]

@@ -166,7 +166,8 @@ class FigureLinkInline(admin.TabularInline):
     extra = 0
     fields = ["figure", "order"]
     autocomplete_fields = ["figure"]
-    verbose_name = _("research figure (several years of one measure make a trend)")
+    verbose_name = _("research figure")
+    verbose_name_plural = _("research figures (several years of one measure make a trend)")
 
 
 @admin.register(Question)
@@ -200,9 +201,12 @@ class QuestionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Multiple choice"), {"fields": ["min_choices", "max_choices"]}),
-        (_("Split / percentage guess"), {"fields": ["split_a_label", "split_b_label"]}),
-        (_("Word cloud"), {"fields": ["text_max_length"]}),
+        (_("Multiple choice"), {"classes": ["collapse"], "fields": ["min_choices", "max_choices"]}),
+        (
+            _("Split / percentage guess"),
+            {"classes": ["collapse"], "fields": ["split_a_label", "split_b_label"]},
+        ),
+        (_("Word cloud"), {"classes": ["collapse"], "fields": ["text_max_length"]}),
         (
             _("2x2 quadrant"),
             {
