@@ -203,8 +203,25 @@ def serve() -> int:
         stop(redis_process)
 
 
+CHROMIUM = Path("/usr/lib/chromium/chromium")  # the binary behind Debian's launcher script
+
+
+def ensure_chromium() -> None:
+    """Debian's Chromium for the browser tests, driven by Playwright (never its own download)."""
+    if CHROMIUM.exists():
+        return
+    if shutil.which("apt-get") is None:
+        raise SystemExit("The browser tests need Chromium: install Debian's 'chromium' package.")
+    say("installing Debian's chromium for the browser tests")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=False, env=env)
+    run(*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
+
+
 def test(pytest_args: list[str]) -> int:
     ensure_venv(["requirements-test.txt"])
+    ensure_chromium()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
     compile_messages(env)
     return subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode

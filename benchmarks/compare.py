@@ -119,6 +119,7 @@ def compare_shares(gaps: list[OptionGap], respondents: int) -> dict:
     ]
     if respondents == 0 or not gaps:
         return {
+            "option": None,
             "room": None,
             "measured": None,
             "difference": None,
@@ -142,6 +143,7 @@ def compare_shares(gaps: list[OptionGap], respondents: int) -> dict:
         }
 
     return {
+        "option": options[gaps.index(widest)]["id"],
         "room": widest.room,
         "measured": widest.measured,
         "difference": widest.difference,

@@ -85,6 +85,7 @@ def comparisons(spec: dict, summary: dict, total: int, option_labels: dict[str, 
                 lower_is_better=figure.get("lower_is_better", False),
             )
             compared["options"] = None
+            compared["option"] = None
         entries.append(
             {"figure": figure["id"], "metric": metric, "year": figure["year"], **compared}
         )

@@ -210,6 +210,7 @@ async def test_shares_comparison_names_the_biggest_gap(event):
     screen, _connected, _code = await connect(f"/ws/e/{event.code}/stage/?key={event.stage_key}")
     results = await receive_type(screen, "results")
     comparison = results["comparison"][0]
+    assert comparison["option"] == ids[0]
     assert comparison["options"] == [
         {"id": ids[0], "room": 100.0, "measured": 30.0, "difference": 70.0},
         {"id": ids[1], "room": 0.0, "measured": 70.0, "difference": -70.0},
