@@ -23,8 +23,9 @@ KIRC = {
     "title": "Nationaal Benchmark en Trendonderzoek Klantinteractie 2018",
     "publisher": "KIRC, SAMR en Stichting ITO",
     "year": 2018,
-    "sample": "Dutch organisations and consumers; presented at the KSF congress, 20 Nov 2018",
-    "note": "Figures as reported from the congress presentation.",
+    "sample": "Nederlandse organisaties en consumenten; gepresenteerd op het KSF-congres, "
+    "20 november 2018",
+    "note": "Cijfers zoals gerapporteerd uit de congrespresentatie.",
 }
 EIU = {
     "title": "Service 2020: Return on service",
@@ -37,15 +38,22 @@ EIU = {
 
 # Each figure: (study, label, metric, year, value or shares, extra fields).
 FIGURES = {
-    "cx_results": (KIRC, "Result of CX efforts", "shares", 2018, [63, 14, 7, 3, 12], {}),
+    "cx_results": (
+        KIRC,
+        "Resultaat van werk aan klantbeleving",
+        "shares",
+        2018,
+        [63, 14, 7, 3, 12],
+        {},
+    ),
     "self_service": [
-        (KIRC, "Self-service share of all contact", "split", year, value, {"unit": "%"})
+        (KIRC, "Aandeel selfservice in al het klantcontact", "split", year, value, {"unit": "%"})
         for year, value in ((2016, 50), (2017, 38), (2018, 39))
     ],
     "mark": [
         (
             KIRC,
-            "Customer satisfaction (report mark)",
+            "Klanttevredenheid (rapportcijfer)",
             "mean",
             year,
             value,
@@ -60,7 +68,7 @@ FIGURES = {
     "ces": [
         (
             KIRC,
-            "Customer effort score",
+            "Customer Effort Score",
             "ces",
             year,
             value,
@@ -70,16 +78,16 @@ FIGURES = {
     ],
     "mystery": (
         KIRC,
-        "Companies doing mystery-contact research",
+        "Bedrijven met mystery-contactonderzoek",
         "percentage",
         2018,
         18,
         {"unit": "%"},
     ),
-    "chatbot": (KIRC, "Chatbot conversations that succeed", "percentage", 2018, 59, {"unit": "%"}),
+    "chatbot": (KIRC, "Geslaagde chatbotgesprekken", "percentage", 2018, 59, {"unit": "%"}),
     "finances": (
         EIU,
-        "Companies that say service matters for their finances",
+        "Bedrijven die service belangrijk vinden voor hun financiële resultaat",
         "percentage",
         2017,
         84,
@@ -87,7 +95,7 @@ FIGURES = {
     ),
     "innovations": (
         KIRC,
-        "Innovations being introduced",
+        "Vernieuwingen die nu worden ingevoerd",
         "shares",
         2018,
         [32, 31, 18, 9],

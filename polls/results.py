@@ -91,7 +91,12 @@ def split_summary(counts: dict[str, int]) -> dict:
 def text_summary(counts: dict[str, int], hidden: frozenset[str]) -> dict:
     words = [(word, count) for word, count in counts.items() if count > 0 and word not in hidden]
     words.sort(key=lambda pair: (-pair[1], pair[0]))
-    return {"words": [{"word": mask(word), "count": count} for word, count in words[:TOP_WORDS]]}
+    # "key" is the word as counted: what the host's hide button posts back.
+    return {
+        "words": [
+            {"word": mask(word), "key": word, "count": count} for word, count in words[:TOP_WORDS]
+        ]
+    }
 
 
 def ranking_summary(options: list[int], counts: dict[str, int]) -> dict:

@@ -32,12 +32,8 @@ def _scale(question: Question) -> dict | None:
 def question_payload(question: Question, position: int, count: int) -> dict:
     options = [{"id": option.id, "label": option.label} for option in question.options.all()]
     kind = question.kind
-    figures = []
-    if question.revealed:
-        figures = [
-            link.figure.as_payload()
-            for link in question.figure_links.select_related("figure__study")
-        ]
+    links = list(question.figure_links.select_related("figure__study"))
+    figures = [link.figure.as_payload() for link in links] if question.revealed else []
     return {
         "id": question.id,
         "kind": kind,
@@ -72,6 +68,7 @@ def question_payload(question: Question, position: int, count: int) -> dict:
             else None
         ),
         "figures": figures,
+        "figures_count": len(links),
         "position": position,
         "count": count,
     }

@@ -76,6 +76,7 @@ async def test_connect_sends_the_state_payload(event, question):
             "text": None,
             "quadrant": None,
             "figures": [],
+            "figures_count": 0,
             "position": 1,
             "count": 1,
         },

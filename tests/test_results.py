@@ -129,9 +129,9 @@ def test_split_rounds_half_up_and_is_empty_without_answers():
 def test_word_cloud_hides_masks_and_orders():
     summary = text_summary({"service": 3, "snel": 3, "kut": 2, "weg": 1}, frozenset({"weg"}))
     assert summary["words"] == [
-        {"word": "service", "count": 3},
-        {"word": "snel", "count": 3},
-        {"word": "k**", "count": 2},
+        {"word": "service", "key": "service", "count": 3},
+        {"word": "snel", "key": "snel", "count": 3},
+        {"word": "k**", "key": "kut", "count": 2},
     ]
 
 
