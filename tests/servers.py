@@ -80,9 +80,15 @@ class Stack:
                 time.sleep(0.1)
         raise RuntimeError(f"Daphne did not start:\n{self.log_text()}")
 
-    def start_writer(self) -> subprocess.Popen:
+    def start_writer(self, *extra: str) -> subprocess.Popen:
         return self.start(
-            "writer", sys.executable, "manage.py", "drain_answers", "--consumer", "e2e-writer"
+            "writer",
+            sys.executable,
+            "manage.py",
+            "drain_answers",
+            "--consumer",
+            "e2e-writer",
+            *extra,
         )
 
     def log_text(self) -> str:
@@ -104,12 +110,12 @@ class Stack:
         return {name: url.strip() for name, url in pairs}
 
 
-def make_stack(directory: Path) -> Stack:
+def make_stack(directory: Path, redis_url: str | None = None) -> Stack:
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="config.settings.test",
         DATABASE_URL=f"sqlite:///{directory / 'e2e.sqlite3'}",
-        ZP_TEST_REDIS_URL=settings.REDIS_URL,
+        ZP_TEST_REDIS_URL=redis_url or settings.REDIS_URL,
         PYTHONUNBUFFERED="1",
     )
     stack = Stack(directory=directory, env=env)

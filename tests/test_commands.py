@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from polls import tally
 from polls.models import Answer, Event, Question
@@ -74,3 +75,31 @@ def test_host_action_command_runs_the_show():
     assert "current question" in run("host_action", event.code, "prev")
     event.refresh_from_db()
     assert event.current_question != second
+
+
+def test_check_tallies_reports_and_repairs_differences(redis):
+    event = make_event()
+    question = make_open_question(event)
+    first, second = option_ids(question)[:2]
+
+    async def answer():
+        for participant in range(4):
+            await tally.record_answer(question.id, "single", f"p{participant}", "m", first)
+
+    asyncio.run(answer())
+    assert "0 differences" in run("check_tallies")
+    Answer.objects.filter(participant="p0").delete()
+    Answer.objects.filter(participant="p1").update(value=second)
+    Answer.objects.create(
+        question=question, participant="ghost", value=first, answered_at=timezone.now(), log_id="x"
+    )
+    redis.hincrby(tally.question_keys(question.id)["counts"], str(second), 5)
+    report = run("check_tallies")
+    assert "1 missing rows, 1 extra rows, 1 different rows, counts wrong" in report
+    assert "4 differences" in report
+    run("check_tallies", "--repair")
+    assert "0 differences" in run("check_tallies")
+    assert dict(Answer.objects.values_list("participant", "value")) == {
+        f"p{participant}": first for participant in range(4)
+    }
+    assert tally.read_snapshot_sync(question.id).counts.get(str(second), 0) == 0

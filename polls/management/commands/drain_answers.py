@@ -13,13 +13,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Drain what is there, then stop.")
+        parser.add_argument("--batch", type=int, default=1000, help="Entries per transaction.")
         parser.add_argument(
             "--consumer",
             default=f"writer-{socket.gethostname()}",
             help="Stable name of this writer; a restarted writer re-reads its own pending entries.",
         )
 
-    def handle(self, *args, once=False, consumer=None, **options):
+    def handle(self, *args, once=False, consumer=None, batch=1000, **options):
         if once:
             written = writer.drain_all(consumer)
             self.stdout.write(f"{written} answers written")
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         self.stdout.write(f"answer writer {consumer} running")
         while not stopping:
             try:
-                written = writer.drain_once(consumer, block_ms=1000)
+                written = writer.drain_once(consumer, count=batch, block_ms=1000)
                 if written == 0:
                     time.sleep(0.05)
             except RedisError as error:

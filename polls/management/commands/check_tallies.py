@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand
+
+from polls.consistency import check_all
+
+
+class Command(BaseCommand):
+    help = "Check every Redis tally against the Answer table (drains the log first)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--repair",
+            action="store_true",
+            help="Make the table mirror Redis and recount tallies from their stored answers.",
+        )
+
+    def handle(self, *args, repair=False, **options):
+        checks = check_all(repair=repair)
+        total = 0
+        for check in checks:
+            total += check.differences
+            if check.differences:
+                self.stdout.write(
+                    f"question {check.question_id}: {len(check.missing_rows)} missing rows, "
+                    f"{len(check.extra_rows)} extra rows, {len(check.different_rows)} different "
+                    f"rows, counts {'wrong' if check.counts_wrong else 'right'}"
+                    + (" (repaired)" if repair else "")
+                )
+        self.stdout.write(f"{len(checks)} questions checked, {total} differences")
