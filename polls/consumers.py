@@ -193,7 +193,7 @@ class PhoneConsumer(LiveConsumer):
         except tally.TallyUnavailable:
             raise Rejection("unavailable", valid.message_id) from None
         if not outcome.counted:
-            raise Rejection("not_open", valid.message_id)
+            raise Rejection(outcome.status, valid.message_id)  # not_open or rate_limited
         answer = valid.value
         if outcome.status == "duplicate":
             # A resend of a message already counted: report what is counted now.

@@ -42,6 +42,7 @@ def question_keys(question_id: int) -> dict[str, str]:
         "meta": f"{tag}:meta",
         "seen": f"{tag}:seen",
         "hidden": f"{tag}:hidden",
+        "changes": f"{tag}:changes",
         "log": f"{tag}:log",
     }
 
@@ -80,14 +81,20 @@ def buckets_for(kind: str, value: Any) -> list[str]:
 
 
 RECORD_ANSWER = """
-local answers, counts, meta, seen, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local answers, counts, meta, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local log, changes = KEYS[5], KEYS[6]
 local participant, message_id, value, buckets, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local most_changes = tonumber(ARGV[6])
 if redis.call('HGET', meta, 'open') ~= '1' then
   return {'not_open', 0}
 end
-if redis.call('SADD', seen, participant .. ':' .. message_id) == 0 then
+if redis.call('SISMEMBER', seen, participant .. ':' .. message_id) == 1 then
   return {'duplicate', tonumber(redis.call('HGET', meta, 'version') or '0')}
 end
+if redis.call('HINCRBY', changes, participant, 1) > most_changes then
+  return {'rate_limited', 0}
+end
+redis.call('SADD', seen, participant .. ':' .. message_id)
 local stored = buckets .. '\\n' .. value
 local old = redis.call('HGET', answers, participant)
 if old == stored then
@@ -111,9 +118,14 @@ return {'ok', version}
 """
 
 
+# Answers one participant may give to one question (resends excluded): changing your mind is
+# fine, a script flipping an answer all the time is not.
+MOST_CHANGES_PER_QUESTION = 50
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What the tally did with one answer: ok, unchanged, duplicate or not_open."""
+    """What the tally did with one answer: ok, unchanged, duplicate, not_open or rate_limited."""
 
     status: str
     version: int
@@ -204,9 +216,11 @@ async def record_answer(
         encode_value(value),
         ",".join(buckets_for(kind, value)),
         str(int(time.time() * 1000)),
+        str(MOST_CHANGES_PER_QUESTION),
     ]
     return await _batcher().submit(
-        [keys["answers"], keys["counts"], keys["meta"], keys["seen"], keys["log"]], args
+        [keys["answers"], keys["counts"], keys["meta"], keys["seen"], keys["log"], keys["changes"]],
+        args,
     )
 
 

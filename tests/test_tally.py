@@ -154,3 +154,15 @@ def test_rebuild_restores_tallies_from_the_database(redis):
     assert rebuilt.counts == {"6": 1, "7": 1, "8": 2}
     assert rebuilt.total == before.total == 4
     assert rebuilt.version > 0
+
+
+async def test_a_participant_flipping_an_answer_endlessly_is_rate_limited():
+    open_flag(1)
+    for change in range(tally.MOST_CHANGES_PER_QUESTION):
+        assert (await tally.record_answer(1, "single", "p1", f"m{change}", 11 + change % 2)).counted
+    refused = await tally.record_answer(1, "single", "p1", "over", 13)
+    assert refused.status == "rate_limited" and not refused.counted
+    assert await tally.answer_of(1, "p1") != 13
+    # A resend of an answer already counted is still acknowledged, and others are unaffected.
+    assert (await tally.record_answer(1, "single", "p1", "m0", 11)).status == "duplicate"
+    assert (await tally.record_answer(1, "single", "p2", "m0", 13)).status == "ok"
