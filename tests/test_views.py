@@ -218,3 +218,30 @@ def test_every_page_has_a_strict_content_security_policy(client, event, host):
         assert "script-src 'self';" in policy and "unsafe-inline" not in policy, page
     api = client.post(f"/api/e/{event.code}/join")
     assert "default-src 'self'" in api["Content-Security-Policy"]
+
+
+class FakeClock:
+    def __init__(self, start: float):
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_join_limits_let_a_hall_behind_one_address_in_and_slow_a_script(monkeypatch):
+    from polls import ratelimit
+
+    clock = FakeClock(1_800_000_000.0)  # on a minute boundary
+    monkeypatch.setattr(ratelimit.time, "time", clock.time)
+    # A hall of 3,000 phones behind one venue NAT address joining within one minute.
+    for index in range(3000):
+        clock.now += 0.02
+        assert ratelimit.join_allowed("203.0.113.7") == (True, 0), index
+    # The load test's join storm: 2,000 phones within ten seconds, from one address.
+    clock.now = 1_800_000_120.0
+    storm = [ratelimit.join_allowed("203.0.113.8")[0] for _ in range(2000)]
+    assert all(storm)
+    # A script hammering far beyond that is slowed: refused for the rest of the window.
+    more = [ratelimit.join_allowed("203.0.113.8") for _ in range(1000)]
+    assert sum(allowed for allowed, _wait in more) == 500
+    assert more[-1] == (False, 10)
