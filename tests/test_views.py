@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from polls import tally
+from polls import show, tally
 from polls.models import Question
 from polls.tokens import read_participant_token
 from tests.factories import make_event, make_open_question, make_question, make_user
@@ -245,3 +245,53 @@ def test_join_limits_let_a_hall_behind_one_address_in_and_slow_a_script(monkeypa
     more = [ratelimit.join_allowed("203.0.113.8") for _ in range(1000)]
     assert sum(allowed for allowed, _wait in more) == 500
     assert more[-1] == (False, 10)
+
+
+@pytest.mark.parametrize("action", show.HOST_ACTIONS)
+def test_every_remote_action_of_a_host_of_another_event_is_refused(client, host, action):
+    event_b = make_event(code="EVENTB", hosts=[make_user("host-b")])
+    question = make_open_question(event_b)
+    client.force_login(host)
+    response = client.post(f"/e/{event_b.code}/host/", {"action": action, "word": "x"})
+    assert response.status_code == 403
+    question.refresh_from_db()
+    event_b.refresh_from_db()
+    assert (question.state, question.show_results, question.revealed) == ("open", False, False)
+    assert event_b.current_question == question
+
+
+def test_a_host_of_another_event_cannot_rotate_its_stage_key_or_delete_it(client, host):
+    from django.contrib.auth.models import Permission
+
+    host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    event_b = make_event(code="EVENTB", hosts=[make_user("host-b")])
+    key = event_b.stage_key
+    client.force_login(host)
+    client.post(
+        reverse("admin:polls_event_changelist"),
+        {"action": "rotate_stage_key", "_selected_action": [event_b.id]},
+    )
+    client.post(reverse("admin:polls_event_delete", args=[event_b.id]), {"post": "yes"})
+    event_b.refresh_from_db()
+    assert event_b.stage_key == key
+
+
+def test_open_text_is_escaped_in_admin(client, event, host):
+    from django.contrib.auth.models import Permission
+    from django.utils import timezone
+
+    from polls.models import Answer
+
+    host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    question = make_question(event, kind="text", options=())
+    Answer.objects.create(
+        question=question,
+        participant="p1",
+        value="<script>alert(1)</script>",
+        answered_at=timezone.now(),
+        log_id="1-0",
+    )
+    client.force_login(host)
+    page = client.get(reverse("admin:polls_answer_changelist")).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
