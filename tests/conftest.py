@@ -36,3 +36,25 @@ def redis(redis_server):
     from polls.redis_client import get_sync_redis
 
     return get_sync_redis()
+
+
+@pytest.fixture
+def stack(tmp_path, redis_server):
+    """Real Daphne and the answer writer on a private database with the demo event."""
+    from tests.servers import make_stack
+
+    stack = make_stack(tmp_path)
+    stack.start_daphne()
+    stack.start_writer()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+async def disconnect_sockets():
+    """Disconnect every communicator a test opened (channels' advice), so no consumer is left
+    awaiting the channel layer when the event loop closes."""
+    from tests.live_helpers import disconnect_all
+
+    yield
+    await disconnect_all()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -103,6 +104,17 @@ class Stack:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+    def current_question(self, code: str) -> tuple[int, list[int]]:
+        """The event's current question id and its option ids, read from the stack's database."""
+        with sqlite3.connect(self.directory / "e2e.sqlite3") as db:
+            (question_id,) = db.execute(
+                "SELECT current_question_id FROM polls_event WHERE code = ?", (code,)
+            ).fetchone()
+            rows = db.execute(
+                "SELECT id FROM polls_option WHERE question_id = ? ORDER BY id", (question_id,)
+            )
+            return question_id, [row[0] for row in rows]
 
     def urls(self, code: str) -> dict[str, str]:
         lines = self.manage("event_urls", code, "--base", self.base).splitlines()

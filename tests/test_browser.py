@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.servers import make_stack
-
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 CHROMIUM = "/usr/lib/chromium/chromium"
@@ -38,13 +36,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def stack(tmp_path, redis_server):
-    stack = make_stack(tmp_path)
-    stack.start_daphne()
-    stack.start_writer()
-    yield stack
-    stack.stop()
+def press(remote: Page, action: str) -> None:
+    """A remote-control button: a form POST answered by a redirect back to the page."""
+    with remote.expect_navigation():
+        remote.locator(f"button[value={action}]").click()
 
 
 def shot(page: Page, name: str) -> None:
@@ -96,19 +91,23 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
     host.fill("#id_password", "zaalpeiling-dev-only")
     host.locator("input[type=submit]").click()
     expect(host.locator("button[value=next]")).to_be_visible()
-    host.locator("button[value=reveal]").click()
-    expect(stage.get_by_text(re.compile("Grootste verschil|komen overeen"))).to_be_visible()
+    press(host, "reveal")
+    expect(stage.get_by_text(re.compile("Grootste verschil|komen overeen"))).to_be_visible(
+        timeout=10_000
+    )
     shot(stage, "stage-single-choice-revealed")
     shot(host, "remote")
 
-    host.locator("button[value=next]").click()
-    host.locator("button[value=open]").click()
-    expect(phone.locator("input[type=range]")).to_be_visible()
+    press(host, "next")
+    expect(host.locator(".hs-pos")).to_have_text("2 / 13")
+    press(host, "open")
+    expect(host.locator("button[value=close]")).to_be_enabled()
+    expect(phone.locator("input[type=range]")).to_be_visible(timeout=10_000)
     phone.locator("input[type=range]").fill("53")
     phone.get_by_role("button", name=re.compile("^Send")).click()
     expect(phone.locator("#zp-status")).to_contain_text("Answer received")
     expect(stage.locator("#zp-count")).to_have_text("1", timeout=3000)
-    host.locator("button[value=reveal]").click()
+    press(host, "reveal")
     expect(
         stage.get_by_text("De zaal schatte 14 procentpunt meer selfservice dan gemeten.")
     ).to_be_visible()

@@ -11,9 +11,12 @@ from channels.db import database_sync_to_async
 from polls import show, tally
 from polls.models import Question
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
-from tests.live_helpers import connect, disconnect_all, receive, receive_type, refused_with, send
+from tests.live_helpers import connect, receive, receive_type, refused_with, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("disconnect_sockets"),
+]
 
 
 ids_of = database_sync_to_async(option_ids)
@@ -22,12 +25,6 @@ ids_of = database_sync_to_async(option_ids)
 @database_sync_to_async
 def options_payload(question):
     return [{"id": option.id, "label": option.label} for option in question.options.all()]
-
-
-@pytest.fixture(autouse=True)
-async def disconnect_sockets():
-    yield
-    await disconnect_all()
 
 
 @pytest.fixture

@@ -12,34 +12,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from polls import tally
-from tests.servers import http_post, make_stack
+from tests.servers import http_post
 
 pytestmark = [pytest.mark.e2e]
 
 CODE = "KSF2018"
-
-
-@pytest.fixture
-def stack(tmp_path, redis_server):
-    stack = make_stack(tmp_path)
-    stack.start_daphne()
-    stack.start_writer()
-    yield stack
-    stack.stop()
-
-
-def current_question(stack) -> tuple[int, list[int]]:
-    with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
-        (question_id,) = db.execute(
-            "SELECT current_question_id FROM polls_event WHERE code = ?", (CODE,)
-        ).fetchone()
-        options = [
-            row[0]
-            for row in db.execute(
-                "SELECT id FROM polls_option WHERE question_id = ? ORDER BY id", (question_id,)
-            )
-        ]
-    return question_id, options
 
 
 def answer_rows(stack, question_id: int) -> tuple[int, int]:
@@ -107,7 +84,7 @@ async def watch_stage(ws, snapshots):
 
 
 def test_200_participants_answer_and_change_answers(stack):
-    question_id, options = current_question(stack)
+    question_id, options = stack.current_question(CODE)
     stage_path = stack.urls(CODE)["stage"].removeprefix(stack.base).replace("/e/", "/ws/e/", 1)
 
     async def scenario():
@@ -150,7 +127,7 @@ def test_200_participants_answer_and_change_answers(stack):
 
 
 def test_1000_sockets_connect_and_drop_without_errors(stack, redis):
-    question_id, options = current_question(stack)
+    question_id, options = stack.current_question(CODE)
     with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
         (event_id,) = db.execute("SELECT id FROM polls_event WHERE code = ?", (CODE,)).fetchone()
     group_key = f"zp:layer:group:event.{event_id}"

@@ -82,20 +82,6 @@ class Phone:
             backoff = min(backoff * 2, 2)
 
 
-def current_question(stack) -> tuple[int, list[int]]:
-    with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
-        (question_id,) = db.execute(
-            "SELECT current_question_id FROM polls_event WHERE code = ?", (CODE,)
-        ).fetchone()
-        options = [
-            row[0]
-            for row in db.execute(
-                "SELECT id FROM polls_option WHERE question_id = ? ORDER BY id", (question_id,)
-            )
-        ]
-    return question_id, options
-
-
 def answer_rows(stack, question_id: int) -> dict[str, int]:
     with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
         return {
@@ -152,7 +138,7 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_acknowledged_answer(tmp_p
     stack.start_daphne()
     stack.start_writer()
     client = redis_lib.Redis.from_url(url)
-    question_id, options = current_question(stack)
+    question_id, options = stack.current_question(CODE)
     rng = random.Random(5)
     phones = [
         Phone([stack.port], question_id, options, random.Random(rng.random())) for _ in range(120)
@@ -189,7 +175,7 @@ def test_a_daphne_process_killed_mid_burst_loses_nothing(tmp_path, redis_server)
     second_port = stack.port
     stack.start_writer()
     client = redis_lib.Redis.from_url(redis_server)
-    question_id, options = current_question(stack)
+    question_id, options = stack.current_question(CODE)
     rng = random.Random(7)
     phones = [
         Phone([first_port, second_port], question_id, options, random.Random(rng.random()))
@@ -220,7 +206,7 @@ def test_the_writer_killed_mid_drain_leaves_the_table_equal_to_the_tally(tmp_pat
     stack = make_stack(tmp_path)
     stack.start_daphne()
     client = redis_lib.Redis.from_url(redis_server)
-    question_id, options = current_question(stack)
+    question_id, options = stack.current_question(CODE)
     rng = random.Random(9)
     phones = [
         Phone([stack.port], question_id, options, random.Random(rng.random())) for _ in range(300)

@@ -13,17 +13,14 @@ from benchmarks.models import Figure, Study
 from polls import show, tally
 from polls.models import Question, QuestionFigure
 from tests.factories import make_event, make_open_question, option_ids, token_for
-from tests.live_helpers import connect, disconnect_all, receive, receive_type, send
+from tests.live_helpers import connect, receive, receive_type, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("disconnect_sockets"),
+]
 
 ITEMS = ("Phone", "Chat", "E-mail")
-
-
-@pytest.fixture(autouse=True)
-async def disconnect_sockets():
-    yield
-    await disconnect_all()
 
 
 @pytest.fixture

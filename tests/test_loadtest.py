@@ -1,0 +1,222 @@
+"""The load-test tool: its answer values, its latency bounds, and a smoke run against real Daphne.
+
+Speed is reported by the tool, never asserted here: these tests check that what it reports is
+honest (every acknowledged answer counted exactly once, on the stage, in Redis and in the
+database) and that the report has its documented fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from polls import answers
+from polls.loadtest import stats, values
+from polls.loadtest.runner import create_question
+from polls.state import question_payload, question_spec
+from tests.factories import make_event
+from tests.servers import ROOT, Stack, free_port, make_stack
+
+REPORT_FIELDS = {
+    "tool": None,
+    "report_version": None,
+    "mode": None,
+    "started_at": None,
+    "duration_s": None,
+    "options": None,
+    "target": {"urls", "code", "question_id", "kind", "throwaway_event"},
+    "machine": {"cpus", "python", "open_files_limit", "generator_processes"},
+    "phones": {"target", "connected", "held", "dropped", "drops_by_phase", "close_codes"},
+    "join": {"ok", "failed", "success_percent", "failures", "post_ms", "ready_ms", "duration_s"},
+    "answers": {"sent", "acked", "errors", "unacked", "per_second", "ack_ms", "changes"},
+    "stage": {"clients"},
+    "broadcast": {"rounds", "ms"},
+    "exactness": {"ok", "verdict", "totals"},
+    "server": {"processes", "rss_per_connection_kib"},
+    "generator": {"processes", "cpu_percent"},
+    "phases": None,
+    "page": None,
+    "warnings": None,
+}
+LATENCY_FIELDS = {"n", "p50", "p90", "p99", "max", "mean"}
+
+
+def run_loadtest(stack: Stack, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "loadtest", "--no-progress", *args],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr + stack.log_text()[-3000:]
+    return result.stdout
+
+
+def assert_documented_fields(report: dict) -> None:
+    for name, inner in REPORT_FIELDS.items():
+        assert name in report, name
+        if inner:
+            assert inner <= set(report[name]), (name, inner - set(report[name]))
+    for summary in (
+        report["join"]["post_ms"],
+        report["join"]["ready_ms"],
+        report["answers"]["ack_ms"],
+        report["broadcast"]["ms"],
+    ):
+        assert set(summary) == LATENCY_FIELDS
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", values.KINDS)
+def test_drawn_values_are_valid_and_changes_differ(kind):
+    event = make_event(code="DRUKTEST")
+    question = create_question(event, kind, 1)
+    payload = question_payload(question, 1, 1)
+    spec = question_spec(payload)
+    rng = random.Random(7)
+    for _ in range(50):
+        value = values.draw(payload, rng)
+        counted = answers.validate_value(spec, value)
+        change = values.draw_change(payload, rng, counted)
+        assert not values.same_answer(kind, answers.validate_value(spec, change), counted)
+
+
+def test_answer_to_stage_bounds_bracket_the_true_latency():
+    # Three answers counted in order a (v1), b (v2), c (v3); the ack of b arrives before a's.
+    sent = {"a": 0.00, "b": 0.01, "c": 0.50}
+    acked = {"a": 0.30, "b": 0.20, "c": 0.60}
+    stage = stats.StageSeries([(0.05, 0), (0.15, 1), (0.25, 2), (0.70, 3)])
+    bounds = stats.answer_to_stage(
+        [(sent[n], acked[n]) for n in "abc"], [], v0=0, v_final=3, stages=[stage]
+    )
+    true = {"a": 0.15 - 0.00, "b": 0.25 - 0.01, "c": 0.70 - 0.50}
+    for name, upper, lower in zip("abc", bounds["upper"], bounds["lower"], strict=True):
+        assert lower <= true[name] + 1e-9 <= upper + 2e-9
+    assert bounds["not_seen"] == 0
+
+
+def test_latency_summary_uses_nearest_rank():
+    summary = stats.summary_ms([i / 1000 for i in range(1, 101)])
+    assert summary["p50"] == 50 and summary["p99"] == 99 and summary["max"] == 100
+
+
+@pytest.fixture
+def stack(tmp_path, redis_server):
+    stack = make_stack(tmp_path)
+    stack.start_daphne()
+    stack.start_writer()
+    yield stack
+    stack.stop()
+
+
+@pytest.mark.e2e
+def test_loadtest_run_counts_every_acknowledged_answer_exactly_once(stack, tmp_path):
+    report_path = tmp_path / "report.json"
+    table = run_loadtest(
+        stack,
+        "--url",
+        stack.base,
+        "--phones",
+        "50",
+        "--join-rate",
+        "500",
+        "--burst",
+        "1",
+        "--change-share",
+        "0.4",
+        "--kind",
+        "multiple",
+        "--drain-timeout",
+        "15",
+        "--report",
+        str(report_path),
+    )
+    report = json.loads(report_path.read_text())
+    assert_documented_fields(report)
+    assert "exactness" in table and "exact:" in table
+    assert report["mode"] == "product" and report["target"]["kind"] == "multiple"
+    assert report["phones"]["connected"] == report["phones"]["held"] == 50
+    assert report["answers"]["sent"] == report["answers"]["acked"] > 50  # changes included
+    exact = report["exactness"]
+    assert exact["ok"] is True, exact
+    assert exact["verdict"].startswith("exact")
+    assert exact["totals"] == {"acked": 50, "stage_total": 50, "redis_total": 50, "db_rows": 50}
+    assert exact["redis_counts_match"] and exact["stage_counts_match"]
+    assert exact["version_moves"] == report["answers"]["acked"]
+    assert report["stage"]["answer_to_stage_ms"]["n"] == report["answers"]["acked"]
+    assert [r["received"] for r in report["broadcast"]["rounds"]] == [50, 50, 50]
+    assert report["page"]["ok"] and report["page"]["third_party"] == []
+    assert report["server"]["processes"], "the Daphne process listening on the port is found"
+    assert "Traceback" not in stack.log_text()
+
+
+@pytest.mark.e2e
+def test_loadtest_drives_the_bare_consumer_baseline(tmp_path, redis_server):
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="polls.loadtest.baseline_settings",
+        REDIS_URL=redis_server,
+        PYTHONUNBUFFERED="1",
+    )
+    baseline = Stack(directory=tmp_path, env=env)
+    port = free_port()
+    baseline.start(
+        "baseline",
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "polls.loadtest.baseline:application",
+    )
+    # The load test itself runs with the project's settings; the baseline needs no database.
+    runner = Stack(
+        directory=tmp_path,
+        env=dict(
+            env, DJANGO_SETTINGS_MODULE="config.settings.test", ZP_TEST_REDIS_URL=redis_server
+        ),
+    )
+    report_path = tmp_path / "baseline.json"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, baseline.log_text()
+                time.sleep(0.1)
+        run_loadtest(
+            runner,
+            "--baseline",
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--phones",
+            "30",
+            "--join-rate",
+            "500",
+            "--burst",
+            "1",
+            "--report",
+            str(report_path),
+        )
+    finally:
+        baseline.stop()
+    report = json.loads(report_path.read_text())
+    assert_documented_fields(report)
+    assert report["mode"] == "baseline"
+    assert report["exactness"]["ok"] is True, report["exactness"]
+    assert report["exactness"]["redis_hincrby_total"] == report["answers"]["acked"] >= 30
+    assert [r["received"] for r in report["broadcast"]["rounds"]] == [30, 30, 30]
+    assert "Traceback" not in baseline.log_text()
