@@ -367,7 +367,7 @@ const BUILD = {
     r.classList.add('zp-in');
     const val = el('p', 'zp-split zp-in');
     val.setAttribute('aria-hidden', 'true'); // the slider announces the same text
-    const parts = (s.b ? [s.a, s.b] : ['']).map((name) => {
+    const parts = (s.b ? [s.a, s.b] : [s.a || '']).map((name) => { // plain guess: one part
       const part = el('span');
       const n = el('b', 'zp-big');
       part.append(el('span', '', name), n);
@@ -615,7 +615,8 @@ function paint() {
     const words = (sum.words || []).slice(0, 10);
     const most = words.length ? words[0].count : 1;
     const own = new Set(String(my ?? '').toLowerCase().split(/[^\p{L}\p{N}]+/u));
-    out.push(rows(words.map((w) => ({ label: w.word, value: num.format(w.count), p: w.count / most, mine: own.has(w.word.toLowerCase()) }))));
+    const isOwn = (w) => own.has(w.word.toLowerCase()) || own.has(String(w.key).toLowerCase()); // key: "k**" unmasked
+    out.push(rows(words.map((w) => ({ label: w.word, value: num.format(w.count), p: w.count / most, mine: isOwn(w) }))));
   } else if (k === 'ranking') {
     const items = sum.items || [];
     const most = Math.max(1, ...items.map((i) => i.points));

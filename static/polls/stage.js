@@ -168,7 +168,7 @@ function paint() {
   panel.paint(rs);
   body.classList.toggle('st-has-research', !!rs);
   // A long verdict runs under the research panel too, so it does not squeeze the result.
-  body.classList.toggle('st-wide-verdict', !!rs && panel.verdict.classList.contains('st-verdict-long'));
+  body.classList.toggle('st-wide-verdict', !!rs && panel.verdict.classList.contains('st-verdict-wide'));
   root.classList.toggle('st-is-revealed', !!rs);
 }
 
@@ -321,6 +321,9 @@ function buildResearch(q) {
       trend.replaceChildren(...(showTrend ? [trendChart(rs.metric, rs.series, room, q)] : []));
     }
     trend.hidden = !showTrend;
+    // Without a trend the panel needs little height: the verdict then runs under both, and the
+    // result keeps the height it would otherwise lose to a verdict squeezed into its column.
+    verdict.classList.toggle('st-verdict-wide', said.length > 110 || !showTrend);
     const texts = [label.textContent, value.textContent, sub.textContent, vs.hidden, showTrend, verdict.className].join('|');
     if (texts !== fitKey) {
       fitKey = texts;
@@ -422,7 +425,8 @@ function buildOptions(q) {
       was = on;
       fit.run();
     }
-    if (on) resKey.textContent = rs.source || T.research;
+    // Short, so the key stays on one line: the study is cited under the verdict.
+    if (on) resKey.textContent = [T.research, rs.year].filter((x) => x !== '' && x != null).join(' ');
     for (const [k, row] of rows) {
       row.fill.style.setProperty('--p', share(k) / 100);
       row.pct.textContent = share(k) + '%';
@@ -506,9 +510,8 @@ function buildMean(q) {
     }
     const x = clamp((v - min) / (max - min), 0, 1);
     mark.style.setProperty('--x', x);
-    mark.dataset.edge = x < 0.12 ? 'start' : x > 0.88 ? 'end' : '';
     markVal.textContent = mean1.format(rs.measured);
-    markSrc.textContent = rs.source;
+    markSrc.textContent = rs.year ? String(rs.year) : ''; // the panel beside names the source
   }
   return { node, paint };
 }
@@ -660,9 +663,8 @@ function buildSplit(q) {
     if (!on) return;
     const x = clamp(rs.measured / 100, 0, 1);
     mark.style.setProperty('--x', x);
-    mark.dataset.edge = x < 0.2 ? 'start' : x > 0.8 ? 'end' : '';
     chipVal.textContent = formatMetric(rs.metric === 'split' ? 'split' : 'percentage', rs.measured, q, '');
-    chipSrc.textContent = rs.source;
+    chipSrc.textContent = rs.year ? String(rs.year) : ''; // the panel beside names the source
   }
   return { node, paint };
 }
@@ -772,6 +774,7 @@ function buildRanking(q) {
     const next = items.map((i) => String(i.id));
     for (const id of order) if (!byId.has(id)) next.push(id);
     const top = Math.max(1, ...items.map((i) => (isNum(i.points) ? i.points : 0)));
+    list.classList.toggle('st-empty', !items.length); // no leader before the first answer
     next.forEach((id, n) => {
       const row = rows.get(id);
       const it = byId.get(id);
