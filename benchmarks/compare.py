@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,18 @@ class OptionGap:
         return _round(self.room - self.measured)
 
 
-def _round(value: float, places: int = 1) -> float:
+def round_half_up(value: float, places: int = 0) -> Decimal:
     quantum = Decimal(1).scaleb(-places)
-    return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    return Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _round(value: float, places: int = 1) -> float:
+    return float(round_half_up(value, places))
 
 
 def _number(value: float, places: int = 0) -> str:
     """A number in the active language (7,5 in Dutch), rounded half up."""
-    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return number_format(rounded, decimal_pos=places, use_l10n=True)
+    return number_format(round_half_up(value, places), decimal_pos=places, use_l10n=True)
 
 
 def in_every_language(say: Callable[[], str]) -> dict[str, str]:
@@ -50,35 +54,73 @@ def _value_words(metric: str, room: float, measured: float, subject: str, lower_
     difference = room - measured
     places = 1 if metric in ("mean", "ces") else 0
     gap = _number(abs(difference), places)
+    count = int(round_half_up(abs(difference)))  # chooses "point" or "points"
     if Decimal(gap.replace(",", ".")) == 0:
         return _("The room's answer matches what was measured.")
     more = difference > 0
+    values = {"gap": gap, "subject": subject}
     if metric == "split":
         if more:
-            return _("The room guessed %(gap)s points more %(subject)s than measured.") % {
-                "gap": gap,
-                "subject": subject,
-            }
-        return _("The room guessed %(gap)s points less %(subject)s than measured.") % {
-            "gap": gap,
-            "subject": subject,
-        }
+            return (
+                ngettext(
+                    "The room guessed %(gap)s point more %(subject)s than measured.",
+                    "The room guessed %(gap)s points more %(subject)s than measured.",
+                    count,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "The room guessed %(gap)s point less %(subject)s than measured.",
+                "The room guessed %(gap)s points less %(subject)s than measured.",
+                count,
+            )
+            % values
+        )
     if metric == "percentage":
         if more:
-            return _("The room guessed %(gap)s points higher than measured.") % {"gap": gap}
-        return _("The room guessed %(gap)s points lower than measured.") % {"gap": gap}
+            return (
+                ngettext(
+                    "The room guessed %(gap)s point higher than measured.",
+                    "The room guessed %(gap)s points higher than measured.",
+                    count,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "The room guessed %(gap)s point lower than measured.",
+                "The room guessed %(gap)s points lower than measured.",
+                count,
+            )
+            % values
+        )
     if metric == "nps":
         if more:
-            return _("The room's NPS is %(gap)s points above the research.") % {"gap": gap}
-        return _("The room's NPS is %(gap)s points below the research.") % {"gap": gap}
+            return (
+                ngettext(
+                    "The room's NPS is %(gap)s point above the research.",
+                    "The room's NPS is %(gap)s points above the research.",
+                    count,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "The room's NPS is %(gap)s point below the research.",
+                "The room's NPS is %(gap)s points below the research.",
+                count,
+            )
+            % values
+        )
     if metric == "ces":
         less_effort = (not more) if lower_is_better else more
         if less_effort:
-            return _("The room reports %(gap)s less effort than measured.") % {"gap": gap}
-        return _("The room reports %(gap)s more effort than measured.") % {"gap": gap}
+            return _("The room reports %(gap)s less effort than measured.") % values
+        return _("The room reports %(gap)s more effort than measured.") % values
     if more:
-        return _("The room's average is %(gap)s higher than measured.") % {"gap": gap}
-    return _("The room's average is %(gap)s lower than measured.") % {"gap": gap}
+        return _("The room's average is %(gap)s higher than measured.") % values
+    return _("The room's average is %(gap)s lower than measured.") % values
 
 
 def compare_value(
@@ -132,15 +174,25 @@ def compare_shares(gaps: list[OptionGap], respondents: int) -> dict:
         gap = _number(abs(widest.difference))
         if Decimal(gap.replace(",", ".")) == 0:
             return _("The room's answers match what was measured.")
+        values = {"label": widest.label, "gap": gap}
+        count = int(round_half_up(abs(widest.difference)))
         if widest.difference > 0:
-            return _("Biggest gap: %(label)s, chosen %(gap)s points more often than measured.") % {
-                "label": widest.label,
-                "gap": gap,
-            }
-        return _("Biggest gap: %(label)s, chosen %(gap)s points less often than measured.") % {
-            "label": widest.label,
-            "gap": gap,
-        }
+            return (
+                ngettext(
+                    "Biggest gap: %(label)s, chosen %(gap)s point more often than measured.",
+                    "Biggest gap: %(label)s, chosen %(gap)s points more often than measured.",
+                    count,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Biggest gap: %(label)s, chosen %(gap)s point less often than measured.",
+                "Biggest gap: %(label)s, chosen %(gap)s points less often than measured.",
+                count,
+            )
+            % values
+        )
 
     return {
         "option": options[gaps.index(widest)]["id"],

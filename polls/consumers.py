@@ -80,16 +80,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.close(close_code)
 
-    async def join_event(self, event_id: int) -> bool:
+    # A phone whose event is gone holds a stale token (the code may live on in a new event):
+    # 4401 makes it join again; a stage screen gets 4404.
+    gone_code = CLOSE_UNKNOWN_EVENT
+
+    async def join_event(self, event_id: int) -> None:
         self.event_id = event_id
         await self.channel_layer.group_add(live.event_group(event_id), self.channel_name)
         await self.accept()
         state = await live.load_event_state(event_id)
         if state is None:
-            await self.close(CLOSE_UNKNOWN_EVENT)
-            return False
+            await self.close(self.gone_code)
+            return
         await self.apply_state(state)
-        return True
 
     async def disconnect(self, code):
         live.results_pump().unsubscribe(self)
@@ -128,6 +131,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
 class PhoneConsumer(LiveConsumer):
     """One attendee's phone: receives the event state, sends answers, gets ack or error."""
+
+    gone_code = CLOSE_BAD_TOKEN
 
     async def connect(self):
         code = self.scope["url_route"]["kwargs"]["code"]

@@ -65,6 +65,13 @@ async def load_event_state(event_id: int) -> dict | None:
     return state
 
 
+def forget_event_state(event_id: int) -> None:
+    try:
+        get_sync_redis().delete(state_cache_key(event_id))
+    except (RedisError, OSError):
+        logger.warning("could not drop the cached state of event %s", event_id)
+
+
 def notify_event_changed(event_id: int) -> dict | None:
     """Rebuild the event's state and send it to all its phones and screens (sync callers)."""
     state = build_event_state(event_id)

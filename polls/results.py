@@ -68,7 +68,9 @@ def nps_summary(kind: str, counts: dict[str, int]) -> dict:
         )
         groups[group] += count
     respondents = sum(groups.values())
-    shares = largest_remainder_percentages(groups, respondents)
+    # Each share rounded on its own (not forced to sum to 100), so that the shares on screen
+    # agree with the score: 43% promoters - 29% detractors reads as +14.
+    shares = percentages(groups, respondents)
     score = None
     if respondents:
         exact = Decimal(groups["promoters"] - groups["detractors"]) * 100 / respondents

@@ -1,15 +1,15 @@
-"""Research figures edited while revealed reach the screens at once.
+"""Model changes made outside the host actions that screens must hear of.
 
 The benchmarks app knows nothing of polls, so polls listens for its saves.
 """
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from benchmarks.models import Figure
 
 from . import live
-from .models import Question
+from .models import Event, Question
 
 
 @receiver(post_save, sender=Figure, dispatch_uid="polls.figure_saved")
@@ -21,3 +21,9 @@ def figure_saved(sender, instance: Figure, **kwargs) -> None:
     )
     for event_id in events:
         live.notify_event_changed(event_id)
+
+
+@receiver(post_delete, sender=Event, dispatch_uid="polls.event_deleted")
+def event_deleted(sender, instance: Event, **kwargs) -> None:
+    """Phones still holding a token for a deleted event must not see its cached state."""
+    live.forget_event_state(instance.id)

@@ -36,6 +36,7 @@ PROFANITY = frozenset(
     """.split()
 )
 
+_HIDDEN_ELEMENTS = re.compile(r"<(script|style)\b.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]*>")
 RIGHT_QUOTE = "\u2019"  # typographic apostrophe, as phones type it
 _WORDS = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
@@ -50,10 +51,11 @@ def clean_text(raw: str) -> str:
 
 def words_of(text: str) -> list[str]:
     """Distinct words worth counting, in order: lowercase, no markup, no stop words."""
-    text = _TAGS.sub(" ", clean_text(text)).casefold().replace(RIGHT_QUOTE, "'")
+    text = _HIDDEN_ELEMENTS.sub(" ", clean_text(text))
+    text = _TAGS.sub(" ", text).casefold().replace(RIGHT_QUOTE, "'")
     seen: list[str] = []
     for word in _WORDS.findall(text):
-        if word in STOP_WORDS or word in seen:
+        if word in STOP_WORDS or word in seen or word.isdigit():
             continue
         seen.append(word)
         if len(seen) == MAX_WORDS_PER_ANSWER:
@@ -62,7 +64,11 @@ def words_of(text: str) -> list[str]:
 
 
 def mask(word: str) -> str:
-    """``f***`` for a profane word, the word itself otherwise."""
-    if word in PROFANITY or any(bad in word for bad in PROFANITY if len(bad) >= 5):
+    """``f***`` for a profane word, the word itself otherwise.
+
+    Whole words only: matching inside words masked ordinary ones ("catering",
+    "klantvriendelijkheidsverbeteringstraject").
+    """
+    if word in PROFANITY:
         return word[0] + "*" * (len(word) - 1)
     return word

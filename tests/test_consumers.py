@@ -406,3 +406,12 @@ async def test_a_foreign_origin_is_refused(event, question):
         headers=[(b"origin", b"http://evil.example")],
     )
     assert not connected
+
+
+async def test_a_token_for_a_deleted_event_makes_the_phone_join_again(event, question):
+    token = await sync_to_async(token_for)(event)
+    communicator, _state = await phone(event, token)
+    await communicator.disconnect()
+    await database_sync_to_async(event.delete)()
+    await database_sync_to_async(make_event)(code="TEST42")  # the same code, a new event
+    assert await refused_with(f"/ws/e/TEST42/?token={token}") == 4401

@@ -103,9 +103,11 @@ def test_nps_rounds_half_away_from_zero():
     assert nps_summary("nps", nps_counts(s10=2, s0=3, s7=3))["score"] == -13
 
 
-def test_nps_shares_sum_to_100():
-    summary = nps_summary("nps", nps_counts(s10=1, s7=1, s3=1))
-    assert summary["promoters"] + summary["passives"] + summary["detractors"] == 100
+def test_nps_shares_agree_with_the_score():
+    # 3 promoters, 2 passives, 2 detractors: 42.9 / 28.6 / 28.6 -> 43 / 29 / 29, score +14.
+    summary = nps_summary("nps", nps_counts(s10=3, s7=2, s0=2))
+    assert (summary["promoters"], summary["passives"], summary["detractors"]) == (43, 29, 29)
+    assert summary["score"] == summary["promoters"] - summary["detractors"] == 14
 
 
 # --- split ------------------------------------------------------------------------------------
