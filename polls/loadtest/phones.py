@@ -1,0 +1,706 @@
+"""The simulated phones of one load-generator process.
+
+A ``Worker`` owns some of the phones and runs them on its event loop; the coordinator
+(``runner``) tells it what to do next: join, answer (the burst), arm/collect a broadcast, report,
+close. Every phone uses the real protocol: ``POST /api/e/<CODE>/join`` for a token, the phone
+socket ``/ws/e/<CODE>/?token=...``, the first ``state``, ``answer`` -> ``ack`` / ``error``, a
+``ping`` every 25 s like the phone page's heartbeat.
+
+No Django in here: a worker process imports only this module (and ``wsclient``/``values``).
+All times are ``time.monotonic()``, which is one system-wide clock on Linux, so the
+coordinator can compare them across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import functools
+import gc
+import json
+import os
+import random
+import time
+from collections import Counter
+from typing import Any
+from urllib.parse import quote
+
+from . import values
+from .wsclient import HandshakeError, http_request, ws_connect
+
+NO_RETRY_CLOSE_CODES = (4401, 4403, 4404)
+SWEEP_SECONDS = 0.5
+
+
+class Answer:
+    __slots__ = (
+        "ack_at",
+        "counted",
+        "first_sent",
+        "kind",
+        "last_sent",
+        "message_id",
+        "phone",
+        "resolved",
+        "retries",
+        "status",
+        "value",
+    )
+
+    def __init__(self, phone: Phone, message_id: str, kind: str, value: Any, now: float) -> None:
+        self.phone = phone
+        self.message_id = message_id
+        self.kind = kind  # "first" or "change"
+        self.value = value
+        self.first_sent = now
+        self.last_sent = now
+        self.ack_at: float | None = None
+        self.counted: Any = None  # the value the ack says is counted
+        self.status = (
+            "sent"  # sent, acked, timeout (no reply yet), lost (socket gone), error:<code>
+        )
+        self.retries = 0
+        self.resolved = False
+
+
+class Phone:
+    __slots__ = (
+        "acked_value",
+        "answers",
+        "bcast_round",
+        "close_code",
+        "closed_by_us",
+        "dropped_at",
+        "failed",
+        "has_acked",
+        "index",
+        "join_started",
+        "last_rx",
+        "outstanding",
+        "participant",
+        "ping_due",
+        "ping_sent",
+        "question",
+        "ready_at",
+        "rng",
+        "target",
+        "token",
+        "waiter",
+        "wants_change",
+        "ws",
+    )
+
+    def __init__(self, index: int, target: dict, seed: int) -> None:
+        self.index = index
+        self.target = target
+        self.rng = random.Random(seed * 1_000_003 + index)  # noqa: S311 - simulated choices
+        self.token: str | None = None
+        self.participant: str | None = None
+        self.ws = None
+        self.waiter: asyncio.Future | None = None
+        self.join_started: float | None = None
+        self.ready_at: float | None = None
+        self.failed: str | None = None
+        self.question: dict | None = None
+        self.dropped_at: float | None = None
+        self.close_code: int | None = None
+        self.closed_by_us = False
+        self.bcast_round = 0
+        self.answers: list[Answer] = []
+        self.outstanding: dict[str, Answer] = {}
+        self.acked_value: Any = None
+        self.has_acked = False
+        self.wants_change = False
+        self.last_rx = 0.0
+        self.ping_due = 0.0
+        self.ping_sent = 0.0
+
+    @property
+    def live(self) -> bool:
+        return self.ws is not None and self.ws.is_open and not self.ws.closing
+
+
+def participant_of(token: str) -> str:
+    """The participant id inside a signed join token (read, not verified: that is the server's
+    job). A token that is not a Django signed value (the baseline's) is its own id."""
+    head = token.split(":", 1)[0]
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        return str(payload["p"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return token
+
+
+def _ignore(_payload: bytes) -> None:
+    """The text handler of an abandoned socket."""
+
+
+class ConnectionClosed(Exception):
+    def __init__(self, code: int):
+        super().__init__(f"closed with {code}")
+        self.code = code
+
+
+class Worker:
+    """The phones of one process and the figures they measure."""
+
+    def __init__(self, index: int, config: dict, phone_indexes: list[int]) -> None:
+        self.index = index
+        self.config = config
+        targets = config["targets"]
+        self.phones = [Phone(i, targets[i % len(targets)], config["seed"]) for i in phone_indexes]
+        self.code = config["code"]
+        self.parse_cache: dict[bytes, dict] = {}
+        # counters (progress)
+        self.joining = 0
+        self.ready = 0
+        self.failed = 0
+        self.dropped = 0
+        self.sent = 0
+        self.acked = 0
+        self.errors: Counter[str] = Counter()
+        self.retries = 0
+        self.messages_in = 0
+        self.pong_misses = 0
+        self.pings = 0
+        self.skipped: Counter[str] = Counter()
+        self.join_status: Counter[str] = Counter()
+        self.fail_reasons: Counter[str] = Counter()
+        self.close_codes: Counter[str] = Counter()
+        self.join_post_seconds: list[float] = []
+        self.ws_open_seconds: list[float] = []
+        self.answers: list[Answer] = []
+        self.unresolved: set[Answer] = set()
+        self.stray_acks = 0
+        # burst
+        self.pending = 0
+        self.burst_done: asyncio.Future | None = None
+        self.burst_duration = 0.0
+        self.ack_timeout = float(config.get("ack_timeout", 30))
+        # broadcast
+        self.bcast_round = 0
+        self.bcast_times: list[float] = []
+        self.closed_count = 0
+        self.heartbeat: asyncio.Task | None = None
+
+    # --- progress --------------------------------------------------------------------------
+
+    def progress(self) -> dict:
+        return {
+            "ready": self.ready,
+            "failed": self.failed,
+            "joining": self.joining,
+            "dropped": self.dropped,
+            "sent": self.sent,
+            "acked": self.acked,
+            "errors": sum(self.errors.values()),
+            "bcast": len(self.bcast_times),
+            "cpu": time.process_time(),
+        }
+
+    async def status(self) -> dict:
+        return self.progress()
+
+    # --- joining ---------------------------------------------------------------------------
+
+    async def join(self, start_at: float, rate: float, join_timeout: float) -> dict:
+        """Each phone joins at ``start_at + index / rate`` (one global schedule across the
+        processes), then opens its socket and waits for its first ``state``."""
+        loop = asyncio.get_running_loop()
+        tasks = []
+        done = loop.create_future()
+        remaining = [len(self.phones)]
+
+        def finished(_task) -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0 and not done.done():
+                done.set_result(None)
+
+        def launch(phone: Phone) -> None:
+            task = loop.create_task(self._join_phone(phone, join_timeout))
+            task.add_done_callback(finished)
+            tasks.append(task)
+
+        for phone in self.phones:
+            at = start_at + (phone.index / rate if rate > 0 else 0.0)
+            loop.call_at(at, launch, phone)
+        if not self.phones:
+            done.set_result(None)
+        if self.heartbeat is None and self.config.get("ping_interval", 0) > 0:
+            self.heartbeat = loop.create_task(self._heartbeat())
+        await done
+        return self.progress()
+
+    async def _join_phone(self, phone: Phone, join_timeout: float) -> None:
+        self.joining += 1
+        try:
+            phone.join_started = time.monotonic()
+            deadline = phone.join_started + join_timeout
+            if await self._get_token(phone, deadline):
+                await self._open_socket(phone, deadline)
+        except Exception as error:  # a phone's failure is a figure, not a crash
+            self._fail(phone, f"unexpected:{type(error).__name__}")
+        finally:
+            self.joining -= 1
+
+    def _fail(self, phone: Phone, reason: str) -> None:
+        if phone.failed is None and phone.ready_at is None:
+            phone.failed = reason
+            self.failed += 1
+            self.fail_reasons[reason] += 1
+
+    async def _get_token(self, phone: Phone, deadline: float) -> bool:
+        target = phone.target
+        headers = {"Accept": "application/json", "Origin": target["origin"]}
+        spread = self.config.get("forwarded_for", 0)
+        if spread:
+            n = phone.index % spread
+            headers["X-Forwarded-For"] = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+        wait = 1.0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._fail(phone, "join:timeout")
+                return False
+            try:
+                response = await http_request(
+                    target["ip"],
+                    target["port"],
+                    "POST",
+                    f"/api/e/{self.code}/join",
+                    host_header=target["host_header"],
+                    headers=headers,
+                    timeout=remaining,  # a browser has no shorter limit
+                )
+            except (OSError, TimeoutError, ConnectionError) as error:
+                self.join_status[type(error).__name__] += 1
+                delay = wait
+                wait = min(wait * 2, 15.0)
+            else:
+                self.join_status[str(response.status)] += 1
+                self.join_post_seconds.append(response.finished - response.started)
+                if response.status == 200:
+                    try:
+                        phone.token = json.loads(response.body)["token"]
+                    except (ValueError, KeyError, TypeError):
+                        self._fail(phone, "join:bad_body")
+                        return False
+                    phone.participant = participant_of(phone.token)
+                    return True
+                if response.status == 404:
+                    self._fail(phone, "join:404")
+                    return False
+                if response.status == 429:
+                    try:
+                        delay = float(response.headers.get("retry-after", "5"))
+                    except ValueError:
+                        delay = 5.0
+                else:
+                    delay = wait
+                    wait = min(wait * 2, 15.0)
+            await asyncio.sleep(delay * (1 + phone.rng.random() / 4))
+
+    async def _open_socket(self, phone: Phone, deadline: float) -> None:
+        target = phone.target
+        path = f"/ws/e/{self.code}/?token={quote(phone.token, safe='')}&lang=en"
+        if self.config.get("baseline_kind"):
+            path += f"&kind={self.config['baseline_kind']}"
+        tries = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._fail(phone, "socket:timeout")
+                return
+            loop = asyncio.get_running_loop()
+            phone.waiter = loop.create_future()
+            started = time.monotonic()
+            try:
+                phone.ws = await ws_connect(
+                    target["ip"],
+                    target["port"],
+                    path,
+                    host_header=target["host_header"],
+                    origin=target["origin"],
+                    on_text=functools.partial(self._on_text, phone),
+                    on_close=functools.partial(self._on_close, phone),
+                    timeout=remaining,  # a browser has no shorter limit
+                )
+                self.ws_open_seconds.append(time.monotonic() - started)
+                await asyncio.wait_for(phone.waiter, max(0.1, deadline - time.monotonic()))
+                return  # ready (the first state arrived)
+            except HandshakeError as error:
+                reason = f"socket:http_{error.status}"
+            except ConnectionClosed as error:
+                if error.code in NO_RETRY_CLOSE_CODES:
+                    self._fail(phone, f"socket:close_{error.code}")
+                    return
+                reason = f"socket:close_{error.code}"
+            except (OSError, TimeoutError, ConnectionError) as error:
+                reason = f"socket:{type(error).__name__}"
+            finally:
+                phone.waiter = None
+            self.join_status[reason] += 1
+            if phone.ws is not None:
+                # Abandoned: whatever this socket still receives is not this phone's any more.
+                phone.ws.on_text = _ignore
+                phone.ws.on_close = None
+                phone.ws.close()
+                phone.ws = None
+            tries += 1
+            # socket.js: full jitter, 0.5 s doubling up to 15 s.
+            cap = min(15.0, 0.5 * 2 ** (tries - 1))
+            await asyncio.sleep(0.5 + phone.rng.random() * max(0.0, cap - 0.5))
+
+    # --- messages --------------------------------------------------------------------------
+
+    def _on_text(self, phone: Phone, payload: bytes) -> None:
+        now = time.monotonic()
+        phone.last_rx = now
+        self.messages_in += 1
+        if len(payload) > 400:
+            # Broadcast states are the same bytes for many phones: parse each text once.
+            message = self.parse_cache.get(payload)
+            if message is None:
+                message = json.loads(payload)
+                if len(self.parse_cache) > 32:
+                    self.parse_cache.clear()
+                self.parse_cache[payload] = message
+        else:
+            message = json.loads(payload)
+        kind = message.get("type")
+        if kind == "ack":
+            self._on_ack(phone, message, now)
+        elif kind == "state":
+            self._on_state(phone, message, now)
+        elif kind == "error":
+            self._on_error(phone, message, now)
+
+    def _on_state(self, phone: Phone, message: dict, now: float) -> None:
+        phone.question = message.get("question")
+        if phone.ready_at is None:
+            phone.ready_at = now
+            phone.ping_due = now + self.config.get("ping_interval", 0)
+            self.ready += 1
+            if phone.waiter is not None and not phone.waiter.done():
+                phone.waiter.set_result(True)
+        elif self.bcast_round and phone.bcast_round != self.bcast_round:
+            phone.bcast_round = self.bcast_round
+            self.bcast_times.append(now)
+
+    def _on_ack(self, phone: Phone, message: dict, now: float) -> None:
+        answer = phone.outstanding.pop(message.get("id"), None)
+        if answer is None:
+            self.stray_acks += 1
+            return
+        answer.ack_at = now
+        answer.status = "acked"
+        answer.counted = message.get("answer")
+        phone.acked_value = answer.counted
+        phone.has_acked = True
+        self.acked += 1
+        self._resolve(answer)
+        if answer.kind == "first" and phone.wants_change and self.burst_done is not None:
+            delay = phone.rng.uniform(0.1, max(0.2, self.burst_duration / 2))
+            self.pending += 1
+            asyncio.get_running_loop().call_later(delay, self._send_answer, phone, "change")
+
+    def _on_error(self, phone: Phone, message: dict, now: float) -> None:
+        code = str(message.get("code"))
+        self.errors[code] += 1
+        answer = phone.outstanding.get(message.get("id"))
+        if answer is None:
+            return
+        if code in ("rate_limited", "unavailable") and now - answer.first_sent < self.ack_timeout:
+            # Nothing was counted: keep the answer and resend it with the same id, as the
+            # phone page does (2 s, doubling, jittered).
+            answer.retries += 1
+            self.retries += 1
+            delay = min(15.0, 2.0 * 2 ** (answer.retries - 1)) * phone.rng.uniform(0.75, 1.25)
+            asyncio.get_running_loop().call_later(delay, self._resend, phone, answer)
+            return
+        phone.outstanding.pop(answer.message_id, None)
+        answer.status = f"error:{code}"
+        self._resolve(answer)
+
+    def _on_close(self, phone: Phone, code: int, by_us: bool) -> None:
+        ws, phone.ws = phone.ws, None
+        if by_us or phone.closed_by_us:
+            self.closed_count += 1
+            return
+        if phone.ready_at is None:
+            if phone.waiter is not None and not phone.waiter.done():
+                phone.waiter.set_exception(ConnectionClosed(code))
+            return
+        del ws
+        phone.dropped_at = time.monotonic()
+        phone.close_code = code
+        self.dropped += 1
+        self.close_codes[str(code)] += 1
+        for answer in list(phone.outstanding.values()):
+            if answer.status == "sent":
+                answer.status = "lost"
+            self._resolve(answer)
+
+    # --- answering -------------------------------------------------------------------------
+
+    async def burst(self, start_at: float, duration: float, change_share: float) -> dict:
+        """Every connected phone answers once at a random moment in [start, start + duration);
+        ``change_share`` of them change their answer after the first ack."""
+        loop = asyncio.get_running_loop()
+        self.burst_done = loop.create_future()
+        self.burst_duration = duration
+        self.pending = 0
+        for phone in self.phones:
+            if not phone.live:
+                continue
+            phone.wants_change = phone.rng.random() < change_share
+            self.pending += 1
+            loop.call_at(
+                start_at + phone.rng.random() * duration, self._send_answer, phone, "first"
+            )
+        sweeper = loop.create_task(self._sweep())
+        if self.pending == 0:
+            self.burst_done.set_result(None)
+        try:
+            await self.burst_done
+        finally:
+            sweeper.cancel()
+            self.burst_done = None
+        return self.progress()
+
+    def _send_answer(self, phone: Phone, kind: str) -> None:
+        question = phone.question
+        if not phone.live:
+            self._skip("not connected")
+            return
+        if question is None or not question.get("open"):
+            self._skip("no open question")
+            return
+        try:
+            if kind == "first":
+                value = values.draw(question, phone.rng)
+            else:
+                value = values.draw_change(question, phone.rng, phone.acked_value)
+        except values.UnsupportedQuestion as error:
+            self._skip(str(error))
+            return
+        message_id = f"a{len(phone.answers) + 1}"
+        text = json.dumps(
+            {"type": "answer", "id": message_id, "question": question["id"], "value": value},
+            separators=(",", ":"),
+        )
+        answer = Answer(phone, message_id, kind, value, time.monotonic())
+        phone.answers.append(answer)
+        phone.outstanding[message_id] = answer
+        self.answers.append(answer)
+        self.unresolved.add(answer)
+        self.sent += 1
+        phone.ws.send_text(text)
+
+    def _resend(self, phone: Phone, answer: Answer) -> None:
+        if answer.status != "sent" or answer.resolved or not phone.live:
+            return
+        question = phone.question or {}
+        answer.last_sent = time.monotonic()
+        phone.ws.send_text(
+            json.dumps(
+                {
+                    "type": "answer",
+                    "id": answer.message_id,
+                    "question": question.get("id"),
+                    "value": answer.value,
+                },
+                separators=(",", ":"),
+            )
+        )
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+        self._settle_one()
+
+    def _resolve(self, answer: Answer) -> None:
+        if answer.resolved:
+            return
+        answer.resolved = True
+        self.unresolved.discard(answer)
+        self._settle_one()
+
+    def _settle_one(self) -> None:
+        self.pending -= 1
+        if self.pending <= 0 and self.burst_done is not None and not self.burst_done.done():
+            self.burst_done.set_result(None)
+
+    async def _sweep(self) -> None:
+        """Answers without a reply after ``ack_timeout`` stop being waited for (a late ack is
+        still recorded)."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            limit = time.monotonic() - self.ack_timeout
+            for answer in [a for a in self.unresolved if a.first_sent < limit]:
+                answer.status = "timeout"
+                self._resolve(answer)
+
+    # --- heartbeat -------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """The phone page pings every 25 s and calls the link dead without a reply in 10 s."""
+        interval = float(self.config.get("ping_interval", 25))
+        pong_within = float(self.config.get("pong_timeout", 10))
+        count = 0
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for phone in self.phones:
+                if phone.ready_at is None or not phone.live:
+                    continue
+                if phone.ping_sent and now - phone.ping_sent > pong_within:
+                    if phone.last_rx < phone.ping_sent:
+                        self.pong_misses += 1
+                    phone.ping_sent = 0.0
+                if now >= phone.ping_due:
+                    count += 1
+                    phone.ws.send_text(f'{{"type":"ping","id":"ping-{count}"}}')
+                    phone.ping_sent = now
+                    phone.ping_due = now + interval
+                    self.pings += 1
+
+    # --- broadcasts ------------------------------------------------------------------------
+
+    async def arm(self, round_number: int) -> int:
+        """From now on, each phone's next ``state`` is the answer to broadcast ``round``."""
+        self.bcast_times = []
+        self.bcast_round = round_number
+        return sum(1 for phone in self.phones if phone.live)
+
+    async def collect(self, t0: float, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        live_then = sum(1 for phone in self.phones if phone.live)
+        dropped_then = self.dropped
+        while time.monotonic() < deadline:
+            if len(self.bcast_times) >= live_then - (self.dropped - dropped_then):
+                break
+            await asyncio.sleep(0.02)
+        live = sum(1 for phone in self.phones if phone.live)
+        times, self.bcast_times = self.bcast_times, []
+        self.bcast_round = 0
+        return {
+            "latencies": [t - t0 for t in times],
+            "live": live,
+            "missing": max(0, live - len(times)),
+        }
+
+    # --- the end ---------------------------------------------------------------------------
+
+    async def results(self) -> dict:
+        phones = []
+        for phone in self.phones:
+            uncertain = [a.value for a in phone.answers if a.status in ("sent", "timeout", "lost")]
+            phones.append(
+                {
+                    "index": phone.index,
+                    "participant": phone.participant,
+                    "failed": phone.failed,
+                    "ready": phone.ready_at is not None,
+                    "ready_seconds": (
+                        phone.ready_at - phone.join_started
+                        if phone.ready_at is not None and phone.join_started is not None
+                        else None
+                    ),
+                    "ready_at": phone.ready_at,
+                    "dropped_at": phone.dropped_at,
+                    "close_code": phone.close_code,
+                    "live": phone.live,
+                    "has_acked": phone.has_acked,
+                    "acked_value": phone.acked_value,
+                    "uncertain": uncertain,
+                }
+            )
+        answers = [
+            (a.first_sent, a.ack_at, a.status, a.retries, a.kind, a.phone.index)
+            for a in self.answers
+        ]
+        return {
+            "phones": phones,
+            "answers": answers,
+            "join_post_seconds": self.join_post_seconds,
+            "ws_open_seconds": self.ws_open_seconds,
+            "join_status": dict(self.join_status),
+            "fail_reasons": dict(self.fail_reasons),
+            "close_codes": dict(self.close_codes),
+            "errors": dict(self.errors),
+            "skipped": dict(self.skipped),
+            "retries": self.retries,
+            "stray_acks": self.stray_acks,
+            "pong_misses": self.pong_misses,
+            "pings": self.pings,
+            "messages_in": self.messages_in,
+        }
+
+    async def close(self, timeout: float = 15.0) -> int:
+        """Close every socket (a mass disconnect) and wait for the server to let go."""
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        expected = 0
+        for phone in self.phones:
+            if phone.ws is not None:
+                phone.closed_by_us = True
+                phone.ws.close()
+                expected += 1
+        deadline = time.monotonic() + timeout
+        while self.closed_count < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.closed_count
+
+
+# --- worker processes ------------------------------------------------------------------------
+
+
+def serve(connection, index: int, config: dict, phone_indexes: list[int]) -> None:
+    """The body of a worker process: run commands from the coordinator until told to exit."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)  # thousands of live objects: fewer, cheaper collections
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(connection, index, config, phone_indexes))
+
+
+async def _serve(connection, index: int, config: dict, phone_indexes: list[int]) -> None:
+    worker = Worker(index, config, phone_indexes)
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            inbox.put_nowait(connection.recv())
+        except (EOFError, OSError):
+            loop.remove_reader(connection.fileno())
+            inbox.put_nowait((None, "exit", {}))
+
+    loop.add_reader(connection.fileno(), readable)
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            connection.send(("progress", worker.progress()))
+
+    async def run(request_id: int, command: str, arguments: dict) -> None:
+        try:
+            result = await getattr(worker, command)(**arguments)
+            connection.send((request_id, "ok", result))
+        except Exception as error:  # reported to the coordinator
+            connection.send((request_id, "error", f"{type(error).__name__}: {error}"))
+
+    reporter = loop.create_task(report_progress())
+    tasks = set()
+    while True:
+        request_id, command, arguments = await inbox.get()
+        if command == "exit":
+            break
+        task = loop.create_task(run(request_id, command, arguments))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    reporter.cancel()
+    loop.remove_reader(connection.fileno())
+    os._exit(0)  # the sockets are closed already; skip the slow teardown of thousands of objects

@@ -1,0 +1,154 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from polls.loadtest import report as table
+from polls.loadtest.runner import DEFAULT_URL, LoadTestError, Options, run
+from polls.loadtest.values import KINDS
+
+
+def _pids(values: list[str]) -> list[int]:
+    pids = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    pids.append(int(part))
+                except ValueError as error:
+                    raise CommandError(f"--server-pids: {part!r} is not a process id") from error
+    return pids
+
+
+class Command(BaseCommand):
+    help = (
+        "Drive a running server with simulated phones, stage screens and a host; report "
+        "join, answer, stage and broadcast figures and check every acknowledged answer was "
+        "counted exactly once. See docs/loadtest.md."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--url",
+            action="append",
+            dest="urls",
+            help=f"Server address (default {DEFAULT_URL}); repeat for several server "
+            "processes: phones are spread round-robin.",
+        )
+        parser.add_argument("--phones", type=int, default=100, help="Simulated phones.")
+        parser.add_argument(
+            "--join-rate", type=float, default=200.0, help="Joins per second (the join storm)."
+        )
+        parser.add_argument(
+            "--burst", type=float, default=5.0, help="Seconds over which the phones answer."
+        )
+        parser.add_argument(
+            "--change-share",
+            type=float,
+            default=0.2,
+            help="Share of phones (0..1) that change their answer after the ack.",
+        )
+        parser.add_argument(
+            "--kind",
+            choices=KINDS,
+            default="single",
+            help="Question kind of the throwaway event (ignored with --code).",
+        )
+        parser.add_argument(
+            "--code",
+            help="Answer an existing event's current question instead of the throwaway "
+            "event DRUKTEST (which is deleted and recreated each run).",
+        )
+        parser.add_argument(
+            "--hold", type=float, default=0.0, help="Seconds to hold the phones idle after joining."
+        )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=0,
+            help="Load-generator processes (default: one per 2,500 phones, at most one per CPU).",
+        )
+        parser.add_argument(
+            "--baseline",
+            action="store_true",
+            help="Drive the bare consumer (daphne polls.loadtest.baseline:application).",
+        )
+        parser.add_argument("--report", help="Write the JSON report to this path.")
+        parser.add_argument(
+            "--server-pids",
+            action="append",
+            default=[],
+            help="Server process ids for RSS/CPU (comma-separated, repeatable); processes "
+            "listening on local --url ports are found by themselves.",
+        )
+        parser.add_argument(
+            "--stages", type=int, default=0, help="Stage screens (default: one per --url)."
+        )
+        parser.add_argument(
+            "--stage-key", help="The event's stage key (read from the database when shared)."
+        )
+        parser.add_argument(
+            "--host-actions",
+            help="Comma-separated remote-control actions for the broadcast test "
+            "(default next,prev,next on the throwaway event; none on an existing one).",
+        )
+        parser.add_argument("--ack-timeout", type=float, default=30.0)
+        parser.add_argument("--join-timeout", type=float, default=60.0)
+        parser.add_argument("--drain-timeout", type=float, default=30.0)
+        parser.add_argument("--settle-timeout", type=float, default=10.0)
+        parser.add_argument("--broadcast-timeout", type=float, default=30.0)
+        parser.add_argument(
+            "--ping-interval",
+            type=float,
+            default=25.0,
+            help="Seconds between a phone's pings, as the phone page (0: none).",
+        )
+        parser.add_argument(
+            "--forwarded-for",
+            type=int,
+            default=0,
+            help="Spread joins over this many X-Forwarded-For addresses (only for a server "
+            "run with ZP_TRUST_X_FORWARDED_FOR=1).",
+        )
+        parser.add_argument("--seed", type=int, default=2018)
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **o):
+        actions = None
+        if o["host_actions"] is not None:
+            actions = [a.strip() for a in o["host_actions"].split(",") if a.strip()]
+        options = Options(
+            urls=o["urls"] or [DEFAULT_URL],
+            phones=o["phones"],
+            join_rate=o["join_rate"],
+            burst=o["burst"],
+            change_share=o["change_share"],
+            kind=o["kind"],
+            code=o["code"],
+            hold=o["hold"],
+            processes=o["processes"],
+            baseline=o["baseline"],
+            report=o["report"],
+            server_pids=_pids(o["server_pids"]),
+            stages=o["stages"],
+            stage_key=o["stage_key"],
+            host_actions=actions,
+            ack_timeout=o["ack_timeout"],
+            join_timeout=o["join_timeout"],
+            drain_timeout=o["drain_timeout"],
+            settle_timeout=o["settle_timeout"],
+            broadcast_timeout=o["broadcast_timeout"],
+            ping_interval=o["ping_interval"],
+            forwarded_for=o["forwarded_for"],
+            seed=o["seed"],
+            progress=not o["no_progress"],
+        )
+        try:
+            result = run(options, stream=self.stderr._out)
+        except LoadTestError as error:
+            raise CommandError(str(error)) from error
+        if options.report:
+            Path(options.report).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        self.stdout.write(table.render(result))
+        if result["exactness"].get("ok") is False:
+            raise CommandError("the exactness check failed (see above)")
