@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 
 import segno
 from django.conf import settings
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 from . import show, tally
 from .codes import normalise_code
 from .models import Event, Question
-from .ratelimit import join_allowed
+from .ratelimit import join_allowed_async
 from .tokens import issue_participant_token, participant_cookie_name
 
 
@@ -71,10 +72,27 @@ def _json_error(code: str, message: str, status: int, **headers) -> JsonResponse
     return response
 
 
+# code -> (event id, code, monotonic expiry): a join storm asks for the same event thousands of
+# times a second; the database is asked again after a few seconds.
+_JOIN_EVENTS: dict[str, tuple[int, str, float]] = {}
+JOIN_EVENT_SECONDS = 5.0
+
+
+async def _event_for_join(code: str) -> tuple[int, str] | None:
+    cached = _JOIN_EVENTS.get(code)
+    if cached and cached[2] > time.monotonic():
+        return cached[0], cached[1]
+    event = await Event.objects.filter(code=code).only("id", "code").afirst()
+    if event is None:
+        return None
+    _JOIN_EVENTS[code] = (event.id, event.code, time.monotonic() + JOIN_EVENT_SECONDS)
+    return event.id, event.code
+
+
 @csrf_exempt  # no session is involved: the response is a fresh anonymous token
 @require_POST
-def join(request: HttpRequest, code: str) -> JsonResponse:
-    allowed, wait = join_allowed(client_address(request))
+async def join(request: HttpRequest, code: str) -> JsonResponse:
+    allowed, wait = await join_allowed_async(client_address(request))
     if not allowed:
         return _json_error(
             "rate_limited",
@@ -82,13 +100,14 @@ def join(request: HttpRequest, code: str) -> JsonResponse:
             429,
             Retry_After=str(wait),
         )
-    event = Event.objects.filter(code=normalise_code(code)).only("id", "code").first()
+    event = await _event_for_join(normalise_code(code))
     if event is None:
         return _json_error("unknown_event", _("There is no session with this code."), 404)
-    token = issue_participant_token(event.id, event.code)
+    event_id, event_code = event
+    token = issue_participant_token(event_id, event_code)
     response = JsonResponse({"token": token})
     response.set_cookie(
-        participant_cookie_name(event.code),
+        participant_cookie_name(event_code),
         token,
         max_age=settings.ZP_PARTICIPANT_COOKIE_AGE,
         httponly=True,
