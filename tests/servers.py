@@ -57,7 +57,8 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_daphne(self) -> subprocess.Popen:
+    def start_daphne(self, application: str = "config.asgi:application") -> subprocess.Popen:
+        """A Daphne process on a free port (``self.port``), returned once it accepts connections."""
         self.port = free_port()
         process = self.start(
             f"daphne-{self.port}",
@@ -68,7 +69,7 @@ class Stack:
             "127.0.0.1",
             "-p",
             str(self.port),
-            "config.asgi:application",
+            application,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

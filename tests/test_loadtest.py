@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -22,7 +20,7 @@ from polls.loadtest import stats, values
 from polls.loadtest.runner import create_question
 from polls.state import question_payload, question_spec
 from tests.factories import make_event
-from tests.servers import ROOT, Stack, free_port, make_stack
+from tests.servers import ROOT, Stack
 
 REPORT_FIELDS = {
     "tool": None,
@@ -109,15 +107,6 @@ def test_latency_summary_uses_nearest_rank():
     assert summary["p50"] == 50 and summary["p99"] == 99 and summary["max"] == 100
 
 
-@pytest.fixture
-def stack(tmp_path, redis_server):
-    stack = make_stack(tmp_path)
-    stack.start_daphne()
-    stack.start_writer()
-    yield stack
-    stack.stop()
-
-
 @pytest.mark.e2e
 def test_loadtest_run_counts_every_acknowledged_answer_exactly_once(stack, tmp_path):
     report_path = tmp_path / "report.json"
@@ -168,18 +157,8 @@ def test_loadtest_drives_the_bare_consumer_baseline(tmp_path, redis_server):
         PYTHONUNBUFFERED="1",
     )
     baseline = Stack(directory=tmp_path, env=env)
-    port = free_port()
-    baseline.start(
-        "baseline",
-        sys.executable,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "polls.loadtest.baseline:application",
-    )
+    baseline.start_daphne("polls.loadtest.baseline:application")
+    port = baseline.port
     # The load test itself runs with the project's settings; the baseline needs no database.
     runner = Stack(
         directory=tmp_path,
@@ -189,14 +168,6 @@ def test_loadtest_drives_the_bare_consumer_baseline(tmp_path, redis_server):
     )
     report_path = tmp_path / "baseline.json"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, baseline.log_text()
-                time.sleep(0.1)
         run_loadtest(
             runner,
             "--baseline",

@@ -1,3 +1,4 @@
+import { numberFormats } from './format.js';
 import { openSocket } from './socket.js';
 
 const $ = (id) => document.getElementById(id);
@@ -10,11 +11,7 @@ const count = $('zp-count');
 const countLabel = $('zp-count-label');
 const linkState = $('zp-link');
 const lang = cfg.lang || document.documentElement.lang || 'en';
-const num = new Intl.NumberFormat(lang);
-const num1 = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
-const mean1 = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const signed = new Intl.NumberFormat(lang, { signDisplay: 'exceptZero', maximumFractionDigits: 0 });
-const signed1 = new Intl.NumberFormat(lang, { signDisplay: 'exceptZero', maximumFractionDigits: 1 });
+const { num, num1, mean1, signed, signed1 } = numberFormats(lang);
 const csrfInput = document.querySelector('input[name="csrfmiddlewaretoken"]');
 
 let question = null;

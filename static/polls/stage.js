@@ -1,3 +1,4 @@
+import { numberFormats } from './format.js';
 import { openSocket } from './socket.js';
 
 // Projected stage. Everything shown is built with createElement / createElementNS and
@@ -18,11 +19,7 @@ const countLabel = $('zp-count-label');
 const conn = $('zp-conn');
 const fsButton = $('zp-fs');
 const lang = cfg.lang || document.documentElement.lang || 'en';
-const num = new Intl.NumberFormat(lang);
-const num1 = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
-const mean1 = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const signed = new Intl.NumberFormat(lang, { signDisplay: 'exceptZero', maximumFractionDigits: 0 });
-const signed1 = new Intl.NumberFormat(lang, { signDisplay: 'exceptZero', maximumFractionDigits: 1 });
+const { num, num1, mean1, signed, signed1 } = numberFormats(lang);
 const calm = matchMedia('(prefers-reduced-motion: reduce)');
 const NS = 'http://www.w3.org/2000/svg';
 const EMPTY = { total: 0, counts: {}, summary: {} };
