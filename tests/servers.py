@@ -147,6 +147,8 @@ async def http_post(host: str, port: int, path: str) -> tuple[int, dict]:
     await writer.drain()
     raw = await reader.read()
     writer.close()
+    if not raw:  # the server went away before answering (a killed process)
+        raise ConnectionResetError("empty HTTP response")
     head, _, body = raw.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     return status, json.loads(body or b"{}")

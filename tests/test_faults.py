@@ -39,7 +39,8 @@ class Phone:
     async def run(self, answers: int) -> None:
         while self.token is None:
             try:
-                status, body = await http_post("127.0.0.1", self.ports[0], f"/api/e/{CODE}/join")
+                port = self.rng.choice(self.ports)
+                status, body = await http_post("127.0.0.1", port, f"/api/e/{CODE}/join")
                 if status == 200:
                     self.token = body["token"]
             except OSError:
