@@ -8,6 +8,8 @@ import logging
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -15,6 +17,7 @@ from django.utils import translation
 
 from . import answers, live, tally
 from .answers import Rejection
+from .hub import ANSWER_UNKNOWN, EventView, event_hub
 from .models import Event
 from .ratelimit import TokenBucket
 from .tokens import participant_cookie_name, read_participant_token
@@ -25,6 +28,8 @@ CLOSE_UNKNOWN_EVENT = 4404
 CLOSE_BAD_TOKEN = 4401
 CLOSE_BAD_KEY = 4403
 CLOSE_FLOOD = 4429
+# An alias no layer is configured under: Channels then gives the socket no channel of its own.
+NO_CHANNEL_LAYER = "zp.none"
 
 
 def _query(scope) -> dict[str, str]:
@@ -64,15 +69,27 @@ def _event_for_stage(code: str) -> Event | None:
     return Event.objects.filter(code=code).first()
 
 
-def public_event(state: dict) -> dict:
-    return {"code": state["event"]["code"], "title": state["event"]["title"]}
-
-
 class LiveConsumer(AsyncWebsocketConsumer):
-    """What phones and screens share: the event group, the state message, result pushes."""
+    """What phones and screens share: joining the event, the state message, result pushes."""
 
-    event_id: int
+    event_id: int | None = None
+    participant_id: str | None = None
     state: dict | None = None
+    view: EventView | None = None
+
+    @property
+    def channel_layer_alias(self) -> str:
+        # With the process-local fan-out (polls.hub) a socket needs no channel of its own.
+        return DEFAULT_CHANNEL_LAYER if settings.ZP_FANOUT == "group" else NO_CHANNEL_LAYER
+
+    async def dispatch(self, message):
+        # Channels 4.3 runs close_old_connections in a worker thread before every handler: a
+        # thread hop per answer. These handlers reach the database only through
+        # database_sync_to_async, which closes stale connections itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def refuse(self, close_code: int) -> None:
         """Accept, then close with our code: a close before accept reaches browsers as a bare
@@ -86,32 +103,42 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def join_event(self, event_id: int) -> None:
         self.event_id = event_id
-        await self.channel_layer.group_add(live.event_group(event_id), self.channel_name)
         await self.accept()
-        state = await live.load_event_state(event_id)
-        if state is None:
+        if settings.ZP_FANOUT == "group":
+            await self.channel_layer.group_add(live.event_group(event_id), self.channel_name)
+            state, cached = await live.load_event_state_raw(event_id)
+            view = EventView.of(state, cached) if state is not None else None
+        else:
+            view = await event_hub().add(self, event_id)
+        if view is None:
             await self.close(self.gone_code)
-            return
-        await self.apply_state(state)
+        elif self.view is None:  # else a host's change arrived meanwhile, and it is newer
+            await self.apply_view(view)
 
     async def disconnect(self, code):
         live.results_pump().unsubscribe(self)
-        if hasattr(self, "event_id"):
+        if self.event_id is None:
+            return
+        if settings.ZP_FANOUT == "group":
             await self.channel_layer.group_discard(
                 live.event_group(self.event_id), self.channel_name
             )
+        else:
+            event_hub().remove(self, self.event_id)
 
     async def event_state(self, message):
-        await self.apply_state(message["state"])
+        """A host's change, when every socket is a group member (ZP_FANOUT=group)."""
+        await self.apply_view(EventView.of(message["state"]))
 
     async def stage_key(self, message):
         """Only stage screens care about their key."""
 
-    async def apply_state(self, state: dict) -> None:
-        self.state = state
-        await self.send_state()
-        question = state["spec"]["current"]
-        if question is not None and self.wants_results(state):
+    async def apply_view(self, view: EventView, answer: object = ANSWER_UNKNOWN) -> None:
+        self.view = view
+        self.state = view.state
+        await self.send_view(view, answer)
+        question = view.state["spec"]["current"]
+        if question is not None and self.wants_results(view.state):
             await live.results_pump().subscribe(self, question, self.push_text)
         else:
             live.results_pump().unsubscribe(self)
@@ -125,7 +152,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def wants_results(self, state: dict) -> bool:
         raise NotImplementedError
 
-    async def send_state(self) -> None:
+    async def send_view(self, view: EventView, answer: object) -> None:
         raise NotImplementedError
 
 
@@ -153,24 +180,22 @@ class PhoneConsumer(LiveConsumer):
     def wants_results(self, state: dict) -> bool:
         return bool(state["question"] and state["question"]["show_results"])
 
-    async def send_state(self) -> None:
-        question = self.state["question"]
-        answer = None
-        if question is not None:
+    async def send_view(self, view: EventView, answer: object) -> None:
+        """The state with this phone's own answer: read for all phones at once by the hub, else
+        what this socket acknowledged, else from the tally."""
+        question = view.state["question"]
+        if question is None:
+            answer = None
+        elif answer is ANSWER_UNKNOWN:
             answer = self.answers.get(question["id"])
             if answer is None:
                 try:
                     answer = await tally.answer_of(question["id"], self.participant_id)
                 except tally.TallyUnavailable:
                     answer = None
-        await self.send_json(
-            {
-                "type": "state",
-                "event": public_event(self.state),
-                "question": question,
-                "answer": answer,
-            }
-        )
+        elif answer is None:  # an answer this socket got acknowledged after the hub's read
+            answer = self.answers.get(question["id"])
+        await self.send(text_data=view.texts.phone(answer))
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
@@ -232,15 +257,8 @@ class StageConsumer(LiveConsumer):
     def wants_results(self, state: dict) -> bool:
         return True
 
-    async def send_state(self) -> None:
-        await self.send_json(
-            {
-                "type": "state",
-                "event": public_event(self.state),
-                "question": self.state["question"],
-                "answer": None,
-            }
-        )
+    async def send_view(self, view: EventView, answer: object) -> None:
+        await self.send(text_data=view.texts.stage)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Screens only ping (to notice a dead line); anything else is refused."""

@@ -1,6 +1,7 @@
 """Pushing to screens and phones: group names, the event state cache, coalesced snapshots.
 
-The only module that calls ``group_send``. Counting never pushes: result snapshots are pulled
+The only module that sends to other server processes (``publish``); ``polls.hub`` hands
+what it sends to each process's own sockets. Counting never pushes: result snapshots are pulled
 from the tally by a per-process pump at most ``ZP_SNAPSHOT_INTERVAL`` apart, and only when the
 question's version moved, so thousands of answers a second become a few whole snapshots.
 Snapshots are idempotent (version, total, every count), so a pump in every Daphne process is
@@ -48,21 +49,52 @@ def encode(message: dict) -> str:
 
 async def load_event_state(event_id: int) -> dict | None:
     """The event's live state from the cache the host's last change wrote, else the database."""
+    return (await load_event_state_raw(event_id))[0]
+
+
+async def load_event_state_raw(event_id: int) -> tuple[dict | None, str | None]:
+    """The state and its cached JSON text (which tells a process whether its copy is current)."""
     try:
         cached = await get_async_redis().get(state_cache_key(event_id))
     except (RedisError, OSError):
         cached = None
     if cached:
-        return json.loads(cached)
+        text = cached.decode()
+        return json.loads(text), text
     state = await database_sync_to_async(build_event_state)(event_id)
-    if state is not None:
-        try:
-            await get_async_redis().set(
-                state_cache_key(event_id), encode(state), ex=STATE_CACHE_SECONDS
-            )
-        except (RedisError, OSError):
-            logger.warning("could not cache the state of event %s", event_id)
-    return state
+    if state is None:
+        return None, None
+    text = encode(state)
+    try:
+        await get_async_redis().set(state_cache_key(event_id), text, ex=STATE_CACHE_SECONDS)
+    except (RedisError, OSError):
+        logger.warning("could not cache the state of event %s", event_id)
+    return state, text
+
+
+def public_event(state: dict) -> dict:
+    return {"code": state["event"]["code"], "title": state["event"]["title"]}
+
+
+class StateTexts:
+    """The ``state`` messages of one event state, encoded once for thousands of sockets.
+
+    A screen's message has no answer; a phone's differs from it only in the phone's own
+    answer, which is spliced in as the last member.
+    """
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+        without_answer = encode(
+            {"type": "state", "event": public_event(state), "question": state["question"]}
+        )
+        self._head = without_answer[:-1] + ',"answer":'
+        self.stage = self._head + "null}"
+
+    def phone(self, answer) -> str:
+        if answer is None:
+            return self.stage
+        return f"{self._head}{encode(answer)}}}"
 
 
 def forget_event_state(event_id: int) -> None:
@@ -72,15 +104,26 @@ def forget_event_state(event_id: int) -> None:
         logger.warning("could not drop the cached state of event %s", event_id)
 
 
+# The Redis pub/sub channel every server process's hub listens on (ZP_FANOUT=local).
+LIVE_CHANNEL = "zp:live"
+
+
+def publish(event_id: int, message: dict) -> None:
+    """To every server process: one PUBLISH that each process's hub hands to its own sockets,
+    or, with ZP_FANOUT=group, a group_send to every socket's own channel (sync callers)."""
+    if settings.ZP_FANOUT == "group":
+        async_to_sync(get_channel_layer().group_send)(event_group(event_id), message)
+    else:
+        get_sync_redis().publish(LIVE_CHANNEL, encode(message))
+
+
 def notify_event_changed(event_id: int) -> dict | None:
     """Rebuild the event's state and send it to all its phones and screens (sync callers)."""
     state = build_event_state(event_id)
     if state is None:
         return None
     get_sync_redis().set(state_cache_key(event_id), encode(state), ex=STATE_CACHE_SECONDS)
-    async_to_sync(get_channel_layer().group_send)(
-        event_group(event_id), {"type": "event.state", "state": state}
-    )
+    publish(event_id, {"type": "event.state", "state": state})
     return state
 
 
@@ -98,37 +141,62 @@ def snapshot_message(spec: dict, snapshot: tally.Snapshot) -> dict:
 
 def notify_stage_key_changed(event_id: int, stage_key: str) -> None:
     """Screens opened with the old key close; phones ignore this."""
-    async_to_sync(get_channel_layer().group_send)(
-        event_group(event_id), {"type": "stage.key", "key": stage_key}
-    )
+    publish(event_id, {"type": "stage.key", "event": event_id, "key": stage_key})
 
 
 class ResultsPump:
-    """Per event loop: pushes a question's snapshot to local subscribers when it changed."""
+    """Per event loop: pushes a question's snapshot to local subscribers when it changed.
+
+    The last pushed snapshot is kept encoded, so the thousands of phones that subscribe when a
+    host shows the results cost no Redis read each: they get that text, and the pump pushes
+    every later version to them as to everyone else.
+    """
 
     def __init__(self) -> None:
         self.subscribers: dict[int, dict[object, Sender]] = {}
         self.specs: dict[int, dict] = {}
         self.sent_versions: dict[int, int] = {}
+        self.texts: dict[int, str] = {}
+        self.reads: dict[int, asyncio.Future] = {}
         self.task: asyncio.Task | None = None
 
     async def subscribe(self, subscriber: object, spec: dict, send: Sender) -> None:
         self.unsubscribe(subscriber)
         question_id = spec["id"]
-        self.specs[question_id] = spec
-        first = question_id not in self.subscribers
+        known = self.specs.get(question_id)
+        if known is not spec and known != spec:
+            # A new question, or the same one revealed: earlier texts lack the comparison.
+            self.specs[question_id] = spec
+            self.texts.pop(question_id, None)
         self.subscribers.setdefault(question_id, {})[subscriber] = send
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
+        text = self.texts.get(question_id)
+        if text is None:
+            read = self.reads.get(question_id)
+            if read is None:
+                read = self.reads[question_id] = asyncio.ensure_future(self._read(question_id))
+            try:
+                text = await asyncio.shield(read)
+            except tally.TallyUnavailable:
+                return  # the pump pushes once Redis answers again
+        if text is not None:
+            await send(text)
+
+    async def _read(self, question_id: int) -> str | None:
+        """One snapshot read shared by everyone subscribing in the same moment."""
         try:
             snapshot = await tally.read_snapshot(question_id)
-        except tally.TallyUnavailable:
-            return
-        if first:
-            # The pump need not push this version again; later subscribers may have missed
-            # nothing newer than what the first one just got, so this is safe only for the first.
-            self.sent_versions.setdefault(question_id, snapshot.version)
-        await send(self._encode(snapshot))
+        finally:
+            self.reads.pop(question_id, None)
+        if question_id not in self.subscribers:
+            return None
+        if self.sent_versions.get(question_id, -1) > snapshot.version:
+            return self.texts.get(question_id)  # the pump pushed a newer one meanwhile
+        text = self._encode(snapshot)
+        self.sent_versions[question_id] = snapshot.version
+        self.texts[question_id] = text
+        return text
 
     def unsubscribe(self, subscriber: object) -> None:
         for question_id in list(self.subscribers):
@@ -137,6 +205,8 @@ class ResultsPump:
             if not members:
                 del self.subscribers[question_id]
                 self.sent_versions.pop(question_id, None)
+                self.texts.pop(question_id, None)
+                self.specs.pop(question_id, None)
 
     def _encode(self, snapshot: tally.Snapshot) -> str:
         return encode(snapshot_message(self.specs[snapshot.question_id], snapshot))
@@ -153,13 +223,23 @@ class ResultsPump:
                     snapshot = await tally.read_snapshot(question_id)
                     if question_id not in self.subscribers:
                         continue
-                    self.sent_versions[question_id] = snapshot.version
                     text = self._encode(snapshot)
+                    self.sent_versions[question_id] = snapshot.version
+                    self.texts[question_id] = text
                     for send in list(self.subscribers.get(question_id, {}).values()):
                         await _send_quietly(send, text)
             except tally.TallyUnavailable:
+                if being_cancelled():
+                    raise
                 logger.warning("results pump: Redis unavailable, retrying")
                 await asyncio.sleep(1)
+
+
+def being_cancelled() -> bool:
+    """A Redis client cancelled mid-read may raise ConnectionError instead of CancelledError;
+    a retry loop that swallowed it would never let its event loop shut down."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _send_quietly(send: Sender, text: str) -> None:

@@ -239,6 +239,28 @@ async def answer_of(question_id: int, participant: str) -> Any:
     return _decode_answer(stored)
 
 
+ANSWERS_PER_READ = 1000
+
+
+async def answers_of(question_id: int, participants: list[str]) -> dict[str, Any]:
+    """Many participants' current answers at once (a host's change reaching thousands of phones
+    needs each one's own answer): HMGETs of ``ANSWERS_PER_READ`` fields in one pipeline."""
+    key = question_keys(question_id)["answers"]
+    try:
+        async with get_async_redis().pipeline(transaction=False) as pipe:
+            for start in range(0, len(participants), ANSWERS_PER_READ):
+                pipe.hmget(key, participants[start : start + ANSWERS_PER_READ])
+            replies = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    stored = [value for reply in replies for value in reply]
+    return {
+        participant: _decode_answer(value)
+        for participant, value in zip(participants, stored, strict=True)
+        if value is not None
+    }
+
+
 def _snapshot(question_id: int, meta: dict, counts: dict, hidden: set) -> Snapshot:
     return Snapshot(
         question_id=question_id,

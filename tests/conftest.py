@@ -25,9 +25,18 @@ def redis_server():
 
 @pytest.fixture(autouse=True)
 def clean_redis(redis_server):
+    """An empty Redis and a fresh channel layer object for every test.
+
+    A server process has one event loop for its life; tests have one per test, and the layer
+    object keeps receive state (a count, a lock, cleaner tasks) that a loop closed mid-receive
+    leaves behind, after which receives in the next loop fail ("Two event loops ...").
+    """
+    from channels.layers import channel_layers
+
     from polls.redis_client import get_sync_redis
 
     get_sync_redis().flushall()
+    channel_layers.backends.clear()
     yield
 
 
@@ -52,9 +61,12 @@ def stack(tmp_path, redis_server):
 
 @pytest.fixture
 async def disconnect_sockets():
-    """Disconnect every communicator a test opened (channels' advice), so no consumer is left
-    awaiting the channel layer when the event loop closes."""
+    """Disconnect every communicator a test opened (channels' advice), and stop the process's
+    event hub, so nothing is left awaiting the channel layer when the event loop closes (left
+    to the loop's own shutdown, channels_redis' receive sometimes waited out its 30 s timeout)."""
+    from polls.hub import close_event_hub
     from tests.live_helpers import disconnect_all
 
     yield
     await disconnect_all()
+    await close_event_hub()

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polls import tally
+from polls.hub import close_event_hub
 from tests.factories import make_event, make_open_question, option_ids, token_for
 from tests.live_helpers import connect, disconnect_all, receive
 
@@ -82,4 +83,5 @@ async def test_fuzzed_messages_never_break_the_socket_or_the_tally(live_question
     await communicator.send_to(text_data='{"type": "ping", "id": "alive"}')
     assert await receive(communicator) == {"type": "pong", "id": "alive"}
     await disconnect_all()
+    await close_event_hub()
     await sync_to_async(tally.rebuild)(question.id, "single", True, {})

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -105,14 +106,32 @@ LOGIN_URL = "admin:login"
 REDIS_URL = os.environ.get("REDIS_URL", f"unix://{VAR_DIR / 'redis' / 'redis.sock'}")
 
 
-def channel_layer_settings(redis_url: str) -> dict:
+def channel_layer_settings(redis_url: str, backend: str = "redis") -> dict:
     """The channels_redis layer with deliberate connection options.
 
     redis-py 8 with channels_redis 4.3 at defaults let the layer's 5 s blocking receive race a
     5 s socket timeout (idle consumers died), and a mass disconnect exhausted the 100-connection
     pool. So: a socket timeout well above the blocking receive, and a blocking pool that waits
-    for a free connection instead of raising.
+    for a free connection instead of raising. ``backend="pubsub"`` selects channels_redis'
+    RedisPubSubChannelLayer instead (measured against it in docs/performance.md); it holds one
+    subscriber connection and publishes without a blocking pop, so it takes no socket timeout.
     """
+    if backend == "pubsub":
+        return {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": redis_url,
+                        "socket_connect_timeout": 5,
+                        "health_check_interval": 15,
+                    }
+                ],
+                "prefix": "zp:pubsub",
+            },
+        }
+    if backend != "redis":
+        raise ImproperlyConfigured(f"ZP_CHANNEL_LAYER must be 'redis' or 'pubsub', not {backend!r}")
     return {
         "BACKEND": "polls.layers.RedisChannelLayer",
         "CONFIG": {
@@ -134,7 +153,19 @@ def channel_layer_settings(redis_url: str) -> dict:
     }
 
 
-CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL)}
+# Which channels_redis layer carries messages between server processes: redis | pubsub.
+ZP_CHANNEL_LAYER = os.environ.get("ZP_CHANNEL_LAYER", "redis")
+# How a host's change reaches the sockets. "local": each server process is one member of the
+# event's group and hands the state to its own sockets, encoded once (the default, see
+# docs/performance.md). "group": every socket is a group member of its own (stock Channels).
+ZP_FANOUT = os.environ.get("ZP_FANOUT", "local")
+if ZP_FANOUT not in ("local", "group"):
+    raise ImproperlyConfigured(f"ZP_FANOUT must be 'local' or 'group', not {ZP_FANOUT!r}")
+# Seconds between a process's checks that its copy of each event's state is current: heals a
+# broadcast lost between processes, and closes sockets of a deleted event.
+ZP_STATE_RESYNC_SECONDS = float(os.environ.get("ZP_STATE_RESYNC_SECONDS", "2"))
+
+CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
 
 # Joins per client address. A venue NAT puts a whole hall behind one address, so these stay
 # far above thousands of phones a minute while still slowing a script that hammers the endpoint.

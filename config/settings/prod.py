@@ -5,7 +5,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import channel_layer_settings, env_list
+from .base import ZP_CHANNEL_LAYER, channel_layer_settings, env_list
 
 
 def mandatory(name: str) -> str:
@@ -20,7 +20,7 @@ SECRET_KEY = mandatory("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or mandatory("ALLOWED_HOSTS").split(",")
 mandatory("DATABASE_URL")
 REDIS_URL = mandatory("REDIS_URL")
-CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL)}
+CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("ZP_SSL_REDIRECT", "1") == "1"

@@ -3,13 +3,13 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, channel_layer_settings
+from .base import VAR_DIR, ZP_CHANNEL_LAYER, channel_layer_settings
 
 SECRET_KEY = "test-only-key"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 REDIS_URL = os.environ.get("ZP_TEST_REDIS_URL", f"unix://{VAR_DIR / 'test-redis' / 'redis.sock'}")
-CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL)}
+CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -25,7 +25,10 @@ if os.environ.get("ZP_BASELINE_LAYER", "") == "stock":
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL)}
+    # The same layer as the product under test (ZP_CHANNEL_LAYER: redis | pubsub).
+    CHANNEL_LAYERS = {
+        "default": channel_layer_settings(REDIS_URL, os.environ.get("ZP_CHANNEL_LAYER", "redis"))
+    }
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "zp:baseline"
 
 LOGGING = {

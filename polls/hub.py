@@ -1,0 +1,232 @@
+"""Process-local fan-out: each server process hears a host's change once and hands it to its
+own sockets.
+
+With a group membership per socket (stock Channels) a host's change to 5,000 phones is 5,000
+messages through Redis, each popped, decoded and dispatched on its own; a join costs a group_add
+and a leave a group_discard. Here the change is one Redis PUBLISH (``live.publish``) that each
+process's hub receives on one subscription: the state is encoded once (``live.StateTexts``),
+and the phones' own answers are read with a few HMGETs for all of them. Sockets join and leave
+the hub in memory. ``ZP_FANOUT=group`` keeps the stock way for comparison (docs/performance.md).
+
+A process also checks every ``ZP_STATE_RESYNC_SECONDS`` that its copy of each event's state is
+the one the host's last change cached in Redis, so a message lost between processes (a Redis
+restart, a full channel) heals within seconds, and sockets of a deleted event are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from . import live, tally
+from .redis_client import get_async_redis
+
+logger = logging.getLogger(__name__)
+
+# How long one wait for a published message lasts before the listener looks up again.
+LISTEN_POLL_SECONDS = 1.0
+# A phone's own answer when the caller has not read it (the phone then asks the tally itself).
+ANSWER_UNKNOWN = object()
+
+
+class Member(Protocol):
+    participant_id: str | None  # None for screens
+    gone_code: int
+
+    def apply_view(self, view: EventView, answer: object) -> Awaitable[None]: ...
+    def stage_key(self, message: dict) -> Awaitable[None]: ...
+    def close(self, code: int) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One state of an event with its messages already encoded."""
+
+    state: dict
+    texts: live.StateTexts
+    cached: str | None  # the JSON text in the Redis state cache it came from, if known
+
+    @classmethod
+    def of(cls, state: dict, cached: str | None = None) -> EventView:
+        return cls(state, live.StateTexts(state), cached)
+
+
+class EventHub:
+    """Per event loop: the local sockets of each event and the state they were last sent."""
+
+    def __init__(self) -> None:
+        self.members: dict[int, set[Member]] = {}
+        self.views: dict[int, EventView] = {}
+        self.loads: dict[int, asyncio.Future] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    # -- sockets ------------------------------------------------------------------------------
+
+    async def add(self, member: Member, event_id: int) -> EventView | None:
+        """Register a socket; returns the event's current view (None: the event is gone)."""
+        self.members.setdefault(event_id, set()).add(member)
+        if not self.tasks:
+            self.tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._resync())]
+        return await self.view_of(event_id)
+
+    def remove(self, member: Member, event_id: int) -> None:
+        members = self.members.get(event_id)
+        if members is None:
+            return
+        members.discard(member)
+        if not members:
+            del self.members[event_id]
+            self.views.pop(event_id, None)
+
+    async def view_of(self, event_id: int) -> EventView | None:
+        view = self.views.get(event_id)
+        if view is not None:
+            return view
+        load = self.loads.get(event_id)
+        if load is None:
+            # A join storm asks for the same event thousands of times: one read serves all.
+            load = self.loads[event_id] = asyncio.ensure_future(self._load(event_id))
+        return await asyncio.shield(load)
+
+    async def _load(self, event_id: int) -> EventView | None:
+        try:
+            state, cached = await live.load_event_state_raw(event_id)
+        finally:
+            self.loads.pop(event_id, None)
+        if state is None:
+            return None
+        if event_id in self.views:  # a broadcast arrived while reading: it is newer
+            return self.views[event_id]
+        view = EventView.of(state, cached)
+        if event_id in self.members:
+            self.views[event_id] = view
+        return view
+
+    async def close(self) -> None:
+        """Stop listening (a server process just exits; tests close their loop's hub)."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+    # -- between processes ---------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = get_async_redis().pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(live.LIVE_CHANNEL)
+                # Whatever was published while not subscribed is fetched by the next resync.
+                while True:
+                    message = await pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
+                    if message is not None and message["type"] == "message":
+                        await self._deliver_quietly(message["data"])
+            except (RedisError, OSError):
+                if live.being_cancelled():
+                    raise
+                logger.warning("hub: lost the Redis subscription, resubscribing", exc_info=True)
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _deliver_quietly(self, data: bytes) -> None:
+        try:
+            await self.deliver(json.loads(data))
+        except Exception:
+            logger.exception("hub: could not deliver a published message")
+
+    async def deliver(self, message: dict) -> None:
+        if message["type"] == "event.state":
+            state = message["state"]
+            await self.hand_out(state["event"]["id"], EventView.of(state))
+        elif message["type"] == "stage.key":
+            for member in list(self.members.get(message["event"], ())):
+                await _quietly(member.stage_key(message))
+
+    async def hand_out(self, event_id: int, view: EventView) -> None:
+        """Send a new state to every local socket of the event, each phone with its answer."""
+        if event_id not in self.members:
+            return
+        self.views[event_id] = view
+        members = list(self.members[event_id])
+        question = view.state["question"]
+        answers: dict | None = {}
+        phones = [m.participant_id for m in members if m.participant_id is not None]
+        if question is not None and phones:
+            try:
+                answers = await tally.answers_of(question["id"], phones)
+            except tally.TallyUnavailable:
+                answers = None  # each phone falls back to what it knows itself
+        current = self.members.get(event_id, set())
+        for member in members:
+            if member not in current or self.views.get(event_id) is not view:
+                continue  # left meanwhile, or a newer state overtook this one
+            if answers is None or member.participant_id is None:
+                await _quietly(member.apply_view(view, ANSWER_UNKNOWN))
+            else:
+                await _quietly(member.apply_view(view, answers.get(member.participant_id)))
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(settings.ZP_STATE_RESYNC_SECONDS)
+            for event_id in list(self.members):
+                try:
+                    await self._resync_event(event_id)
+                except Exception:
+                    if live.being_cancelled():
+                        raise
+                    logger.warning("hub: resync of event %s failed", event_id, exc_info=True)
+
+    async def _resync_event(self, event_id: int) -> None:
+        try:
+            cached = await get_async_redis().get(live.state_cache_key(event_id))
+        except (RedisError, OSError):
+            return
+        view = self.views.get(event_id)
+        if cached is not None:
+            text = cached.decode()
+            if view is not None and text in (view.cached, live.encode(view.state)):
+                return
+            await self.hand_out(event_id, EventView.of(json.loads(text), text))
+            return
+        state, text = await live.load_event_state_raw(event_id)
+        if state is None:  # the event was deleted
+            for member in list(self.members.get(event_id, ())):
+                self.remove(member, event_id)
+                await _quietly(member.close(member.gone_code))
+        elif view is None or view.state != state:
+            await self.hand_out(event_id, EventView.of(state, text))
+
+
+async def _quietly(awaitable: Awaitable[None]) -> None:
+    try:
+        await awaitable
+    except Exception:  # one closing socket must not stop the others' update
+        logger.debug("hub: a socket failed to take an update", exc_info=True)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventHub] = weakref.WeakKeyDictionary()
+
+
+def event_hub() -> EventHub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = EventHub()
+    return hub
+
+
+async def close_event_hub() -> None:
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.close()

@@ -1,0 +1,134 @@
+"""The process-local fan-out (polls.hub) over the real ASGI app and real Redis: a host's change
+reaches every socket with each phone's own answer, a lost message heals, a deleted event closes
+its sockets, and the stock per-socket groups still work on both real channels_redis layers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.test import override_settings
+
+from config.settings.base import channel_layer_settings
+from polls import live, show
+from polls.hub import event_hub
+from polls.live import StateTexts, encode
+from polls.models import Event
+from polls.redis_client import get_sync_redis
+from polls.state import build_event_state
+from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
+from tests.live_helpers import connect, receive, receive_type, send
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("disconnect_sockets"),
+]
+
+
+@pytest.fixture
+def event():
+    return make_event(code="HUB42")
+
+
+@pytest.fixture
+def question(event):
+    return make_open_question(event)
+
+
+async def phone(event):
+    token = await sync_to_async(token_for)(event)
+    communicator, connected, code = await connect(f"/ws/e/{event.code}/?token={token}")
+    assert connected, code
+    assert (await receive(communicator))["type"] == "state"
+    return communicator
+
+
+async def answer(communicator, question_id, value, message_id):
+    await send(
+        communicator, {"type": "answer", "id": message_id, "question": question_id, "value": value}
+    )
+    assert (await receive_type(communicator, "ack"))["id"] == message_id
+
+
+async def closed_with(communicator, timeout=3) -> int:
+    output = await communicator.receive_output(timeout=timeout)
+    while output["type"] != "websocket.close":
+        output = await communicator.receive_output(timeout=timeout)
+    return output["code"]
+
+
+def test_a_phone_state_text_is_the_message_with_its_answer(event, question):
+    state = build_event_state(event.id)
+    texts = StateTexts(state)
+    public = {"code": event.code, "title": event.title}
+    for value in (None, 3, [1, 2], {"a": 40, "b": 60}, "zelfservice \u00e9\u00e9n"):
+        message = {"type": "state", "event": public, "question": state["question"], "answer": value}
+        assert json.loads(texts.phone(value)) == message
+    assert texts.phone(None) == texts.stage
+
+
+@pytest.mark.parametrize(
+    ("fanout", "layer"), [("local", "redis"), ("group", "redis"), ("group", "pubsub")]
+)
+async def test_a_host_change_reaches_every_socket_with_its_own_answer(
+    event, question, fanout, layer
+):
+    layers = {"default": channel_layer_settings(settings.REDIS_URL, layer)}
+    with override_settings(CHANNEL_LAYERS=layers, ZP_FANOUT=fanout):
+        later = await database_sync_to_async(make_question)(event, prompt="Next one?")
+        first, second = await phone(event), await phone(event)
+        chosen = (await database_sync_to_async(option_ids)(question))[1]
+        await answer(first, question.id, chosen, "m1")
+        await database_sync_to_async(show.do_host_action)(event, "next")
+        for communicator in (first, second):
+            state = await receive_type(communicator, "state")
+            assert state["question"]["id"] == later.id and state["answer"] is None
+        await database_sync_to_async(show.do_host_action)(event, "prev")
+        back = [await receive_type(c, "state") for c in (first, second)]
+        assert [s["question"]["id"] for s in back] == [question.id, question.id]
+        assert [s["answer"] for s in back] == [chosen, None]
+
+
+async def test_a_lost_broadcast_heals_from_the_cached_state(event, question):
+    with override_settings(ZP_STATE_RESYNC_SECONDS=0.2):
+        communicator = await phone(event)
+        # The host's change lands in the Redis cache, but its message between processes is
+        # lost: nothing is sent on the channel layer.
+        await database_sync_to_async(Event.objects.filter(pk=event.pk).update)(
+            title="Renamed on the way"
+        )
+        state = await database_sync_to_async(build_event_state)(event.id)
+        get_sync_redis().set(live.state_cache_key(event.id), encode(state))
+        healed = await receive_type(communicator, "state", timeout=5)
+        assert healed["event"]["title"] == "Renamed on the way"
+
+
+async def test_sockets_of_a_deleted_event_are_closed(event, question):
+    with override_settings(ZP_STATE_RESYNC_SECONDS=0.2):
+        communicator = await phone(event)
+        await database_sync_to_async(event.delete)()
+        assert await closed_with(communicator, timeout=5) == 4401
+        assert event.id not in event_hub().members
+
+
+async def test_answers_and_a_change_in_the_same_moment_keep_every_socket_consistent(
+    event, question
+):
+    later = await database_sync_to_async(make_question)(event, prompt="Next one?")
+    phones = [await phone(event) for _ in range(12)]
+    chosen = (await database_sync_to_async(option_ids)(question))[0]
+    for number, communicator in enumerate(phones):
+        await answer(communicator, question.id, chosen, f"a{number}")
+    await database_sync_to_async(show.do_host_action)(event, "next")
+    await database_sync_to_async(show.do_host_action)(event, "prev")
+    for communicator in phones:
+        assert (await receive_type(communicator, "state"))["question"]["id"] == later.id
+        back = await receive_type(communicator, "state")
+        assert back["question"]["id"] == question.id and back["answer"] == chosen
+    assert len(event_hub().members[event.id]) == 12
+    for communicator in phones:
+        await communicator.disconnect()
+    assert event.id not in event_hub().members
