@@ -32,14 +32,17 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
     """
 
     def process_response(self, request, response):
-        host = request.get_host()
-        policy = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"font-src 'self'; connect-src 'self' ws://{host} wss://{host}; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-        )
+        policy = content_security_policy(request.get_host())
         response.headers.setdefault("Content-Security-Policy", policy)
         return response
+
+
+def content_security_policy(host: str) -> str:
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"font-src 'self'; connect-src 'self' ws://{host} wss://{host}; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

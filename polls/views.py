@@ -27,11 +27,14 @@ from .tokens import issue_participant_token, participant_cookie_name
 
 
 def client_address(request: HttpRequest) -> str:
-    if settings.ZP_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "unknown")
+    return address_of(request.META.get("HTTP_X_FORWARDED_FOR", ""), request.META.get("REMOTE_ADDR"))
+
+
+def address_of(forwarded_for: str, peer: str | None) -> str:
+    """The client address the join limits count: the proxy's word only when it is trusted."""
+    if settings.ZP_TRUST_X_FORWARDED_FOR and forwarded_for:
+        return forwarded_for.split(",")[0].strip()
+    return peer or "unknown"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -92,7 +95,13 @@ async def _event_for_join(code: str) -> tuple[int, str] | None:
 @csrf_exempt  # no session is involved: the response is a fresh anonymous token
 @require_POST
 async def join(request: HttpRequest, code: str) -> JsonResponse:
-    allowed, wait = await join_allowed_async(client_address(request))
+    """Served by Django under WSGI and in Django's test client; under ASGI ``polls.join_api``
+    answers the same URL with the same ``join_response`` without the middleware stack."""
+    return await join_response(client_address(request), code, secure=request.is_secure())
+
+
+async def join_response(address: str, code: str, secure: bool) -> JsonResponse:
+    allowed, wait = await join_allowed_async(address)
     if not allowed:
         return _json_error(
             "rate_limited",
@@ -112,7 +121,7 @@ async def join(request: HttpRequest, code: str) -> JsonResponse:
         max_age=settings.ZP_PARTICIPANT_COOKIE_AGE,
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure(),
+        secure=secure,
     )
     return response
 

@@ -295,3 +295,64 @@ def test_open_text_is_escaped_in_admin(client, event, host):
     page = client.get(reverse("admin:polls_answer_changelist")).content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+async def post_join_over_asgi(code: str, headers=None):
+    """The join as Daphne serves it: through config.asgi, where polls.join_api answers it."""
+    from channels.testing import HttpCommunicator
+
+    from config.asgi import application
+
+    communicator = HttpCommunicator(
+        application, "POST", f"/api/e/{code}/join", headers=headers or [(b"host", b"testserver")]
+    )
+    response = await communicator.get_response(timeout=5)
+    headers = {}
+    for name, value in response["headers"]:
+        headers.setdefault(name.decode().lower(), []).append(value.decode())
+    return response["status"], headers, response["body"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_asgi_join_answers_as_the_django_view_does(event):
+    import json
+
+    status, headers, body = await post_join_over_asgi(event.code)
+    assert status == 200 and headers["content-type"] == ["application/json"]
+    assert headers["content-length"] == [str(len(body))]
+    token = json.loads(body)["token"]
+    assert read_participant_token(token, event.code).event_id == event.id
+    (cookie,) = headers["set-cookie"]
+    assert cookie.startswith(f"zp_p_{event.code}={token};")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=" in cookie
+    assert "default-src 'self'" in headers["content-security-policy"][0]
+    assert headers["x-content-type-options"] == ["nosniff"]
+    # Lookalike characters are read as the code they look like (I/L -> 1, O -> 0).
+    assert (await post_join_over_asgi("test-42"))[0] == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_asgi_join_refuses_clearly_in_the_phone_language(event, monkeypatch):
+    import json
+
+    from polls import ratelimit
+
+    monkeypatch.setattr(ratelimit.time, "time", FakeClock(1_800_000_000.0).time)
+
+    status, _headers, body = await post_join_over_asgi("NOPE99")
+    assert status == 404
+    assert json.loads(body)["error"] == {
+        "code": "unknown_event",
+        "message": "There is no session with this code.",
+    }
+    dutch = [(b"host", b"testserver"), (b"accept-language", b"nl-NL,nl;q=0.9,en;q=0.5")]
+    status, _headers, body = await post_join_over_asgi("NOPE99", dutch)
+    assert status == 404 and json.loads(body)["error"]["message"] != (
+        "There is no session with this code."
+    )
+    with override_settings(ZP_JOIN_LIMITS=[(60, 3)]):  # the two refused joins above count
+        assert (await post_join_over_asgi(event.code))[0] == 200
+        status, headers, body = await post_join_over_asgi(event.code)
+    assert status == 429 and json.loads(body)["error"]["code"] == "rate_limited"
+    assert 0 < int(headers["retry-after"][0]) <= 60
+    assert (await post_join_over_asgi(event.code, [(b"host", b"evil.example")]))[0] == 400

@@ -1,0 +1,119 @@
+"""The join API as a bare ASGI app: the one HTTP request every phone makes in the same minute.
+
+Through Django's handler, each join crossed the MiddlewareMixin middlewares (security, session,
+locale, CSRF, auth, messages ...), and under an async server each of those runs its hooks in
+Django's one shared sync thread: a 2,000-phone join storm queued there at about 70 joins/s on
+one process (docs/performance.md). A join needs none of them (no session, no CSRF: the answer
+is a fresh anonymous token), so ``config.asgi`` routes ``POST /api/e/<code>/join`` here. The
+response is built by the same ``views.join_response`` the Django view uses, and carries the
+headers the middlewares would have added.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.http.request import split_domain_port, validate_host
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
+
+from .middleware import content_security_policy
+from .views import address_of, join_response
+
+MAX_BODY_BYTES = 64 * 1024
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def _headers(scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _language(headers: dict[str, str]) -> str:
+    """As LocaleMiddleware decides for a page: the language cookie, else Accept-Language."""
+    supported = {code for code, _name in settings.LANGUAGES}
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == settings.LANGUAGE_COOKIE_NAME and value in supported:
+            return value
+    for code, _quality in parse_accept_lang_header(headers.get("accept-language", "")):
+        base = code.split("-")[0]
+        if base in supported:
+            return base
+    return settings.LANGUAGE_CODE
+
+
+def _allowed_host(host: str) -> bool:
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+async def _drain_body(receive) -> bool:
+    """Read the request to its end (a browser sends an empty body); False if it is too big."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+async def _send(send, response: JsonResponse, host: str) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(host))
+    response.headers["Content-Length"] = str(len(response.content))  # else Daphne chunks it
+    headers = [(name.encode("latin-1"), text.encode("latin-1")) for name, text in response.items()]
+    for cookie in response.cookies.values():
+        headers.append((b"set-cookie", cookie.output(header="").strip().encode("ascii")))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
+
+
+class JoinFastPath:
+    """ASGI middleware: joins answered here, every other request goes on to Django."""
+
+    def __init__(self, django_app) -> None:
+        self.django_app = django_app
+        self.pattern: re.Pattern | None = None
+
+    def _join_code(self, scope) -> str | None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        if self.pattern is None:
+            example = reverse("polls:join", args=["CODE"])
+            self.pattern = re.compile(re.escape(example).replace("CODE", "(?P<code>[^/]{1,32})"))
+        match = self.pattern.fullmatch(scope["path"])
+        return match["code"] if match else None
+
+    async def __call__(self, scope, receive, send):
+        code = self._join_code(scope)
+        if code is None:
+            return await self.django_app(scope, receive, send)
+        headers = _headers(scope)
+        host = headers.get("host", "")
+        if not _allowed_host(host) or not await _drain_body(receive):
+            await send({"type": "http.response.start", "status": 400, "headers": []})
+            await send({"type": "http.response.body", "body": b"Bad Request"})
+            return
+        peer = (scope.get("client") or (None,))[0]
+        address = address_of(headers.get("x-forwarded-for", ""), peer)
+        with translation.override(_language(headers)):
+            response = await join_response(address, code, secure=scope.get("scheme") == "https")
+        await _send(send, response, host)
