@@ -27,6 +27,8 @@ VENV = ROOT / ".venv"
 VAR = ROOT / "var"
 PYTHON = VENV / "bin" / "python"
 HOST, PORT = os.environ.get("ZP_HOST", "127.0.0.1"), int(os.environ.get("ZP_PORT", "8000"))
+# Daphne processes sharing the port (one per core is the usual choice); they share Redis.
+PROCESSES = int(os.environ.get("ZP_PROCESSES", "1"))
 
 
 def say(text: str) -> None:
@@ -137,6 +139,36 @@ def stop(process: subprocess.Popen | None) -> None:
         process.kill()
 
 
+def listening_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
+    """One listening socket for several server processes: the kernel hands each new connection
+    to one of them, so no proxy is needed on a single machine."""
+    # IPv4 only: Daphne adopts an inherited descriptor as an AF_INET stream port.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_daphnes(
+    sock: socket.socket,
+    processes: int,
+    env: dict,
+    application: str = "config.asgi:application",
+    extra: tuple[str, ...] = (),
+    python: str | None = None,
+    **popen,
+) -> list[subprocess.Popen]:
+    """``processes`` Daphne servers accepting on the same inherited socket (``--fd``)."""
+    command = [python or str(PYTHON), "-m", "daphne", "--fd", str(sock.fileno())]
+    command += ["--proxy-headers", *extra, application]
+    return [
+        subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(sock.fileno(),), **popen)
+        for _ in range(processes)
+    ]
+
+
 def manage(env: dict, *args: str, quiet: bool = False) -> None:
     run(str(PYTHON), "manage.py", *args, env=env, quiet=quiet)
 
@@ -173,9 +205,9 @@ def serve() -> int:
         # ZP_ACCESS_LOG=off drops it, a path writes it there, unset prints it.
         access_log = os.environ.get("ZP_ACCESS_LOG", "")
         access = ["--access-log", os.devnull if access_log == "off" else access_log]
-        daphne = [str(VENV / "bin" / "daphne"), "-b", HOST, "-p", str(PORT), "--proxy-headers"]
-        daphne += [*(access if access_log else []), "config.asgi:application"]
-        children.append(subprocess.Popen(daphne, cwd=ROOT, env=env))
+        sock = listening_socket(HOST, PORT)
+        children += start_daphnes(sock, PROCESSES, env, extra=tuple(access if access_log else ()))
+        sock.close()  # the servers hold it now
         base = f"http://{HOST}:{PORT}"
         print()
         manage(env, "event_urls", "KSF2018", "--base", base)

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+import dev  # the setup script (the project root is on sys.path, see conftest.py)
+from polls.loadtest.bench import wait_serving
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -81,6 +84,37 @@ class Stack:
                     break
                 time.sleep(0.1)
         raise RuntimeError(f"Daphne did not start:\n{self.log_text()}")
+
+    def start_daphnes(
+        self, count: int, application: str = "config.asgi:application"
+    ) -> list[subprocess.Popen]:
+        """``count`` Daphne processes sharing one listening socket on a free port (``self.port``),
+        as ``dev.py serve`` starts them; returned once every one of them accepts connections."""
+        sock = dev.listening_socket("127.0.0.1", 0)
+        try:
+            self.port = sock.getsockname()[1]
+            started = []
+            for index in range(count):
+                log = self.directory / f"daphne-{self.port}-{index}.log"
+                self.logs.append(log)
+                with log.open("wb") as output:
+                    started += dev.start_daphnes(
+                        sock,
+                        1,
+                        self.env,
+                        application=application,
+                        python=sys.executable,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                    )
+            self.processes += started
+            try:
+                wait_serving(started, sock, timeout=30)
+            except RuntimeError as error:
+                raise RuntimeError(f"{error}:\n{self.log_text()}") from error
+        finally:
+            sock.close()  # the servers hold it now
+        return started
 
     def start_writer(self, *extra: str) -> subprocess.Popen:
         return self.start(

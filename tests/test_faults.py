@@ -101,10 +101,12 @@ def counted(client, question_id: int) -> dict[str, int]:
     }
 
 
-def wait_for_rows(stack, question_id: int, expected: int, seconds: float = 20) -> dict:
+def wait_for_rows(stack, question_id: int, expected: dict, seconds: float = 20) -> dict:
+    """The rows once they equal ``expected`` (or the deadline passed): every participant's row
+    may exist while the writer has yet to apply someone's last change."""
     deadline = time.monotonic() + seconds
     rows = answer_rows(stack, question_id)
-    while len(rows) < expected and time.monotonic() < deadline:
+    while rows != expected and time.monotonic() < deadline:
         time.sleep(0.2)
         rows = answer_rows(stack, question_id)
     return rows
@@ -122,7 +124,7 @@ def check_exactly_once(stack, client, question_id: int, phones: list[Phone]) -> 
         for key, value in client.hgetall(tally.question_keys(question_id)["counts"]).items()
     }
     assert snapshot_total == len(participants) == sum(counts.values())
-    assert wait_for_rows(stack, question_id, len(participants)) == participants
+    assert wait_for_rows(stack, question_id, participants) == participants
 
 
 @pytest.fixture

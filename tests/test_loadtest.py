@@ -16,11 +16,11 @@ import sys
 import pytest
 
 from polls import answers
-from polls.loadtest import stats, values
+from polls.loadtest import procinfo, stats, values
 from polls.loadtest.runner import create_question
 from polls.state import question_payload, question_spec
 from tests.factories import make_event
-from tests.servers import ROOT, Stack
+from tests.servers import ROOT, Stack, make_stack
 
 REPORT_FIELDS = {
     "tool": None,
@@ -191,3 +191,54 @@ def test_loadtest_drives_the_bare_consumer_baseline(tmp_path, redis_server):
     assert report["exactness"]["redis_hincrby_total"] == report["answers"]["acked"] >= 30
     assert [r["received"] for r in report["broadcast"]["rounds"]] == [30, 30, 30]
     assert "Traceback" not in baseline.log_text()
+
+
+@pytest.fixture
+def two_process_stack(tmp_path, redis_server):
+    """Two Daphne processes sharing one listening port (as ``dev.py serve`` with
+    ZP_PROCESSES=2) and the answer writer, on a private database with the demo event."""
+    stack = make_stack(tmp_path)
+    try:
+        stack.start_daphnes(2)
+        stack.start_writer()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.mark.e2e
+def test_loadtest_through_two_server_processes_on_one_port(two_process_stack, tmp_path):
+    stack = two_process_stack
+    daphnes = [process.pid for process in stack.processes[:2]]
+    fds_at_rest = {pid: procinfo.sample(pid)["fds"] for pid in daphnes}
+    report_path = tmp_path / "report.json"
+    run_loadtest(
+        stack,
+        "--url",
+        stack.base,
+        "--phones",
+        "60",
+        "--join-rate",
+        "500",
+        "--burst",
+        "1",
+        "--drain-timeout",
+        "15",
+        "--report",
+        str(report_path),
+    )
+    report = json.loads(report_path.read_text())
+    # every acknowledged answer counted once, whichever process took it or showed it
+    exact = report["exactness"]
+    assert exact["ok"] is True, exact
+    assert exact["totals"] == {"acked": 60, "stage_total": 60, "redis_total": 60, "db_rows": 60}
+    assert exact["version_moves"] == report["answers"]["acked"]
+    # a host action reaches the sockets of both processes
+    assert [r["received"] for r in report["broadcast"]["rounds"]] == [60, 60, 60]
+    # both processes listen on the port, and both held sockets while the phones were idle
+    found = {entry["pid"]: entry for entry in report["server"]["processes"]}
+    assert set(daphnes) <= set(found), (daphnes, found)
+    for pid in daphnes:
+        assert found[pid]["found"].startswith("listening on"), found[pid]
+        assert found[pid]["fds_idle"] >= fds_at_rest[pid] + 10, (fds_at_rest, found)
+    assert "Traceback" not in stack.log_text()

@@ -1,0 +1,832 @@
+"""One command that reproduces a performance figure: fresh servers, the load test, the baseline.
+
+    .venv/bin/python -m polls.loadtest.bench --scenario storm --server-processes 2 \\
+        --layer pubsub --fanout local --out /tmp/bench/x
+
+For the product and then (unless ``--no-baseline``) the bare-consumer baseline, it makes a fresh
+working directory under ``--out``, starts a private Redis (``dev.start_redis``: unix socket,
+AOF with ``appendfsync always``), ``--server-processes`` Daphne processes sharing one listening
+port (``dev.listening_socket`` / ``dev.start_daphnes``), for the product the answer writer
+(``manage.py drain_answers``) after ``migrate`` and ``collectstatic``, runs ``manage.py
+loadtest`` with the scenario's options against that port, and stops everything again. It
+prints a markdown table (figure | product | bare) and writes ``<out>/summary.json`` and
+``<out>/summary.md``. See docs/loadtest.md ("Reproducing a figure").
+
+Standard library only (plus ``dev.py``): the servers and the load test run as subprocesses with
+their own settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import resource
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import dev  # noqa: E402  (the setup script's Redis and Daphne launchers)
+
+HOST = "127.0.0.1"
+# Each scenario mirrors one target of the performance issue. ``--forwarded-for`` spreads the
+# joins over made-up client addresses where the join limiter (2,500 per 10 s and 6,000 per
+# minute per address) would otherwise refuse phones: there joining is not what is measured.
+SCENARIOS: dict[str, dict] = {
+    "smoke": {
+        "about": "60 phones, a quick check that everything runs",
+        "phones": 60,
+        "args": ["--join-rate", "200", "--burst", "1"],
+    },
+    "storm": {
+        "about": "2,000 phones joining within 10 s (one address, as behind a venue NAT)",
+        "phones": 2000,
+        "args": ["--join-rate", "200", "--burst", "5"],
+    },
+    "burst": {
+        "about": "5,000 phones answering over 5 s",
+        "phones": 5000,
+        "args": ["--join-rate", "250", "--burst", "5", "--forwarded-for", "100"],
+    },
+    "broadcast": {
+        "about": "5,000 phones, host actions next, prev, next",
+        "phones": 5000,
+        "args": [
+            "--join-rate",
+            "250",
+            "--burst",
+            "5",
+            "--host-actions",
+            "next,prev,next",
+            "--forwarded-for",
+            "100",
+        ],
+    },
+    "hold": {
+        "about": "10,000 phones held idle for 300 s",
+        "phones": 10000,
+        "hold": 300,
+        "args": ["--join-rate", "250", "--burst", "5", "--forwarded-for", "100"],
+    },
+    "atonce": {
+        "about": "10,000 phones answering at once (--burst 0: the server's ceiling)",
+        "phones": 10000,
+        "args": ["--join-rate", "250", "--burst", "0", "--forwarded-for", "100"],
+    },
+}
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 20.0
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def accepting(pid: int, inode: int) -> bool:
+    """Whether process ``pid`` watches the listening socket ``inode`` in an epoll instance: a
+    Daphne started with ``--fd`` does so once its application is loaded and it accepts. (Twisted
+    adopts a duplicate of the inherited descriptor and closes the original, so the socket is
+    found by its inode, not by the number passed to ``--fd``.)"""
+    base = Path("/proc") / str(pid)
+    try:
+        names = os.listdir(base / "fd")
+    except OSError:
+        return False
+    listening, polls = set(), []
+    for name in names:
+        try:
+            target = os.readlink(base / "fd" / name)
+        except OSError:
+            continue
+        if target == f"socket:[{inode}]":
+            listening.add(int(name))
+        elif target == "anon_inode:[eventpoll]":
+            polls.append(name)
+    for name in polls:
+        try:
+            lines = (base / "fdinfo" / name).read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("tfd:") and int(line.split()[1]) in listening:
+                return True
+    return False
+
+
+def http_answers(port: int, host: str = HOST) -> bool:
+    try:
+        connection = http.client.HTTPConnection(host, port, timeout=2)
+        try:
+            connection.request("GET", "/")
+            connection.getresponse().read()
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException):
+        return False
+    return True
+
+
+def wait_serving(
+    processes: list[subprocess.Popen], sock: socket.socket, timeout: float = START_TIMEOUT
+) -> None:
+    """Wait until every process accepts on the shared listening socket ``sock`` (still open
+    here) and its port answers HTTP."""
+    inode = os.fstat(sock.fileno()).st_ino
+    port = sock.getsockname()[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = [process.pid for process in processes if process.poll() is not None]
+        if dead:
+            raise RuntimeError(f"server process(es) {dead} exited during start-up")
+        if all(accepting(process.pid, inode) for process in processes) and http_answers(port):
+            return
+        time.sleep(0.1)
+    waiting = [process.pid for process in processes if not accepting(process.pid, inode)]
+    raise RuntimeError(
+        f"the servers on port {port} did not start within {timeout:.0f} s "
+        f"(not accepting: {waiting or 'none'}; HTTP answers: {http_answers(port)})"
+    )
+
+
+def stop_all(processes: list[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM to every still-running process (they shut down in parallel), SIGKILL after."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"process {process.pid} ignored SIGTERM; killing it")
+            process.kill()
+            process.wait()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session, with its children (the generator workers)."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def raise_open_files() -> int:
+    """Lift this process's (and so its children's) soft open-file limit to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+class Servers:
+    """Redis, N Daphne processes on one port and (product) the answer writer, in ``directory``."""
+
+    def __init__(
+        self, directory: Path, processes: int, env: dict, baseline: bool, runner: dict
+    ) -> None:
+        self.directory = directory
+        self.count = processes
+        self.env = env
+        self.baseline = baseline
+        self.runner = runner  # what the load test's environment changes (its settings)
+        self.redis: subprocess.Popen | None = None
+        self.daphnes: list[subprocess.Popen] = []
+        self.writer: subprocess.Popen | None = None
+        self.port = 0
+        self.logs: list[Path] = []
+
+    def manage(self, *args: str) -> None:
+        log = self.directory / f"{args[0]}.log"
+        with log.open("wb") as out:
+            result = subprocess.run(
+                [sys.executable, "manage.py", *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=300,
+            )
+        if result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed; see {log}")
+
+    def _log(self, name: str):
+        path = self.directory / f"{name}.log"
+        self.logs.append(path)
+        return path.open("wb")
+
+    def start(self, port: int = 0) -> None:
+        url, self.redis = dev.start_redis(self.directory / "redis", fsync="always")
+        self.env["REDIS_URL"] = url
+        if not self.baseline:
+            self.manage("migrate", "--noinput")
+            self.manage("collectstatic", "--noinput")
+        sock = dev.listening_socket(HOST, port)
+        try:
+            self.port = sock.getsockname()[1]
+            application = (
+                "polls.loadtest.baseline:application"
+                if self.baseline
+                else "config.asgi:application"
+            )
+            for index in range(self.count):
+                with self._log(f"daphne-{index}") as log:
+                    self.daphnes += dev.start_daphnes(
+                        sock,
+                        1,
+                        self.env,
+                        application=application,
+                        extra=("--access-log", os.devnull),
+                        python=sys.executable,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # Ctrl-C reaches the bench; it stops them
+                    )
+            if not self.baseline:
+                with self._log("writer") as log:
+                    self.writer = subprocess.Popen(
+                        [sys.executable, "manage.py", "drain_answers"],
+                        cwd=ROOT,
+                        env=self.env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+            wait_serving(self.daphnes, sock)
+        finally:
+            sock.close()  # the servers hold it now
+
+    @property
+    def runner_env(self) -> dict:
+        """The load test's environment: the servers' Redis, its own settings."""
+        return dict(self.env, **self.runner)
+
+    @property
+    def pids(self) -> dict[str, list[int]]:
+        return {
+            "daphne": [process.pid for process in self.daphnes],
+            "writer": [self.writer.pid] if self.writer else [],
+            "redis": [self.redis.pid] if self.redis else [],
+        }
+
+    def stop(self) -> None:
+        stop_all(self.daphnes)
+        if self.writer:
+            stop_all([self.writer])
+        dev.stop(self.redis)
+
+    def log_problems(self) -> dict[str, int]:
+        """Tracebacks and error lines per server log."""
+        problems = {}
+        for log in self.logs:
+            if not log.exists():
+                continue
+            text = log.read_text(errors="replace")
+            count = text.count("Traceback") + sum(
+                1 for line in text.splitlines() if " ERROR " in line or line.startswith("ERROR")
+            )
+            if count:
+                problems[log.name] = count
+        return problems
+
+
+# --- the load test ------------------------------------------------------------------------------
+
+
+def effective_options(args: list[str]) -> argparse.Namespace:
+    """The loadtest options that decide the timeout and the server's environment."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for name, default in (
+        ("--phones", 100),
+        ("--join-rate", 200.0),
+        ("--burst", 5.0),
+        ("--hold", 0.0),
+        ("--join-timeout", 60.0),
+        ("--ack-timeout", 30.0),
+        ("--drain-timeout", 30.0),
+        ("--settle-timeout", 10.0),
+        ("--broadcast-timeout", 30.0),
+        ("--forwarded-for", 0),
+    ):
+        parser.add_argument(name, type=type(default), default=default)
+    parser.add_argument("--host-actions", default="next,prev,next")
+    return parser.parse_known_args(args)[0]
+
+
+def loadtest_timeout(options: argparse.Namespace) -> float:
+    """Generous: every phase at its own limit, plus ten minutes."""
+    actions = max(1, len([a for a in options.host_actions.split(",") if a.strip()]))
+    return (
+        options.phones / max(options.join_rate, 1.0)
+        + options.join_timeout
+        + options.hold
+        + options.burst
+        + options.ack_timeout * 2
+        + options.settle_timeout
+        + options.broadcast_timeout * actions
+        + options.drain_timeout
+        + 600
+    )
+
+
+def run_loadtest(
+    servers: Servers, loadtest_args: list[str], report: Path, timeout: float
+) -> tuple[int | None, Path]:
+    pids = [pid for group in servers.pids.values() for pid in group]
+    command = [
+        sys.executable,
+        "manage.py",
+        "loadtest",
+        "--url",
+        f"http://{HOST}:{servers.port}",
+        "--report",
+        str(report),
+        "--no-progress",
+        "--server-pids",
+        ",".join(map(str, pids)),
+        *(["--baseline"] if servers.baseline else []),
+        *loadtest_args,
+    ]
+    log = servers.directory / "loadtest.log"
+    (servers.directory / "loadtest.command").write_text(shlex.join(command) + "\n")
+    say(f"{'baseline' if servers.baseline else 'product'}: {shlex.join(command[2:])}")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=servers.runner_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return process.wait(timeout=timeout), log
+        except subprocess.TimeoutExpired:
+            say(f"the load test did not finish within {timeout:.0f} s; stopping it")
+            return None, log
+        finally:
+            stop_group(process)
+
+
+def probe_layer(env: dict) -> dict:
+    """The channel layer and fan-out the given environment's settings select."""
+    code = (
+        "import json; from django.conf import settings as s; "
+        "print(json.dumps({'layer': s.CHANNEL_LAYERS['default']['BACKEND'], "
+        "'fanout': getattr(s, 'ZP_FANOUT', None)}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode:
+        return {"error": result.stderr.strip().splitlines()[-1:]}
+    return json.loads(result.stdout)
+
+
+def run_side(
+    name: str,
+    directory: Path,
+    processes: int,
+    env: dict,
+    loadtest_args: list[str],
+    timeout: float,
+    port: int,
+    runner: dict,
+) -> dict:
+    directory.mkdir(parents=True)
+    servers = Servers(directory, processes, env, baseline=name == "baseline", runner=runner)
+    outcome: dict = {"directory": str(directory), "report": None}
+    try:
+        say(f"{name}: starting Redis, {processes} Daphne process(es) in {directory}")
+        servers.start(port)
+        outcome["pids"] = servers.pids
+        outcome["settings"] = probe_layer(servers.env)
+        say(f"{name}: serving on port {servers.port}, pids {servers.pids}")
+        report_path = directory / "report.json"
+        started = time.monotonic()
+        code, log = run_loadtest(servers, loadtest_args, report_path, timeout)
+        outcome["loadtest_exit"] = code
+        outcome["loadtest_seconds"] = round(time.monotonic() - started, 1)
+        outcome["loadtest_log"] = str(log)
+        if report_path.exists():
+            outcome["report"] = str(report_path)
+        else:
+            say(f"{name}: no report; see {log}")
+    except RuntimeError as error:
+        outcome["error"] = str(error)
+        say(f"{name}: {error}")
+    finally:
+        servers.stop()
+    outcome["log_problems"] = servers.log_problems()
+    if outcome["log_problems"]:
+        say(f"{name}: errors in server logs: {outcome['log_problems']} (in {directory})")
+    return outcome
+
+
+# --- the figures --------------------------------------------------------------------------------
+
+
+def _get(data, *path):
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _cpu(report: dict, pids: list[int], phase: str) -> float | None:
+    values = [
+        entry["cpu_percent"].get(phase)
+        for entry in _get(report, "server", "processes") or []
+        if entry["pid"] in pids
+    ]
+    values = [value for value in values if value is not None]
+    return round(sum(values), 1) if values else None
+
+
+def figures(report: dict | None, pids: dict[str, list[int]] | None) -> dict:
+    """The key figures of one report, flat."""
+    if not report:
+        return {}
+    pids = pids or {}
+    servers = _get(report, "server", "processes") or []
+    others = pids.get("writer", []) + pids.get("redis", [])
+    return {
+        "phones": _get(report, "phones", "target"),
+        "connected": _get(report, "phones", "connected"),
+        "held": _get(report, "phones", "held"),
+        "dropped": _get(report, "phones", "dropped"),
+        "join_ok_percent": _get(report, "join", "success_percent"),
+        "join_failures": _get(report, "join", "failures"),
+        "ready_within_10s": _get(report, "join", "ready_within_10s"),
+        "join_duration_s": _get(report, "join", "duration_s"),
+        "join_ready_ms": _get(report, "join", "ready_ms"),
+        "answers_sent": _get(report, "answers", "sent"),
+        "answers_acked": _get(report, "answers", "acked"),
+        "answers_errors": _get(report, "answers", "errors"),
+        "answers_unacked": _get(report, "answers", "unacked"),
+        "answers_per_second": _get(report, "answers", "per_second"),
+        "answers_peak_per_second": _get(report, "answers", "peak_per_second"),
+        "ack_ms": _get(report, "answers", "ack_ms"),
+        "answer_to_stage_ms": _get(report, "stage", "answer_to_stage_ms"),
+        "broadcast_ms": _get(report, "broadcast", "ms"),
+        "broadcast_missing": sum(
+            round_.get("missing") or 0 for round_ in _get(report, "broadcast", "rounds") or []
+        ),
+        "exact": _get(report, "exactness", "ok"),
+        "verdict": _get(report, "exactness", "verdict"),
+        "exact_totals": _get(report, "exactness", "totals"),
+        "rss_per_connection_kib": _get(report, "server", "rss_per_connection_kib"),
+        "server_processes_found": len(servers),
+        "daphne_cpu_percent": {
+            phase: _cpu(report, pids.get("daphne", []), phase) for phase in ("join", "burst")
+        },
+        "writer_redis_cpu_percent": {
+            phase: _cpu(report, others, phase) for phase in ("join", "burst")
+        },
+        "daphne_fds_idle": [
+            entry["fds_idle"] for entry in servers if entry["pid"] in pids.get("daphne", [])
+        ],
+        "daphne_rss_peak_kib": [
+            entry["rss_peak_kib"] for entry in servers if entry["pid"] in pids.get("daphne", [])
+        ],
+        "generator_cpu_percent": _get(report, "generator", "cpu_percent"),
+        "generator_processes": _get(report, "generator", "processes"),
+        "page_bytes": _get(report, "page", "bytes"),
+        "phases": {phase["name"]: phase["seconds"] for phase in report.get("phases") or []},
+        "warnings": report.get("warnings"),
+    }
+
+
+def _n(value, suffix: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.1f}{suffix}"
+    return f"{value:,}{suffix}"
+
+
+def _ms(summary: dict | None) -> str:
+    if not summary or not summary.get("n"):
+        return "n/a"
+    return f"{summary['p50']:,.0f} / {summary['p99']:,.0f} ms"
+
+
+def _pair(values: dict | None) -> str:
+    values = values or {}
+    return f"{_n(values.get('join'))} / {_n(values.get('burst'))}"
+
+
+def _verdict(f: dict) -> str:
+    verdict = f.get("verdict")
+    if not verdict:
+        return "n/a"
+    if not f.get("exact"):
+        return verdict
+    totals = f.get("exact_totals") or {}
+    return verdict.split(":", 1)[0] + " (" + " = ".join(_n(v) for v in totals.values()) + ")"
+
+
+def _short(settings: dict, key: str, given: str | None) -> str:
+    value = settings.get(key)
+    if value is None:
+        return given or "default"
+    return value.rsplit(".", 1)[-1]
+
+
+def cells(f: dict) -> list[str]:
+    if not f:
+        return ["n/a"] * len(ROWS)
+    sent = f["answers_sent"]
+    unacked = f["answers_unacked"]
+    errors = sum((f["answers_errors"] or {}).values())
+    answers = f"{_n(sent)} / {_n(f['answers_acked'])}"
+    if errors or unacked:
+        answers += f" ({_n(errors)} errors, {_n(unacked)} unacked)"
+    broadcast = _ms(f["broadcast_ms"])
+    if f["broadcast_missing"]:
+        broadcast += f" ({f['broadcast_missing']:,} missing)"
+    return [
+        f"{_n(f['connected'])} / {_n(f['held'])} / {_n(f['dropped'])}",
+        f"{_n(f['join_ok_percent'])} %",
+        f"{_n(f['ready_within_10s'])} of {_n(f['phones'])}",
+        _ms(f["join_ready_ms"]),
+        answers,
+        f"{_n(f['answers_per_second'])} (peak {_n(f['answers_peak_per_second'])})",
+        _ms(f["ack_ms"]),
+        _ms(f["answer_to_stage_ms"]),
+        broadcast,
+        _verdict(f),
+        _n(f["rss_per_connection_kib"]),
+        _pair(f["daphne_cpu_percent"]),
+        _pair(f["writer_redis_cpu_percent"]),
+        _pair(f["generator_cpu_percent"]),
+        " / ".join(_n(fds) for fds in f["daphne_fds_idle"]) or "n/a",
+        _n(f["page_bytes"]),
+    ]
+
+
+ROWS = [
+    "phones connected / held / dropped",
+    "join ok",
+    "ready within 10 s",
+    "join -> ready p50 / p99",
+    "answers sent / acked",
+    "answers per second",
+    "ack p50 / p99",
+    "answer -> stage p50 / p99",
+    "broadcast p50 / p99",
+    "exact (verdict)",
+    "server RSS per connection KiB",
+    "Daphne CPU % join / burst",
+    "writer + Redis CPU % join / burst",
+    "generator CPU % join / burst",
+    "Daphne open fds when idle, per process",
+    "page bytes",
+]
+
+
+def markdown(title: str, product: dict, baseline: dict | None) -> str:
+    columns = ["figure", "product"] + (["bare"] if baseline is not None else [])
+    lines = [title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    product_cells = cells(product)
+    baseline_cells = cells(baseline) if baseline is not None else None
+    for index, row in enumerate(ROWS):
+        values = [row, product_cells[index]]
+        if baseline_cells is not None:
+            values.append(baseline_cells[index])
+        lines.append("| " + " | ".join(v.replace("|", "/") for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def git_revision() -> str | None:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}{'+dirty' if dirty else ''}" if head else None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m polls.loadtest.bench",
+        description="Start fresh servers, run one load-test scenario against the product and "
+        "the bare-consumer baseline, print figure | product | bare (docs/loadtest.md).",
+    )
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="smoke")
+    parser.add_argument("--server-processes", type=int, default=1, help="Daphne processes.")
+    parser.add_argument(
+        "--layer", choices=("redis", "pubsub"), help="ZP_CHANNEL_LAYER (default: the settings')."
+    )
+    parser.add_argument(
+        "--fanout", choices=("local", "group"), help="ZP_FANOUT (default: the settings')."
+    )
+    parser.add_argument(
+        "--out", default=str(ROOT / "var" / "bench"), help="Output directory (default var/bench)."
+    )
+    parser.add_argument("--phones", type=int, help="Override the scenario's phones.")
+    parser.add_argument("--hold", type=float, help="Override the scenario's hold (seconds).")
+    parser.add_argument(
+        "--loadtest-args",
+        default="",
+        help='Extra loadtest options, e.g. "--kind multiple --burst 0"; they win over the '
+        "scenario's.",
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="Only the product.")
+    parser.add_argument("--port", type=int, default=0, help="Listening port (default: free).")
+    parser.add_argument(
+        "--timeout", type=float, help="Seconds one load test may take (default: generous)."
+    )
+    args = parser.parse_args(argv)
+    if args.server_processes < 1:
+        parser.error("--server-processes must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    scenario = SCENARIOS[args.scenario]
+    loadtest_args = ["--phones", str(args.phones or scenario["phones"])]
+    hold = args.hold if args.hold is not None else scenario.get("hold")
+    if hold is not None:
+        loadtest_args += ["--hold", f"{hold:g}"]
+    loadtest_args += scenario["args"] + shlex.split(args.loadtest_args)
+    options = effective_options(loadtest_args)
+    timeout = args.timeout or loadtest_timeout(options)
+    open_files = raise_open_files()
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    work = Path(tempfile.mkdtemp(prefix=f"{args.scenario}-{stamp}-", dir=out))
+    if len(str(work / "baseline" / "redis" / "redis.sock")) > 100:
+        raise SystemExit(f"--out {out} is too long for a unix socket path; use a shorter one")
+
+    shared = {"PYTHONUNBUFFERED": "1"}
+    if args.layer:
+        shared["ZP_CHANNEL_LAYER"] = args.layer
+    if args.fanout:
+        shared["ZP_FANOUT"] = args.fanout
+    product_env = dict(
+        os.environ,
+        **shared,
+        DJANGO_SETTINGS_MODULE="config.settings.dev",
+        DJANGO_DEBUG="0",
+        DATABASE_URL=f"sqlite:///{work / 'product' / 'db.sqlite3'}",
+        ZP_VAR_DIR=str(work / "product"),
+    )
+    if options.forwarded_for:
+        product_env["ZP_TRUST_X_FORWARDED_FOR"] = "1"
+    baseline_env = dict(
+        os.environ,
+        **shared,
+        DJANGO_SETTINGS_MODULE="polls.loadtest.baseline_settings",
+        DATABASE_URL=f"sqlite:///{work / 'baseline' / 'db.sqlite3'}",
+        ZP_VAR_DIR=str(work / "baseline"),
+    )
+    # The load test runs with the project's settings; against the baseline it needs only Redis.
+    sides = [("product", product_env, {})]
+    if not args.no_baseline:
+        runner = {"DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "0"}
+        sides.append(("baseline", baseline_env, runner))
+
+    say(f"scenario {args.scenario}: {scenario['about']}; working directory {work}")
+    results: dict[str, dict] = {}
+    try:
+        for name, env, runner in sides:
+            results[name] = run_side(
+                name,
+                work / name,
+                args.server_processes,
+                env,
+                loadtest_args,
+                timeout,
+                args.port,
+                runner,
+            )
+    except KeyboardInterrupt:
+        say("interrupted; the servers are stopped")
+        return 130
+
+    reports = {
+        name: json.loads(Path(result["report"]).read_text()) if result.get("report") else None
+        for name, result in results.items()
+    }
+    figures_by_side = {name: figures(reports[name], results[name].get("pids")) for name in results}
+    product_settings = results["product"].get("settings", {})
+    title = (
+        f"**{args.scenario}** ({scenario['about']}): {options.phones:,} phones, "
+        f"{args.server_processes} Daphne process(es), layer "
+        f"{_short(product_settings, 'layer', args.layer)}, fan-out "
+        f"{_short(product_settings, 'fanout', args.fanout)}; "
+        f"loadtest {shlex.join(loadtest_args)}"
+    )
+    table = markdown(
+        title,
+        figures_by_side["product"],
+        figures_by_side.get("baseline") if not args.no_baseline else None,
+    )
+    notes = []
+    baseline_settings = (results.get("baseline") or {}).get("settings", {})
+    if baseline_settings and baseline_settings.get("layer") != product_settings.get("layer"):
+        notes.append(
+            f"the baseline ran on {baseline_settings.get('layer')}, the product on "
+            f"{product_settings.get('layer')}"
+        )
+    for name, result in results.items():
+        if result.get("error"):
+            notes.append(f"{name}: {result['error']}")
+        if result.get("loadtest_exit") not in (0,):
+            notes.append(
+                f"{name}: loadtest exit status {result.get('loadtest_exit')} "
+                f"(see {result.get('loadtest_log')})"
+            )
+        if result.get("log_problems"):
+            notes.append(f"{name}: errors in server logs {result['log_problems']}")
+        for warning in figures_by_side[name].get("warnings") or []:
+            notes.append(f"{name}: {warning}")
+    if notes:
+        table += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    print(table, flush=True)
+
+    summary = {
+        "scenario": args.scenario,
+        "about": scenario["about"],
+        "options": {
+            "server_processes": args.server_processes,
+            "layer": args.layer,
+            "fanout": args.fanout,
+            "loadtest_args": loadtest_args,
+            "loadtest_timeout_s": round(timeout),
+            "baseline": not args.no_baseline,
+            "forwarded_for_trusted": bool(options.forwarded_for),
+        },
+        "revision": git_revision(),
+        "machine": {"cpus": os.cpu_count(), "open_files_limit": open_files},
+        "started": stamp,
+        "work_dir": str(work),
+        "runs": results,
+        "figures": figures_by_side,
+        "notes": notes,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(table)
+    say(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")
+    ok = all(f.get("exact") for f in figures_by_side.values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
