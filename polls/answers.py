@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from . import tally
 from .text import clean_text, words_of
 
 MAX_MESSAGE_BYTES = 4096
@@ -183,3 +184,27 @@ def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
         rejection.message_id = message_id
         raise
     return ValidAnswer(message_id, question_id, current["kind"], value)
+
+
+async def count_answer(message: dict, event_spec: dict, participant_id: str) -> dict:
+    """Validate and count one ``answer`` message; the ``ack`` to send back, else Rejection.
+
+    Every transport a phone has (the socket, the HTTP fallback) answers through this.
+    """
+    valid = validate_answer(message, event_spec)
+    try:
+        outcome = await tally.record_answer(
+            valid.question_id, valid.kind, participant_id, valid.message_id, valid.value
+        )
+    except tally.TallyUnavailable:
+        raise Rejection("unavailable", valid.message_id) from None
+    if not outcome.counted:
+        raise Rejection(outcome.status, valid.message_id)  # not_open or rate_limited
+    answer = valid.value
+    if outcome.status == "duplicate":
+        # A resend of a message already counted: report what is counted now.
+        try:
+            answer = await tally.answer_of(valid.question_id, participant_id)
+        except tally.TallyUnavailable:
+            raise Rejection("unavailable", valid.message_id) from None
+    return {"type": "ack", "id": valid.message_id, "question": valid.question_id, "answer": answer}

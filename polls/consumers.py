@@ -215,23 +215,9 @@ class PhoneConsumer(LiveConsumer):
                 await self.send_json(rejection.payload())
 
     async def receive_answer(self, message: dict) -> None:
-        valid = answers.validate_answer(message, self.state["spec"])
-        try:
-            outcome = await tally.record_answer(
-                valid.question_id, valid.kind, self.participant_id, valid.message_id, valid.value
-            )
-        except tally.TallyUnavailable:
-            raise Rejection("unavailable", valid.message_id) from None
-        if not outcome.counted:
-            raise Rejection(outcome.status, valid.message_id)  # not_open or rate_limited
-        answer = valid.value
-        if outcome.status == "duplicate":
-            # A resend of a message already counted: report what is counted now.
-            answer = await tally.answer_of(valid.question_id, self.participant_id)
-        self.answers[valid.question_id] = answer
-        await self.send_json(
-            {"type": "ack", "id": valid.message_id, "question": valid.question_id, "answer": answer}
-        )
+        ack = await answers.count_answer(message, self.state["spec"], self.participant_id)
+        self.answers[ack["question"]] = ack["answer"]
+        await self.send_json(ack)
 
 
 class StageConsumer(LiveConsumer):
