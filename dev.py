@@ -160,9 +160,15 @@ def start_daphnes(
     python: str | None = None,
     **popen,
 ) -> list[subprocess.Popen]:
-    """``processes`` Daphne servers accepting on the same inherited socket (``--fd``)."""
+    """``processes`` Daphne servers accepting on the same inherited socket (``--fd``).
+
+    Daphne's --proxy-headers takes the client address from X-Forwarded-For, which any client
+    can send: only behind a proxy that is trusted to set it (ZP_TRUST_X_FORWARDED_FOR=1).
+    """
     command = [python or str(PYTHON), "-m", "daphne", "--fd", str(sock.fileno())]
-    command += ["--proxy-headers", *extra, application]
+    if env.get("ZP_TRUST_X_FORWARDED_FOR") == "1":
+        command.append("--proxy-headers")
+    command += [*extra, application]
     return [
         subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(sock.fileno(),), **popen)
         for _ in range(processes)

@@ -20,6 +20,7 @@ from .answers import Rejection
 from .hub import ANSWER_UNKNOWN, EventView, event_hub
 from .models import Event
 from .ratelimit import TokenBucket
+from .state import stage_key_digest
 from .tokens import participant_cookie_name, read_participant_token
 
 logger = logging.getLogger(__name__)
@@ -115,28 +116,37 @@ class LiveConsumer(AsyncWebsocketConsumer):
         elif self.view is None:  # else a host's change arrived meanwhile, and it is newer
             await self.apply_view(view)
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the socket ended (a disconnect, or Daphne cancelling a slow app), it must
+            # not stay registered for updates.
+            live.results_pump().unsubscribe(self)
+            if self.event_id is not None and settings.ZP_FANOUT == "local":
+                event_hub().remove(self, self.event_id)
+
     async def disconnect(self, code):
-        live.results_pump().unsubscribe(self)
-        if self.event_id is None:
-            return
-        if settings.ZP_FANOUT == "group":
+        if self.event_id is not None and settings.ZP_FANOUT == "group":
             await self.channel_layer.group_discard(
                 live.event_group(self.event_id), self.channel_name
             )
-        else:
-            event_hub().remove(self, self.event_id)
 
     async def event_state(self, message):
         """A host's change, when every socket is a group member (ZP_FANOUT=group)."""
-        await self.apply_view(EventView.of(message["state"]))
+        view = EventView.of(message["state"])
+        if view.replaces(self.view):
+            await self.apply_view(view)
 
-    async def stage_key(self, message):
-        """Only stage screens care about their key."""
+    async def event_gone(self, message):
+        await self.close(self.gone_code)
 
     async def apply_view(self, view: EventView, answer: object = ANSWER_UNKNOWN) -> None:
         self.view = view
         self.state = view.state
         await self.send_view(view, answer)
+        if self.view is not view:
+            return  # a newer state arrived while this one was sent; it subscribes itself
         question = view.state["spec"]["current"]
         if question is not None and self.wants_results(view.state):
             await live.results_pump().subscribe(self, question, self.push_text)
@@ -181,20 +191,21 @@ class PhoneConsumer(LiveConsumer):
         return bool(state["question"] and state["question"]["show_results"])
 
     async def send_view(self, view: EventView, answer: object) -> None:
-        """The state with this phone's own answer: read for all phones at once by the hub, else
-        what this socket acknowledged, else from the tally."""
+        """The state with this phone's own answer: what this socket got acknowledged (it may be
+        newer than the hub's read), else what the hub read for all phones at once, else (on
+        connect) from the tally."""
         question = view.state["question"]
         if question is None:
             answer = None
+        elif question["id"] in self.answers:
+            answer = self.answers[question["id"]]
         elif answer is ANSWER_UNKNOWN:
-            answer = self.answers.get(question["id"])
-            if answer is None:
-                try:
-                    answer = await tally.answer_of(question["id"], self.participant_id)
-                except tally.TallyUnavailable:
-                    answer = None
-        elif answer is None:  # an answer this socket got acknowledged after the hub's read
-            answer = self.answers.get(question["id"])
+            try:
+                answer = await tally.answer_of(question["id"], self.participant_id)
+            except tally.TallyUnavailable:
+                answer = None
+            if self.view is not view:
+                return  # overtaken while reading: the newer state has been sent
         await self.send(text_data=view.texts.phone(answer))
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -233,12 +244,14 @@ class StageConsumer(LiveConsumer):
         if not key or not hmac.compare_digest(key.encode(), event.stage_key.encode()):
             await self.refuse(CLOSE_BAD_KEY)
             return
-        self.key = key
+        self.key_digest = stage_key_digest(key)
         await self.join_event(event.id)
 
-    async def stage_key(self, message):
-        if not hmac.compare_digest(message["key"].encode(), self.key.encode()):
-            await self.close(CLOSE_BAD_KEY)
+    async def apply_view(self, view: EventView, answer: object = ANSWER_UNKNOWN) -> None:
+        if view.state["event"].get("stage_key_digest") != self.key_digest:
+            await self.close(CLOSE_BAD_KEY)  # the key was rotated: this screen's link is revoked
+            return
+        await super().apply_view(view, answer)
 
     def wants_results(self, state: dict) -> bool:
         return True

@@ -8,9 +8,11 @@ process's hub receives on one subscription: the state is encoded once (``live.St
 and the phones' own answers are read with a few HMGETs for all of them. Sockets join and leave
 the hub in memory. ``ZP_FANOUT=group`` keeps the stock way for comparison (docs/performance.md).
 
-A process also checks every ``ZP_STATE_RESYNC_SECONDS`` that its copy of each event's state is
-the one the host's last change cached in Redis, so a message lost between processes (a Redis
-restart, a full channel) heals within seconds, and sockets of a deleted event are closed.
+Every state carries the event's revision (bumped by each host change), and a process never
+replaces a state with an older one. It also checks every ``ZP_STATE_RESYNC_SECONDS`` that its
+copy is the one cached in Redis, so a message lost between processes (pub/sub delivers only to
+whoever is subscribed at that moment: a Redis restart loses it) heals within seconds, and the
+sockets of a deleted event are closed.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ class Member(Protocol):
     gone_code: int
 
     def apply_view(self, view: EventView, answer: object) -> Awaitable[None]: ...
-    def stage_key(self, message: dict) -> Awaitable[None]: ...
     def close(self, code: int) -> Awaitable[None]: ...
 
 
@@ -53,11 +54,22 @@ class EventView:
 
     state: dict
     texts: live.StateTexts
-    cached: str | None  # the JSON text in the Redis state cache it came from, if known
+    text: str  # the state as JSON, as the Redis state cache holds it
 
     @classmethod
-    def of(cls, state: dict, cached: str | None = None) -> EventView:
-        return cls(state, live.StateTexts(state), cached)
+    def of(cls, state: dict, text: str | None = None) -> EventView:
+        return cls(state, live.StateTexts(state), text or live.encode(state))
+
+    @property
+    def revision(self) -> int:
+        return self.state.get("revision", 0)
+
+    def replaces(self, current: EventView | None) -> bool:
+        """Newer than ``current``; at the same revision, a differing copy wins (the cache was
+        rebuilt from the database), an identical one is nothing new."""
+        if current is None or self.revision > current.revision:
+            return True
+        return self.revision == current.revision and self.text != current.text
 
 
 class EventHub:
@@ -72,10 +84,11 @@ class EventHub:
     # -- sockets ------------------------------------------------------------------------------
 
     async def add(self, member: Member, event_id: int) -> EventView | None:
-        """Register a socket; returns the event's current view (None: the event is gone)."""
+        """Register a socket; returns the event's current view (None: the event is gone).
+        The caller removes the socket again when it ends, however it ends."""
         self.members.setdefault(event_id, set()).add(member)
-        if not self.tasks:
-            self.tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._resync())]
+        if not self.tasks or any(task.done() for task in self.tasks):
+            self._start()
         return await self.view_of(event_id)
 
     def remove(self, member: Member, event_id: int) -> None:
@@ -99,17 +112,25 @@ class EventHub:
 
     async def _load(self, event_id: int) -> EventView | None:
         try:
-            state, cached = await live.load_event_state_raw(event_id)
+            state, text = await live.load_event_state_raw(event_id)
         finally:
             self.loads.pop(event_id, None)
         if state is None:
             return None
-        if event_id in self.views:  # a broadcast arrived while reading: it is newer
-            return self.views[event_id]
-        view = EventView.of(state, cached)
+        view = EventView.of(state, text)
+        current = self.views.get(event_id)
+        if not view.replaces(current):  # a newer state arrived while reading
+            return current
         if event_id in self.members:
             self.views[event_id] = view
         return view
+
+    def _start(self) -> None:
+        for task in self.tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.error("hub: a task ended", exc_info=task.exception())
+            task.cancel()
+        self.tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._resync())]
 
     async def close(self) -> None:
         """Stop listening (a server process just exits; tests close their loop's hub)."""
@@ -149,13 +170,12 @@ class EventHub:
         if message["type"] == "event.state":
             state = message["state"]
             await self.hand_out(state["event"]["id"], EventView.of(state))
-        elif message["type"] == "stage.key":
-            for member in list(self.members.get(message["event"], ())):
-                await _quietly(member.stage_key(message))
+        elif message["type"] == "event.gone":
+            await self.close_event(message["event"])
 
     async def hand_out(self, event_id: int, view: EventView) -> None:
         """Send a new state to every local socket of the event, each phone with its answer."""
-        if event_id not in self.members:
+        if event_id not in self.members or not view.replaces(self.views.get(event_id)):
             return
         self.views[event_id] = view
         members = list(self.members[event_id])
@@ -165,20 +185,27 @@ class EventHub:
         if question is not None and phones:
             try:
                 answers = await tally.answers_of(question["id"], phones)
-            except tally.TallyUnavailable:
-                answers = None  # each phone falls back to what it knows itself
-        current = self.members.get(event_id, set())
+            except Exception:  # Redis away, or an unreadable stored answer
+                logger.warning("hub: could not read the phones' answers", exc_info=True)
+                answers = None  # each phone sends what its own socket got acknowledged
         for member in members:
+            current = self.members.get(event_id, ())
             if member not in current or self.views.get(event_id) is not view:
                 continue  # left meanwhile, or a newer state overtook this one
             if answers is None or member.participant_id is None:
-                await _quietly(member.apply_view(view, ANSWER_UNKNOWN))
+                answer = None
             else:
-                await _quietly(member.apply_view(view, answers.get(member.participant_id)))
+                answer = answers.get(member.participant_id)
+            await _quietly(member.apply_view(view, answer))
+
+    async def close_event(self, event_id: int) -> None:
+        for member in list(self.members.get(event_id, ())):
+            self.remove(member, event_id)
+            await _quietly(member.close(member.gone_code))
 
     async def _resync(self) -> None:
         while True:
-            await asyncio.sleep(settings.ZP_STATE_RESYNC_SECONDS)
+            await asyncio.sleep(max(settings.ZP_STATE_RESYNC_SECONDS, 0.1))
             for event_id in list(self.members):
                 try:
                     await self._resync_event(event_id)
@@ -192,19 +219,16 @@ class EventHub:
             cached = await get_async_redis().get(live.state_cache_key(event_id))
         except (RedisError, OSError):
             return
-        view = self.views.get(event_id)
         if cached is not None:
             text = cached.decode()
-            if view is not None and text in (view.cached, live.encode(view.state)):
-                return
-            await self.hand_out(event_id, EventView.of(json.loads(text), text))
+            current = self.views.get(event_id)
+            if current is None or current.text != text:
+                await self.hand_out(event_id, EventView.of(json.loads(text), text))
             return
         state, text = await live.load_event_state_raw(event_id)
-        if state is None:  # the event was deleted
-            for member in list(self.members.get(event_id, ())):
-                self.remove(member, event_id)
-                await _quietly(member.close(member.gone_code))
-        elif view is None or view.state != state:
+        if state is None:
+            await self.close_event(event_id)  # deleted while its message was lost
+        else:
             await self.hand_out(event_id, EventView.of(state, text))
 
 

@@ -11,6 +11,7 @@ headers the middlewares would have added.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from django.conf import settings
@@ -22,6 +23,8 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 
 from .middleware import content_security_policy
 from .views import address_of, join_response
+
+logger = logging.getLogger("django.request")
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -35,7 +38,26 @@ SECURITY_HEADERS = {
 
 
 def _headers(scope) -> dict[str, str]:
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    """Repeated headers joined as Django joins them (a repeated Host is refused later)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name in headers:
+            joiner = "; " if name == "cookie" else ","
+            headers[name] = f"{headers[name]}{joiner}{value}"
+        else:
+            headers[name] = value
+    return headers
+
+
+def _is_secure(scope, headers: dict[str, str]) -> bool:
+    """As ``HttpRequest.is_secure``: the proxy's header when SECURE_PROXY_SSL_HEADER names one."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, expected = settings.SECURE_PROXY_SSL_HEADER
+        name = meta_name.removeprefix("HTTP_").replace("_", "-").lower()
+        if name in headers:
+            return headers[name].split(",")[0].strip() == expected
+    return scope.get("scheme") == "https"
 
 
 def _language(headers: dict[str, str]) -> str:
@@ -53,6 +75,8 @@ def _language(headers: dict[str, str]) -> str:
 
 
 def _allowed_host(host: str) -> bool:
+    if "," in host:  # a repeated Host header
+        return False
     domain, _port = split_domain_port(host)
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
@@ -74,9 +98,16 @@ async def _drain_body(receive) -> bool:
             return True
 
 
-async def _send(send, response: JsonResponse, host: str) -> None:
+async def _send(send, response: JsonResponse, host: str, secure: bool) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if secure and settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        response.headers.setdefault("Strict-Transport-Security", hsts)
     response.headers.setdefault("Content-Security-Policy", content_security_policy(host))
     response.headers["Content-Length"] = str(len(response.content))  # else Daphne chunks it
     headers = [(name.encode("latin-1"), text.encode("latin-1")) for name, text in response.items()]
@@ -107,13 +138,27 @@ class JoinFastPath:
         if code is None:
             return await self.django_app(scope, receive, send)
         headers = _headers(scope)
+        secure = _is_secure(scope, headers)
+        if settings.SECURE_SSL_REDIRECT and not secure:
+            return await self.django_app(scope, receive, send)  # Django redirects to https
         host = headers.get("host", "")
-        if not _allowed_host(host) or not await _drain_body(receive):
-            await send({"type": "http.response.start", "status": 400, "headers": []})
-            await send({"type": "http.response.body", "body": b"Bad Request"})
-            return
+        if not _allowed_host(host):
+            logger.warning("Invalid HTTP_HOST header for the join API: %r", host)
+            return await _send_plain(send, 400, host, secure)
+        if not await _drain_body(receive):
+            return await _send_plain(send, 400, host, secure)
         peer = (scope.get("client") or (None,))[0]
         address = address_of(headers.get("x-forwarded-for", ""), peer)
-        with translation.override(_language(headers)):
-            response = await join_response(address, code, secure=scope.get("scheme") == "https")
-        await _send(send, response, host)
+        try:
+            with translation.override(_language(headers)):
+                response = await join_response(address, code, secure=secure)
+        except Exception:
+            logger.exception("Internal Server Error: %s", scope["path"])
+            return await _send_plain(send, 500, host, secure)
+        await _send(send, response, host, secure)
+
+
+async def _send_plain(send, status: int, host: str, secure: bool) -> None:
+    response = JsonResponse({"error": {"code": "bad_request" if status == 400 else "server"}})
+    response.status_code = status
+    await _send(send, response, host, secure)

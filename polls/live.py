@@ -43,6 +43,12 @@ def state_cache_key(event_id: int) -> str:
     return f"zp:event:{event_id}:state"
 
 
+def revision_key(event_id: int) -> str:
+    """A counter bumped by every host change: a process never replaces a state with an older one
+    (a slow resync, a delayed message)."""
+    return f"zp:event:{event_id}:revision"
+
+
 def encode(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
@@ -54,19 +60,28 @@ async def load_event_state(event_id: int) -> dict | None:
 
 async def load_event_state_raw(event_id: int) -> tuple[dict | None, str | None]:
     """The state and its cached JSON text (which tells a process whether its copy is current)."""
+    redis = get_async_redis()
     try:
-        cached = await get_async_redis().get(state_cache_key(event_id))
+        cached = await redis.get(state_cache_key(event_id))
+        # Read before the database: a change landing meanwhile then carries a higher revision.
+        revision = int(await redis.get(revision_key(event_id)) or 0)
     except (RedisError, OSError):
-        cached = None
+        cached, revision = None, 0
     if cached:
         text = cached.decode()
         return json.loads(text), text
     state = await database_sync_to_async(build_event_state)(event_id)
     if state is None:
         return None, None
+    state["revision"] = revision
     text = encode(state)
     try:
-        await get_async_redis().set(state_cache_key(event_id), text, ex=STATE_CACHE_SECONDS)
+        if not await redis.set(state_cache_key(event_id), text, ex=STATE_CACHE_SECONDS, nx=True):
+            # A host's change cached its state first: that one is newer than this read.
+            cached = await redis.get(state_cache_key(event_id))
+            if cached:
+                text = cached.decode()
+                return json.loads(text), text
     except (RedisError, OSError):
         logger.warning("could not cache the state of event %s", event_id)
     return state, text
@@ -97,11 +112,16 @@ class StateTexts:
         return f"{self._head}{encode(answer)}}}"
 
 
-def forget_event_state(event_id: int) -> None:
+def forget_event(event_id: int) -> None:
+    """The event was deleted: drop its cached state and close its sockets everywhere."""
     try:
-        get_sync_redis().delete(state_cache_key(event_id))
+        get_sync_redis().delete(state_cache_key(event_id), revision_key(event_id))
     except (RedisError, OSError):
         logger.warning("could not drop the cached state of event %s", event_id)
+    try:
+        publish(event_id, {"type": "event.gone", "event": event_id})
+    except (RedisError, OSError):
+        logger.warning("could not tell the sockets of event %s it is gone", event_id)
 
 
 # The Redis pub/sub channel every server process's hub listens on (ZP_FANOUT=local).
@@ -122,7 +142,9 @@ def notify_event_changed(event_id: int) -> dict | None:
     state = build_event_state(event_id)
     if state is None:
         return None
-    get_sync_redis().set(state_cache_key(event_id), encode(state), ex=STATE_CACHE_SECONDS)
+    redis = get_sync_redis()
+    state["revision"] = redis.incr(revision_key(event_id))
+    redis.set(state_cache_key(event_id), encode(state), ex=STATE_CACHE_SECONDS)
     publish(event_id, {"type": "event.state", "state": state})
     return state
 
@@ -137,11 +159,6 @@ def snapshot_message(spec: dict, snapshot: tally.Snapshot) -> dict:
             spec, message["summary"], snapshot.total, spec.get("labels", {})
         )
     return message
-
-
-def notify_stage_key_changed(event_id: int, stage_key: str) -> None:
-    """Screens opened with the old key close; phones ignore this."""
-    publish(event_id, {"type": "stage.key", "event": event_id, "key": stage_key})
 
 
 class ResultsPump:

@@ -112,7 +112,7 @@ def do_hide_word(question: Question, word: str, hidden: bool) -> None:
 def do_rotate_stage_key(event: Event) -> None:
     event.stage_key = new_stage_key()
     event.save(update_fields=["stage_key"])
-    live.notify_stage_key_changed(event.id, event.stage_key)
+    live.notify_event_changed(event.id)  # screens compare the state's key digest with theirs
 
 
 def neighbour(event: Event, step: int) -> Question | None:

@@ -3,6 +3,7 @@
 The benchmarks app knows nothing of polls, so polls listens for its saves.
 """
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -25,5 +26,7 @@ def figure_saved(sender, instance: Figure, **kwargs) -> None:
 
 @receiver(post_delete, sender=Event, dispatch_uid="polls.event_deleted")
 def event_deleted(sender, instance: Event, **kwargs) -> None:
-    """Phones still holding a token for a deleted event must not see its cached state."""
-    live.forget_event_state(instance.id)
+    """Its sockets close, and tokens for it stop working, once the deletion is committed (before
+    that, a process reading the event would cache it again)."""
+    event_id = instance.id
+    transaction.on_commit(lambda: live.forget_event(event_id))

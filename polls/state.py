@@ -6,7 +6,14 @@ computes snapshots with.
 
 from __future__ import annotations
 
+import hashlib
+
 from .models import Event, Question
+
+
+def stage_key_digest(stage_key: str) -> str:
+    """Travels in the state, so a rotated key closes old screens even if a message was lost."""
+    return hashlib.sha256(stage_key.encode()).hexdigest()[:16]
 
 
 def _scale(question: Question) -> dict | None:
@@ -105,6 +112,7 @@ def build_event_state(event_id: int) -> dict | None:
             "code": event.code,
             "title": event.title,
             "language": event.language,
+            "stage_key_digest": stage_key_digest(event.stage_key),
         },
         "question": payload,
         "spec": {

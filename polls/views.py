@@ -6,6 +6,7 @@ import hmac
 import time
 
 import segno
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -81,11 +82,16 @@ _JOIN_EVENTS: dict[str, tuple[int, str, float]] = {}
 JOIN_EVENT_SECONDS = 5.0
 
 
+@database_sync_to_async  # closes stale database connections, as a request's end would
+def _find_event(code: str) -> Event | None:
+    return Event.objects.filter(code=code).only("id", "code").first()
+
+
 async def _event_for_join(code: str) -> tuple[int, str] | None:
     cached = _JOIN_EVENTS.get(code)
     if cached and cached[2] > time.monotonic():
         return cached[0], cached[1]
-    event = await Event.objects.filter(code=code).only("id", "code").afirst()
+    event = await _find_event(code)
     if event is None:
         return None
     _JOIN_EVENTS[code] = (event.id, event.code, time.monotonic() + JOIN_EVENT_SECONDS)

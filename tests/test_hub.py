@@ -4,6 +4,7 @@ its sockets, and the stock per-socket groups still work on both real channels_re
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -13,14 +14,15 @@ from django.conf import settings
 from django.test import override_settings
 
 from config.settings.base import channel_layer_settings
-from polls import live, show
+from polls import live, show, tally
 from polls.hub import event_hub
 from polls.live import StateTexts, encode
 from polls.models import Event
 from polls.redis_client import get_sync_redis
 from polls.state import build_event_state
+from polls.tokens import read_participant_token
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
-from tests.live_helpers import connect, receive, receive_type, send
+from tests.live_helpers import connect, disconnect_all, receive, receive_type, send
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -38,8 +40,8 @@ def question(event):
     return make_open_question(event)
 
 
-async def phone(event):
-    token = await sync_to_async(token_for)(event)
+async def phone(event, token=None):
+    token = token or await sync_to_async(token_for)(event)
     communicator, connected, code = await connect(f"/ws/e/{event.code}/?token={token}")
     assert connected, code
     assert (await receive(communicator))["type"] == "state"
@@ -58,6 +60,10 @@ async def closed_with(communicator, timeout=3) -> int:
     while output["type"] != "websocket.close":
         output = await communicator.receive_output(timeout=timeout)
     return output["code"]
+
+
+def token_participant(token: str, event) -> str:
+    return read_participant_token(token, event.code).participant_id
 
 
 def test_a_phone_state_text_is_the_message_with_its_answer(event, question):
@@ -90,6 +96,7 @@ async def test_a_host_change_reaches_every_socket_with_its_own_answer(
         back = [await receive_type(c, "state") for c in (first, second)]
         assert [s["question"]["id"] for s in back] == [question.id, question.id]
         assert [s["answer"] for s in back] == [chosen, None]
+        await disconnect_all()  # while the fan-out under test is still the setting
 
 
 async def test_a_lost_broadcast_heals_from_the_cached_state(event, question):
@@ -101,17 +108,89 @@ async def test_a_lost_broadcast_heals_from_the_cached_state(event, question):
             title="Renamed on the way"
         )
         state = await database_sync_to_async(build_event_state)(event.id)
+        state["revision"] = get_sync_redis().incr(live.revision_key(event.id))
         get_sync_redis().set(live.state_cache_key(event.id), encode(state))
         healed = await receive_type(communicator, "state", timeout=5)
         assert healed["event"]["title"] == "Renamed on the way"
 
 
-async def test_sockets_of_a_deleted_event_are_closed(event, question):
+async def test_an_older_state_never_replaces_a_newer_one(event, question):
+    with override_settings(ZP_STATE_RESYNC_SECONDS=0.2):
+        communicator = await phone(event)
+        await database_sync_to_async(show.do_host_action)(event, "close")
+        newest = await receive_type(communicator, "state")
+        assert newest["question"]["open"] is False
+        # A slow process's message, or a stale cache, carrying the state from before the close.
+        state = await database_sync_to_async(build_event_state)(event.id)
+        state["question"]["open"] = True
+        state["revision"] = 1
+        get_sync_redis().set(live.state_cache_key(event.id), encode(state))
+        await event_hub().deliver({"type": "event.state", "state": state})
+        assert await communicator.receive_nothing(timeout=1)
+
+
+async def test_sockets_of_a_deleted_event_are_closed_at_once(event, question):
+    with override_settings(ZP_STATE_RESYNC_SECONDS=60):  # by the message, not the resync
+        communicator = await phone(event)
+        await database_sync_to_async(event.delete)()
+        assert await closed_with(communicator, timeout=3) == 4401
+        assert event.id not in event_hub().members
+
+
+async def test_sockets_of_a_deleted_event_close_even_when_the_message_is_lost(
+    event, question, monkeypatch
+):
+    monkeypatch.setattr(live, "publish", lambda event_id, message: None)
     with override_settings(ZP_STATE_RESYNC_SECONDS=0.2):
         communicator = await phone(event)
         await database_sync_to_async(event.delete)()
         assert await closed_with(communicator, timeout=5) == 4401
-        assert event.id not in event_hub().members
+
+
+async def test_a_phone_gets_its_answer_given_on_another_socket_from_the_hubs_read(event, question):
+    """The hub reads every phone's answer at once; a second socket of the same participant
+    (another tab, a reconnect) has none of its own to fall back on."""
+    later = await database_sync_to_async(make_question)(event, prompt="Next one?")
+    token = await sync_to_async(token_for)(event)
+    first = await phone(event, token)
+    chosen = (await database_sync_to_async(option_ids)(question))[2]
+    # Answered through the tally directly: neither socket has it acknowledged.
+    participant = token_participant(token, event)
+    outcome = await tally.record_answer(question.id, "single", participant, "m9", chosen)
+    assert outcome.counted
+    await database_sync_to_async(show.do_host_action)(event, "next")
+    await receive_type(first, "state")
+    second = await phone(event, token)
+    await database_sync_to_async(show.do_host_action)(event, "prev")
+    for communicator in (first, second):
+        back = await receive_type(communicator, "state")
+        assert back["question"]["id"] == question.id and back["answer"] == chosen
+    assert later.id != question.id
+
+
+async def test_a_host_change_during_a_phones_join_is_what_it_ends_up_showing(
+    event, question, monkeypatch
+):
+    """The phone's join is held while it reads its own answer; the host moves on meanwhile.
+    The join must not then send the older state after the newer one."""
+    later = await database_sync_to_async(make_question)(event, prompt="Next one?")
+    release = asyncio.Event()
+    real_answer_of = tally.answer_of
+
+    async def slow_answer_of(question_id, participant):
+        await release.wait()
+        return await real_answer_of(question_id, participant)
+
+    monkeypatch.setattr(tally, "answer_of", slow_answer_of)
+    token = await sync_to_async(token_for)(event)
+    communicator, connected, _code = await connect(f"/ws/e/{event.code}/?token={token}")
+    assert connected
+    await asyncio.sleep(0.2)  # the join now waits in answer_of
+    await database_sync_to_async(show.do_host_action)(event, "next")
+    newer = await receive_type(communicator, "state")
+    assert newer["question"]["id"] == later.id
+    release.set()
+    assert await communicator.receive_nothing(timeout=0.5)
 
 
 async def test_answers_and_a_change_in_the_same_moment_keep_every_socket_consistent(

@@ -356,3 +356,39 @@ async def test_the_asgi_join_refuses_clearly_in_the_phone_language(event, monkey
     assert status == 429 and json.loads(body)["error"]["code"] == "rate_limited"
     assert 0 < int(headers["retry-after"][0]) <= 60
     assert (await post_join_over_asgi(event.code, [(b"host", b"evil.example")]))[0] == 400
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_joins_under_asgi_never_reach_django_and_other_requests_do(event):
+    from channels.testing import HttpCommunicator
+
+    from polls.join_api import JoinFastPath
+
+    passed_on = []
+
+    async def django_stand_in(scope, receive, send):
+        passed_on.append((scope["method"], scope["path"]))
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = JoinFastPath(django_stand_in)
+    host = [(b"host", b"testserver")]
+    join = HttpCommunicator(app, "POST", f"/api/e/{event.code}/join", headers=host)
+    assert (await join.get_response(timeout=5))["status"] == 200
+    for method, path in [("GET", f"/api/e/{event.code}/join"), ("POST", "/api/e/X/join/extra")]:
+        other = HttpCommunicator(app, method, path, headers=host)
+        assert (await other.get_response(timeout=5))["status"] == 418
+    assert passed_on == [("GET", f"/api/e/{event.code}/join"), ("POST", "/api/e/X/join/extra")]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_asgi_join_cookie_is_secure_behind_a_tls_proxy(event):
+    proxied = [(b"host", b"testserver"), (b"x-forwarded-proto", b"https")]
+    with override_settings(
+        SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"), SECURE_HSTS_SECONDS=3600
+    ):
+        status, headers, _body = await post_join_over_asgi(event.code, proxied)
+        assert status == 200 and "Secure" in headers["set-cookie"][0]
+        assert headers["strict-transport-security"] == ["max-age=3600"]
+        status, headers, _body = await post_join_over_asgi(event.code)
+        assert status == 200 and "Secure" not in headers["set-cookie"][0]
