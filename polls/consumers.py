@@ -8,6 +8,7 @@ import logging
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -152,6 +153,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await live.results_pump().subscribe(self, question, self.push_text)
         else:
             live.results_pump().unsubscribe(self)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        try:
+            await super().send(text_data, bytes_data, close)
+        except Disconnected:
+            # The phone left between its message and this reply (a mass disconnect does this):
+            # its disconnect event is on its way and ends the consumer.
+            logger.debug("reply to a socket that has just closed dropped")
 
     async def push_text(self, text: str) -> None:
         await self.send(text_data=text)
