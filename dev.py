@@ -208,9 +208,10 @@ def serve() -> int:
             subprocess.Popen([str(PYTHON), "manage.py", "drain_answers"], cwd=ROOT, env=env)
         )
         # Daphne's access log costs real CPU at thousands of answers a second:
-        # ZP_ACCESS_LOG=off drops it, a path writes it there, unset prints it.
+        # ZP_ACCESS_LOG=off drops it (verbosity 0: not even formatted; warnings still show),
+        # a path writes it there, unset prints it.
         access_log = os.environ.get("ZP_ACCESS_LOG", "")
-        access = ["--access-log", os.devnull if access_log == "off" else access_log]
+        access = ["--verbosity", "0"] if access_log == "off" else ["--access-log", access_log]
         sock = listening_socket(HOST, PORT)
         children += start_daphnes(sock, PROCESSES, env, extra=tuple(access if access_log else ()))
         sock.close()  # the servers hold it now

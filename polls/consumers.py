@@ -12,6 +12,7 @@ from autobahn.exception import Disconnected
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
@@ -92,6 +93,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message):
+        # As dispatch: Channels would hop to a worker thread to close database connections
+        # these sockets never opened (5,000 phones leaving at once are 5,000 hops).
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def refuse(self, close_code: int) -> None:
         """Accept, then close with our code: a close before accept reaches browsers as a bare

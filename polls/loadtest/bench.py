@@ -264,7 +264,7 @@ class Servers:
                         1,
                         self.env,
                         application=application,
-                        extra=("--access-log", os.devnull),
+                        extra=("--verbosity", "0"),
                         python=sys.executable,
                         stdout=log,
                         stderr=subprocess.STDOUT,
