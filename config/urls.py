@@ -6,5 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("favicon.ico", lambda request: redirect(static("polls/icon.svg"), permanent=True)),
+    path("", include("polls.export_urls")),
     path("", include("polls.urls")),
 ]

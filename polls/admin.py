@@ -9,11 +9,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import live, show
+from . import export_views, live, show
 from .figures import check_figure_fits
 from .models import Answer, Event, Option, Question, QuestionFigure
 from .views import stage_url
@@ -48,10 +48,19 @@ class EventAdmin(admin.ModelAdmin):
     list_display = ["title", "code", "current_question", "language", "live_links"]
     search_fields = ["title", "code"]
     filter_horizontal = ["hosts"]
-    readonly_fields = ["live_links", "stage_key"]
-    fields = ["title", "code", "language", "hosts", "current_question", "live_links", "stage_key"]
+    readonly_fields = ["live_links", "export_links", "stage_key"]
+    fields = [
+        "title",
+        "code",
+        "language",
+        "hosts",
+        "current_question",
+        "live_links",
+        "export_links",
+        "stage_key",
+    ]
     inlines = [QuestionInline]
-    actions = ["rotate_stage_key"]
+    actions = ["rotate_stage_key", "export_results_xlsx"]
 
     def get_queryset(self, request):
         return hosted_events(request)
@@ -84,6 +93,22 @@ class EventAdmin(admin.ModelAdmin):
             _("phone page"),
         )
 
+    @admin.display(description=_("exports"))
+    def export_links(self, event):
+        if not event.pk:
+            return "-"
+        links = [
+            ("exports:results_print", _("printable results")),
+            ("exports:results_xlsx", _("results (XLSX)")),
+            ("exports:results_csv", _("results (CSV)")),
+            ("exports:answers_csv", _("answers (CSV)")),
+        ]
+        return format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            ((reverse(name, args=[event.code]), label) for name, label in links),
+        )
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change and not request.user.is_superuser:
@@ -106,6 +131,15 @@ class EventAdmin(admin.ModelAdmin):
             show.check_host(request.user, event)
             show.do_rotate_stage_key(event)
         self.message_user(request, _("New stage keys issued."), messages.SUCCESS)
+
+    @admin.action(description=_("Export results (XLSX)"))
+    def export_results_xlsx(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one event."), messages.ERROR)
+            return None
+        event = queryset.get()
+        show.check_host(request.user, event)
+        return export_views.xlsx_download(event)
 
 
 class OptionFormSet(forms.BaseInlineFormSet):

@@ -1,0 +1,76 @@
+"""The record for hosts: answer and result downloads, and a printable results page."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from . import exports, show
+from .codes import normalise_code
+from .models import Event
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _hosted_event(request: HttpRequest, code: str) -> Event:
+    event = get_object_or_404(Event, code=normalise_code(code))
+    show.check_host(request.user, event)
+    return event
+
+
+def download(content: bytes, content_type: str, event: Event, name: str) -> HttpResponse:
+    # Admin validates join codes, but rows made in code skip validators: keep the name plain.
+    stem = re.sub(r"[^A-Za-z0-9_-]", "", event.code) or "event"
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{stem}-{name}"'
+    return response
+
+
+def xlsx_download(event: Event) -> HttpResponse:
+    return download(exports.event_xlsx(event), XLSX_TYPE, event, "results.xlsx")
+
+
+# never_cache: the files hold every participant's answers; no shared cache may keep them.
+@require_safe
+@never_cache
+@login_required
+def answers_csv(request: HttpRequest, code: str) -> HttpResponse:
+    event = _hosted_event(request, code)
+    return download(exports.answers_csv(event), CSV_TYPE, event, "answers.csv")
+
+
+@require_safe
+@never_cache
+@login_required
+def results_csv(request: HttpRequest, code: str) -> HttpResponse:
+    event = _hosted_event(request, code)
+    return download(exports.results_csv(event), CSV_TYPE, event, "results.csv")
+
+
+@require_safe
+@never_cache
+@login_required
+def results_xlsx(request: HttpRequest, code: str) -> HttpResponse:
+    return xlsx_download(_hosted_event(request, code))
+
+
+@require_safe
+@never_cache
+@login_required
+def results_print(request: HttpRequest, code: str) -> HttpResponse:
+    """Every question's result with the research beside it, for paper (A4) and the screen."""
+    event = _hosted_event(request, code)
+    questions = exports.event_results(event, screen=True)
+    with translation.override(event.language):
+        return render(
+            request,
+            "polls/results_print.html",
+            {"event": event, "questions": questions, "LANGUAGE_CODE": event.language},
+        )
