@@ -798,6 +798,8 @@ const sock = openSocket(
   () => `${cfg.ws_path}?token=${encodeURIComponent(token)}&lang=${encodeURIComponent(cfg.lang)}`,
   {
     heartbeat: true,
+    // Where WebSockets are blocked: server-sent events and POSTs next to the join URL.
+    fallback: cfg.join_url.replace(/join$/, ''),
     onMessage,
     onOpen: flush,
     onStatus(s) {

@@ -1,16 +1,71 @@
 // A WebSocket that keeps itself connected: jittered exponential backoff, an
 // immediate retry when the device comes back (network or screen), and an
 // optional ping/pong heartbeat to catch sockets that died silently.
+// Where a network breaks WebSockets, it falls back by itself to plain HTTP
+// (server-sent events in, POSTs out; docs/protocol.md) for the page's life.
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 15000;
 const PING_EVERY = 25000;
 const PONG_WITHIN = 10000;
+const GIVE_UP_AFTER = 8000; // ms without a word over a WebSocket: fall back
+const GIVE_UP_TRIES = 3;
+
+// The HTTP fallback dressed as a WebSocket, so everything below serves both:
+// `base + 'events'` streams what the socket would send, `base + 'answer'`
+// takes what it would be sent and replies with what it would reply.
+function httpSocket(base, query) {
+  const s = { readyState: 0, close: () => end(1000) };
+  const es = new EventSource(base + 'events' + query);
+  function end(code) {
+    if (s.readyState > 2) return;
+    s.readyState = 3;
+    es.close();
+    if (s.onclose) s.onclose({ code });
+  }
+  // 401 and 404 mean what the socket's 4401 and 4404 mean; anything else is a dead line.
+  const closeCode = (r) => ({ 401: 4401, 404: 4404 })[r.status] || 1006;
+  const post = (text) =>
+    fetch(base + 'answer' + query, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: text,
+    });
+  const tell = (data) => s.onmessage && s.onmessage({ data });
+  // The reply (ack, error, pong) arrives as if the socket had sent it.
+  s.send = (text) =>
+    post(text)
+      .then((r) => (r.ok ? r.text() : Promise.reject(closeCode(r))))
+      .then(tell, (code) => end(+code || 1006));
+  es.onopen = () => {
+    s.readyState = 1;
+    if (s.onopen) s.onopen();
+  };
+  es.onmessage = (e) => tell(e.data);
+  es.addEventListener('close', (e) => end(JSON.parse(e.data).code));
+  // EventSource would retry by itself but cannot tell a refused token from a
+  // dead line: a ping asks, and the socket's backoff takes over from here.
+  es.onerror = () => {
+    es.close();
+    if (s.readyState) end(1006);
+    else post('{"type":"ping"}').then((r) => end(closeCode(r)), () => end(1006));
+  };
+  return s;
+}
 
 // path: a string or a function returning one (so a token can change between attempts).
 // handlers: onMessage(obj), onStatus("connecting"|"open"|"reconnecting"), onOpen(),
 // onClose(event) -> return false to stay closed until start() is called again.
-export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbeat = false } = {}) {
+// fallback: the HTTP fallback's base path (the path's query is reused); `?transport=http`
+// on the page forces it.
+export function openSocket(
+  path,
+  { onMessage, onStatus, onOpen, onClose, heartbeat = false, fallback } = {},
+) {
+  let http = !!fallback && (!window.WebSocket || /[?&]transport=http\b/.test(location.search));
+  let proven = !fallback; // a server spoke over a WebSocket: no need to fall back
+  let giveUpTimer = 0;
   let ws = null;
   let stopped = true;
   let tries = 0;
@@ -23,8 +78,19 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
   const status = (s) => onStatus && onStatus(s);
 
   function url() {
-    const p = typeof path === 'function' ? path() : path;
-    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + p;
+    return typeof path === 'function' ? path() : path;
+  }
+
+  function fallBack() {
+    if (proven || http) return;
+    http = true;
+    tries = 0;
+    drop(); // the WebSocket still trying, if any; the next attempt is over HTTP
+  }
+
+  function prove() {
+    proven = true;
+    clearTimeout(giveUpTimer);
   }
 
   function connect() {
@@ -33,7 +99,10 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
     status(everOpen || tries ? 'reconnecting' : 'connecting');
     let sock;
     try {
-      sock = new WebSocket(url());
+      const p = url();
+      sock = http
+        ? httpSocket(fallback, p.replace(/^[^?]*/, ''))
+        : new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + p);
     } catch {
       schedule();
       return;
@@ -49,6 +118,7 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
       // Only a connection that delivers data counts as healthy: a server that
       // accepts and closes at once must not be retried at full speed forever.
       tries = 0;
+      if (!http) prove();
       clearTimeout(pongTimer);
       let msg;
       try {
@@ -59,6 +129,7 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
       if (onMessage) onMessage(msg);
     };
     sock.onclose = (e) => {
+      if (!http && e.code >= 4000 && e.code < 5000) prove(); // our server's own close code
       if (ws === sock) drop(e);
     };
   }
@@ -82,7 +153,9 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
   }
 
   function schedule() {
+    clearTimeout(retryTimer);
     tries += 1;
+    if (tries > GIVE_UP_TRIES && !http && !proven) return fallBack();
     status('reconnecting');
     // Full jitter keeps thousands of phones from reconnecting in lockstep after a restart.
     const cap = Math.min(MAX_DELAY, MIN_DELAY * 2 ** (tries - 1));
@@ -97,7 +170,7 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
   }
 
   function send(msg) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    if (!ws || ws.readyState !== 1) return false;
     ws.send(JSON.stringify(msg));
     return true;
   }
@@ -107,7 +180,7 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
     if (!ws) {
       tries = 0;
       connect();
-    } else if (heartbeat && ws.readyState === WebSocket.OPEN) {
+    } else if (heartbeat && ws.readyState === 1) {
       ping(); // a phone that slept may be holding a socket that is already gone
     }
   }
@@ -124,15 +197,17 @@ export function openSocket(path, { onMessage, onStatus, onOpen, onClose, heartbe
   return {
     send,
     get isOpen() {
-      return !!ws && ws.readyState === WebSocket.OPEN;
+      return !!ws && ws.readyState === 1;
     },
     start() {
       stopped = false;
+      if (!proven && !http) giveUpTimer = setTimeout(fallBack, GIVE_UP_AFTER);
       connect();
     },
     stop() {
       stopped = true;
       clearTimeout(retryTimer);
+      clearTimeout(giveUpTimer);
       drop();
     },
   };

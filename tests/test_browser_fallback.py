@@ -1,0 +1,189 @@
+"""A phone on a network that breaks WebSockets: Debian's Chromium against real Daphne, with
+the page's WebSockets broken by Playwright, falls back to server-sent events and POSTs.
+
+The screenshot lands in artifacts/screenshots/phone-fallback.png (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from polls import tally
+from polls.redis_client import get_sync_redis
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CODE = "KSF2018"
+SOCKETS = re.compile(r"/ws/")
+# As tests/test_browser.py: Debian's Chromium, never a downloaded one.
+CHROMIUM = "/usr/lib/chromium/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run the README's test command")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def press(remote: Page, action: str) -> None:
+    """A remote-control button: a form POST answered by a redirect back to the page."""
+    with remote.expect_navigation():
+        remote.locator(f"button[value={action}]").click()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1000)  # let the bar animations finish
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def watch_errors(page: Page, errors: list[str]) -> None:
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"{page.url}: {message.text}") if message.type == "error" else None
+        ),
+    )
+
+
+def phone_page(browser) -> Page:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="en-GB", is_mobile=True, has_touch=True
+    )
+    return context.new_page()
+
+
+def track(page: Page) -> dict[str, list[str]]:
+    """The requests and WebSockets the page makes."""
+    seen: dict[str, list[str]] = {"requests": [], "sockets": []}
+    page.on("request", lambda request: seen["requests"].append(f"{request.method} {request.url}"))
+    page.on("websocket", lambda socket: seen["sockets"].append(socket.url))
+    return seen
+
+
+def counts(question_id: int) -> dict[str, int]:
+    raw = get_sync_redis().hgetall(tally.question_keys(question_id)["counts"])
+    return {key.decode(): int(value) for key, value in raw.items()}
+
+
+def used_the_fallback(seen: dict[str, list[str]]) -> None:
+    assert any(
+        r.startswith("GET ") and f"/api/e/{CODE}/events?token=" in r for r in seen["requests"]
+    )
+    assert any(r.startswith("POST ") and f"/api/e/{CODE}/answer" in r for r in seen["requests"])
+
+
+def test_a_phone_whose_websockets_are_blocked_votes_over_http(browser, stack):
+    errors: list[str] = []
+    urls = stack.urls(CODE)
+    question_id, _options = stack.current_question(CODE)
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch_errors(stage, errors)
+    stage.goto(urls["stage"])  # the stage keeps its WebSocket
+    expect(stage.locator("#zp-code")).to_have_text(CODE)
+
+    phone = phone_page(browser)
+    watch_errors(phone, errors)
+    seen = track(phone)
+    attempts: list[str] = []
+
+    def blocked(ws) -> None:
+        """The venue's network: every WebSocket fails before it opens (close code 1006)."""
+        attempts.append(ws.url)
+        ws.close(code=1006, reason="blocked")
+
+    phone.route_web_socket(SOCKETS, blocked)
+    phone.goto(stack.base + "/")
+    phone.fill("input[name=code]", "ksf 2o18")
+    phone.keyboard.press("Enter")
+    expect(phone).to_have_url(re.compile(r"/e/KSF2018/$"))
+    phone.get_by_role("button", name="Meer omzet").click(timeout=20_000)
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    expect(stage.locator("#zp-count")).to_have_text("1", timeout=5000)
+    phone.get_by_role("button", name="Tevredenere klanten").click()  # changes the answer
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    expect(phone.get_by_role("button", name="Tevredenere klanten")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(stage.locator("#zp-count")).to_have_text("1")
+    assert sum(counts(question_id).values()) == 1  # the changed answer counted once
+    used_the_fallback(seen)
+    assert len(attempts) >= 3  # it did try WebSockets first
+
+    # The host's next question reaches the phone over the event stream.
+    host = browser.new_page(viewport={"width": 390, "height": 844})
+    watch_errors(host, errors)
+    host.goto(urls["remote"])
+    host.fill("#id_username", "host")
+    host.fill("#id_password", "zaalpeiling-dev-only")
+    host.locator("input[type=submit]").click()
+    expect(host.locator("button[value=next]")).to_be_visible()
+    press(host, "next")
+    press(host, "open")
+    expect(phone.locator("input[type=range]")).to_be_visible(timeout=10_000)
+    phone.locator("input[type=range]").fill("53")
+    phone.get_by_role("button", name=re.compile("^Send")).click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    expect(stage.locator("#zp-count")).to_have_text("1", timeout=5000)
+    shot(phone, "phone-fallback")
+    assert errors == []
+
+
+def test_a_socket_that_opens_but_never_speaks_is_given_up(browser, stack):
+    errors: list[str] = []
+    phone = phone_page(browser)
+    watch_errors(phone, errors)
+    seen = track(phone)
+    # A proxy that accepts the upgrade and then passes nothing: the socket looks open.
+    phone.route_web_socket(SOCKETS, lambda ws: None)
+    phone.goto(f"{stack.base}/e/{CODE}/")
+    phone.get_by_role("button", name="Meer omzet").click(timeout=20_000)
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    used_the_fallback(seen)
+    assert errors == []
+
+
+def test_the_fallback_can_be_forced_with_transport_http(browser, stack):
+    errors: list[str] = []
+    phone = phone_page(browser)
+    watch_errors(phone, errors)
+    seen = track(phone)
+    phone.goto(f"{stack.base}/e/{CODE}/?transport=http")
+    phone.get_by_role("button", name="Meer omzet").click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    used_the_fallback(seen)
+    assert seen["sockets"] == []
+    assert errors == []
+
+
+def test_a_stale_token_on_the_fallback_joins_again(browser, stack):
+    """EventSource cannot read a 401; the page asks with a ping, reads 4401, joins again."""
+    phone = phone_page(browser)
+    phone.add_init_script(f"localStorage.setItem('zp-token-{CODE}', 'stale.token')")
+    seen = track(phone)
+    phone.goto(f"{stack.base}/e/{CODE}/?transport=http")
+    phone.get_by_role("button", name="Meer omzet").click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    assert any(
+        r.startswith("POST ") and r.endswith(f"/api/e/{CODE}/join") for r in seen["requests"]
+    )
+    assert phone.evaluate(f"localStorage.getItem('zp-token-{CODE}')") != "stale.token"
