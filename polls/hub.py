@@ -80,6 +80,7 @@ class EventHub:
         self.views: dict[int, EventView] = {}
         self.loads: dict[int, asyncio.Future] = {}
         self.tasks: list[asyncio.Task] = []
+        self.closed = False
 
     # -- sockets ------------------------------------------------------------------------------
 
@@ -133,21 +134,27 @@ class EventHub:
         self.tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._resync())]
 
     async def close(self) -> None:
-        """Stop listening (a server process just exits; tests close their loop's hub)."""
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks = []
+        """Stop listening (a server process just exits; tests close their loop's hub).
+
+        On Python 3.11 a cancel that lands while redis-py's get_message times out is swallowed
+        by asyncio.timeout (the task goes on polling, and a plain gather waited forever), so the
+        loops also watch ``closed`` and the cancel is repeated until the tasks are done."""
+        self.closed = True
+        pending, self.tasks = set(self.tasks), []
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=LISTEN_POLL_SECONDS)
 
     # -- between processes ---------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        while True:
+        while not self.closed:
             pubsub = get_async_redis().pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(live.LIVE_CHANNEL)
                 # Whatever was published while not subscribed is fetched by the next resync.
-                while True:
+                while not self.closed:
                     message = await pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                     if message is not None and message["type"] == "message":
                         await self._deliver_quietly(message["data"])
@@ -204,7 +211,7 @@ class EventHub:
             await _quietly(member.close(member.gone_code))
 
     async def _resync(self) -> None:
-        while True:
+        while not self.closed:
             await asyncio.sleep(max(settings.ZP_STATE_RESYNC_SECONDS, 0.1))
             for event_id in list(self.members):
                 try:

@@ -211,3 +211,23 @@ async def test_answers_and_a_change_in_the_same_moment_keep_every_socket_consist
     for communicator in phones:
         await communicator.disconnect()
     assert event.id not in event_hub().members
+
+
+async def test_closing_the_hub_ends_a_loop_that_swallowed_its_cancel():
+    """On Python 3.11 redis-py's get_message can swallow a cancel (asyncio.timeout meeting it at
+    its own deadline); a close that only cancelled once then waited forever (a CI hang)."""
+    from polls.hub import EventHub
+
+    hub = EventHub()
+
+    async def stubborn_poll() -> None:
+        while not hub.closed:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                asyncio.current_task().uncancel()  # what the swallowed cancel looks like
+
+    hub.tasks = [asyncio.create_task(stubborn_poll())]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(hub.close(), timeout=5)
+    assert hub.tasks == [] and hub.closed
