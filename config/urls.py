@@ -8,4 +8,5 @@ urlpatterns = [
     path("favicon.ico", lambda request: redirect(static("polls/icon.svg"), permanent=True)),
     path("", include("polls.export_urls")),
     path("", include("polls.urls")),
+    path("", include("polls.branding_urls")),
 ]

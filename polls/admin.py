@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from . import export_views, live, show
 from .figures import check_figure_fits
+from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
 from .views import stage_url
 
@@ -49,10 +50,14 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["title", "code"]
     filter_horizontal = ["hosts"]
     readonly_fields = ["live_links", "export_links", "stage_key"]
+    form = EventForm
     fields = [
         "title",
         "code",
         "language",
+        "theme",
+        "accent_color",
+        "logo_file",
         "hosts",
         "current_question",
         "live_links",

@@ -1,5 +1,6 @@
 """Events, their questions and options, and the durable record of answers."""
 
+import re
 import secrets
 
 from django.conf import settings
@@ -25,7 +26,34 @@ def validate_join_code(value: str) -> None:
         )
 
 
+ACCENT_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def validate_accent_color(value: str) -> None:
+    if not ACCENT_COLOR.fullmatch(value):
+        raise ValidationError(
+            _("Use a hex colour: # and six digits 0-9 or letters A-F, such as #E4003B."),
+            code="bad_accent_color",
+        )
+
+
+class EventManager(models.Manager):
+    """Events without their logo's bytes: only the logo view reads them.
+
+    Live code loads events often (every screen's connect, every state rebuild); a logo of up to
+    512 KB must not travel along each time. ``event.logo`` still works: it loads on access.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().defer("logo")
+
+
 class Event(models.Model):
+    class Theme(models.TextChoices):
+        DARK = "dark", _("Dark")
+        LIGHT = "light", _("Light")
+        AUTO = "auto", _("Follow the system setting")
+
     title = models.CharField(_("title"), max_length=200)
     code = models.CharField(
         _("join code"),
@@ -51,6 +79,26 @@ class Event(models.Model):
         _("language"), max_length=8, choices=settings.LANGUAGES, default="nl"
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    theme = models.CharField(
+        _("stage theme"), max_length=8, choices=Theme.choices, default=Theme.DARK
+    )
+    accent_color = models.CharField(
+        _("accent colour"),
+        max_length=7,
+        blank=True,
+        validators=[validate_accent_color],
+        help_text=_(
+            "For bars and highlights, as a hex colour such as #E4003B; empty for the standard "
+            "colour. Made lighter or darker where needed to stay readable."
+        ),
+    )
+    # The logo lives in the database (validated PNG/JPEG/WebP, see polls.branding), so no
+    # media files need serving; logo_digest versions its URL and is its ETag.
+    logo = models.BinaryField(_("logo"), blank=True, default=b"", editable=False)
+    logo_type = models.CharField(_("logo type"), max_length=16, blank=True, editable=False)
+    logo_digest = models.CharField(_("logo version"), max_length=16, blank=True, editable=False)
+
+    objects = EventManager()
 
     class Meta:
         verbose_name = _("event")

@@ -29,10 +29,13 @@ let shape = ''; // what the built view shows; only a new shape rebuilds (bars ke
 let view = null; // { node, paint(results, research) } for the current kind
 let panel = null; // the research panel and verdict beside/below the view
 let body = null;
+let promptFit = null;
 const results = {}; // question id -> latest snapshot
 
 const code = $('zp-code');
 code.style.setProperty('--len', code.textContent.trim().length); // CSS fits the code to the strip
+const joinHost = document.querySelector('.st-go strong');
+if (joinHost) joinHost.style.setProperty('--hlen', joinHost.textContent.trim().length); // and the address
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -65,14 +68,15 @@ function fitScale(box, overflows) {
   set(lo);
 }
 
-// Keeps box's type fitted to its box, also when the box resizes (reveal, window).
-function fitter(box) {
+// Keeps box's type fitted to its box, also when the box resizes (reveal, window). A box whose
+// size follows its own text (the prompt) is refitted when `watched`, whose size does not, resizes.
+function fitter(box, watched = box) {
   const run = () => {
     if (!box.isConnected || !box.clientHeight) return;
     fitScale(box, () => box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1);
   };
   const ro = new ResizeObserver(run);
-  ro.observe(box);
+  ro.observe(watched);
   return { run, dispose: () => ro.disconnect() };
 }
 
@@ -121,7 +125,8 @@ function build() {
   root.classList.remove('st-is-revealed');
   if (view && view.dispose) view.dispose();
   if (panel) panel.dispose();
-  view = panel = body = null;
+  if (promptFit) promptFit.dispose();
+  view = panel = body = promptFit = null;
   if (!question) {
     area.replaceChildren(idle);
     return;
@@ -138,6 +143,7 @@ function build() {
   body = el('div', 'st-body');
   body.append(view.node, panel.verdict, panel.node);
   area.replaceChildren(prompt, body);
+  promptFit = fitter(prompt, area);
 }
 
 function update() {
@@ -166,7 +172,10 @@ function paint() {
   body.classList.toggle('st-has-research', !!rs);
   // A long verdict runs under the research panel too, so it does not squeeze the result.
   body.classList.toggle('st-wide-verdict', !!rs && panel.verdict.classList.contains('st-verdict-wide'));
-  root.classList.toggle('st-is-revealed', !!rs);
+  if (root.classList.contains('st-is-revealed') !== !!rs) {
+    root.classList.toggle('st-is-revealed', !!rs);
+    promptFit.run(); // the prompt steps down a size beside the research
+  }
 }
 
 // --- the research figures, once revealed -------------------------------------

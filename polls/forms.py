@@ -1,0 +1,82 @@
+"""Admin forms: an event's branding (accent colour and logo upload)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from . import branding
+from .models import Event
+
+
+class CurrentLogo:
+    """What the upload widget shows as 'Currently: ...' (a link to the stored logo)."""
+
+    def __init__(self, url: str, label: str):
+        self.url = url
+        self.label = label
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class EventForm(forms.ModelForm):
+    """The event with its branding; the logo's bytes go to the database (see polls.branding)."""
+
+    logo_file = forms.FileField(
+        label=_("logo"),
+        required=False,
+        help_text=_(
+            "PNG, JPEG or WebP, at most 512 KB; shown on the stage screen and its join banner. "
+            "On the dark stage it sits on a white plate."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+
+    class Meta:
+        model = Event
+        fields = ["title", "code", "language", "theme", "accent_color"]
+        widgets = {
+            "accent_color": forms.TextInput(
+                attrs={"placeholder": "#E4003B", "size": 9, "autocomplete": "off"}
+            ),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "theme" in self.fields:
+            self.fields["theme"].required = False  # a form that leaves it out keeps the default
+        event = self.instance
+        if event.pk and event.logo_digest:
+            try:
+                url = reverse("branding:logo", args=[event.code])
+            except NoReverseMatch:  # the branding URLs are not included
+                url = ""
+            kind = event.logo_type.removeprefix("image/").upper()
+            self.initial["logo_file"] = CurrentLogo(f"{url}?v={event.logo_digest}", kind)
+
+    def clean_theme(self) -> str:
+        return self.cleaned_data.get("theme") or self.instance.theme or Event.Theme.DARK
+
+    def clean_accent_color(self) -> str:
+        # Typed as people type colours ("e4003b", "#E40"); the model validator checks the result.
+        return branding.normalise_accent(self.cleaned_data.get("accent_color") or "")
+
+    def clean_logo_file(self):
+        upload = self.cleaned_data.get("logo_file")
+        if not upload or isinstance(upload, CurrentLogo):
+            return upload  # False: cleared; None or the current logo: unchanged
+        if upload.size > branding.LOGO_MAX_BYTES:
+            raise branding.logo_too_large(upload.size)  # said before reading it
+        data = upload.read()
+        branding.check_logo(data)
+        return data
+
+    def save(self, commit: bool = True) -> Event:
+        logo = self.cleaned_data.get("logo_file")
+        if isinstance(logo, bytes):
+            branding.set_logo(self.instance, logo)
+        elif logo is False:
+            branding.clear_logo(self.instance)
+        return super().save(commit)
