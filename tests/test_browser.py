@@ -6,10 +6,16 @@ Screenshots land in artifacts/screenshots/ (git-ignored) for a human to look at.
 from __future__ import annotations
 
 import re
+import struct
+import textwrap
+import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from polls import branding
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -113,4 +119,383 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
     ).to_be_visible()
     shot(stage, "stage-split-revealed")
     shot(phone, "phone-split")
+    assert errors == []
+
+
+# --- helpers for the tests below ----------------------------------------------------
+
+
+def django(stack, code: str) -> str:
+    """Run Python in the stack's Django (its database, its Redis): how a test plays the admin."""
+    return stack.manage("shell", "-c", textwrap.dedent(code))
+
+
+def new_phone(browser: Browser, width: int = 390, height: int = 844, **options) -> Page:
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        locale="en-GB",
+        is_mobile=True,
+        has_touch=True,
+        **options,
+    )
+    return context.new_page()
+
+
+def boxes(page: Page, selector: str) -> list[tuple]:
+    """Every matching element's box in the document, to the pixel: equal lists mean nothing
+    moved (scrolling, as a tap scrolls the tapped button into view, does not count)."""
+    return page.eval_on_selector_all(
+        selector,
+        """els => els.map(e => {
+            const r = e.getBoundingClientRect();
+            return [e.tagName, Math.round(r.x + scrollX), Math.round(r.y + scrollY),
+                    Math.round(r.width),
+                    Math.round(r.height)];
+        })""",
+    )
+
+
+def moved(before: list[tuple], after: list[tuple]) -> list[tuple]:
+    """The boxes that moved or resized by more than a pixel's rounding."""
+    assert len(before) == len(after)
+    return [
+        (a, b)
+        for a, b in zip(before, after, strict=True)
+        if a[0] != b[0] or any(abs(x - y) > 1 for x, y in zip(a[1:], b[1:], strict=True))
+    ]
+
+
+def no_horizontal_overflow(page: Page) -> None:
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"{page.url} scrolls sideways: {widths}"
+
+
+def stage_fits(page: Page) -> dict:
+    """Nothing on the stage runs out of the window or out of its box; the type sizes in px."""
+    report = page.evaluate(
+        """() => {
+            const out = [];
+            const W = innerWidth, H = innerHeight;
+            for (const e of document.querySelectorAll(
+                '.st-join > *, .st-prompt, .st-opt, .st-top > *:not([hidden])')) {
+                const r = e.getBoundingClientRect();
+                if (r.width && (r.left < -1 || r.top < -1 || r.right > W + 1 || r.bottom > H + 1))
+                    out.push('outside: ' + e.className + ' ' + JSON.stringify(r));
+            }
+            for (const e of document.querySelectorAll('.st-prompt, .st-opts')) {
+                if (e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1)
+                    out.push('overflows: ' + e.className);
+            }
+            const size = (sel) => {
+                const e = document.querySelector(sel);
+                return e && parseFloat(getComputedStyle(e).fontSize);
+            };
+            const qr = document.querySelector('.st-qr').getBoundingClientRect();
+            return {problems: out, prompt: size('.st-prompt'), label: size('.st-label'),
+                    code: size('.st-code'), count: size('.st-count b'), qr: qr.width};
+        }"""
+    )
+    assert report["problems"] == [], report
+    return report
+
+
+LONG_PROMPT = (
+    "Stel dat uw organisatie volgend jaar precies één investering in klantcontact mag doen, "
+    "met het budget van dit jaar en zonder extra mensen: welke keuze levert volgens u het "
+    "meeste op voor de klant, voor de medewerkers in het contactcenter én voor de financiële "
+    "resultaten op de lange termijn, ook als de concurrent intussen iets anders kiest?"
+)
+LONG_OPTIONS = [
+    "Een vernieuwde selfservice-omgeving met een slimme zoekfunctie en antwoorden op maat",
+    "Meer en beter opgeleide medewerkers aan de telefoon, in de chat en op sociale media, ook "
+    "in de avonduren en het weekend",
+    "Meer omzet",
+    "Een chatbot die eenvoudige vragen zelf afhandelt en lastige vragen met de hele "
+    "voorgeschiedenis doorzet naar een mens",
+    "Niets: eerst meten waar klanten nu afhaken",
+]
+
+
+def make_prompt_long(stack) -> None:
+    django(
+        stack,
+        f"""
+        from polls import live
+        from polls.models import Event
+        event = Event.objects.get(code="KSF2018")
+        question = event.current_question
+        question.prompt = {LONG_PROMPT!r}
+        question.save(update_fields=["prompt"])
+        for option, label in zip(question.options.all(), {LONG_OPTIONS!r}):
+            option.label = label
+            option.save(update_fields=["label"])
+        live.notify_event_changed(event.id)
+        """,
+    )
+
+
+def set_theme(stack, theme: str) -> None:
+    django(
+        stack,
+        f"""
+        from polls.models import Event
+        Event.objects.filter(code="KSF2018").update(theme={theme!r})
+        """,
+    )
+
+
+def answer(phone: Page, option: str) -> None:
+    phone.get_by_role("button", name=option).click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received", timeout=10_000)
+
+
+def test_phone_and_stage_survive_a_server_restart_without_a_reload(browser, stack):
+    errors: list[str] = []
+    urls = stack.urls("KSF2018")
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch_errors(stage, errors)
+    stage.goto(urls["stage"])
+    expect(stage.locator(".st-prompt")).to_be_visible()
+    phone = new_phone(browser)
+    watch_errors(phone, errors)
+    phone.goto(urls["phone"])
+    expect(phone.get_by_role("button", name="Meer omzet")).to_be_enabled()
+    expect(stage.locator("#zp-count")).to_have_text("0")
+    # A reload would lose these: the same documents must live through the restart.
+    for page in (stage, phone):
+        page.evaluate("window.zpSameDocument = true")
+
+    (daphne,) = [p for p in stack.processes if "daphne" in p.args and p.poll() is None]
+    daphne.kill()  # a crash, not a polite shutdown
+    daphne.wait(timeout=10)
+    expect(phone.locator("#zp-status")).to_have_text(
+        re.compile("Reconnecting|Connecting"), timeout=15_000
+    )
+    expect(stage.locator("#zp-conn")).to_be_visible(timeout=15_000)
+    # An answer given while the server is away waits on the phone and goes once it is back.
+    phone.get_by_role("button", name="Meer omzet").click()
+    expect(phone.locator("#zp-status")).to_contain_text("Offline")
+
+    stack.start_daphne_again()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received", timeout=30_000)
+    expect(stage.locator("#zp-conn")).to_be_hidden(timeout=30_000)
+    expect(stage.locator("#zp-count")).to_have_text("1", timeout=10_000)
+    # And a fresh answer over the new connection: acknowledged, counted once.
+    phone.get_by_role("button", name="Tevredenere klanten").click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received", timeout=10_000)
+    expect(stage.locator(".st-opt").first.locator(".st-pct")).to_have_text("100%", timeout=10_000)
+    expect(stage.locator("#zp-count")).to_have_text("1")
+    shot(phone, "phone-after-restart")
+    shot(stage, "stage-after-restart")
+    for page in (stage, phone):
+        assert page.evaluate("window.zpSameDocument") is True
+    # The killed server's sockets dying is the one thing the pages may complain about.
+    assert [e for e in errors if "WebSocket" not in e and "ERR_CONNECTION" not in e] == []
+
+
+def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack):
+    """Screenshots for a human to look at, and the checks a look would make: nothing runs out
+    of its box, type stays large, the bars' rows do not move when results arrive, and the phone
+    never scrolls sideways."""
+    errors: list[str] = []
+    urls = stack.urls("KSF2018")
+    make_prompt_long(stack)
+
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch_errors(stage, errors)
+    stage.goto(urls["stage"])
+    expect(stage.locator(".st-prompt")).to_have_text(LONG_PROMPT)
+    stage.wait_for_timeout(1000)  # the join strip narrows from its idle width in 600 ms
+    parts = ".st-prompt, .st-opts, .st-opt, .st-label, .st-track, .st-join, .st-qr, .st-code"
+    before = boxes(stage, parts)
+
+    phones = []
+    for width, height in ((360, 640), (390, 844)):
+        phone = new_phone(browser, width, height)
+        watch_errors(phone, errors)
+        phone.goto(urls["phone"])
+        expect(phone.locator("#zp-prompt")).to_have_text(LONG_PROMPT)
+        no_horizontal_overflow(phone)
+        phones.append(phone)
+    small = phones[0]
+    options_before = boxes(small, "#zp-prompt, .zp-opt")
+    answer(small, "Meer omzet")
+    answer(phones[1], LONG_OPTIONS[0])
+    extra = new_phone(browser)
+    extra.goto(urls["phone"])
+    answer(extra, "Meer omzet")
+    expect(stage.locator("#zp-count")).to_have_text("3", timeout=10_000)
+    stage.wait_for_timeout(1000)  # the bars' 600 ms
+    assert moved(before, boxes(stage, parts)) == [], "the stage moved when results arrived"
+    assert moved(options_before, boxes(small, "#zp-prompt, .zp-opt")) == [], "the phone moved"
+    for phone, (width, height) in zip(phones, ((360, 640), (390, 844)), strict=True):
+        no_horizontal_overflow(phone)
+        shot(phone, f"phone-long-{width}x{height}")
+
+    for theme in ("dark", "light"):
+        set_theme(stack, theme)
+        for width, height in ((1280, 720), (1920, 1080), (3840, 2160)):
+            stage.set_viewport_size({"width": width, "height": height})
+            stage.goto(urls["stage"])
+            expect(stage.locator("#zp-count")).to_have_text("3", timeout=10_000)
+            expect(stage.locator("body")).to_have_class(re.compile(f"st-theme-{theme}"))
+            shot(stage, f"stage-long-{theme}-{width}x{height}")
+            sizes = stage_fits(stage)
+            # Readable from the back of the hall: sizes relative to the screen's height.
+            assert sizes["prompt"] >= 0.03 * height, sizes
+            assert sizes["label"] >= 0.022 * height, sizes
+            assert sizes["code"] >= 0.06 * height, sizes
+            assert sizes["count"] >= 0.05 * height, sizes
+            assert sizes["qr"] >= 0.3 * height, sizes
+
+    remote = browser.new_page(viewport={"width": 390, "height": 844})
+    watch_errors(remote, errors)
+    remote.goto(urls["remote"])
+    remote.fill("#id_username", "host")
+    remote.fill("#id_password", "zaalpeiling-dev-only")
+    remote.locator("input[type=submit]").click()
+    expect(remote.locator("#zp-count")).to_have_text("3", timeout=10_000)
+    no_horizontal_overflow(remote)
+    shot(remote, "remote-long")
+    assert errors == []
+
+
+def logo_png(width: int = 360, height: int = 120) -> bytes:
+    """A made-up logo: three rising bars on the brand colour."""
+    red, white = bytes((228, 0, 59)), bytes((255, 255, 255))
+    bars = [(40, 100, 80), (130, 190, 50), (220, 280, 20)]  # x from, x to, top
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")
+        for x in range(width):
+            inside = any(a <= x < b and top <= y < height - 20 for a, b, top in bars)
+            row += white if inside else red
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def brand_colour(name: str, accent: str) -> str:
+    """The computed-style spelling of one of the accent's custom properties."""
+    css = branding.brand_css(accent)
+    value = re.search(rf"{name}:(#[0-9A-F]{{6}})", css).group(1)
+    r, g, b = branding.parse_hex(value)
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, stack):
+    errors: list[str] = []
+    urls = stack.urls("KSF2018")
+    logo = stack.directory / "logo.png"
+    logo.write_bytes(logo_png())
+    django(
+        stack,
+        f"""
+        from pathlib import Path
+        from polls import branding, live
+        from polls.models import Event
+        event = Event.objects.get(code="KSF2018")
+        event.accent_color = "#E4003B"
+        event.theme = "light"
+        branding.set_logo(event, Path({str(logo)!r}).read_bytes())
+        event.save()
+        live.notify_event_changed(event.id)
+        """,
+    )
+    violations = (
+        "addEventListener('securitypolicyviolation', (e) => (window.zpViolations ||= [])"
+        ".push(e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    requests: list[str] = []
+    base = urlsplit(stack.base)
+
+    def watch(page: Page) -> None:
+        watch_errors(page, errors)
+        page.add_init_script(violations)
+        page.on("request", lambda request: requests.append(request.url))
+
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch(stage)
+    stage.goto(urls["stage"])
+    expect(stage.locator("#zp-logo")).to_be_visible()
+    assert stage.eval_on_selector("#zp-logo", "img => img.complete && img.naturalWidth") == 360
+    expect(stage.locator("body")).to_have_class(re.compile("st-theme-light"))
+    accent = brand_colour("--brand-l", "#E4003B")
+    join_border = stage.eval_on_selector(".st-join", "e => getComputedStyle(e).borderLeftColor")
+    assert join_border == accent
+    assert stage.evaluate("getComputedStyle(document.body).colorScheme") == "light"
+    assert stage.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(243, 246, 247)"
+
+    phone = new_phone(browser)
+    watch(phone)
+    phone.goto(urls["phone"])
+    answer(phone, "Meer omzet")
+    mine = phone.get_by_role("button", name="Meer omzet")
+    assert mine.evaluate("e => getComputedStyle(e).backgroundColor") == accent
+    assert mine.evaluate("e => getComputedStyle(e).color") == brand_colour(
+        "--brand-l-ink", "#E4003B"
+    )
+    expect(stage.locator("#zp-count")).to_have_text("1", timeout=10_000)
+    fill = stage.locator(".st-fill").first
+    assert accent in fill.evaluate("e => getComputedStyle(e).backgroundImage")
+    shot(stage, "stage-branded-light-1920x1080")
+    shot(phone, "phone-branded")
+
+    # The dark stage: the logo on its plate, the accent made lighter to read on dark.
+    set_theme(stack, "dark")
+    stage.goto(urls["stage"])
+    expect(stage.locator("#zp-logo")).to_be_visible()
+    join_border = stage.eval_on_selector(".st-join", "e => getComputedStyle(e).borderLeftColor")
+    assert join_border == brand_colour("--brand-d", "#E4003B")
+    shot(stage, "stage-branded-dark-1920x1080")
+
+    # Nothing asked yet: the join banner is the whole screen, logo on top.
+    django(
+        stack,
+        """
+        from polls import show
+        from polls.models import Event
+        show.do_set_current(Event.objects.get(code="KSF2018"), None)
+        """,
+    )
+    expect(stage.locator(".st-join-now")).to_be_visible(timeout=10_000)
+    expect(stage.locator(".st-idle-logo")).to_be_visible()
+    expect(stage.locator("#zp-logo")).to_be_hidden()  # one logo on the screen, not two
+    for width, height in ((1280, 720), (3840, 2160)):
+        stage.set_viewport_size({"width": width, "height": height})
+        shot(stage, f"stage-branded-idle-{width}x{height}")
+        stage_fits(stage)
+
+    # A projector set to reduce motion gets no animation at all.
+    calm = browser.new_page(viewport={"width": 1280, "height": 720}, reduced_motion="reduce")
+    watch(calm)
+    calm.goto(urls["stage"])
+    expect(calm.locator(".st-join-now")).to_be_visible()
+    durations = calm.evaluate(
+        "[...document.querySelectorAll('*')].flatMap(e => {"
+        " const s = getComputedStyle(e); return [s.transitionDuration, s.animationName]; })"
+    )
+    assert set(durations) <= {"0s", "none"}, set(durations)
+
+    for page in (stage, phone, calm):
+        assert page.evaluate("window.zpViolations || []") == [], page.url
+    third_party = [
+        url
+        for url in requests
+        if urlsplit(url).netloc != base.netloc and not url.startswith("data:")
+    ]
+    assert third_party == []
     assert errors == []
