@@ -499,3 +499,160 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
     ]
     assert third_party == []
     assert errors == []
+
+
+# --- accessibility --------------------------------------------------------------------
+
+CONTRAST_REPORT = """() => {
+    const parse = (c) => {
+        const m = c.match(/^rgba?\\(([^)]+)\\)$/);
+        if (!m) return null;
+        const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+        return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    };
+    const over = (top, under) =>
+        [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+    const lum = (rgb) => {
+        const f = (v) => {
+            v /= 255;
+            return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]);
+    };
+    const background = (el) => {
+        const chain = [];
+        for (let e = el; e; e = e.parentElement) chain.unshift(e);
+        let bg = [255, 255, 255, 1];
+        for (const e of chain) {
+            const s = getComputedStyle(e);
+            const c = parse(s.backgroundColor);
+            if (c === null) return null;
+            if (c[3] > 0) bg = over(c, bg);
+            // A gradient on the element under the text: judged by its first colour stop.
+            const image = s.backgroundImage;
+            if (image.startsWith('linear-gradient') || image.startsWith('radial-gradient')) {
+                const stop = image.match(/rgba?\\([^)]+\\)/);
+                if (!stop) return null;
+                bg = over(parse(stop[0]), bg);
+            } else if (image !== 'none') return null;
+        }
+        return bg;
+    };
+    const failures = [];
+    let checked = 0, skipped = 0;
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+        const el = walker.currentNode.parentElement;
+        if (!walker.currentNode.textContent.trim() || seen.has(el)) continue;
+        seen.add(el);
+        if (el.closest('[hidden], [aria-hidden=true], noscript, script, style, svg')) continue;
+        const r = el.getBoundingClientRect();
+        const s = getComputedStyle(el);
+        if (!r.width || !r.height || s.visibility === 'hidden' || parseFloat(s.opacity) === 0)
+            continue;
+        const fg = parse(s.color), bg = background(el);
+        if (fg === null || bg === null) { skipped++; continue; }
+        const ink = over(fg, bg);
+        const [hi, lo] = [lum(ink), lum(bg)].sort((a, b) => b - a);
+        const ratio = (hi + 0.05) / (lo + 0.05);
+        const size = parseFloat(s.fontSize), bold = parseInt(s.fontWeight, 10) >= 700;
+        const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+        checked++;
+        if (ratio < needed)
+            failures.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" `
+                          + `${ratio.toFixed(2)} < ${needed}`);
+    }
+    return {checked, skipped, failures};
+}"""
+
+
+def contrast_report(page: Page) -> dict:
+    """WCAG AA for every visible piece of text against what is painted under it."""
+    report = page.evaluate(CONTRAST_REPORT)
+    assert report["failures"] == [], f"{page.url}: {report}"
+    assert report["checked"] >= 5 and report["skipped"] <= report["checked"] // 4, report
+    return report
+
+
+def test_the_phone_works_by_keyboard_reads_out_its_status_and_switches_to_dutch(browser, stack):
+    errors: list[str] = []
+    urls = stack.urls("KSF2018")
+    phone = new_phone(browser)
+    watch_errors(phone, errors)
+    phone.goto(urls["phone"])
+    expect(phone.get_by_role("button", name="Meer omzet")).to_be_enabled()
+    assert phone.locator("html").get_attribute("lang") == "en"  # the browser's language
+    status = phone.locator("#zp-status")
+    assert status.get_attribute("role") == "status"
+    assert status.get_attribute("aria-live") == "polite"
+
+    # Every control has a name a screen reader can say, and is big enough for a thumb.
+    controls = phone.eval_on_selector_all(
+        "button, a[href], input:not([type=hidden]), select, textarea",
+        """els => els.filter(e => e.getBoundingClientRect().width).map(e => {
+            const r = e.getBoundingClientRect();
+            const labelled = (e.labels && [...e.labels].map(l => l.textContent).join(''))
+                || e.getAttribute('aria-label') || e.textContent;
+            return {tag: e.tagName, name: (labelled || '').trim(), w: r.width, h: r.height,
+                    inMain: !!e.closest('main')};
+        })""",
+    )
+    assert controls and all(c["name"] for c in controls), controls
+    for control in controls:
+        least = 44 if control["inMain"] else 24  # answers 44 px; header links WCAG's 24 px
+        assert min(control["w"], control["h"]) >= least, control
+
+    # By keyboard alone: Tab reaches an answer, its focus ring shows, Enter sends it.
+    for _ in range(20):
+        phone.keyboard.press("Tab")
+        focused = phone.evaluate("document.activeElement.textContent.trim()")
+        if focused.startswith("Meer omzet"):
+            break
+    else:
+        pytest.fail("Tab never reached the answer 'Meer omzet'")
+    ring = phone.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+    )
+    assert ring[0] != "none" and ring[1] >= 2, ring
+    phone.keyboard.press("Enter")
+    expect(status).to_contain_text("Answer received")
+    expect(phone.get_by_role("button", name=re.compile("Meer omzet"))).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    contrast_report(phone)
+
+    # The visible switch: the same page in Dutch, the answer still there.
+    phone.get_by_role("link", name="NL").click()
+    expect(phone.locator("html")).to_have_attribute("lang", "nl")
+    expect(phone.get_by_role("link", name="NL")).to_have_attribute("aria-current", "true")
+    phone.get_by_role("button", name="Tevredenere klanten").click()
+    expect(status).to_contain_text("Antwoord ontvangen")
+    contrast_report(phone)
+    assert errors == []
+
+
+def test_stage_in_both_themes_and_remote_meet_wcag_contrast(browser, stack):
+    urls = stack.urls("KSF2018")
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    for theme in ("dark", "light"):
+        django(
+            stack,
+            f"""
+            from polls.models import Event
+            Event.objects.filter(code="KSF2018").update(theme="{theme}")
+            """,
+        )
+        stage.goto(urls["stage"])
+        expect(stage.locator(".st-prompt")).to_be_visible()
+        stage.wait_for_timeout(800)  # the entrance animation
+        contrast_report(stage)
+
+    remote = browser.new_page(viewport={"width": 390, "height": 844})
+    remote.goto(urls["remote"])
+    remote.fill("#id_username", "host")
+    remote.fill("#id_password", "zaalpeiling-dev-only")
+    remote.locator("input[type=submit]").click()
+    expect(remote.locator("button[value=next]")).to_be_visible()
+    contrast_report(remote)
