@@ -88,7 +88,8 @@ async def load_event_state_raw(event_id: int) -> tuple[dict | None, str | None]:
 
 
 def public_event(state: dict) -> dict:
-    return {"code": state["event"]["code"], "title": state["event"]["title"]}
+    event = state["event"]
+    return {"code": event["code"], "title": event["title"], "look": event.get("look", "")}
 
 
 class StateTexts:

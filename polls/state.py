@@ -16,6 +16,13 @@ def stage_key_digest(stage_key: str) -> str:
     return hashlib.sha256(stage_key.encode()).hexdigest()[:16]
 
 
+def look_digest(event: Event) -> str:
+    """What a stage screen was drawn with (theme, accent, logo, language): when the host changes
+    any of it, the state carries a new digest and open screens reload to show it."""
+    look = "|".join([event.theme, event.accent_color, event.logo_digest, event.language])
+    return hashlib.sha256(look.encode()).hexdigest()[:12]
+
+
 def _scale(question: Question) -> dict | None:
     if question.kind in Question.NPS_KINDS:
         return {
@@ -113,6 +120,7 @@ def build_event_state(event_id: int) -> dict | None:
             "title": event.title,
             "language": event.language,
             "stage_key_digest": stage_key_digest(event.stage_key),
+            "look": look_digest(event),
         },
         "question": payload,
         "spec": {

@@ -24,6 +24,7 @@ from . import show, tally
 from .codes import normalise_code
 from .models import Event, Question
 from .ratelimit import join_allowed_async
+from .state import look_digest
 from .tokens import issue_participant_token, participant_cookie_name
 
 
@@ -151,6 +152,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
     config = {
         "ws_path": f"/ws/e/{event.code}/stage/?key={event.stage_key}",
         "lang": event.language,
+        "look": look_digest(event),
     }
     with translation.override(event.language):
         return render(

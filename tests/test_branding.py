@@ -10,35 +10,14 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import include, path, reverse
+from django.urls import reverse
 
-import config.urls
 from polls import branding
 from polls.forms import EventForm
 from polls.models import Event
 from tests.factories import make_event, make_user
 
 pytestmark = pytest.mark.django_db
-
-# The site's URLs with the branding ones, whether or not config/urls.py includes them yet.
-urlpatterns = list(config.urls.urlpatterns)
-if not any(getattr(entry, "namespace", None) == "branding" for entry in urlpatterns):
-    urlpatterns.append(path("", include("polls.branding_urls")))
-with_branding_urls = pytest.mark.urls(__name__)
-
-# What the admin shows for an event (the lines polls/admin.py's EventAdmin carries).
-ADMIN_FIELDS = [
-    "title",
-    "code",
-    "language",
-    "theme",
-    "accent_color",
-    "logo_file",
-    "hosts",
-    "current_question",
-    "live_links",
-    "stage_key",
-]
 
 
 def png_bytes(width: int = 2, height: int = 1, rgb: tuple[int, int, int] = (228, 0, 59)) -> bytes:
@@ -226,7 +205,6 @@ def test_events_load_without_their_logo_bytes_until_asked():
 # --- serving -----------------------------------------------------------------------
 
 
-@with_branding_urls
 def test_the_logo_is_served_with_a_strong_etag_and_cached_for_good_when_versioned(client):
     event = make_event()
     data = png_bytes()
@@ -249,7 +227,6 @@ def test_the_logo_is_served_with_a_strong_etag_and_cached_for_good_when_versione
     assert again["ETag"] == response["ETag"]
 
 
-@with_branding_urls
 def test_no_logo_no_event_and_writes_are_refused(client):
     event = make_event()
     assert client.get(reverse("branding:logo", args=[event.code])).status_code == 404
@@ -259,7 +236,6 @@ def test_no_logo_no_event_and_writes_are_refused(client):
     assert client.post(reverse("branding:logo", args=[event.code])).status_code == 405
 
 
-@with_branding_urls
 def test_the_accent_style_sheet_needs_no_event_and_accepts_only_hex(client):
     response = client.get("/brand/e4003b.css")
     assert response.status_code == 200
@@ -270,7 +246,6 @@ def test_the_accent_style_sheet_needs_no_event_and_accepts_only_hex(client):
         assert client.get(bad).status_code == 404
 
 
-@with_branding_urls
 def test_pages_link_the_accent_and_the_stage_shows_logo_and_theme(client):
     host = make_user("host-a")
     event = make_event(hosts=[host], accent_color="#E4003B", theme="light")
@@ -299,15 +274,6 @@ def test_pages_without_branding_link_nothing_extra(client):
 # --- the admin ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def branded_admin(monkeypatch):
-    """EventAdmin with the branding form, as polls/admin.py declares it."""
-    from polls.admin import EventAdmin
-
-    monkeypatch.setattr(EventAdmin, "form", EventForm)
-    monkeypatch.setattr(EventAdmin, "fields", ADMIN_FIELDS)
-
-
 def admin_data(event, **overrides):
     data = {
         "title": event.title,
@@ -326,8 +292,7 @@ def admin_data(event, **overrides):
     return data
 
 
-@with_branding_urls
-def test_a_host_brands_an_event_in_the_admin(client, branded_admin):
+def test_a_host_brands_an_event_in_the_admin(client):
     host = make_user("host-a")
     host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
     event = make_event(hosts=[host])
@@ -351,3 +316,32 @@ def test_a_host_brands_an_event_in_the_admin(client, branded_admin):
     assert refused.status_code == 200
     assert "SVG is not accepted" in refused.content.decode()
     assert Event.objects.get(pk=event.pk).logo_digest == stored.logo_digest
+
+
+def test_the_state_carries_the_look_the_stage_was_drawn_with(client):
+    """A stage compares the two and redraws itself when the host changes the look."""
+    import json
+    import re
+
+    from polls.state import build_event_state, look_digest
+
+    event = Event.objects.create(title="Look", code="STAGE7")
+    looks = {build_event_state(event.id)["event"]["look"]}
+    for change in (
+        {"theme": "light"},
+        {"accent_color": "#E4003B"},
+        {"logo_digest": "0123456789abcdef"},
+        {"language": "en"},
+    ):
+        Event.objects.filter(pk=event.pk).update(**change)
+        looks.add(build_event_state(event.id)["event"]["look"])
+    assert len(looks) == 5
+    Event.objects.filter(pk=event.pk).update(title="Another title")  # the stage updates that live
+    assert build_event_state(event.id)["event"]["look"] in looks
+
+    event.refresh_from_db()
+    response = client.get(f"/e/{event.code}/stage/?key={event.stage_key}")
+    assert response.status_code == 200, response
+    page = response.content.decode()
+    config = json.loads(re.search(r'id="zp-config"[^>]*>(.*?)</script>', page).group(1))
+    assert config["look"] == look_digest(event) == build_event_state(event.id)["event"]["look"]

