@@ -63,33 +63,15 @@ class Stack:
     def start_daphne(self, application: str = "config.asgi:application") -> subprocess.Popen:
         """A Daphne process on a free port (``self.port``), returned once it accepts connections."""
         self.port = free_port()
-        process = self.start(
-            f"daphne-{self.port}",
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            application,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return process
-            except OSError:
-                if process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"Daphne did not start:\n{self.log_text()}")
+        return self._daphne_on_port(f"daphne-{self.port}", application)
 
     def start_daphne_again(self, application: str = "config.asgi:application") -> subprocess.Popen:
         """A new Daphne on the port of the last one (``self.port``), as a server restarted after
         a crash comes back: clients that knew the old one find it at the same address. Returned
         once it accepts connections; the caller has stopped the old process."""
-        log_name = f"daphne-{self.port}-again-{len(self.processes)}"
+        return self._daphne_on_port(f"daphne-{self.port}-again-{len(self.processes)}", application)
+
+    def _daphne_on_port(self, log_name: str, application: str) -> subprocess.Popen:
         process = self.start(
             log_name,
             sys.executable,
@@ -110,7 +92,7 @@ class Stack:
                 if process.poll() is not None:
                     break
                 time.sleep(0.1)
-        raise RuntimeError(f"Daphne did not start again on port {self.port}:\n{self.log_text()}")
+        raise RuntimeError(f"Daphne did not start on port {self.port}:\n{self.log_text()}")
 
     def start_daphnes(
         self, count: int, application: str = "config.asgi:application"

@@ -9,59 +9,21 @@ import re
 import struct
 import textwrap
 import zlib
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from polls import branding
+from tests.browser_helpers import (
+    new_phone,
+    open_remote,
+    press,
+    shot,
+    watch_errors,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-CHROMIUM = "/usr/lib/chromium/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run the README's test command")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def press(remote: Page, action: str) -> None:
-    """A remote-control button: a form POST answered by a redirect back to the page."""
-    with remote.expect_navigation():
-        remote.locator(f"button[value={action}]").click()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(1000)  # let the reveal and bar animations (600 ms) finish
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def watch_errors(page: Page, errors: list[str]) -> None:
-    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(f"{page.url}: {message.text}") if message.type == "error" else None
-        ),
-    )
 
 
 def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
@@ -90,13 +52,7 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
     expect(stage.locator("#zp-count")).to_have_text("1")
     shot(stage, "stage-single-choice")
 
-    host = browser.new_page(viewport={"width": 390, "height": 844})
-    watch_errors(host, errors)
-    host.goto(urls["remote"])
-    host.fill("#id_username", "host")
-    host.fill("#id_password", "zaalpeiling-dev-only")
-    host.locator("input[type=submit]").click()
-    expect(host.locator("button[value=next]")).to_be_visible()
+    host = open_remote(browser, urls["remote"], errors)
     press(host, "reveal")
     expect(stage.get_by_text(re.compile("Grootste verschil|komen overeen"))).to_be_visible(
         timeout=10_000
@@ -128,17 +84,6 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
 def django(stack, code: str) -> str:
     """Run Python in the stack's Django (its database, its Redis): how a test plays the admin."""
     return stack.manage("shell", "-c", textwrap.dedent(code))
-
-
-def new_phone(browser: Browser, width: int = 390, height: int = 844, **options) -> Page:
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        locale="en-GB",
-        is_mobile=True,
-        has_touch=True,
-        **options,
-    )
-    return context.new_page()
 
 
 def boxes(page: Page, selector: str) -> list[tuple]:
@@ -350,12 +295,7 @@ def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack)
             assert sizes["count"] >= 0.05 * height, sizes
             assert sizes["qr"] >= 0.3 * height, sizes
 
-    remote = browser.new_page(viewport={"width": 390, "height": 844})
-    watch_errors(remote, errors)
-    remote.goto(urls["remote"])
-    remote.fill("#id_username", "host")
-    remote.fill("#id_password", "zaalpeiling-dev-only")
-    remote.locator("input[type=submit]").click()
+    remote = open_remote(browser, urls["remote"], errors)
     expect(remote.locator("#zp-count")).to_have_text("3", timeout=10_000)
     no_horizontal_overflow(remote)
     shot(remote, "remote-long")
@@ -654,10 +594,4 @@ def test_stage_in_both_themes_and_remote_meet_wcag_contrast(browser, stack):
         stage.wait_for_timeout(800)  # the entrance animation
         contrast_report(stage)
 
-    remote = browser.new_page(viewport={"width": 390, "height": 844})
-    remote.goto(urls["remote"])
-    remote.fill("#id_username", "host")
-    remote.fill("#id_password", "zaalpeiling-dev-only")
-    remote.locator("input[type=submit]").click()
-    expect(remote.locator("button[value=next]")).to_be_visible()
-    contrast_report(remote)
+    contrast_report(open_remote(browser, urls["remote"]))

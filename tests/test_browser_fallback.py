@@ -7,69 +7,24 @@ The screenshot lands in artifacts/screenshots/phone-fallback.png (git-ignored).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from polls import tally
 from polls.redis_client import get_sync_redis
+from tests.browser_helpers import (
+    new_phone,
+    open_remote,
+    press,
+    shot,
+    watch_errors,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 CODE = "KSF2018"
 SOCKETS = re.compile(r"/ws/")
-# As tests/test_browser.py: Debian's Chromium, never a downloaded one.
-CHROMIUM = "/usr/lib/chromium/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run the README's test command")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def press(remote: Page, action: str) -> None:
-    """A remote-control button: a form POST answered by a redirect back to the page."""
-    with remote.expect_navigation():
-        remote.locator(f"button[value={action}]").click()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(1000)  # let the bar animations finish
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def watch_errors(page: Page, errors: list[str]) -> None:
-    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(f"{page.url}: {message.text}") if message.type == "error" else None
-        ),
-    )
-
-
-def phone_page(browser) -> Page:
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, locale="en-GB", is_mobile=True, has_touch=True
-    )
-    return context.new_page()
 
 
 def track(page: Page) -> dict[str, list[str]]:
@@ -101,7 +56,7 @@ def test_a_phone_whose_websockets_are_blocked_votes_over_http(browser, stack):
     stage.goto(urls["stage"])  # the stage keeps its WebSocket
     expect(stage.locator("#zp-code")).to_have_text(CODE)
 
-    phone = phone_page(browser)
+    phone = new_phone(browser)
     watch_errors(phone, errors)
     seen = track(phone)
     attempts: list[str] = []
@@ -130,13 +85,7 @@ def test_a_phone_whose_websockets_are_blocked_votes_over_http(browser, stack):
     assert len(attempts) >= 3  # it did try WebSockets first
 
     # The host's next question reaches the phone over the event stream.
-    host = browser.new_page(viewport={"width": 390, "height": 844})
-    watch_errors(host, errors)
-    host.goto(urls["remote"])
-    host.fill("#id_username", "host")
-    host.fill("#id_password", "zaalpeiling-dev-only")
-    host.locator("input[type=submit]").click()
-    expect(host.locator("button[value=next]")).to_be_visible()
+    host = open_remote(browser, urls["remote"], errors)
     press(host, "next")
     press(host, "open")
     expect(phone.locator("input[type=range]")).to_be_visible(timeout=10_000)
@@ -150,7 +99,7 @@ def test_a_phone_whose_websockets_are_blocked_votes_over_http(browser, stack):
 
 def test_a_socket_that_opens_but_never_speaks_is_given_up(browser, stack):
     errors: list[str] = []
-    phone = phone_page(browser)
+    phone = new_phone(browser)
     watch_errors(phone, errors)
     seen = track(phone)
     # A proxy that accepts the upgrade and then passes nothing: the socket looks open.
@@ -164,7 +113,7 @@ def test_a_socket_that_opens_but_never_speaks_is_given_up(browser, stack):
 
 def test_the_fallback_can_be_forced_with_transport_http(browser, stack):
     errors: list[str] = []
-    phone = phone_page(browser)
+    phone = new_phone(browser)
     watch_errors(phone, errors)
     seen = track(phone)
     phone.goto(f"{stack.base}/e/{CODE}/?transport=http")
@@ -177,7 +126,7 @@ def test_the_fallback_can_be_forced_with_transport_http(browser, stack):
 
 def test_a_stale_token_on_the_fallback_joins_again(browser, stack):
     """EventSource cannot read a 401; the page asks with a ping, reads 4401, joins again."""
-    phone = phone_page(browser)
+    phone = new_phone(browser)
     phone.add_init_script(f"localStorage.setItem('zp-token-{CODE}', 'stale.token')")
     seen = track(phone)
     phone.goto(f"{stack.base}/e/{CODE}/?transport=http")

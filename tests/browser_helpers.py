@@ -1,0 +1,72 @@
+"""What the real-browser tests share: Debian's Chromium under Playwright, pages and screenshots.
+
+Screenshots land in artifacts/screenshots/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+from polls.demo import DEMO_HOST_PASSWORD, DEMO_HOST_USERNAME
+
+# Debian's Chromium (the launcher script /usr/bin/chromium runs this binary), never one that
+# Playwright downloads.
+CHROMIUM = "/usr/lib/chromium/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def new_phone(browser: Browser, width: int = 390, height: int = 844, **options) -> Page:
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        locale="en-GB",
+        is_mobile=True,
+        has_touch=True,
+        **options,
+    )
+    return context.new_page()
+
+
+def open_remote(browser: Browser, url: str, errors: list[str] | None = None) -> Page:
+    """The host's remote control on a phone-sized page, logged in as the demo host."""
+    remote = browser.new_page(viewport={"width": 390, "height": 844})
+    if errors is not None:
+        watch_errors(remote, errors)
+    remote.goto(url)
+    remote.fill("#id_username", DEMO_HOST_USERNAME)
+    remote.fill("#id_password", DEMO_HOST_PASSWORD)
+    remote.locator("input[type=submit]").click()
+    expect(remote.locator("button[value=next]")).to_be_visible()
+    return remote
+
+
+def press(remote: Page, action: str) -> None:
+    """A remote-control button: a form POST answered by a redirect back to the page."""
+    with remote.expect_navigation():
+        remote.locator(f"button[value={action}]").click()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1000)  # let the reveal and bar animations (600 ms) finish
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def watch_errors(page: Page, errors: list[str]) -> None:
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"{page.url}: {message.text}") if message.type == "error" else None
+        ),
+    )
