@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from .codes import normalise_code
-from .models import Event
+from .models import Event, EventLogo
 
 # --- the accent colour ------------------------------------------------------------
 
@@ -148,17 +148,18 @@ def check_logo(data: bytes) -> str:
     return content_type
 
 
-def set_logo(event: Event, data: bytes) -> None:
-    """Check and attach a logo to the (unsaved) event; the caller saves."""
-    event.logo_type = check_logo(data)
-    event.logo = bytes(data)
-    event.logo_digest = hashlib.sha256(data).hexdigest()[:16]
-
-
-def clear_logo(event: Event) -> None:
-    event.logo = b""
-    event.logo_type = ""
-    event.logo_digest = ""
+def save_logo(event: Event, data: bytes | None) -> None:
+    """Store (bytes) or remove (None) the saved event's logo, with the fields that version it."""
+    if data is None:
+        EventLogo.objects.filter(event=event).delete()
+        event.logo_type = event.logo_digest = ""
+    else:
+        event.logo_type = check_logo(data)
+        event.logo_digest = hashlib.sha256(data).hexdigest()[:16]
+        EventLogo.objects.update_or_create(
+            event=event, defaults={"digest": event.logo_digest, "data": bytes(data)}
+        )
+    event.save(update_fields=["logo_type", "logo_digest"])
 
 
 # --- views -----------------------------------------------------------------------
@@ -186,8 +187,9 @@ def logo(request: HttpRequest, code: str) -> HttpResponse:
     if etag in parse_etags(request.headers.get("If-None-Match", "")):
         response = HttpResponseNotModified()
     else:
-        data = events.values_list("logo", flat=True).first()
-        if data is None:  # removed meanwhile
+        logos = EventLogo.objects.filter(event__code=normalise_code(code), digest=digest)
+        data = logos.values_list("data", flat=True).first()
+        if data is None:  # replaced or removed meanwhile
             raise Http404
         response = HttpResponse(bytes(data), content_type=content_type)
         # Whatever the bytes might also parse as, they never run as a document here.

@@ -73,10 +73,12 @@ class EventForm(forms.ModelForm):
         branding.check_logo(data)
         return data
 
-    def save(self, commit: bool = True) -> Event:
+    def _save_m2m(self) -> None:
+        # The logo row needs the saved event: it goes with the many-to-many data, which both
+        # save() and the admin (form.save_m2m() after saving the event) write after the event.
+        super()._save_m2m()
         logo = self.cleaned_data.get("logo_file")
         if isinstance(logo, bytes):
-            branding.set_logo(self.instance, logo)
+            branding.save_logo(self.instance, logo)
         elif logo is False:
-            branding.clear_logo(self.instance)
-        return super().save(commit)
+            branding.save_logo(self.instance, None)

@@ -37,17 +37,6 @@ def validate_accent_color(value: str) -> None:
         )
 
 
-class EventManager(models.Manager):
-    """Events without their logo's bytes: only the logo view reads them.
-
-    Live code loads events often (every screen's connect, every state rebuild); a logo of up to
-    512 KB must not travel along each time. ``event.logo`` still works: it loads on access.
-    """
-
-    def get_queryset(self):
-        return super().get_queryset().defer("logo")
-
-
 class Event(models.Model):
     class Theme(models.TextChoices):
         DARK = "dark", _("Dark")
@@ -92,13 +81,10 @@ class Event(models.Model):
             "colour. Made lighter or darker where needed to stay readable."
         ),
     )
-    # The logo lives in the database (validated PNG/JPEG/WebP, see polls.branding), so no
-    # media files need serving; logo_digest versions its URL and is its ETag.
-    logo = models.BinaryField(_("logo"), blank=True, default=b"", editable=False)
+    # The logo's bytes are an EventLogo row; these say whether there is one and version its URL
+    # (the digest is also its ETag).
     logo_type = models.CharField(_("logo type"), max_length=16, blank=True, editable=False)
     logo_digest = models.CharField(_("logo version"), max_length=16, blank=True, editable=False)
-
-    objects = EventManager()
 
     class Meta:
         verbose_name = _("event")
@@ -114,6 +100,26 @@ class Event(models.Model):
         if user.is_superuser:
             return True
         return self.hosts.filter(pk=user.pk).exists()
+
+
+class EventLogo(models.Model):
+    """An event's logo (a checked PNG/JPEG/WebP, see polls.branding), kept in the database so no
+    media files need serving, and in its own table: events are loaded often (every screen's
+    connect, every state rebuild, every question's ``event``) and up to 512 KB must not come
+    along each time."""
+
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, primary_key=True, related_name="logo"
+    )
+    digest = models.CharField(_("logo version"), max_length=16)
+    data = models.BinaryField(_("logo"))
+
+    class Meta:
+        verbose_name = _("logo")
+        verbose_name_plural = _("logos")
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: {self.digest}"
 
 
 class Question(models.Model):

@@ -3,6 +3,8 @@ database, served with a strong ETag) and the admin form that sets both."""
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 import zlib
 
@@ -12,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from polls import branding
+from polls import branding, live
 from polls.forms import EventForm
-from polls.models import Event
+from polls.models import Event, EventLogo
+from polls.state import build_event_state, look_digest
 from tests.factories import make_event, make_user
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +148,8 @@ def test_an_uploaded_png_is_stored_in_the_database_with_its_type_and_digest():
     assert form.is_valid(), form.errors
     form.save()
     stored = Event.objects.get(pk=event.pk)
-    assert bytes(stored.logo) == data
+    assert bytes(stored.logo.data) == data
+    assert stored.logo.digest == stored.logo_digest
     assert stored.logo_type == "image/png"
     assert len(stored.logo_digest) == 16
     assert stored.theme == "light"
@@ -178,8 +182,7 @@ def test_a_refused_upload_says_why_and_stores_nothing(data, name, content_type, 
 
 def test_a_logo_can_be_cleared():
     event = make_event()
-    branding.set_logo(event, png_bytes())
-    event.save()
+    branding.save_logo(event, png_bytes())
     form = EventForm(
         data={"title": "T", "code": event.code, "language": "en", "logo_file-clear": "on"},
         instance=Event.objects.get(pk=event.pk),
@@ -187,19 +190,39 @@ def test_a_logo_can_be_cleared():
     assert form.is_valid(), form.errors
     form.save()
     stored = Event.objects.get(pk=event.pk)
-    assert (stored.logo_digest, stored.logo_type, bytes(stored.logo)) == ("", "", b"")
+    assert (stored.logo_digest, stored.logo_type) == ("", "")
+    assert not EventLogo.objects.filter(event=event).exists()
 
 
-def test_events_load_without_their_logo_bytes_until_asked():
+def test_events_and_questions_load_without_the_logos_bytes():
+    """Live code loads events often, by themselves and as a question's event."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from polls.models import Question
+
     event = make_event()
-    data = png_bytes()
-    branding.set_logo(event, data)
-    event.save()
-    loaded = Event.objects.get(pk=event.pk)
-    assert loaded.get_deferred_fields() == {"logo"}
-    loaded.title = "Renamed"
-    loaded.save()  # saves what was loaded; the logo is left alone
-    assert bytes(Event.objects.get(pk=event.pk).logo) == data
+    branding.save_logo(event, png_bytes())
+    question = Question.objects.create(event=event, prompt="Which one?")
+    with CaptureQueriesContext(connection) as queries:
+        Event.objects.get(pk=event.pk)
+        Question.objects.select_related("event").get(pk=question.pk)
+        Question.objects.get(pk=question.pk).event  # noqa: B018 - the lazy load is the point
+    assert len(queries) == 4
+    assert all("polls_eventlogo" not in q["sql"] and '"data"' not in q["sql"] for q in queries)
+    renamed = Event.objects.get(pk=event.pk)
+    renamed.title = "Renamed"
+    renamed.save()
+    assert bytes(EventLogo.objects.get(event=event).data) == png_bytes()
+
+
+def test_a_logo_replaced_between_the_two_reads_is_never_served_under_the_old_version(client):
+    """The view reads the version, then the bytes; they must belong together."""
+    event = make_event()
+    branding.save_logo(event, png_bytes(rgb=(0, 0, 0)))
+    EventLogo.objects.filter(event=event).update(digest="0" * 16)  # as if replaced meanwhile
+    response = client.get(reverse("branding:logo", args=[event.code]), {"v": event.logo_digest})
+    assert response.status_code == 404
 
 
 # --- serving -----------------------------------------------------------------------
@@ -208,8 +231,7 @@ def test_events_load_without_their_logo_bytes_until_asked():
 def test_the_logo_is_served_with_a_strong_etag_and_cached_for_good_when_versioned(client):
     event = make_event()
     data = png_bytes()
-    branding.set_logo(event, data)
-    event.save()
+    branding.save_logo(event, data)
     url = reverse("branding:logo", args=[event.code])
     response = client.get(url, {"v": event.logo_digest})
     assert response.status_code == 200
@@ -231,8 +253,7 @@ def test_no_logo_no_event_and_writes_are_refused(client):
     event = make_event()
     assert client.get(reverse("branding:logo", args=[event.code])).status_code == 404
     assert client.get(reverse("branding:logo", args=["NOSUCH"])).status_code == 404
-    branding.set_logo(event, png_bytes())
-    event.save()
+    branding.save_logo(event, png_bytes())
     assert client.post(reverse("branding:logo", args=[event.code])).status_code == 405
 
 
@@ -249,8 +270,7 @@ def test_the_accent_style_sheet_needs_no_event_and_accepts_only_hex(client):
 def test_pages_link_the_accent_and_the_stage_shows_logo_and_theme(client):
     host = make_user("host-a")
     event = make_event(hosts=[host], accent_color="#E4003B", theme="light")
-    branding.set_logo(event, png_bytes())
-    event.save()
+    branding.save_logo(event, png_bytes())
     style = '<link rel="stylesheet" href="/brand/E4003B.css">'
     stage = client.get(reverse("polls:stage", args=[event.code]), {"key": event.stage_key})
     html = stage.content.decode()
@@ -292,7 +312,7 @@ def admin_data(event, **overrides):
     return data
 
 
-def test_a_host_brands_an_event_in_the_admin(client):
+def test_a_host_brands_an_event_in_the_admin(client, redis, django_capture_on_commit_callbacks):
     host = make_user("host-a")
     host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
     event = make_event(hosts=[host])
@@ -302,13 +322,24 @@ def test_a_host_brands_an_event_in_the_admin(client):
     assert 'enctype="multipart/form-data"' in page
     assert 'accept="image/png,image/jpeg,image/webp"' in page
     data = png_bytes()
-    response = client.post(
-        url,
-        admin_data(event, accent_color="e4003b", theme="light", logo_file=upload(data)),
-    )
+    with django_capture_on_commit_callbacks(execute=False) as announcements:
+        response = client.post(
+            url,
+            admin_data(event, accent_color="e4003b", theme="light", logo_file=upload(data)),
+        )
     assert response.status_code == 302, response.content.decode()[:3000]
     stored = Event.objects.get(pk=event.pk)
-    assert (stored.accent_color, stored.theme, bytes(stored.logo)) == ("#E4003B", "light", data)
+    assert (stored.accent_color, stored.theme, bytes(stored.logo.data)) == (
+        "#E4003B",
+        "light",
+        data,
+    )
+    # Screens hear of it once the save is committed (a reloading stage reads the new look).
+    assert redis.get(live.state_cache_key(event.id)) is None
+    for announce in announcements:
+        announce()
+    cached = json.loads(redis.get(live.state_cache_key(event.id)))
+    assert cached["event"]["look"] == look_digest(stored)
     # The change page links the stored logo; an SVG is refused with the reason.
     page = client.get(url).content.decode()
     assert f"/e/{event.code}/logo?v={stored.logo_digest}" in page
@@ -320,10 +351,6 @@ def test_a_host_brands_an_event_in_the_admin(client):
 
 def test_the_state_carries_the_look_the_stage_was_drawn_with(client):
     """A stage compares the two and redraws itself when the host changes the look."""
-    import json
-    import re
-
-    from polls.state import build_event_state, look_digest
 
     event = Event.objects.create(title="Look", code="STAGE7")
     looks = {build_event_state(event.id)["event"]["look"]}

@@ -19,6 +19,7 @@ from tests.browser_helpers import (
     new_phone,
     open_remote,
     press,
+    settle,
     shot,
     watch_errors,
 )
@@ -252,7 +253,7 @@ def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack)
     watch_errors(stage, errors)
     stage.goto(urls["stage"])
     expect(stage.locator(".st-prompt")).to_have_text(LONG_PROMPT)
-    stage.wait_for_timeout(1000)  # the join strip narrows from its idle width in 600 ms
+    settle(stage)  # the join strip narrows from its idle width
     parts = ".st-prompt, .st-opts, .st-opt, .st-label, .st-track, .st-join, .st-qr, .st-code"
     before = boxes(stage, parts)
 
@@ -272,7 +273,7 @@ def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack)
     extra.goto(urls["phone"])
     answer(extra, "Meer omzet")
     expect(stage.locator("#zp-count")).to_have_text("3", timeout=10_000)
-    stage.wait_for_timeout(1000)  # the bars' 600 ms
+    settle(stage)  # the bars grow
     assert moved(before, boxes(stage, parts)) == [], "the stage moved when results arrived"
     assert moved(options_before, boxes(small, "#zp-prompt, .zp-opt")) == [], "the phone moved"
     for phone, (width, height) in zip(phones, ((360, 640), (390, 844)), strict=True):
@@ -350,8 +351,8 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
         event = Event.objects.get(code="KSF2018")
         event.accent_color = "#E4003B"
         event.theme = "light"
-        branding.set_logo(event, Path({str(logo)!r}).read_bytes())
         event.save()
+        branding.save_logo(event, Path({str(logo)!r}).read_bytes())
         live.notify_event_changed(event.id)
         """,
     )
@@ -591,7 +592,7 @@ def test_stage_in_both_themes_and_remote_meet_wcag_contrast(browser, stack):
         set_theme(stack, theme)
         stage.goto(urls["stage"])
         expect(stage.locator(".st-prompt")).to_be_visible()
-        stage.wait_for_timeout(800)  # the entrance animation
+        settle(stage)  # the entrance animation
         contrast_report(stage)
 
     contrast_report(open_remote(browser, urls["remote"]))
