@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,14 @@ def hosted_events(request):
     if not request.user.is_superuser:
         events = events.filter(hosts=request.user)
     return events
+
+
+def announce_event(event: Event) -> None:
+    current = event.current_question
+    if current is not None:
+        show.do_set_current(event, current)
+    else:
+        live.notify_event_changed(event.id)
 
 
 class QuestionInline(admin.TabularInline):
@@ -124,11 +133,8 @@ class EventAdmin(admin.ModelAdmin):
         event = form.instance
         if not request.user.is_superuser and not event.hosts.filter(pk=request.user.pk).exists():
             event.hosts.add(request.user)  # a host cannot lock themselves out by editing hosts
-        current = event.current_question
-        if current is not None:
-            show.do_set_current(event, current)
-        else:
-            live.notify_event_changed(event.id)
+        # After the commit: a stage that reloads on the news must read the saved look.
+        transaction.on_commit(lambda: announce_event(event))
 
     @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
     def rotate_stage_key(self, request, queryset):
