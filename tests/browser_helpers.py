@@ -56,9 +56,21 @@ def press(remote: Page, action: str) -> None:
         remote.locator(f"button[value={action}]").click()
 
 
+def settle(page: Page) -> None:
+    """Wait until every finite animation and transition on the page has finished (the endless
+    ones, such as the live dot's pulse, never do): then boxes and colours are final. A frame
+    first, so a change just made has started its transitions."""
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => done()))")
+    page.wait_for_function(
+        """() => document.getAnimations().every((a) =>
+            a.playState !== 'running' || a.effect.getComputedTiming().endTime === Infinity)""",
+        timeout=10_000,
+    )
+
+
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(1000)  # let the reveal and bar animations (600 ms) finish
+    settle(page)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 

@@ -85,3 +85,13 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def close_browser_pages(request):
+    """A browser test's pages close with it: a stage left open keeps animating and reconnecting
+    to a stopped server (whose port another test may be given) for the rest of the module."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()

@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 
 from polls import show, tally
 from polls.models import Question
+from polls.state import look_digest
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
 from tests.live_helpers import connect, receive, receive_type, refused_with, send
 
@@ -57,7 +58,7 @@ async def test_connect_sends_the_state_payload(event, question):
     options = await options_payload(question)
     assert state == {
         "type": "state",
-        "event": {"code": "TEST42", "title": "Test event", "look": state["event"]["look"]},
+        "event": {"code": "TEST42", "title": "Test event", "look": look_digest(event)},
         "question": {
             "id": question.id,
             "kind": "single",

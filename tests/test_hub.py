@@ -19,7 +19,7 @@ from polls.hub import event_hub
 from polls.live import StateTexts, encode
 from polls.models import Event
 from polls.redis_client import get_sync_redis
-from polls.state import build_event_state
+from polls.state import build_event_state, look_digest
 from polls.tokens import read_participant_token
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
 from tests.live_helpers import connect, disconnect_all, receive, receive_type, send
@@ -69,7 +69,7 @@ def token_participant(token: str, event) -> str:
 def test_a_phone_state_text_is_the_message_with_its_answer(event, question):
     state = build_event_state(event.id)
     texts = StateTexts(state)
-    public = {"code": event.code, "title": event.title, "look": state["event"]["look"]}
+    public = {"code": event.code, "title": event.title, "look": look_digest(event)}
     for value in (None, 3, [1, 2], {"a": 40, "b": 60}, "zelfservice \u00e9\u00e9n"):
         message = {"type": "state", "event": public, "question": state["question"], "answer": value}
         assert json.loads(texts.phone(value)) == message

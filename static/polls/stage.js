@@ -90,15 +90,19 @@ const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 // again with it. Only a change seen on the socket counts; a state that merely differs from
 // the page (a cache not yet rebuilt after an edit outside the admin) must not reload it forever.
 let lastLook = null;
-function watchLook(look) {
-  if (!look) return;
-  if (lastLook !== null && look !== lastLook && look !== cfg.look) location.reload();
+function lookChanged(look) {
+  if (!look) return false;
+  const changed = lastLook !== null && look !== lastLook && look !== cfg.look;
   lastLook = look;
+  return changed;
 }
 
 function onMessage(m) {
   if (m.type === 'state') {
-    if (m.event) watchLook(m.event.look);
+    if (m.event && lookChanged(m.event.look)) {
+      location.reload();
+      return;
+    }
     if (m.event && m.event.title) eventTitle.textContent = m.event.title;
     question = m.question;
     const q = question;
