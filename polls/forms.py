@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import branding
@@ -49,10 +49,7 @@ class EventForm(forms.ModelForm):
             self.fields["theme"].required = False  # a form that leaves it out keeps the default
         event = self.instance
         if event.pk and event.logo_digest:
-            try:
-                url = reverse("branding:logo", args=[event.code])
-            except NoReverseMatch:  # the branding URLs are not included
-                url = ""
+            url = reverse("branding:logo", args=[event.code])
             kind = event.logo_type.removeprefix("image/").upper()
             self.initial["logo_file"] = CurrentLogo(f"{url}?v={event.logo_digest}", kind)
 
