@@ -3,7 +3,6 @@ counting in ``tally``, pushing in ``live``."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
@@ -22,7 +21,7 @@ from .answers import Rejection
 from .hub import ANSWER_UNKNOWN, EventView, event_hub
 from .models import Event
 from .ratelimit import TokenBucket
-from .state import stage_key_digest
+from .state import stage_key_digest, stage_key_matches
 from .tokens import participant_cookie_name, read_participant_token
 
 logger = logging.getLogger(__name__)
@@ -257,7 +256,7 @@ class StageConsumer(LiveConsumer):
         if event is None:
             await self.refuse(CLOSE_UNKNOWN_EVENT)
             return
-        if not key or not hmac.compare_digest(key.encode(), event.stage_key.encode()):
+        if not stage_key_matches(event, key):
             await self.refuse(CLOSE_BAD_KEY)
             return
         self.key_digest = stage_key_digest(key)

@@ -1,4 +1,5 @@
-"""The phone's HTTP fallback, for venue networks that break WebSockets (docs/protocol.md).
+"""The HTTP fallback of phones and stage screens, for venue networks that break WebSockets
+(docs/protocol.md).
 
 ``GET /api/e/<code>/events`` is a server-sent-events stream carrying exactly the text frames the
 phone socket would get (``state``, ``results``), and ``POST /api/e/<code>/answer`` takes exactly
@@ -7,6 +8,9 @@ the reply the socket would send (``ack``, ``error``, ``pong``). Nothing is decid
 is a member of the process's event hub like a phone socket, with the socket's own rules for its
 state and result pushes (``PhoneConsumer``'s methods, not copies), and an answer goes through
 ``answers.parse_message`` and ``answers.count_answer`` as on the socket.
+
+A stage screen has the same pair under ``/api/e/<code>/stage/`` with its stage key in the query:
+its stream carries what the stage socket sends, its POST takes only pings.
 
 Like ``polls.join_api`` this is a bare ASGI app in front of Django: a stream lives for minutes
 and must not hold anything of Django's request machinery. Nothing here is needed across server
@@ -32,18 +36,24 @@ from django.utils.translation import gettext as _
 from . import answers, live
 from .answers import Rejection
 from .consumers import (
+    CLOSE_BAD_KEY,
     CLOSE_BAD_TOKEN,
+    CLOSE_UNKNOWN_EVENT,
     LiveConsumer,
     PhoneConsumer,
+    StageConsumer,
     _cookies,
     _event_exists,
+    _event_for_stage,
     _language,
     _query,
 )
-from .hub import event_hub
+from .hub import ANSWER_UNKNOWN, event_hub
 from .join_api import SECURITY_HEADERS, _allowed_host, _headers, _is_secure, _send
 from .middleware import content_security_policy
+from .models import Event
 from .ratelimit import TokenBucket
+from .state import stage_key_digest, stage_key_matches
 from .tokens import Participant, participant_cookie_name, read_participant_token
 
 logger = logging.getLogger("django.request")
@@ -57,25 +67,16 @@ MAX_BUDGETS = 20_000
 # -- the stream ------------------------------------------------------------------------------
 
 
-class PhoneStream:
-    """One phone's event stream: a hub member that writes what its socket would send."""
+class EventStream:
+    """An event stream: a hub member that writes what its socket would send."""
 
-    gone_code = CLOSE_BAD_TOKEN
+    participant_id: str | None = None
 
-    # The phone socket's own rules, not a copy of them: which answer a state carries, and when
-    # result snapshots are pushed. They use only ``view``, ``state``, ``answers``,
-    # ``participant_id``, ``send_view``, ``wants_results``, ``push_text`` and ``send``.
-    apply_view = LiveConsumer.apply_view
-    send_view = PhoneConsumer.send_view
-    wants_results = PhoneConsumer.wants_results
-
-    def __init__(self, send, participant_id: str) -> None:
+    def __init__(self, send) -> None:
         self._send = send
-        self.participant_id = participant_id
-        self.answers: dict[int, object] = {}  # acknowledged through this process (see _remember)
         self.view = None
         self.state: dict | None = None
-        self.ended = asyncio.Event()  # closed by the server, or the phone went away
+        self.ended = asyncio.Event()  # closed by the server, or the client went away
         self.finished = False
 
     async def _body(self, text: str, more: bool = True) -> None:
@@ -96,7 +97,7 @@ class PhoneStream:
         await self.send(text_data=text)
 
     async def close(self, code: int) -> None:
-        """As a socket's close code: the phone reads it from the ``close`` event."""
+        """As a socket's close code: the page reads it from the ``close`` event."""
         if self.ended.is_set():
             return
         self.ended.set()
@@ -105,6 +106,43 @@ class PhoneStream:
     async def finish(self) -> None:
         self.ended.set()
         await self._body("", more=False)
+
+
+class PhoneStream(EventStream):
+    """One phone's stream."""
+
+    gone_code = CLOSE_BAD_TOKEN
+
+    # The phone socket's own rules, not a copy of them: which answer a state carries, and when
+    # result snapshots are pushed. They use only ``view``, ``state``, ``answers``,
+    # ``participant_id``, ``send_view``, ``wants_results``, ``push_text`` and ``send``.
+    apply_view = LiveConsumer.apply_view
+    send_view = PhoneConsumer.send_view
+    wants_results = PhoneConsumer.wants_results
+
+    def __init__(self, send, participant_id: str) -> None:
+        super().__init__(send)
+        self.participant_id = participant_id
+        self.answers: dict[int, object] = {}  # acknowledged through this process (see _remember)
+
+
+class StageStream(EventStream):
+    """One stage screen's stream, with the stage socket's rules: every state and every result
+    snapshot, and closed with 4403 once its key is rotated."""
+
+    gone_code = CLOSE_UNKNOWN_EVENT
+    send_view = StageConsumer.send_view
+    wants_results = StageConsumer.wants_results
+
+    def __init__(self, send, key_digest: str) -> None:
+        super().__init__(send)
+        self.key_digest = key_digest
+
+    async def apply_view(self, view, answer: object = ANSWER_UNKNOWN) -> None:
+        if view.state["event"].get("stage_key_digest") != self.key_digest:
+            await self.close(CLOSE_BAD_KEY)
+            return
+        await LiveConsumer.apply_view(self, view, answer)
 
 
 # participant id -> this process's streams of that phone: an ack given here reaches them as the
@@ -118,7 +156,7 @@ def _remember(participant_id: str, ack: dict) -> None:
         stream.answers[ack["question"]] = ack["answer"]
 
 
-async def _until_disconnect(receive, stream: PhoneStream) -> None:
+async def _until_disconnect(receive, stream: EventStream) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     stream.ended.set()
@@ -205,10 +243,12 @@ class FallbackPath:
         if scope["type"] != "http":
             return None
         if self.pattern is None:
-            # Next to the join URL: /api/e/<code>/events and /api/e/<code>/answer.
+            # Next to the join URL: /api/e/<code>/events and /api/e/<code>/answer for phones,
+            # /api/e/<code>/stage/events and /api/e/<code>/stage/answer for stage screens.
             base = reverse("polls:join", args=["CODE"]).removesuffix("join")
             self.pattern = re.compile(
-                re.escape(base).replace("CODE", "(?P<code>[^/]{1,32})") + "(?P<kind>events|answer)"
+                re.escape(base).replace("CODE", "(?P<code>[^/]{1,32})")
+                + "(?P<kind>(?:stage/)?(?:events|answer))"
             )
         match = self.pattern.fullmatch(scope["path"])
         return (match["code"], match["kind"]) if match else None
@@ -226,7 +266,7 @@ class FallbackPath:
         if not _allowed_host(host):
             logger.warning("Invalid HTTP_HOST header for the phone fallback: %r", host)
             return await _send(send, _error("bad_request", "", 400), host, secure)
-        method = "GET" if kind == "events" else "POST"
+        method = "GET" if kind.endswith("events") else "POST"
         if scope["method"] != method:
             response = _error("method_not_allowed", "", 405)
             response["Allow"] = method
@@ -235,8 +275,12 @@ class FallbackPath:
         with translation.override(_language(scope, query)):  # of the error messages
             if kind == "events":
                 await self.events(scope, receive, send, code, query, host, secure)
-            else:
+            elif kind == "answer":
                 await self.answer(scope, receive, send, code, query, headers, host, secure)
+            elif kind == "stage/events":
+                await self.stage_events(receive, send, code, query, host, secure)
+            else:
+                await self.stage_answer(receive, send, code, query, headers, host, secure)
 
     @staticmethod
     async def participant(
@@ -256,37 +300,57 @@ class FallbackPath:
             await _send(send, refusal, host, secure)
             return
         stream = PhoneStream(send, participant.participant_id)
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": _stream_headers(host, secure)}
-        )
-        await stream.write(f"retry: {RETRY_MILLISECONDS}\n\n")
-        watcher = asyncio.ensure_future(_until_disconnect(receive, stream))
-        hub = event_hub()
         _streams.setdefault(stream.participant_id, set()).add(stream)
         try:
-            view = await hub.add(stream, participant.event_id)
-            if view is None:
-                await stream.close(stream.gone_code)  # the event was deleted: join again
-            elif stream.view is None:  # else a host's change arrived meanwhile, and it is newer
-                await stream.apply_view(view)
-            while not stream.ended.is_set():
-                try:
-                    await asyncio.wait_for(stream.ended.wait(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    await stream.write(": keepalive\n\n")
+            await _serve_stream(stream, participant.event_id, receive, send, host, secure)
         finally:
-            # However the stream ended (the phone left, the server closed it, Daphne cancelled
-            # the app), it must not stay registered for updates.
-            watcher.cancel()
-            live.results_pump().unsubscribe(stream)
-            hub.remove(stream, participant.event_id)
             streams = _streams.get(stream.participant_id)
             if streams is not None:
                 streams.discard(stream)
                 if not streams:
                     del _streams[stream.participant_id]
-            with contextlib.suppress(Exception):  # the phone may be gone
-                await stream.finish()
+
+    @staticmethod
+    async def stage_screen(code: str, query: dict) -> tuple[Event | None, HttpResponse | None]:
+        """The event whose stage key the query carries, else the refusal: 404 where the stage
+        socket closes with 4404, 403 where it closes with 4403."""
+        event = await _event_for_stage(code)
+        if event is None:
+            return None, _error("unknown_event", _("There is no session with this code."), 404)
+        if not stage_key_matches(event, query.get("key", "")):
+            return None, _error("bad_key", _("This screen's link is not valid (any more)."), 403)
+        return event, None
+
+    async def stage_events(self, receive, send, code, query, host, secure) -> None:
+        event, refusal = await self.stage_screen(code, query)
+        if event is None:
+            await _send(send, refusal, host, secure)
+            return
+        stream = StageStream(send, stage_key_digest(event.stage_key))
+        await _serve_stream(stream, event.id, receive, send, host, secure)
+
+    async def stage_answer(self, receive, send, code, query, headers, host, secure) -> None:
+        """Screens only ping (to notice a dead line), as on the stage socket."""
+        if not _origin_allowed(headers):
+            await _send(send, _error("bad_origin", "", 403), host, secure)
+            return
+        body = await _read_body(receive, answers.MAX_MESSAGE_BYTES)
+        if body is None:
+            return
+        event, refusal = await self.stage_screen(code, query)
+        if event is None:
+            await _send(send, refusal, host, secure)
+            return
+        try:
+            if not _budget(f"stage:{event.id}").take():
+                raise Rejection("rate_limited")
+            message = answers.parse_message(None, body)
+            if message["type"] != "ping":
+                raise Rejection("not_allowed", message.get("id"))
+            reply = {"type": "pong", "id": message.get("id")}
+        except Rejection as rejection:
+            reply = rejection.payload()
+        await _send(send, _json(live.encode(reply)), host, secure)
 
     async def answer(self, scope, receive, send, code, query, headers, host, secure) -> None:
         if not _origin_allowed(headers):
@@ -325,6 +389,37 @@ class FallbackPath:
             return rejection.payload()
         _remember(participant.participant_id, ack)
         return ack
+
+
+async def _serve_stream(
+    stream: EventStream, event_id: int, receive, send, host: str, secure: bool
+) -> None:
+    """Hold the stream open as a member of the event's hub until either side ends it."""
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": _stream_headers(host, secure)}
+    )
+    await stream.write(f"retry: {RETRY_MILLISECONDS}\n\n")
+    watcher = asyncio.ensure_future(_until_disconnect(receive, stream))
+    hub = event_hub()
+    try:
+        view = await hub.add(stream, event_id)
+        if view is None:
+            await stream.close(stream.gone_code)  # the event was deleted
+        elif stream.view is None:  # else a host's change arrived meanwhile, and it is newer
+            await stream.apply_view(view)
+        while not stream.ended.is_set():
+            try:
+                await asyncio.wait_for(stream.ended.wait(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await stream.write(": keepalive\n\n")
+    finally:
+        # However the stream ended (the client left, the server closed it, Daphne cancelled
+        # the app), it must not stay registered for updates.
+        watcher.cancel()
+        live.results_pump().unsubscribe(stream)
+        hub.remove(stream, event_id)
+        with contextlib.suppress(Exception):  # the client may be gone
+            await stream.finish()
 
 
 async def _refusal(code: str) -> HttpResponse:

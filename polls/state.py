@@ -7,8 +7,14 @@ computes snapshots with.
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from .models import Event, Question
+
+
+def stage_key_matches(event: Event, key: str) -> bool:
+    """Whether ``key`` opens the event's stage screen (compared in constant time)."""
+    return bool(key) and hmac.compare_digest(key.encode(), event.stage_key.encode())
 
 
 def stage_key_digest(stage_key: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
 import segno
@@ -24,7 +23,7 @@ from . import show, tally
 from .codes import normalise_code
 from .models import Event, Question
 from .ratelimit import join_allowed_async
-from .state import look_digest
+from .state import look_digest, stage_key_matches
 from .tokens import issue_participant_token, participant_cookie_name
 
 
@@ -146,13 +145,15 @@ def stage_url(event: Event) -> str:
 def stage(request: HttpRequest, code: str) -> HttpResponse:
     event = _event_or_404(code)
     key = request.GET.get("key", "")
-    if not key or not hmac.compare_digest(key.encode(), event.stage_key.encode()):
+    if not stage_key_matches(event, key):
         raise Http404
     join_url = request.build_absolute_uri(reverse("polls:phone", args=[event.code]))
     config = {
         "ws_path": f"/ws/e/{event.code}/stage/?key={event.stage_key}",
         "lang": event.language,
         "look": look_digest(event),
+        # Where WebSockets are blocked: /api/e/<code>/stage/events and .../stage/answer.
+        "fallback": reverse("polls:join", args=[event.code]).removesuffix("join") + "stage/",
     }
     with translation.override(event.language):
         return render(

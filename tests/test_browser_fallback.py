@@ -136,3 +136,37 @@ def test_a_stale_token_on_the_fallback_joins_again(browser, stack):
         r.startswith("POST ") and r.endswith(f"/api/e/{CODE}/join") for r in seen["requests"]
     )
     assert phone.evaluate(f"localStorage.getItem('zp-token-{CODE}')") != "stale.token"
+
+
+def test_a_stage_whose_websockets_are_blocked_follows_the_show_over_http(browser, stack):
+    errors: list[str] = []
+    urls = stack.urls(CODE)
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch_errors(stage, errors)
+    seen = track(stage)
+    attempts: list[str] = []
+
+    def blocked(ws) -> None:
+        attempts.append(ws.url)
+        ws.close(code=1006, reason="blocked")
+
+    stage.route_web_socket(SOCKETS, blocked)
+    stage.goto(urls["stage"])
+    expect(stage.locator(".st-prompt")).to_be_visible(timeout=20_000)  # the state came
+
+    phone = new_phone(browser)
+    watch_errors(phone, errors)
+    phone.goto(urls["phone"])
+    phone.get_by_role("button", name="Meer omzet").click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    expect(stage.locator("#zp-count")).to_have_text("1", timeout=10_000)
+
+    host = open_remote(browser, urls["remote"], errors)
+    press(host, "reveal")
+    expect(stage.get_by_text(re.compile("Grootste verschil|komen overeen"))).to_be_visible(
+        timeout=10_000
+    )
+    assert any(f"/api/e/{CODE}/stage/events?key=" in r for r in seen["requests"])
+    assert attempts  # it did try a WebSocket first
+    shot(stage, "stage-fallback")
+    assert errors == []

@@ -388,3 +388,83 @@ async def test_over_real_daphne_processes(tmp_path, redis_server):
             await writer.wait_closed()
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+# -- the stage screen's fallback -------------------------------------------------------------
+
+
+def stage_stream(event, key: str | None = None) -> Exchange:
+    return Exchange("GET", f"/api/e/{event.code}/stage/events", f"key={key or event.stage_key}")
+
+
+async def stage_post(event, message, key: str | None = None, headers=(ORIGIN,)):
+    body = json.dumps(message).encode()
+    query = f"key={key or event.stage_key}"
+    exchange = Exchange("POST", f"/api/e/{event.code}/stage/answer", query, headers, body)
+    status, _headers = await exchange.start()
+    content = await exchange.body()
+    await asyncio.wait_for(exchange.task, 5)
+    return status, json.loads(content)
+
+
+async def test_the_stage_stream_carries_what_the_stage_socket_sends(event, question, token):
+    socket, connected, _code = await connect(f"/ws/e/{event.code}/stage/?key={event.stage_key}")
+    assert connected
+    over_socket = await socket.receive_from(timeout=3)
+    sse = stage_stream(event)
+    status, headers = await sse.start()
+    assert status == 200 and headers["content-type"] == "text/event-stream; charset=utf-8"
+    name, data = await sse.event()
+    assert name == "message" and data == over_socket  # the very same text, no answer in it
+    assert any(isinstance(m, fallback.StageStream) for m in event_hub().members[event.id])
+    # A screen gets every snapshot, whether or not the host shows results to the phones.
+    choice = (await ids_of(question))[0]
+    assert (await post(event, token, answer(question.id, choice)))[1]["type"] == "ack"
+    results = await sse.message_of_type("results")
+    while results["total"] == 0:  # the snapshot a screen gets on connect
+        results = await sse.message_of_type("results")
+    from_socket = json.loads(await socket.receive_from(timeout=3))
+    while from_socket["total"] == 0:
+        from_socket = json.loads(await socket.receive_from(timeout=3))
+    assert results == from_socket and results["total"] == 1
+    await sse.disconnect()
+    await socket.disconnect()
+    assert event.id not in event_hub().members
+
+
+async def test_a_stage_stream_needs_the_stage_key_and_a_known_event(event, question):
+    for exchange, status, code in (
+        (stage_stream(event, key="not-the-key"), 403, "bad_key"),
+        (Exchange("GET", f"/api/e/{event.code}/stage/events", ""), 403, "bad_key"),
+        (Exchange("GET", "/api/e/NOPE99/stage/events", f"key={event.stage_key}"), 404, None),
+    ):
+        assert (await exchange.start())[0] == status
+        error = json.loads(await exchange.body())["error"]
+        assert error["code"] == (code or "unknown_event") and error["message"]
+
+
+async def test_a_rotated_stage_key_closes_the_stage_stream_with_4403(event, question):
+    sse = stage_stream(event)
+    await sse.start()
+    await sse.message()
+    await database_sync_to_async(show.do_rotate_stage_key)(event)
+    name, data = await sse.event()
+    while name == "message":  # a results snapshot may come first
+        name, data = await sse.event()
+    assert (name, json.loads(data)) == ("close", {"code": 4403})
+    await asyncio.wait_for(sse.task, 5)
+    assert event.id not in event_hub().members
+
+
+async def test_a_stage_only_pings_over_http_and_never_counts(event, question):
+    assert await stage_post(event, {"type": "ping", "id": "p1"}) == (
+        200,
+        {"type": "pong", "id": "p1"},
+    )
+    choice = (await ids_of(question))[0]
+    status, reply = await stage_post(event, answer(question.id, choice, "s1"))
+    assert status == 200 and reply["type"] == "error" and reply["code"] == "not_allowed"
+    assert reply["id"] == "s1"
+    assert (await tally.read_snapshot(question.id)).total == 0
+    assert (await stage_post(event, {"type": "ping"}, key="wrong"))[0] == 403
+    assert (await stage_post(event, {"type": "ping"}, headers=()))[0] == 403  # no origin

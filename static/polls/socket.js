@@ -23,8 +23,9 @@ function httpSocket(base, query) {
     es.close();
     if (s.onclose) s.onclose({ code });
   }
-  // 401 and 404 mean what the socket's 4401 and 4404 mean; anything else is a dead line.
-  const closeCode = (r) => ({ 401: 4401, 404: 4404 })[r.status] || 1006;
+  // 401, 403 and 404 mean what the socket's 4401, 4403 and 4404 mean; anything else is a
+  // dead line.
+  const closeCode = (r) => ({ 401: 4401, 403: 4403, 404: 4404 })[r.status] || 1006;
   const post = (text) =>
     fetch(base + 'answer' + query, {
       method: 'POST',

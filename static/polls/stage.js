@@ -920,6 +920,7 @@ stir();
 // heartbeat needs to notice a dead link before the next question is missed.
 openSocket(cfg.ws_path, {
   heartbeat: true,
+  fallback: cfg.fallback,
   onMessage,
   onStatus(s) {
     conn.hidden = s !== 'reconnecting';
