@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import re
+from pathlib import Path
+
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import override_settings
 from django.urls import reverse
 
@@ -42,6 +47,37 @@ def test_phone_page_renders(client, event):
     response = client.get(f"/e/{event.code}/")
     assert response.status_code == 200
     assert b"zp-config" in response.content
+
+
+PHONE_BUDGET = 25_000  # bytes, gzipped: what a phone downloads to be ready to answer (issue 4)
+
+
+def test_the_phone_page_fits_its_budget_gzipped_with_everything_it_loads(client, event):
+    """As served in production: the page gzipped by its view, the static files precompressed
+    by the storage (at whitenoise's level 9). The load test reports the figure as served."""
+    response = client.get(f"/e/{event.code}/", headers={"Accept-Encoding": "gzip"})
+    assert response["Content-Encoding"] == "gzip"
+    html = gzip.decompress(response.content).decode()
+    assert "zp-config" in html
+    sizes = {"page": len(response.content)}
+    queue = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+    while queue:
+        name = queue.pop()
+        if name in sizes:
+            continue
+        data = Path(finders.find(name)).read_bytes()
+        sizes[name] = len(gzip.compress(data, compresslevel=9))
+        if name.endswith(".js"):  # ES module imports load too
+            folder = name.rsplit("/", 1)[0]
+            imports = re.findall(rb"from\s+'\./([\w.-]+\.js)'", data)
+            queue += [f"{folder}/{found.decode()}" for found in imports]
+    assert {"polls/phone.js", "polls/socket.js", "polls/phone.css"} <= set(sizes), sizes
+    assert sum(sizes.values()) <= PHONE_BUDGET, sizes
+
+
+def test_the_join_page_is_gzipped_too(client):
+    response = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert response["Content-Encoding"] == "gzip"
 
 
 def test_join_returns_a_token_bound_to_the_event_and_a_cookie(client, event):
