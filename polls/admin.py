@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import export_views, live, show
+from . import export_views, show
 from .figures import check_figure_fits
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
@@ -28,12 +28,24 @@ def hosted_events(request):
     return events
 
 
-def announce_event(event: Event) -> None:
-    current = event.current_question
-    if current is not None:
-        show.do_set_current(event, current)
-    else:
-        live.notify_event_changed(event.id)
+def announce_after_commit(request, event_id: int) -> None:
+    """Once the admin's save is committed (a stage that reloads on the news must read the saved
+    rows), tell the event's phones and screens; with the live service away, say so."""
+
+    def announce() -> None:
+        event = Event.objects.get(pk=event_id)
+        try:
+            if event.current_question is not None:
+                show.do_set_current(event, event.current_question)  # only it may be open
+            else:
+                show.go_live(event.id)
+        except ValidationError as error:
+            # The form is saved either way: the retry makes it live once Redis is back.
+            saved = error if error.code == "not_live_yet" else show.live_later(event_id)
+            messages.warning(request, saved.messages[0])
+
+    # robust: a failure here must not turn a saved change into an error page.
+    transaction.on_commit(announce, robust=True)
 
 
 class QuestionInline(admin.TabularInline):
@@ -133,14 +145,16 @@ class EventAdmin(admin.ModelAdmin):
         event = form.instance
         if not request.user.is_superuser and not event.hosts.filter(pk=request.user.pk).exists():
             event.hosts.add(request.user)  # a host cannot lock themselves out by editing hosts
-        # After the commit: a stage that reloads on the news must read the saved look.
-        transaction.on_commit(lambda: announce_event(event))
+        announce_after_commit(request, event.id)
 
     @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
     def rotate_stage_key(self, request, queryset):
         for event in queryset:
             show.check_host(request.user, event)
-            show.do_rotate_stage_key(event)
+            try:
+                show.do_rotate_stage_key(event)
+            except ValidationError as error:  # saved; the screens hear of it later
+                self.message_user(request, f"{event}: {error.messages[0]}", messages.WARNING)
         self.message_user(request, _("New stage keys issued."), messages.SUCCESS)
 
     @admin.action(description=_("Export results (XLSX)"))
@@ -292,7 +306,7 @@ class QuestionAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        live.notify_event_changed(form.instance.event_id)
+        announce_after_commit(request, form.instance.event_id)
 
     def _each(self, request, queryset, do):
         done = 0
@@ -302,7 +316,10 @@ class QuestionAdmin(admin.ModelAdmin):
             try:
                 do(question)
             except ValidationError as error:
-                self.message_user(request, f"{question}: {error.messages[0]}", messages.ERROR)
+                saved = error.code == "not_live_yet"
+                level = messages.WARNING if saved else messages.ERROR
+                self.message_user(request, f"{question}: {error.messages[0]}", level)
+                done += saved
             else:
                 done += 1
         return done

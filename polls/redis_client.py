@@ -10,9 +10,8 @@ import redis
 from django.conf import settings
 from redis import asyncio as aioredis
 
-_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
-    weakref.WeakKeyDictionary()
-)
+# Per event loop: the URL it was made for, and the client.
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _sync_client: redis.Redis | None = None
 _sync_url: str | None = None
 
@@ -25,13 +24,13 @@ CLIENT_OPTIONS = {
 
 def get_async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
+    url, client = _async_clients.get(loop, (None, None))
+    if client is None or url != settings.REDIS_URL:  # as the sync client: the URL may change
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL, max_connections=64, timeout=10, **CLIENT_OPTIONS
         )
         client = aioredis.Redis(connection_pool=pool)
-        _async_clients[loop] = client
+        _async_clients[loop] = (settings.REDIS_URL, client)
     return client
 
 

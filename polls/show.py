@@ -1,14 +1,21 @@
 """Running the show: the host's actions on an event, each followed by a push to everyone.
 
-check_* authorises, do_* writes (database, then the tally's open flag), and every do_* ends in
-``live.notify_event_changed`` so phones and screens hear of it at once.
+check_* authorises, do_* writes (the database and the tally's open flags together: with Redis
+away nothing is saved), and every do_* ends in ``go_live`` so phones and screens hear of it at
+once, or, with Redis gone between the two, as soon as it is back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+import time
+
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from . import live, tally
 from .figures import check_figure_fits
@@ -28,9 +35,104 @@ HOST_ACTIONS = (
 )
 
 
+logger = logging.getLogger(__name__)
+
+# A change saved while Redis was away is pushed by a background retry once Redis is back.
+RETRY_EVERY_SECONDS = 1.0
+RETRY_FOR_SECONDS = 15 * 60
+_retrying: set[int] = set()
+_retrying_lock = threading.Lock()
+
+
 def check_host(user, event: Event) -> None:
     if not event.is_host(user):
         raise PermissionDenied
+
+
+def nothing_changed() -> ValidationError:
+    return ValidationError(
+        _("The live service is unavailable, so nothing was changed. Try again in a moment."),
+        code="unavailable",
+    )
+
+
+def live_later(event_id: int) -> ValidationError:
+    """Saved, but not live: the retry makes it live once Redis is back; the error says so."""
+    logger.warning("event %s: the live service is unavailable, retrying", event_id)
+    _retry_in_background(event_id)
+    return ValidationError(
+        _(
+            "Saved, but the screens could not be told yet (the live service is "
+            "unavailable); they will be as soon as it is back."
+        ),
+        code="not_live_yet",
+    )
+
+
+@contextlib.contextmanager
+def saving(event_id: int):
+    """The database writes and the tally's flags of one action, all or nothing. A flag already
+    written when Redis went is put back from the database by the retry."""
+    try:
+        with transaction.atomic():
+            yield
+    except tally.TallyUnavailable as error:
+        _retry_in_background(event_id)
+        raise nothing_changed() from error
+
+
+def go_live(event_id: int) -> None:
+    """Make the event's saved state live: the tally's open flags as the database has them (an
+    admin edit may have changed a question's state), and every phone and screen told. If Redis
+    went away after the save, a background retry does it once Redis is back, and the caller
+    hears so (``not_live_yet``)."""
+    try:
+        restore_live_state(event_id)
+    except (tally.TallyUnavailable, RedisError, OSError) as error:
+        raise live_later(event_id) from error
+
+
+# One at a time per process: a retry's read of the database must not overtake a host's action
+# landing meanwhile with an older copy.
+_restoring = threading.Lock()
+
+
+def restore_live_state(event_id: int) -> None:
+    """The tally's open flags from the database (one round trip), then the push."""
+    with _restoring:
+        flags = Question.objects.filter(event_id=event_id).values_list("id", "state")
+        tally.set_open_many({qid: state == Question.State.OPEN for qid, state in flags})
+        live.notify_event_changed(event_id)
+
+
+def _retry_in_background(event_id: int) -> None:
+    with _retrying_lock:
+        if event_id in _retrying:
+            return
+        _retrying.add(event_id)
+    threading.Thread(
+        target=_retry, args=(event_id,), name=f"go-live-{event_id}", daemon=True
+    ).start()
+
+
+def _retry(event_id: int) -> None:
+    try:
+        deadline = time.monotonic() + RETRY_FOR_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(RETRY_EVERY_SECONDS)
+            close_old_connections()
+            try:
+                restore_live_state(event_id)
+            except Exception:  # Redis still away, or the database busy: try again
+                logger.debug("event %s: not live yet", event_id, exc_info=True)
+                continue
+            logger.warning("event %s: the live service is back; its state was pushed", event_id)
+            return
+        logger.error("event %s: the live service stayed away; its state was not pushed", event_id)
+    finally:
+        with _retrying_lock:
+            _retrying.discard(event_id)
+        connections.close_all()
 
 
 def _close_others(event: Event, keep: Question | None) -> None:
@@ -45,16 +147,16 @@ def _close_others(event: Event, keep: Question | None) -> None:
 
 
 def do_set_current(event: Event, question: Question | None, open_it: bool = False) -> None:
-    with transaction.atomic():
+    with saving(event.id):
         _close_others(event, question)
         event.current_question = question
         event.save(update_fields=["current_question"])
         if question is not None and open_it and question.state != Question.State.OPEN:
             question.state = Question.State.OPEN
             question.save(update_fields=["state"])
-    if question is not None:
-        tally.set_open(question.id, question.state == Question.State.OPEN)
-    live.notify_event_changed(event.id)
+        if question is not None:
+            tally.set_open(question.id, question.state == Question.State.OPEN)
+    go_live(event.id)
 
 
 def check_can_open(question: Question) -> None:
@@ -75,7 +177,7 @@ def do_set_state(question: Question, state: str) -> None:
     if state == Question.State.OPEN:
         check_can_open(question)
     event = question.event
-    with transaction.atomic():
+    with saving(event.id):
         if state == Question.State.OPEN:
             _close_others(event, question)
             if event.current_question_id != question.id:
@@ -83,14 +185,14 @@ def do_set_state(question: Question, state: str) -> None:
                 event.save(update_fields=["current_question"])
         question.state = state
         question.save(update_fields=["state"])
-    tally.set_open(question.id, state == Question.State.OPEN)
-    live.notify_event_changed(event.id)
+        tally.set_open(question.id, state == Question.State.OPEN)
+    go_live(event.id)
 
 
 def do_show_results(question: Question, show: bool) -> None:
     question.show_results = show
     question.save(update_fields=["show_results"])
-    live.notify_event_changed(question.event_id)
+    go_live(question.event_id)
 
 
 def do_reveal(question: Question, revealed: bool) -> None:
@@ -99,20 +201,23 @@ def do_reveal(question: Question, revealed: bool) -> None:
         check_can_reveal(question)
     question.revealed = revealed
     question.save(update_fields=["revealed"])
-    live.notify_event_changed(question.event_id)
+    go_live(question.event_id)
 
 
 def do_hide_word(question: Question, word: str, hidden: bool) -> None:
     """Take a word-cloud word off every screen (or put it back); the count itself stays."""
     if question.kind != Question.Kind.TEXT or not word or len(word) > 200:
         raise ValidationError(_("Only words of a word cloud can be hidden."))
-    tally.set_word_hidden(question.id, word, hidden)
+    try:
+        tally.set_word_hidden(question.id, word, hidden)
+    except tally.TallyUnavailable as error:
+        raise nothing_changed() from error
 
 
 def do_rotate_stage_key(event: Event) -> None:
     event.stage_key = new_stage_key()
     event.save(update_fields=["stage_key"])
-    live.notify_event_changed(event.id)  # screens compare the state's key digest with theirs
+    go_live(event.id)  # screens compare the state's key digest with theirs
 
 
 def neighbour(event: Event, step: int) -> Question | None:

@@ -324,6 +324,17 @@ def set_open(question_id: int, is_open: bool) -> None:
         raise TallyUnavailable(str(error)) from error
 
 
+def set_open_many(flags: dict[int, bool]) -> None:
+    """Several questions' flags in one round trip (``set_open`` for each)."""
+    try:
+        pipe = get_sync_redis().pipeline(transaction=False)
+        for question_id, is_open in flags.items():
+            pipe.hset(question_keys(question_id)["meta"], "open", "1" if is_open else "0")
+        pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
 def set_word_hidden(question_id: int, word: str, hidden: bool) -> None:
     """Hide a word-cloud word from every screen (or show it again); screens get a new version."""
     keys = question_keys(question_id)
@@ -340,9 +351,11 @@ def set_word_hidden(question_id: int, word: str, hidden: bool) -> None:
 
 
 def hidden_words(question_id: int) -> list[str]:
-    return sorted(
-        word.decode() for word in get_sync_redis().smembers(question_keys(question_id)["hidden"])
-    )
+    try:
+        hidden = get_sync_redis().smembers(question_keys(question_id)["hidden"])
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return sorted(word.decode() for word in hidden)
 
 
 def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any]) -> Snapshot:

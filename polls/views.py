@@ -175,6 +175,15 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
         )
 
 
+def _hidden_words(question: Question | None) -> list[str]:
+    if question is None or question.kind != Question.Kind.TEXT:
+        return []
+    try:
+        return tally.hidden_words(question.id)
+    except tally.TallyUnavailable:  # the page still works; the list is back with Redis
+        return []
+
+
 @login_required
 def host(request: HttpRequest, code: str) -> HttpResponse:
     event = _event_or_404(code)
@@ -187,7 +196,9 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
             try:
                 show.do_host_action(event, action, word=request.POST.get("word", ""))
             except ValidationError as error:
-                messages.error(request, error.messages[0])
+                # Saved but not yet on the screens is a warning: pressing again is not needed.
+                saved = error.code == "not_live_yet"
+                (messages.warning if saved else messages.error)(request, error.messages[0])
         return redirect("polls:host", code=event.code)
     event.refresh_from_db()
     questions = list(event.questions.all())
@@ -209,11 +220,7 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 "stage_url": stage_url(event),
                 "phone_url": reverse("polls:phone", args=[event.code]),
                 "figures_count": current.figure_links.count() if current else 0,
-                "hidden_words": (
-                    tally.hidden_words(current.id)
-                    if current and current.kind == Question.Kind.TEXT
-                    else []
-                ),
+                "hidden_words": _hidden_words(current),
                 "admin_url": reverse("admin:polls_event_change", args=[event.id]),
                 "config": config,
                 "LANGUAGE_CODE": event.language,

@@ -49,6 +49,25 @@ def make_open_question(event: Event, **kwargs) -> Question:
     return question
 
 
+def admin_data(event: Event, **overrides) -> dict:
+    """The event's admin change form as posted, its question inline left as it is."""
+    data = {
+        "title": event.title,
+        "code": event.code,
+        "language": event.language,
+        "theme": event.theme,
+        "accent_color": event.accent_color,
+        "hosts": [h.pk for h in event.hosts.all()],
+        "current_question": event.current_question_id or "",
+        "questions-TOTAL_FORMS": 0,
+        "questions-INITIAL_FORMS": 0,
+        "questions-MIN_NUM_FORMS": 0,
+        "questions-MAX_NUM_FORMS": 1000,
+    }
+    data.update(overrides)
+    return data
+
+
 def option_ids(question: Question) -> list[int]:
     return list(question.options.values_list("id", flat=True))
 

@@ -18,7 +18,7 @@ from polls import branding, live
 from polls.forms import EventForm
 from polls.models import Event, EventLogo
 from polls.state import build_event_state, look_digest
-from tests.factories import make_event, make_user
+from tests.factories import admin_data, make_event, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -292,24 +292,6 @@ def test_pages_without_branding_link_nothing_extra(client):
 
 
 # --- the admin ---------------------------------------------------------------------
-
-
-def admin_data(event, **overrides):
-    data = {
-        "title": event.title,
-        "code": event.code,
-        "language": event.language,
-        "theme": event.theme,
-        "accent_color": event.accent_color,
-        "hosts": [h.pk for h in event.hosts.all()],
-        "current_question": "",
-        "questions-TOTAL_FORMS": 0,
-        "questions-INITIAL_FORMS": 0,
-        "questions-MIN_NUM_FORMS": 0,
-        "questions-MAX_NUM_FORMS": 1000,
-    }
-    data.update(overrides)
-    return data
 
 
 def test_a_host_brands_an_event_in_the_admin(client, redis, django_capture_on_commit_callbacks):
