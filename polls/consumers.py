@@ -266,7 +266,8 @@ class StageConsumer(LiveConsumer):
         if view.state["event"].get("stage_key_digest") != self.key_digest:
             await self.close(CLOSE_BAD_KEY)  # the key was rotated: this screen's link is revoked
             return
-        await super().apply_view(view, answer)
+        # Named, not super(): the stage's HTTP stream (polls.fallback) borrows this method.
+        await LiveConsumer.apply_view(self, view, answer)
 
     def wants_results(self, state: dict) -> bool:
         return True

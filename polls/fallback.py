@@ -36,7 +36,6 @@ from django.utils.translation import gettext as _
 from . import answers, live
 from .answers import Rejection
 from .consumers import (
-    CLOSE_BAD_KEY,
     CLOSE_BAD_TOKEN,
     CLOSE_UNKNOWN_EVENT,
     LiveConsumer,
@@ -48,7 +47,7 @@ from .consumers import (
     _language,
     _query,
 )
-from .hub import ANSWER_UNKNOWN, event_hub
+from .hub import event_hub
 from .join_api import SECURITY_HEADERS, _allowed_host, _headers, _is_secure, _send
 from .middleware import content_security_policy
 from .models import Event
@@ -131,18 +130,13 @@ class StageStream(EventStream):
     snapshot, and closed with 4403 once its key is rotated."""
 
     gone_code = CLOSE_UNKNOWN_EVENT
+    apply_view = StageConsumer.apply_view
     send_view = StageConsumer.send_view
     wants_results = StageConsumer.wants_results
 
     def __init__(self, send, key_digest: str) -> None:
         super().__init__(send)
         self.key_digest = key_digest
-
-    async def apply_view(self, view, answer: object = ANSWER_UNKNOWN) -> None:
-        if view.state["event"].get("stage_key_digest") != self.key_digest:
-            await self.close(CLOSE_BAD_KEY)
-            return
-        await LiveConsumer.apply_view(self, view, answer)
 
 
 # participant id -> this process's streams of that phone: an ack given here reaches them as the
