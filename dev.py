@@ -29,7 +29,7 @@ PYTHON = VENV / "bin" / "python"
 HOST, PORT = os.environ.get("ZP_HOST", "127.0.0.1"), int(os.environ.get("ZP_PORT", "8000"))
 # Daphne processes sharing the port, by default one per core (at most 4 unless asked): on the
 # 2-core machine the performance targets are met with two (docs/performance.md), not with one.
-PROCESSES = int(os.environ.get("ZP_PROCESSES") or min(os.cpu_count() or 1, 4))
+PROCESSES = int(os.environ.get("ZP_PROCESSES") or min(len(os.sched_getaffinity(0)), 4))
 
 
 def say(text: str) -> None:
