@@ -27,6 +27,19 @@ CODE = "KSF2018"
 SOCKETS = re.compile(r"/ws/")
 
 
+def block_websockets(page: Page) -> list[str]:
+    """The venue's network: every WebSocket of the page fails before it opens (close code
+    1006). Returns the list the attempted URLs are collected in."""
+    attempts: list[str] = []
+
+    def blocked(ws) -> None:
+        attempts.append(ws.url)
+        ws.close(code=1006, reason="blocked")
+
+    page.route_web_socket(SOCKETS, blocked)
+    return attempts
+
+
 def track(page: Page) -> dict[str, list[str]]:
     """The requests and WebSockets the page makes."""
     seen: dict[str, list[str]] = {"requests": [], "sockets": []}
@@ -59,14 +72,7 @@ def test_a_phone_whose_websockets_are_blocked_votes_over_http(browser, stack):
     phone = new_phone(browser)
     watch_errors(phone, errors)
     seen = track(phone)
-    attempts: list[str] = []
-
-    def blocked(ws) -> None:
-        """The venue's network: every WebSocket fails before it opens (close code 1006)."""
-        attempts.append(ws.url)
-        ws.close(code=1006, reason="blocked")
-
-    phone.route_web_socket(SOCKETS, blocked)
+    attempts = block_websockets(phone)
     phone.goto(stack.base + "/")
     phone.fill("input[name=code]", "ksf 2o18")
     phone.keyboard.press("Enter")
@@ -144,13 +150,7 @@ def test_a_stage_whose_websockets_are_blocked_follows_the_show_over_http(browser
     stage = browser.new_page(viewport={"width": 1920, "height": 1080})
     watch_errors(stage, errors)
     seen = track(stage)
-    attempts: list[str] = []
-
-    def blocked(ws) -> None:
-        attempts.append(ws.url)
-        ws.close(code=1006, reason="blocked")
-
-    stage.route_web_socket(SOCKETS, blocked)
+    attempts = block_websockets(stage)
     stage.goto(urls["stage"])
     expect(stage.locator(".st-prompt")).to_be_visible(timeout=20_000)  # the state came
 
