@@ -299,6 +299,10 @@ def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack)
     remote = open_remote(browser, urls["remote"], errors)
     expect(remote.locator("#zp-count")).to_have_text("3", timeout=10_000)
     no_horizontal_overflow(remote)
+    # However long the question, the host's buttons are on the screen without scrolling.
+    for action in ("prev", "next", "close", "reveal"):
+        box = remote.locator(f"button[value={action}]").bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844, (action, box)
     shot(remote, "remote-long")
     assert errors == []
 
