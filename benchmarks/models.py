@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +20,16 @@ class Study(models.Model):
     url = models.URLField(_("URL"), blank=True)
     sample = models.CharField(_("sample"), max_length=300, blank=True)
     note = models.TextField(_("note"), blank=True)
+    # Who may change the study and its figures besides superusers; without one it is library
+    # research, read-only to everyone else.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="studies",
+    )
 
     class Meta:
         verbose_name = _("study")

@@ -38,6 +38,11 @@ def validate_accent_color(value: str) -> None:
 
 
 class Event(models.Model):
+    class Voice(models.TextChoices):
+        # What one voice per person means here (docs/reliability.md, "One person, one voice").
+        OPEN = "open", _("Open: anyone with the code, one voice per device (best effort)")
+        ATTENDEES = "attendees", _("Attendee list: only holders of a personal code")
+
     class Theme(models.TextChoices):
         DARK = "dark", _("Dark")
         LIGHT = "light", _("Light")
@@ -68,6 +73,16 @@ class Event(models.Model):
         _("language"), max_length=8, choices=settings.LANGUAGES, default="nl"
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    voice = models.CharField(
+        _("who may answer"),
+        max_length=12,
+        choices=Voice.choices,
+        default=Voice.OPEN,
+        help_text=_(
+            "Attendee list: import attendees or make personal codes, print their badge links; "
+            "a code counts once per question however many devices use it."
+        ),
+    )
     theme = models.CharField(
         _("stage theme"), max_length=8, choices=Theme.choices, default=Theme.DARK
     )
@@ -304,3 +319,46 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant}: {self.value}"
+
+
+class AttendeeCode(models.Model):
+    """A personal code of an attendee-list event: on a badge as a QR link, or typed."""
+
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="attendee_codes"
+    )
+    code = models.CharField(_("personal code"), max_length=16, unique=True)
+    label = models.CharField(
+        _("attendee"), max_length=200, blank=True, help_text=_("Name or badge text (optional).")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("attendee code")
+        verbose_name_plural = _("attendee codes")
+        ordering = ["event", "id"]
+
+    def __str__(self) -> str:
+        return self.label or self.code
+
+
+class SetAside(models.Model):
+    """A participant the host set aside (a scripted burst): their answers count on no question
+    of the event until restored. Kept here so a rebuilt tally leaves them out too."""
+
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="set_aside"
+    )
+    participant = models.CharField(_("participant"), max_length=64)
+    created_at = models.DateTimeField(_("set aside at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("participant set aside")
+        verbose_name_plural = _("participants set aside")
+        constraints = [
+            models.UniqueConstraint(fields=["event", "participant"], name="one_set_aside_row")
+        ]
+
+    def __str__(self) -> str:
+        return self.participant

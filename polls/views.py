@@ -25,7 +25,7 @@ from .codes import normalise_code
 from .models import Event, Question
 from .ratelimit import join_allowed_async
 from .state import look_digest, stage_key_matches
-from .tokens import issue_participant_token, participant_cookie_name
+from .tokens import issue_participant_token, new_participant_id, participant_cookie_name
 
 
 def client_address(request: HttpRequest) -> str:
@@ -124,7 +124,7 @@ async def join_response(address: str, code: str, secure: bool) -> JsonResponse:
     if event is None:
         return _json_error("unknown_event", _("There is no session with this code."), 404)
     event_id, event_code = event
-    token = issue_participant_token(event_id, event_code)
+    token = issue_participant_token(event_id, event_code, new_participant_id(address))
     response = JsonResponse({"token": token})
     response.set_cookie(
         participant_cookie_name(event_code),

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from polls import show
 from polls.models import Event, Option, Question
-from polls.tokens import issue_participant_token
+from polls.tokens import issue_participant_token, new_participant_id
 
 
 def make_user(username: str = "someone", **fields):
@@ -73,4 +73,4 @@ def option_ids(question: Question) -> list[int]:
 
 
 def token_for(event: Event) -> str:
-    return issue_participant_token(event.id, event.code)
+    return issue_participant_token(event.id, event.code, new_participant_id("192.0.2.1"))

@@ -175,7 +175,10 @@ ZP_TRUST_X_FORWARDED_FOR = os.environ.get("ZP_TRUST_X_FORWARDED_FOR", "") == "1"
 # Seconds between result snapshots pushed per question (coalescing).
 ZP_SNAPSHOT_INTERVAL = float(os.environ.get("ZP_SNAPSHOT_INTERVAL", "0.1"))
 ZP_MAX_MESSAGE_BYTES = 4096
-ZP_PARTICIPANT_COOKIE_AGE = 60 * 60 * 24 * 7
+# A participant token is refused after this many seconds (default two days: a congress and its
+# evening); the phone then joins again and, on an open event, answers as a new participant.
+ZP_TOKEN_MAX_AGE = int(os.environ.get("ZP_TOKEN_MAX_AGE", str(2 * 24 * 3600)))
+ZP_PARTICIPANT_COOKIE_AGE = ZP_TOKEN_MAX_AGE
 
 LOGGING = {
     "version": 1,
