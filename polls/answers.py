@@ -7,15 +7,19 @@ the answer path); whether the question is open is decided atomically by the tall
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from . import tally
+from . import attendees, tally
 from .text import clean_text, words_of
+from .tokens import Participant
 
 MAX_MESSAGE_BYTES = 4096
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -34,6 +38,7 @@ ERROR_MESSAGES = {
     "rate_limited": _("Too many messages; slow down a little."),
     "not_allowed": _("You are not allowed to do that."),
     "unavailable": _("Answers cannot be counted right now; yours will be sent again."),
+    "revoked": _("Your personal code has been withdrawn; ask the organiser."),
 }
 
 
@@ -69,7 +74,8 @@ def parse_message(text: str | None, data: bytes | None) -> dict:
         raise Rejection("too_large")
     try:
         message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a few KB of nested brackets outrun the parser's stack.
         raise Rejection("bad_json") from None
     if not isinstance(message, dict):
         raise Rejection("bad_message")
@@ -186,12 +192,20 @@ def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
     return ValidAnswer(message_id, question_id, current["kind"], value)
 
 
-async def count_answer(message: dict, event_spec: dict, participant_id: str) -> dict:
+async def count_answer(message: dict, event_spec: dict, participant: Participant) -> dict:
     """Validate and count one ``answer`` message; the ``ack`` to send back, else Rejection.
 
-    Every transport a phone has (the socket, the HTTP fallback) answers through this.
+    Every transport a phone has (the socket, the HTTP fallback) answers through this. A token
+    younger than ``ZP_ANSWER_WARMUP_SECONDS`` has its answer held until it is that old: nobody
+    reads a question and taps within seconds of joining, but a loop of join + answer does.
     """
     valid = validate_answer(message, event_spec)
+    if await attendees.revoked(participant):
+        raise Rejection("revoked", valid.message_id)
+    participant_id = participant.participant_id
+    wait = participant.issued_at + settings.ZP_ANSWER_WARMUP_SECONDS - time.time()
+    if wait > 0:
+        await asyncio.sleep(min(wait, settings.ZP_ANSWER_WARMUP_SECONDS))
     try:
         outcome = await tally.record_answer(
             valid.question_id, valid.kind, participant_id, valid.message_id, valid.value

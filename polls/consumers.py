@@ -16,8 +16,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
 
-from . import answers, live, tally
+from . import answers, attendees, live, tally
 from .answers import Rejection
+from .clientaddr import address_of_scope
+from .connlimits import Admission, admit
 from .hub import ANSWER_UNKNOWN, EventView, event_hub
 from .models import Event
 from .ratelimit import TokenBucket
@@ -30,6 +32,8 @@ CLOSE_UNKNOWN_EVENT = 4404
 CLOSE_BAD_TOKEN = 4401
 CLOSE_BAD_KEY = 4403
 CLOSE_FLOOD = 4429
+# Over the cap of open connections for this participant or address (polls.connlimits).
+CLOSE_TOO_MANY = 4408
 # An alias no layer is configured under: Channels then gives the socket no channel of its own.
 NO_CHANNEL_LAYER = "zp.none"
 
@@ -123,10 +127,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         elif self.view is None:  # else a host's change arrived meanwhile, and it is newer
             await self.apply_view(view)
 
+    admission: Admission | None = None
+
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if self.admission is not None:
+                self.admission.release()
             # However the socket ended (a disconnect, or Daphne cancelling a slow app), it must
             # not stay registered for updates.
             live.results_pump().unsubscribe(self)
@@ -195,10 +203,15 @@ class PhoneConsumer(LiveConsumer):
         self.strikes = 0
         token = query.get("token") or _cookies(self.scope).get(participant_cookie_name(code))
         participant = read_participant_token(token, code)
-        if participant is None:
+        if participant is None or await attendees.revoked(participant):
             close_code = CLOSE_BAD_TOKEN if await _event_exists(code) else CLOSE_UNKNOWN_EVENT
             await self.refuse(close_code)
             return
+        self.admission = admit(participant.participant_id, address_of_scope(self.scope))
+        if self.admission is None:
+            await self.refuse(CLOSE_TOO_MANY)
+            return
+        self.participant = participant
         self.participant_id = participant.participant_id
         await self.join_event(participant.event_id)
 
@@ -241,7 +254,7 @@ class PhoneConsumer(LiveConsumer):
                 await self.send_json(rejection.payload())
 
     async def receive_answer(self, message: dict) -> None:
-        ack = await answers.count_answer(message, self.state["spec"], self.participant_id)
+        ack = await answers.count_answer(message, self.state["spec"], self.participant)
         self.answers[ack["question"]] = ack["answer"]
         await self.send_json(ack)
 

@@ -33,8 +33,10 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import answers, live
+from . import answers, attendees, live
 from .answers import Rejection
+from .clientaddr import address_of_scope
+from .connlimits import admit
 from .consumers import (
     CLOSE_BAD_TOKEN,
     CLOSE_UNKNOWN_EVENT,
@@ -284,7 +286,7 @@ class FallbackPath:
         the socket closes with 4401, 404 where it closes with 4404."""
         token = query.get("token") or _cookies(scope).get(participant_cookie_name(code))
         participant = read_participant_token(token, code)
-        if participant is not None:
+        if participant is not None and not await attendees.revoked(participant):
             return participant, None
         return None, await _refusal(code)
 
@@ -293,11 +295,17 @@ class FallbackPath:
         if participant is None:
             await _send(send, refusal, host, secure)
             return
+        admission = admit(participant.participant_id, address_of_scope(scope))
+        if admission is None:
+            message = _("Too many open connections for this phone; close other tabs.")
+            await _send(send, _error("too_many_connections", message, 429), host, secure)
+            return
         stream = PhoneStream(send, participant.participant_id)
         _streams.setdefault(stream.participant_id, set()).add(stream)
         try:
             await _serve_stream(stream, participant.event_id, receive, send, host, secure)
         finally:
+            admission.release()
             streams = _streams.get(stream.participant_id)
             if streams is not None:
                 streams.discard(stream)
@@ -376,9 +384,7 @@ class FallbackPath:
             view = await event_hub().view_of(participant.event_id)
             if view is None:
                 return None
-            ack = await answers.count_answer(
-                message, view.state["spec"], participant.participant_id
-            )
+            ack = await answers.count_answer(message, view.state["spec"], participant)
         except Rejection as rejection:
             return rejection.payload()
         _remember(participant.participant_id, ack)

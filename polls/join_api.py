@@ -21,12 +21,13 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
+from .clientaddr import address_of_scope
 from .middleware import content_security_policy
-from .views import address_of, join_response
+from .views import MAX_JOIN_BODY_BYTES, join_response
 
 logger = logging.getLogger("django.request")
 
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = MAX_JOIN_BODY_BYTES
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -84,18 +85,19 @@ def _allowed_host(host: str) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
-async def _drain_body(receive) -> bool:
-    """Read the request to its end (a browser sends an empty body); False if it is too big."""
-    size = 0
+async def _read_body(receive) -> bytes | None:
+    """The request's body (empty on a free join, a little JSON otherwise); None if it is too
+    big or the client went away."""
+    body = b""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return False
-        size += len(message.get("body", b""))
-        if size > MAX_BODY_BYTES:
-            return False
+            return None
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            return None
         if not message.get("more_body", False):
-            return True
+            return body
 
 
 async def _send(send, response: JsonResponse, host: str, secure: bool) -> None:
@@ -145,13 +147,19 @@ class JoinFastPath:
         if not _allowed_host(host):
             logger.warning("Invalid HTTP_HOST header for the join API: %r", host)
             return await _send_plain(send, 400, host, secure)
-        if not await _drain_body(receive):
+        body = await _read_body(receive)
+        if body is None:
             return await _send_plain(send, 400, host, secure)
-        peer = (scope.get("client") or (None,))[0]
-        address = address_of(headers.get("x-forwarded-for", ""), peer)
+        address = address_of_scope(scope)
         try:
             with translation.override(_language(headers)):
-                response = await join_response(address, code, secure=secure)
+                response = await join_response(
+                    address,
+                    code,
+                    secure=secure,
+                    raw_body=body,
+                    content_type=headers.get("content-type", ""),
+                )
         except Exception:
             logger.exception("Internal Server Error: %s", scope["path"])
             return await _send_plain(send, 500, host, secure)

@@ -28,6 +28,7 @@ class Participant:
     event_code: str
     participant_id: str
     issued_at: int  # unix seconds, from the signed token
+    attendee_id: int | None = None  # attendee-list events: whose personal code
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,10 @@ def read_participant_token(token: str | None, event_code: str) -> Participant | 
     event_id, participant_id = payload.get("e"), payload.get("p")
     if not isinstance(event_id, int) or not isinstance(participant_id, str):
         return None
-    return Participant(event_id, event_code, participant_id, _issued_at(token))
+    attendee_id = payload.get("a")
+    if attendee_id is not None and not isinstance(attendee_id, int):
+        return None
+    return Participant(event_id, event_code, participant_id, _issued_at(token), attendee_id)
 
 
 def _issued_at(token: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import segno
@@ -20,23 +21,23 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import show, tally
+from . import attendees, joinguard, show, tally
+from .clientaddr import client_address
 from .codes import normalise_code
 from .models import Event, Question
-from .ratelimit import join_allowed_async
 from .state import look_digest, stage_key_matches
-from .tokens import issue_participant_token, new_participant_id, participant_cookie_name
+from .tokens import (
+    attendee_participant_id,
+    issue_participant_token,
+    new_participant_id,
+    participant_cookie_name,
+)
 
 
-def client_address(request: HttpRequest) -> str:
-    return address_of(request.META.get("HTTP_X_FORWARDED_FOR", ""), request.META.get("REMOTE_ADDR"))
-
-
-def address_of(forwarded_for: str, peer: str | None) -> str:
-    """The client address the join limits count: the proxy's word only when it is trusted."""
-    if settings.ZP_TRUST_X_FORWARDED_FOR and forwarded_for:
-        return forwarded_for.split(",")[0].strip()
-    return peer or "unknown"
+def request_address(request: HttpRequest) -> str:
+    return client_address(
+        request.META.get("HTTP_X_FORWARDED_FOR", ""), request.META.get("REMOTE_ADDR")
+    )
 
 
 # The join pages carry no secret (no CSRF token, no session data), so compressing them gives
@@ -70,37 +71,57 @@ def phone(request: HttpRequest, code: str) -> HttpResponse:
         "ws_path": f"/ws/e/{event.code}/",
         "join_url": reverse("polls:join", args=[event.code]),
         "lang": translation.get_language(),
+        # Attendee-list events ask for a personal code (or take it from a badge's ?a= link).
+        "attendees": event.voice == Event.Voice.ATTENDEES,
     }
     return render(request, "polls/phone.html", {"event": event, "config": config})
 
 
-def _json_error(code: str, message: str, status: int, **headers) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+def _json_error(
+    code: str, message: str, status: int, extra: dict | None = None, **headers
+) -> JsonResponse:
+    body = {"error": {"code": code, "message": message}, **(extra or {})}
+    response = JsonResponse(body, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
 
 
-# code -> (event id, code, monotonic expiry): a join storm asks for the same event thousands of
-# times a second; the database is asked again after a few seconds.
-_JOIN_EVENTS: dict[str, tuple[int, str, float]] = {}
+# code -> (event id, code, voice, monotonic expiry): a join storm asks for the same event
+# thousands of times a second; the database is asked again after a few seconds.
+_JOIN_EVENTS: dict[str, tuple[int, str, str, float]] = {}
 JOIN_EVENT_SECONDS = 5.0
+MAX_JOIN_BODY_BYTES = 2048
 
 
 @database_sync_to_async  # closes stale database connections, as a request's end would
 def _find_event(code: str) -> Event | None:
-    return Event.objects.filter(code=code).only("id", "code").first()
+    return Event.objects.filter(code=code).only("id", "code", "voice").first()
 
 
-async def _event_for_join(code: str) -> tuple[int, str] | None:
+async def _event_for_join(code: str) -> tuple[int, str, str] | None:
     cached = _JOIN_EVENTS.get(code)
-    if cached and cached[2] > time.monotonic():
-        return cached[0], cached[1]
+    if cached and cached[3] > time.monotonic():
+        return cached[:3]
     event = await _find_event(code)
     if event is None:
         return None
-    _JOIN_EVENTS[code] = (event.id, event.code, time.monotonic() + JOIN_EVENT_SECONDS)
-    return event.id, event.code
+    _JOIN_EVENTS[code] = (event.id, event.code, event.voice, time.monotonic() + JOIN_EVENT_SECONDS)
+    return event.id, event.code, event.voice
+
+
+def parse_join_body(raw: bytes, content_type: str) -> dict | None:
+    """A join's JSON body (``work``, ``attendee``), {} when it has none; None when it claims to
+    be JSON and is not an object. A page from before this field existed posts nothing."""
+    if content_type.split(";")[0].strip().lower() != "application/json" or not raw.strip():
+        return {}
+    if len(raw) > MAX_JOIN_BODY_BYTES:
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 @csrf_exempt  # no session is involved: the response is a fresh anonymous token
@@ -108,23 +129,53 @@ async def _event_for_join(code: str) -> tuple[int, str] | None:
 async def join(request: HttpRequest, code: str) -> JsonResponse:
     """Served by Django under WSGI and in Django's test client; under ASGI ``polls.join_api``
     answers the same URL with the same ``join_response`` without the middleware stack."""
-    return await join_response(client_address(request), code, secure=request.is_secure())
+    return await join_response(
+        request_address(request),
+        code,
+        secure=request.is_secure(),
+        raw_body=request.body,
+        content_type=request.content_type or "",
+    )
 
 
-async def join_response(address: str, code: str, secure: bool) -> JsonResponse:
-    allowed, wait = await join_allowed_async(address)
-    if not allowed:
-        return _json_error(
-            "rate_limited",
-            _("Too many joins from your network; try again shortly."),
-            429,
-            Retry_After=str(wait),
-        )
+async def join_response(
+    address: str, code: str, secure: bool, raw_body: bytes = b"", content_type: str = ""
+) -> JsonResponse:
     event = await _event_for_join(normalise_code(code))
     if event is None:
         return _json_error("unknown_event", _("There is no session with this code."), 404)
-    event_id, event_code = event
-    token = issue_participant_token(event_id, event_code, new_participant_id(address))
+    body = parse_join_body(raw_body, content_type)
+    if body is None:
+        return _json_error("bad_json", _("The message is not valid JSON."), 400)
+    event_id, event_code, voice = event
+    required = await joinguard.required_bits(address)
+    if required and not await joinguard.accepts(address, body.get("work"), required):
+        work = joinguard.new_work(address, required)
+        return _json_error(
+            "work_required",
+            _("Your phone is checking in; one moment, please."),
+            428,
+            {"work": work.payload()},
+        )
+    await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
+    if voice == Event.Voice.ATTENDEES:
+        typed = body.get("attendee")
+        attendee_id = (
+            await attendees.attendee_for_join(event_id, typed) if isinstance(typed, str) else None
+        )
+        if attendee_id is None:
+            return _json_error(
+                "attendee_code",
+                _(
+                    "This session is for registered attendees: "
+                    "enter the personal code from your badge."
+                ),
+                403,
+            )
+        participant_id = attendee_participant_id(attendee_id)
+        token = issue_participant_token(event_id, event_code, participant_id, attendee_id)
+    else:
+        token = issue_participant_token(event_id, event_code, new_participant_id(address))
     response = JsonResponse({"token": token})
     response.set_cookie(
         participant_cookie_name(event_code),

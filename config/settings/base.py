@@ -167,11 +167,28 @@ ZP_STATE_RESYNC_SECONDS = float(os.environ.get("ZP_STATE_RESYNC_SECONDS", "2"))
 
 CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
 
-# Joins per client address. A venue NAT puts a whole hall behind one address, so these stay
-# far above thousands of phones a minute while still slowing a script that hammers the endpoint.
-ZP_JOIN_LIMITS = [(10, 2500), (60, 6000)]
-# Take the client address from X-Forwarded-For (only behind a trusted proxy).
-ZP_TRUST_X_FORWARDED_FOR = os.environ.get("ZP_TRUST_X_FORWARDED_FOR", "") == "1"
+# How many proxies in front of the servers append to X-Forwarded-For (nginx, HAProxy: 1 each).
+# 0 (the default) ignores the header: the address is the connection's peer. The older
+# ZP_TRUST_X_FORWARDED_FOR=1 means one hop.
+ZP_TRUSTED_PROXY_HOPS = int(
+    os.environ.get("ZP_TRUSTED_PROXY_HOPS")
+    or ("1" if os.environ.get("ZP_TRUST_X_FORWARDED_FOR") == "1" else "0")
+)
+# The join guard (polls.joinguard, docs/reliability.md): tokens an address gets per sliding
+# minute without work; past that each join carries a proof of work of
+# ZP_JOIN_WORK_BITS + log2(rate / free) leading zero bits, at most ZP_JOIN_WORK_MAX_BITS. Joins
+# are never refused for their rate: a hall behind one NAT address pays a fraction of a second
+# per phone, in parallel; a script pays for every token it mints, in series.
+ZP_JOIN_FREE_PER_MINUTE = int(os.environ.get("ZP_JOIN_FREE_PER_MINUTE", "100"))
+ZP_JOIN_WORK_BITS = int(os.environ.get("ZP_JOIN_WORK_BITS", "14"))
+ZP_JOIN_WORK_MAX_BITS = int(os.environ.get("ZP_JOIN_WORK_MAX_BITS", "20"))
+# Seconds a new token waits before its first answer counts (the answer is held, not refused):
+# a person reads the question first; a loop of join + answer is slowed to one every few seconds.
+ZP_ANSWER_WARMUP_SECONDS = float(os.environ.get("ZP_ANSWER_WARMUP_SECONDS", "3"))
+# Open sockets and event streams per server process: per participant (a phone, a second tab,
+# a reconnect overlapping the old socket) and per client address (a hall behind one NAT).
+ZP_MAX_CONNECTIONS_PER_PARTICIPANT = int(os.environ.get("ZP_MAX_CONNECTIONS_PER_PARTICIPANT", "4"))
+ZP_MAX_CONNECTIONS_PER_ADDRESS = int(os.environ.get("ZP_MAX_CONNECTIONS_PER_ADDRESS", "15000"))
 # Seconds between result snapshots pushed per question (coalescing).
 ZP_SNAPSHOT_INTERVAL = float(os.environ.get("ZP_SNAPSHOT_INTERVAL", "0.1"))
 ZP_MAX_MESSAGE_BYTES = 4096

@@ -19,3 +19,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# No warm-up for a new token's first answer (tests answer the moment they join); the tests of
+# the warm-up itself set it.
+ZP_ANSWER_WARMUP_SECONDS = float(os.environ.get("ZP_ANSWER_WARMUP_SECONDS", "0"))
+# Joins free however many come from 127.0.0.1 (tests join hundreds of phones to test other
+# things); the join guard's own tests set the real figures.
+ZP_JOIN_FREE_PER_MINUTE = int(os.environ.get("ZP_JOIN_FREE_PER_MINUTE", "1000000"))

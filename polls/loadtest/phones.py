@@ -27,6 +27,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
+from .. import joinguard
 from . import values
 from .wsclient import HandshakeError, http_request, ws_connect
 
@@ -167,6 +168,7 @@ class Worker:
         self.pings = 0
         self.skipped: Counter[str] = Counter()
         self.join_status: Counter[str] = Counter()
+        self.join_work = 0  # joins that carried a proof of work (a hot address)
         self.fail_reasons: Counter[str] = Counter()
         self.close_codes: Counter[str] = Counter()
         self.join_post_seconds: list[float] = []
@@ -253,12 +255,17 @@ class Worker:
 
     async def _get_token(self, phone: Phone, deadline: float) -> bool:
         target = phone.target
-        headers = {"Accept": "application/json", "Origin": target["origin"]}
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "Origin": target["origin"],
+        }
         spread = self.config.get("forwarded_for", 0)
         if spread:
             n = phone.index % spread
             headers["X-Forwarded-For"] = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
         wait = 1.0
+        body = b""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -273,6 +280,7 @@ class Worker:
                     host_header=target["host_header"],
                     headers=headers,
                     timeout=remaining,  # a browser has no shorter limit
+                    body=body,
                 )
             except (OSError, TimeoutError, ConnectionError) as error:
                 self.join_status[type(error).__name__] += 1
@@ -292,6 +300,11 @@ class Worker:
                 if response.status == 404:
                     self._fail(phone, "join:404")
                     return False
+                if response.status == 428:  # a busy address: solve, as the phone page does
+                    body = self._solved(response.body)
+                    if body:
+                        self.join_work += 1
+                        continue
                 if response.status == 429:
                     try:
                         delay = float(response.headers.get("retry-after", "5"))
@@ -301,6 +314,16 @@ class Worker:
                     delay = wait
                     wait = min(wait * 2, 15.0)
             await asyncio.sleep(delay * (1 + phone.rng.random() / 4))
+
+    @staticmethod
+    def _solved(raw: bytes) -> bytes:
+        """The join body carrying the proof of work a 428 asked for (b"" if it asked none)."""
+        try:
+            work = json.loads(raw)["work"]
+        except (ValueError, KeyError, TypeError):
+            return b""
+        solution = {"challenge": work["challenge"], "nonce": joinguard.solve(work)}
+        return json.dumps({"work": solution}).encode()
 
     async def _open_socket(self, phone: Phone, deadline: float) -> None:
         target = phone.target

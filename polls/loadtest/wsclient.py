@@ -152,15 +152,16 @@ async def http_request(
     host_header: str,
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
+    body: bytes = b"",
 ) -> HttpResponse:
     """One request on a fresh connection (what a phone's browser does for the join call)."""
     loop = asyncio.get_running_loop()
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     if method in ("POST", "PUT"):
-        lines.append("Content-Length: 0")
+        lines.append(f"Content-Length: {len(body)}")
     lines += ["Connection: close", "", ""]
-    request = "\r\n".join(lines).encode("latin-1")
+    request = "\r\n".join(lines).encode("latin-1") + body
     done = loop.create_future()
     started = time.monotonic()
     transport, _protocol = await asyncio.wait_for(

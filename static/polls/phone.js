@@ -1,4 +1,5 @@
 import { openSocket } from './socket.js';
+import { solve } from './work.js';
 
 const $ = (id) => document.getElementById(id);
 const cfg = JSON.parse($('zp-config').textContent);
@@ -20,6 +21,17 @@ const PCT = ['split', 'percentage', 'shares']; // research metrics in percent
 const GROUPS = ['promoters', 'passives', 'detractors'];
 
 let token = load(TOKEN_KEY);
+// Attendee-list events: the personal code from a badge link (?a=...), kept for this event and
+// taken out of the address bar (a photo of the screen must not pass it on).
+const CODE_KEY = 'zp-attendee-' + cfg.code;
+const params = new URLSearchParams(location.search);
+let attendee = params.get('a') || load(CODE_KEY);
+if (params.has('a')) {
+  save(CODE_KEY, attendee);
+  params.delete('a');
+  const rest = params.toString();
+  history.replaceState(null, '', location.pathname + (rest ? '?' + rest : ''));
+}
 let outbox = {}; // question id -> latest answer message not yet acknowledged
 try {
   outbox = JSON.parse(load(OUTBOX_KEY)) || {};
@@ -757,14 +769,21 @@ function status() {
 
 async function join() {
   let wait = 1000;
+  let work = null; // the proof of work a busy network's joins carry (polls/joinguard.py)
   for (;;) {
+    if (cfg.attendees && !attendee) attendee = await askCode(note);
+    const payload = {};
+    if (cfg.attendees) payload.attendee = attendee;
+    if (work) payload.work = { challenge: work.challenge, nonce: await solve(work) };
+    work = null;
     let res = null;
     let body = {};
     try {
       res = await fetch(cfg.join_url, {
         method: 'POST',
         credentials: 'same-origin',
-        headers: { Accept: 'application/json' },
+        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+        body: JSON.stringify(payload),
       });
       body = await res.json().catch(() => ({}));
     } catch {} // offline: the status line already says so; try again below
@@ -775,17 +794,61 @@ async function join() {
       return true;
     }
     const message = body.error && body.error.message;
+    const code = body.error && body.error.code;
     if (res && res.status === 404) {
       fail(message || T.notFound);
       return false;
     }
+    note = res ? message || T.joinFailed : '';
+    if (code === 'work_required' && body.work) {
+      work = body.work;
+      status();
+      continue;
+    }
+    if (code === 'attendee_code') {
+      attendee = null;
+      save(CODE_KEY, null);
+      continue;
+    }
     let delay = wait;
     if (res && res.status === 429) delay = (parseFloat(res.headers.get('Retry-After')) || 5) * 1000;
     else wait = Math.min(wait * 2, 15000);
-    note = res ? message || T.joinFailed : '';
     status();
     await new Promise((done) => setTimeout(done, delay * (1 + Math.random() / 4)));
   }
+}
+
+// The personal code an attendee-list event asks for, typed (resolves once submitted).
+function askCode(message) {
+  return new Promise((done) => {
+    const form = el('form', 'zp-join');
+    const label = el('label', null, T.codeLabel);
+    label.htmlFor = 'zp-acode';
+    const input = el('input', 'zp-code-input');
+    Object.assign(input, { id: 'zp-acode', maxLength: 16, autocomplete: 'off', spellcheck: false });
+    input.setAttribute('autocapitalize', 'characters');
+    form.append(label, input);
+    if (message) {
+      const error = el('p', 'zp-error', message);
+      error.setAttribute('role', 'alert');
+      input.setAttribute('aria-invalid', 'true');
+      form.append(error);
+    }
+    const button = el('button', 'zp-btn zp-primary', T.join);
+    button.type = 'submit';
+    form.append(button);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const typed = input.value.trim();
+      if (!typed) return;
+      note = '';
+      save(CODE_KEY, typed);
+      app.replaceChildren(el('p', 'zp-wait', T.connecting));
+      done(typed);
+    });
+    app.replaceChildren(form);
+    input.focus();
+  });
 }
 
 function fail(message) {

@@ -1,0 +1,153 @@
+"""The join guard of open events: a join that costs a script in series what a hall pays in
+parallel (docs/reliability.md, "One person, one voice").
+
+A venue NAT puts a whole hall behind one address, so no per-address limit may refuse joins. An
+address's tokens are counted in a sliding minute instead; below ``ZP_JOIN_FREE_PER_MINUTE`` a join
+is free, above it the join must carry a proof of work: a nonce that gives
+``sha256("<challenge>:<nonce>")`` a number of leading zero bits growing with log2 of the rate.
+Each phone solves its own in a fraction of a second, all phones at once; a script minting tokens
+on one core solves them one after another, each dearer than the last. Challenges are signed
+(nothing is stored until one is spent), bound to the address, short-lived and single-use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from .redis_client import get_async_redis
+from .tokens import address_tag
+
+CHALLENGE_SECONDS = 120
+WINDOW_SECONDS = 60
+NONCE_PATTERN = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class Work:
+    """A challenge to solve: find a nonce giving ``bits`` leading zero bits."""
+
+    challenge: str
+    bits: int
+
+    def payload(self) -> dict:
+        return {"challenge": self.challenge, "bits": self.bits}
+
+
+def _window_keys(address: str, now: float) -> tuple[str, str]:
+    minute = int(now // WINDOW_SECONDS)
+    tag = address_tag(address)
+    return f"zp:joins:{tag}:{minute}", f"zp:joins:{tag}:{minute - 1}"
+
+
+def sliding_rate(current: int, previous: int, now: float) -> float:
+    """Joins in the last minute, the previous fixed minute weighted by how much of it is still
+    inside the sliding one (no boundary a script can straddle for twice the budget)."""
+    elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
+    return current + previous * (1 - elapsed)
+
+
+def bits_for(rate: float) -> int:
+    free = settings.ZP_JOIN_FREE_PER_MINUTE
+    if rate < free:
+        return 0
+    bits = settings.ZP_JOIN_WORK_BITS + int(math.log2(max(rate, 1) / max(free, 1)))
+    return min(bits, settings.ZP_JOIN_WORK_MAX_BITS)
+
+
+async def required_bits(address: str) -> int:
+    """The work a join from this address needs now. With Redis away, none: a join alone
+    changes no tally, and the answers it leads to cannot be counted then either."""
+    now = time.time()
+    current, previous = _window_keys(address, now)
+    try:
+        counts = await get_async_redis().mget(current, previous)
+    except (RedisError, OSError):
+        return 0
+    return bits_for(sliding_rate(int(counts[0] or 0), int(counts[1] or 0), now))
+
+
+async def count_join(address: str) -> None:
+    now = time.time()
+    current, _previous = _window_keys(address, now)
+    try:
+        pipe = get_async_redis().pipeline(transaction=False)
+        pipe.incr(current)
+        pipe.expire(current, 2 * WINDOW_SECONDS + 5)
+        await pipe.execute()
+    except (RedisError, OSError):
+        pass
+
+
+def _signature(body: str, address: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    message = f"joinwork:{body}:{address_tag(address)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
+
+
+def new_work(address: str, bits: int) -> Work:
+    body = f"{secrets.token_hex(8)}.{bits}.{int(time.time())}"
+    return Work(f"{body}.{_signature(body, address)}", bits)
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    value = int.from_bytes(digest, "big")
+    return len(digest) * 8 - value.bit_length()
+
+
+def _solution_bits(challenge: str, nonce: str) -> int:
+    return leading_zero_bits(hashlib.sha256(f"{challenge}:{nonce}".encode()).digest())
+
+
+async def accepts(address: str, solution: object, required: int) -> bool:
+    """Whether a join's ``work`` field (``{"challenge": ..., "nonce": ...}``) is a fresh,
+    unspent solution of a challenge this server gave this address, hard enough for now.
+
+    One bit of slack: the rate may have risen while the phone worked."""
+    if not isinstance(solution, dict):
+        return False
+    challenge, nonce = solution.get("challenge"), solution.get("nonce")
+    if not isinstance(challenge, str) or not isinstance(nonce, str) or len(challenge) > 80:
+        return False
+    if not NONCE_PATTERN.fullmatch(nonce):
+        return False
+    parts = challenge.split(".")
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+        return False
+    body, signature = challenge.rsplit(".", 1)
+    if not hmac.compare_digest(signature, _signature(body, address)):
+        return False
+    bits, issued = int(parts[1]), int(parts[2])
+    if not 0 <= time.time() - issued <= CHALLENGE_SECONDS or bits < required - 1:
+        return False
+    if _solution_bits(challenge, nonce) < bits:
+        return False
+    try:  # spent once: a solved challenge must not mint a token per request
+        return bool(
+            await get_async_redis().set(
+                f"zp:work:{parts[0]}", 1, nx=True, ex=CHALLENGE_SECONDS + 60
+            )
+        )
+    except (RedisError, OSError):
+        return True
+
+
+def solve(work: dict) -> str:
+    """A nonce for a challenge, as the phone page finds one (for the load test and tests)."""
+    prefix = hashlib.sha256(f"{work['challenge']}:".encode())
+    bits = int(work["bits"])
+    nonce = 0
+    while True:
+        attempt = prefix.copy()
+        attempt.update(str(nonce).encode())
+        if leading_zero_bits(attempt.digest()) >= bits:
+            return str(nonce)
+        nonce += 1
