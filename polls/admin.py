@@ -14,6 +14,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from benchmarks import admin as benchmarks_admin
+
 from . import export_views, show
 from .figures import check_figure_fits
 from .forms import EventForm
@@ -26,6 +28,17 @@ def hosted_events(request):
     if not request.user.is_superuser:
         events = events.filter(hosts=request.user)
     return events
+
+
+@benchmarks_admin.register_use_check
+def figures_other_hosts_show(user):
+    """The research a user must leave alone: figures linked to a question of an event they do
+    not host (changing one would change what that event reveals)."""
+    return (
+        QuestionFigure.objects.exclude(question__event__in=Event.objects.filter(hosts=user))
+        .values("figure_id")
+        .distinct()
+    )
 
 
 def announce_after_commit(request, event_id: int) -> None:
