@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from polls.models import Event, Question
-from tests.factories import make_event, make_question, make_user
+from tests.factories import admin_data, make_event, make_question, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -489,3 +491,97 @@ def test_a_study_a_host_adds_is_theirs_and_names_no_other_account(client, victim
     response = client.post(reverse("admin:benchmarks_study_add"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Study.objects.get().owner == attacker
+
+
+def test_list_filters_show_only_the_hosts_events(client, ksf, attacker, attackers_event):
+    from polls.models import Answer
+
+    make_question(ksf, prompt="Secret prompt")
+    mine = make_question(attackers_event)
+    make_event(code="THIRD9", title="Third event", hosts=[attacker])
+    Answer.objects.create(
+        question=mine, participant="p1", value=1, answered_at="2025-01-01T00:00Z", log_id="1-0"
+    )
+    client.force_login(attacker)
+    for name in ("admin:polls_question_changelist", "admin:polls_answer_changelist"):
+        page = client.get(reverse(name)).content.decode()
+        assert "Other congress" in page  # the filter is there, with the host's events
+        assert "KSF2018" not in page and "KSF Jaarcongres" not in page, name
+    filtered = client.get(
+        reverse("admin:polls_question_changelist"), {"event__id__exact": ksf.id}
+    ).content.decode()
+    assert "KSF" not in filtered and "Secret prompt" not in filtered
+    found = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "polls", "model_name": "question", "field_name": "event", "term": ""},
+    ).json()
+    assert {row["text"] for row in found["results"]} == {
+        "Other congress (EVENTB)",
+        "Third event (THIRD9)",
+    }
+
+
+def test_hosts_widget_lists_only_the_host_and_their_co_hosts(
+    client, ksf, victim, attacker, attackers_event
+):
+    co_host = make_host("co-host")
+    make_event(code="SHARED7", hosts=[attacker, co_host])
+    client.force_login(attacker)
+    change = reverse("admin:polls_event_change", args=[attackers_event.id])
+    page = client.get(change).content.decode()
+    assert "co-host" in page and "host-other" in page
+    assert "host-ksf" not in page
+    response = client.post(change, admin_data(attackers_event, hosts=[attacker.id, victim.id]))
+    assert response.status_code == 200
+    assert not attackers_event.hosts.filter(pk=victim.pk).exists()
+    for model_name, field_name in (("event", "hosts"), ("study", "owner")):
+        app_label = "polls" if model_name == "event" else "benchmarks"
+        query = {"app_label": app_label, "model_name": model_name, "field_name": field_name}
+        found = client.get(reverse("admin:autocomplete"), {**query, "term": "host"})
+        assert found.status_code == 403  # the user list is for superusers
+
+
+@pytest.mark.parametrize("by", ["username", "email"])
+def test_a_co_host_is_added_by_exact_username_or_email(client, attacker, attackers_event, by):
+    colleague = make_host("colleague", email="colleague@example.org")
+    wanted = colleague.username if by == "username" else "Colleague@Example.org"
+    client.force_login(attacker)
+    response = client.post(
+        reverse("admin:polls_event_change", args=[attackers_event.id]),
+        admin_data(attackers_event, add_host=wanted),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert set(attackers_event.hosts.all()) == {attacker, colleague}
+
+
+def test_a_co_host_must_be_an_active_staff_account_and_the_error_tells_no_more(
+    client, attacker, attackers_event
+):
+    make_user("visitor", is_staff=False, email="visitor@example.org")
+    make_host("gone", is_active=False)
+    client.force_login(attacker)
+    change = reverse("admin:polls_event_change", args=[attackers_event.id])
+    errors = set()
+    for wanted in ("visitor", "visitor@example.org", "gone", "nobody", "colleag"):
+        response = client.post(change, admin_data(attackers_event, add_host=wanted))
+        assert response.status_code == 200
+        errors.add(
+            tuple(re.findall(r'<ul class="errorlist[^>]*>(.*?)</ul>', response.content.decode()))
+        )
+    assert len(errors) == 1  # the same words whatever the account is, or whether there is one
+    assert "No single active staff account" in str(errors)
+    assert list(attackers_event.hosts.all()) == [attacker]
+
+
+def test_who_may_answer_is_set_on_the_events_admin_page(client, attacker, attackers_event):
+    client.force_login(attacker)
+    change = reverse("admin:polls_event_change", args=[attackers_event.id])
+    page = client.get(change).content.decode()
+    assert page.index('name="language"') < page.index('name="voice"')
+    response = client.post(change, admin_data(attackers_event, voice="attendees"))
+    assert response.status_code == 302
+    attackers_event.refresh_from_db()
+    assert attackers_event.voice == Event.Voice.ATTENDEES
+    client.post(change, admin_data(attackers_event))  # a form without it keeps it
+    attackers_event.refresh_from_db()
+    assert attackers_event.voice == Event.Voice.ATTENDEES
