@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+
+from benchmarks import admin as benchmarks_admin
 
 from . import export_views, show
 from .figures import check_figure_fits
@@ -26,6 +30,40 @@ def hosted_events(request):
     if not request.user.is_superuser:
         events = events.filter(hosts=request.user)
     return events
+
+
+def visible_users(request):
+    """Whom a user may see by name in admin: superusers everyone, a host themselves and the
+    co-hosts of their events (anyone else only by exact username or e-mail, see EventForm)."""
+    users = get_user_model().objects.all()
+    if request.user.is_superuser:
+        return users
+    co_hosts = Event.hosts.through.objects.filter(event__hosts=request.user).values("user_id")
+    return users.filter(Q(pk=request.user.pk) | Q(pk__in=co_hosts))
+
+
+@benchmarks_admin.register_use_check
+def figures_other_hosts_show(user):
+    """The research a user must leave alone: figures linked to a question of an event they do
+    not host (changing one would change what that event reveals)."""
+    return (
+        QuestionFigure.objects.exclude(question__event__in=Event.objects.filter(hosts=user))
+        .values("figure_id")
+        .distinct()
+    )
+
+
+class HostedEventFilter(admin.RelatedFieldListFilter):
+    """The event filter offers only the events the user hosts (the default lists every event's
+    title and code)."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False,
+            ordering=ordering,
+            limit_choices_to={"pk__in": hosted_events(request).values("pk")},
+        )
 
 
 def announce_after_commit(request, event_id: int) -> None:
@@ -76,10 +114,12 @@ class EventAdmin(admin.ModelAdmin):
         "title",
         "code",
         "language",
+        "voice",
         "theme",
         "accent_color",
         "logo_file",
         "hosts",
+        "add_host",
         "current_question",
         "live_links",
         "export_links",
@@ -98,6 +138,11 @@ class EventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or obj.is_host(request.user))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "hosts":
+            kwargs["queryset"] = visible_users(request).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "current_question":
@@ -232,7 +277,7 @@ class FigureLinkInline(admin.TabularInline):
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ["prompt", "event", "order", "kind", "state", "show_results", "is_current"]
-    list_filter = ["event", "kind", "state"]
+    list_filter = [("event", HostedEventFilter), "kind", "state"]
     list_select_related = ["event"]
     readonly_fields = ["state", "revealed"]
     inlines = [OptionInline, FigureLinkInline]
@@ -362,7 +407,7 @@ class QuestionAdmin(admin.ModelAdmin):
 @admin.register(Answer)
 class AnswerAdmin(admin.ModelAdmin):
     list_display = ["question", "participant", "value", "answered_at"]
-    list_filter = ["question__event"]
+    list_filter = [("question__event", HostedEventFilter)]
     list_select_related = ["question"]
 
     def get_queryset(self, request):

@@ -1,8 +1,10 @@
-"""Admin forms: an event's branding (accent colour and logo upload)."""
+"""Admin forms: an event's branding (accent colour and logo upload) and its co-hosts."""
 
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -33,10 +35,22 @@ class EventForm(forms.ModelForm):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
+    # The hosts list shows only people the host already works with; anyone else is added by
+    # an exact name, so no host can browse the accounts of others.
+    add_host = forms.CharField(
+        label=_("add a co-host"),
+        required=False,
+        max_length=254,
+        help_text=_(
+            "The exact username or e-mail address of an active staff account; they become a "
+            "host of this event."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
 
     class Meta:
         model = Event
-        fields = ["title", "code", "language", "theme", "accent_color"]
+        fields = ["title", "code", "language", "voice", "theme", "accent_color"]
         widgets = {
             "accent_color": forms.TextInput(
                 attrs={"placeholder": "#E4003B", "size": 9, "autocomplete": "off"}
@@ -45,8 +59,11 @@ class EventForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "theme" in self.fields:
-            self.fields["theme"].required = False  # a form that leaves it out keeps the default
+        # A form that leaves these out keeps what the event has (an attendee-list event is
+        # never opened to anyone by a form that did not mention it).
+        for name in ("theme", "voice"):
+            if name in self.fields:
+                self.fields[name].required = False
         event = self.instance
         if event.pk and event.logo_digest:
             url = reverse("branding:logo", args=[event.code])
@@ -55,6 +72,26 @@ class EventForm(forms.ModelForm):
 
     def clean_theme(self) -> str:
         return self.cleaned_data.get("theme") or self.instance.theme or Event.Theme.DARK
+
+    def clean_voice(self) -> str:
+        return self.cleaned_data.get("voice") or self.instance.voice or Event.Voice.OPEN
+
+    def clean_add_host(self):
+        wanted = (self.cleaned_data.get("add_host") or "").strip()
+        if not wanted:
+            return None
+        matches = list(
+            get_user_model()
+            .objects.filter(is_active=True, is_staff=True)
+            .filter(Q(username=wanted) | Q(email__iexact=wanted))[:2]
+        )
+        if len(matches) != 1:
+            # One message for unknown, not staff, inactive and ambiguous: it tells nobody which.
+            raise forms.ValidationError(
+                _("No single active staff account has exactly this username or e-mail address."),
+                code="unknown_host",
+            )
+        return matches[0]
 
     def clean_accent_color(self) -> str:
         # Typed as people type colours ("e4003b", "#E40"); the model validator checks the result.
@@ -74,6 +111,9 @@ class EventForm(forms.ModelForm):
         # The logo row needs the saved event: it goes with the many-to-many data, which both
         # save() and the admin (form.save_m2m() after saving the event) write after the event.
         super()._save_m2m()
+        new_host = self.cleaned_data.get("add_host")
+        if new_host is not None:
+            self.instance.hosts.add(new_host)  # after the hosts list was written, not under it
         logo = self.cleaned_data.get("logo_file")
         if isinstance(logo, bytes):
             branding.save_logo(self.instance, logo)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from polls.models import Event, Question
-from tests.factories import make_event, make_question, make_user
+from tests.factories import admin_data, make_event, make_question, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -268,3 +270,318 @@ def test_a_figure_that_cannot_compare_with_the_question_is_refused(
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not question.figure_links.exists()
+
+
+# Hosts see and change only their own: research ownership, list filters, the hosts widget.
+# The attacker is a second host with the Hosts group's permissions (every benchmarks one).
+
+
+def make_host(username: str, **fields):
+    from polls.demo import ensure_hosts_group
+
+    user = make_user(username, **fields)
+    user.groups.add(ensure_hosts_group())
+    return user
+
+
+@pytest.fixture
+def victim():
+    return make_host("host-ksf")
+
+
+@pytest.fixture
+def attacker():
+    return make_host("host-other")
+
+
+@pytest.fixture
+def ksf(victim):
+    return make_event(code="KSF2018", title="KSF Jaarcongres 2018", hosts=[victim])
+
+
+@pytest.fixture
+def attackers_event(attacker):
+    return make_event(code="EVENTB", title="Other congress", hosts=[attacker])
+
+
+def reveal(event, figure, prompt="Self-service or live contact?"):
+    from polls.models import QuestionFigure
+
+    question = make_question(event, kind="split", prompt=prompt, options=())
+    QuestionFigure.objects.create(question=question, figure=figure)
+    return question
+
+
+def self_service_figure(owner=None):
+    from benchmarks.models import Figure, Study
+
+    study = Study.objects.create(title="KIRC benchmark", publisher="KIRC", year=2018, owner=owner)
+    return Figure.objects.create(
+        study=study, label="Self-service", metric="split", year=2018, value=39, unit="%"
+    )
+
+
+def figure_fields(figure, **overrides):
+    data = {
+        "label": figure.label,
+        "metric": figure.metric,
+        "year": figure.year,
+        "value": str(figure.value),
+        "unit": figure.unit,
+        "shares": "[]",
+        "shares_sum_to_100": "on",
+        "scale_min": "",
+        "scale_max": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def study_form(study, **figure_overrides):
+    """The study's change form as posted, its first figure changed by the inline."""
+    data = {
+        "title": study.title,
+        "publisher": study.publisher,
+        "year": study.year,
+        "url": "",
+        "sample": "",
+        "note": "",
+        "figures-TOTAL_FORMS": 1,
+        "figures-INITIAL_FORMS": 1,
+        "figures-MIN_NUM_FORMS": 0,
+        "figures-MAX_NUM_FORMS": 1000,
+    }
+    figure = study.figures.get()
+    fields = figure_fields(figure, id=figure.id, study=study.id, **figure_overrides)
+    data.update({f"figures-0-{key}": value for key, value in fields.items()})
+    return data
+
+
+def attack_research(client, figure) -> dict[str, int]:
+    """Every admin path that would rewrite or remove the figure; the status each one got."""
+    study = figure.study
+    figure_change = reverse("admin:benchmarks_figure_change", args=[figure.id])
+    study_change = reverse("admin:benchmarks_study_change", args=[study.id])
+    statuses = {
+        "figure change": client.post(
+            figure_change, figure_fields(figure, value="99", study=study.id)
+        ).status_code,
+        "study inline": client.post(study_change, study_form(study, value="99")).status_code,
+        "study inline delete": client.post(
+            study_change, study_form(study, DELETE="on")
+        ).status_code,
+        "figure delete": client.post(
+            reverse("admin:benchmarks_figure_delete", args=[figure.id]), {"post": "yes"}
+        ).status_code,
+        "study delete": client.post(
+            reverse("admin:benchmarks_study_delete", args=[study.id]), {"post": "yes"}
+        ).status_code,
+    }
+    for model, pk in (("figure", figure.id), ("study", study.id)):
+        statuses[f"{model} bulk delete"] = client.post(
+            reverse(f"admin:benchmarks_{model}_changelist"),
+            {"action": "delete_selected", "_selected_action": [pk], "post": "yes"},
+        ).status_code
+    return statuses
+
+
+def assert_untouched(figure):
+    from benchmarks.models import Figure
+
+    kept = Figure.objects.get(pk=figure.pk)  # raises if deleted
+    assert kept.value == 39
+    assert kept.study_id == figure.study_id
+
+
+def test_another_host_cannot_rewrite_the_library_figure_ksf_reveals(
+    client, ksf, attacker, attackers_event
+):
+    figure = self_service_figure(owner=None)
+    reveal(ksf, figure)
+    client.force_login(attacker)
+    statuses = attack_research(client, figure)
+    assert statuses == dict.fromkeys(statuses, 403)
+    assert_untouched(figure)
+    # Reading the library and linking its figures to one's own questions keep working.
+    page = client.get(reverse("admin:benchmarks_figure_change", args=[figure.id]))
+    assert page.status_code == 200 and "Self-service" in page.content.decode()
+    found = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "polls",
+            "model_name": "questionfigure",
+            "field_name": "figure",
+            "term": "Self",
+        },
+    )
+    assert [row["id"] for row in found.json()["results"]] == [str(figure.id)]
+    own = reveal(attackers_event, figure)
+    assert own.figure_links.get().figure == figure
+
+
+def test_owning_a_study_is_not_enough_once_another_hosts_event_reveals_it(
+    client, ksf, attacker, attackers_event
+):
+    figure = self_service_figure(owner=attacker)
+    reveal(attackers_event, figure)  # the attacker's own link does not lock it
+    client.force_login(attacker)
+    change = reverse("admin:benchmarks_figure_change", args=[figure.id])
+    response = client.post(change, figure_fields(figure, value="40", study=figure.study_id))
+    assert response.status_code == 302
+    figure.refresh_from_db()
+    figure.value = 39
+    figure.save()
+
+    reveal(ksf, figure)
+    statuses = attack_research(client, figure)
+    assert statuses == dict.fromkeys(statuses, 403)
+    assert_untouched(figure)
+    listing = client.get(reverse("admin:benchmarks_study_changelist")).content.decode()
+    assert "read-only while another host&#x27;s event shows its figures" in listing
+
+
+def test_a_hosts_own_study_is_read_only_to_other_hosts(client, victim, attacker):
+    figure = self_service_figure(owner=victim)
+    client.force_login(attacker)
+    statuses = attack_research(client, figure)
+    assert statuses == dict.fromkeys(statuses, 403)
+    assert_untouched(figure)
+    history = reverse("admin:benchmarks_study_history", args=[figure.study_id])
+    assert client.get(history).status_code == 403  # it would name who edited it
+    client.force_login(victim)
+    assert client.get(history).status_code == 200
+
+
+def test_figures_go_only_into_studies_the_host_may_change(client, victim, attacker):
+    from benchmarks.models import Figure
+
+    library = self_service_figure(owner=None)
+    victims = self_service_figure(owner=victim)
+    own = self_service_figure(owner=attacker)
+    client.force_login(attacker)
+    for study_id in (library.study_id, victims.study_id):
+        added = client.post(
+            reverse("admin:benchmarks_figure_add"), figure_fields(library, study=study_id)
+        )
+        assert added.status_code == 200 and "Select a valid choice" in added.content.decode()
+        moved = client.post(
+            reverse("admin:benchmarks_figure_change", args=[own.id]),
+            figure_fields(own, study=study_id),
+        )
+        assert moved.status_code == 200
+    assert Figure.objects.count() == 3
+    own.refresh_from_db()
+    assert own.study.owner == attacker
+    # Through the inline of their own study, another study's figure is out of reach too.
+    data = study_form(own.study, value="99")
+    data["figures-0-id"] = library.id
+    client.post(reverse("admin:benchmarks_study_change", args=[own.study_id]), data)
+    assert_untouched(library)
+    assert Figure.objects.count() == 3
+
+
+def test_a_study_a_host_adds_is_theirs_and_names_no_other_account(client, victim, attacker):
+    from benchmarks.models import Study
+
+    client.force_login(attacker)
+    form = client.get(reverse("admin:benchmarks_study_add")).content.decode()
+    assert "host-ksf" not in form
+    data = figure_form()
+    data["owner"] = victim.id
+    response = client.post(reverse("admin:benchmarks_study_add"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Study.objects.get().owner == attacker
+
+
+def test_list_filters_show_only_the_hosts_events(client, ksf, attacker, attackers_event):
+    from polls.models import Answer
+
+    make_question(ksf, prompt="Secret prompt")
+    mine = make_question(attackers_event)
+    make_event(code="THIRD9", title="Third event", hosts=[attacker])
+    Answer.objects.create(
+        question=mine, participant="p1", value=1, answered_at="2025-01-01T00:00Z", log_id="1-0"
+    )
+    client.force_login(attacker)
+    for name in ("admin:polls_question_changelist", "admin:polls_answer_changelist"):
+        page = client.get(reverse(name)).content.decode()
+        assert "Other congress" in page  # the filter is there, with the host's events
+        assert "KSF2018" not in page and "KSF Jaarcongres" not in page, name
+    filtered = client.get(
+        reverse("admin:polls_question_changelist"), {"event__id__exact": ksf.id}
+    ).content.decode()
+    assert "KSF" not in filtered and "Secret prompt" not in filtered
+    found = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "polls", "model_name": "question", "field_name": "event", "term": ""},
+    ).json()
+    assert {row["text"] for row in found["results"]} == {
+        "Other congress (EVENTB)",
+        "Third event (THIRD9)",
+    }
+
+
+def test_hosts_widget_lists_only_the_host_and_their_co_hosts(
+    client, ksf, victim, attacker, attackers_event
+):
+    co_host = make_host("co-host")
+    make_event(code="SHARED7", hosts=[attacker, co_host])
+    client.force_login(attacker)
+    change = reverse("admin:polls_event_change", args=[attackers_event.id])
+    page = client.get(change).content.decode()
+    assert "co-host" in page and "host-other" in page
+    assert "host-ksf" not in page
+    response = client.post(change, admin_data(attackers_event, hosts=[attacker.id, victim.id]))
+    assert response.status_code == 200
+    assert not attackers_event.hosts.filter(pk=victim.pk).exists()
+    for model_name, field_name in (("event", "hosts"), ("study", "owner")):
+        app_label = "polls" if model_name == "event" else "benchmarks"
+        query = {"app_label": app_label, "model_name": model_name, "field_name": field_name}
+        found = client.get(reverse("admin:autocomplete"), {**query, "term": "host"})
+        assert found.status_code == 403  # the user list is for superusers
+
+
+@pytest.mark.parametrize("by", ["username", "email"])
+def test_a_co_host_is_added_by_exact_username_or_email(client, attacker, attackers_event, by):
+    colleague = make_host("colleague", email="colleague@example.org")
+    wanted = colleague.username if by == "username" else "Colleague@Example.org"
+    client.force_login(attacker)
+    response = client.post(
+        reverse("admin:polls_event_change", args=[attackers_event.id]),
+        admin_data(attackers_event, add_host=wanted),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert set(attackers_event.hosts.all()) == {attacker, colleague}
+
+
+def test_a_co_host_must_be_an_active_staff_account_and_the_error_tells_no_more(
+    client, attacker, attackers_event
+):
+    make_user("visitor", is_staff=False, email="visitor@example.org")
+    make_host("gone", is_active=False)
+    client.force_login(attacker)
+    change = reverse("admin:polls_event_change", args=[attackers_event.id])
+    errors = set()
+    for wanted in ("visitor", "visitor@example.org", "gone", "nobody", "colleag"):
+        response = client.post(change, admin_data(attackers_event, add_host=wanted))
+        assert response.status_code == 200
+        errors.add(
+            tuple(re.findall(r'<ul class="errorlist[^>]*>(.*?)</ul>', response.content.decode()))
+        )
+    assert len(errors) == 1  # the same words whatever the account is, or whether there is one
+    assert "No single active staff account" in str(errors)
+    assert list(attackers_event.hosts.all()) == [attacker]
+
+
+def test_who_may_answer_is_set_on_the_events_admin_page(client, attacker, attackers_event):
+    client.force_login(attacker)
+    change = reverse("admin:polls_event_change", args=[attackers_event.id])
+    page = client.get(change).content.decode()
+    assert page.index('name="language"') < page.index('name="voice"')
+    response = client.post(change, admin_data(attackers_event, voice="attendees"))
+    assert response.status_code == 302
+    attackers_event.refresh_from_db()
+    assert attackers_event.voice == Event.Voice.ATTENDEES
+    client.post(change, admin_data(attackers_event))  # a form without it keeps it
+    attackers_event.refresh_from_db()
+    assert attackers_event.voice == Event.Voice.ATTENDEES
