@@ -13,6 +13,7 @@ and append-only file under var/redis/, and stopped again on exit.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -188,13 +189,62 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+DEMO_PASSWORD_VARIABLE, DEMO_PASSWORD_MIN_LENGTH = "ZP_DEMO_PASSWORD", 12  # as polls/demo.py
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may well be reachable from the network
+        return False
+
+
+def refusal_to_serve(host: str, environ: dict) -> str | None:
+    """Why ``serve`` must not start on ``host``, or None. Beyond this machine the demo host
+    account (every polls permission) is on the venue's network: only with a password the
+    person serving chose."""
+    if is_loopback(host):
+        return None
+    password = environ.get(DEMO_PASSWORD_VARIABLE, "")
+    if not password:
+        return (
+            f"ZP_HOST={host} serves the demo and its host account to the network: set "
+            f"{DEMO_PASSWORD_VARIABLE} (at least {DEMO_PASSWORD_MIN_LENGTH} characters) first."
+        )
+    if len(password) < DEMO_PASSWORD_MIN_LENGTH:
+        return f"{DEMO_PASSWORD_VARIABLE} is shorter than {DEMO_PASSWORD_MIN_LENGTH} characters."
+    return None
+
+
+def serve_environment(host: str, environ: dict) -> dict:
+    env = dict(environ, DJANGO_SETTINGS_MODULE="config.settings.dev", PYTHONUNBUFFERED="1")
+    if not is_loopback(host):
+        # Debug pages show settings and tracebacks: for this machine's own browser only.
+        env["DJANGO_DEBUG"] = "0"
+    return env
+
+
+def host_login_line(base: str, env: dict) -> str:
+    if env.get(DEMO_PASSWORD_VARIABLE):
+        where = f"from {DEMO_PASSWORD_VARIABLE}"
+    else:
+        where = "printed above when made (manage.py seed_demo --new-password for another)"
+    return f"host login: {base}/admin/  user 'host', password {where}"
+
+
 def serve() -> int:
+    refusal = refusal_to_serve(HOST, dict(os.environ))
+    if refusal:  # before any setup step: nothing is installed, written or started
+        print(f"[dev] {refusal}", file=sys.stderr)
+        return 2
     # `kill` and a closed terminal stop everything as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     ensure_venv([])
     VAR.mkdir(exist_ok=True)
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.dev", PYTHONUNBUFFERED="1")
+    env = serve_environment(HOST, dict(os.environ))
     redis_process = None
     children: list[subprocess.Popen] = []
     try:
@@ -220,10 +270,7 @@ def serve() -> int:
         say(f"{PROCESSES} Daphne process{'es' if PROCESSES > 1 else ''} on {base} (ZP_PROCESSES)")
         print()
         manage(env, "event_urls", "KSF2018", "--base", base)
-        print(
-            f"host login (DEVELOPMENT ONLY): {base}/admin/  user 'host', "
-            f"password 'zaalpeiling-dev-only'"
-        )
+        print(host_login_line(base, env))
         print("Ctrl-C stops the server, the answer writer and the private Redis.\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

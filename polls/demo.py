@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import transaction
 
 from benchmarks.models import Figure, Study
@@ -14,10 +16,18 @@ from .figures import check_figure_fits
 from .models import Event, Option, Question, QuestionFigure
 
 DEMO_CODE = "KSF2018"
-# DEVELOPMENT-ONLY host account for the demo; never create it on a production server.
+# The demo's host account. Its password is never written in the repository: it is random and
+# printed once, or taken from DEMO_PASSWORD_VARIABLE (then anyone who reads this code still
+# cannot log in on a demo served to the venue's Wi-Fi).
 DEMO_HOST_USERNAME = "host"
-DEMO_HOST_PASSWORD = "zaalpeiling-dev-only"  # noqa: S105
+DEMO_PASSWORD_VARIABLE = "ZP_DEMO_PASSWORD"  # noqa: S105 - the variable's name, not a password
+DEMO_PASSWORD_MIN_LENGTH = 12
 HOSTS_GROUP = "Hosts"
+
+
+class DemoPasswordTooShort(ValueError):
+    pass
+
 
 KIRC = {
     "title": "Nationaal Benchmark en Trendonderzoek Klantinteractie 2018",
@@ -232,17 +242,46 @@ def ensure_hosts_group() -> Group:
     return group
 
 
-@transaction.atomic
-def ensure_demo(reset: bool = False) -> tuple[Event, bool]:
-    """Create the demo event and its dev-only host once; returns (event, created)."""
-    user_model = get_user_model()
-    host, created_user = user_model.objects.get_or_create(
+def demo_password_from_environment() -> str:
+    """DEMO_PASSWORD_VARIABLE's value, or '' when unset; a short one is refused."""
+    password = os.environ.get(DEMO_PASSWORD_VARIABLE, "")
+    if password and len(password) < DEMO_PASSWORD_MIN_LENGTH:
+        raise DemoPasswordTooShort(
+            f"{DEMO_PASSWORD_VARIABLE} is shorter than {DEMO_PASSWORD_MIN_LENGTH} characters"
+        )
+    return password
+
+
+def ensure_demo_host(new_password: bool = False) -> tuple[AbstractUser, str | None]:
+    """The demo's host account, made once; returns (user, password to print or None).
+
+    With DEMO_PASSWORD_VARIABLE set its value is the password, on every run. Otherwise a new
+    account (or ``new_password``) gets a random one, returned so the caller prints it once:
+    it is kept nowhere else.
+    """
+    password = demo_password_from_environment()
+    host, created = get_user_model().objects.get_or_create(
         username=DEMO_HOST_USERNAME, defaults={"is_staff": True}
     )
-    if created_user:
-        host.set_password(DEMO_HOST_PASSWORD)
+    chosen = None
+    if password:
+        if not host.check_password(password):
+            host.set_password(password)
+            host.save()
+    elif created or new_password or not host.has_usable_password():
+        chosen = secrets.token_urlsafe(12)
+        host.set_password(chosen)
         host.save()
     host.groups.add(ensure_hosts_group())
+    return host, chosen
+
+
+@transaction.atomic
+def ensure_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[Event, bool]:
+    """Create the demo event once, hosted by ``host`` (the demo host unless given); returns
+    (event, created)."""
+    if host is None:
+        host, _password = ensure_demo_host()
 
     event = Event.objects.filter(code=DEMO_CODE).first()
     if event is not None and reset:

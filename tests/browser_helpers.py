@@ -9,7 +9,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from polls.demo import DEMO_HOST_PASSWORD, DEMO_HOST_USERNAME
+from polls.demo import DEMO_HOST_USERNAME
+from tests.servers import DEMO_PASSWORD
 
 # Debian's Chromium (the launcher script /usr/bin/chromium runs this binary), never one that
 # Playwright downloads.
@@ -44,7 +45,7 @@ def open_remote(browser: Browser, url: str, errors: list[str] | None = None) -> 
         watch_errors(remote, errors)
     remote.goto(url)
     remote.fill("#id_username", DEMO_HOST_USERNAME)
-    remote.fill("#id_password", DEMO_HOST_PASSWORD)
+    remote.fill("#id_password", DEMO_PASSWORD)
     remote.locator("input[type=submit]").click()
     expect(remote.locator("button[value=next]")).to_be_visible()
     return remote

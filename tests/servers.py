@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -19,6 +20,8 @@ import dev  # the setup script (the project root is on sys.path, see conftest.py
 from polls.loadtest.bench import wait_serving
 
 ROOT = Path(__file__).resolve().parent.parent
+# The demo host's password on every stack (seed_demo reads ZP_DEMO_PASSWORD): new each session.
+DEMO_PASSWORD = secrets.token_urlsafe(12)
 
 
 def free_port() -> int:
@@ -172,6 +175,7 @@ def make_stack(directory: Path, redis_url: str | None = None) -> Stack:
         DJANGO_SETTINGS_MODULE="config.settings.test",
         DATABASE_URL=f"sqlite:///{directory / 'e2e.sqlite3'}",
         ZP_TEST_REDIS_URL=redis_url or settings.REDIS_URL,
+        ZP_DEMO_PASSWORD=DEMO_PASSWORD,
         PYTHONUNBUFFERED="1",
     )
     stack = Stack(directory=directory, env=env)

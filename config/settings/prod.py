@@ -18,6 +18,11 @@ def mandatory(name: str) -> str:
 DEBUG = False
 SECRET_KEY = mandatory("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or mandatory("ALLOWED_HOSTS").split(",")
+if any("*" in host for host in ALLOWED_HOSTS):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list this server's host names, not '*': a wildcard accepts any "
+        "Host header and switches the WebSocket Origin check off."
+    )
 mandatory("DATABASE_URL")
 REDIS_URL = mandatory("REDIS_URL")
 CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}

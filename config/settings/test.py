@@ -8,6 +8,7 @@ from .base import VAR_DIR, ZP_CHANNEL_LAYER, channel_layer_settings
 SECRET_KEY = "test-only-key"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+ZP_DEMO_ALLOWED = True  # seed_demo makes the demo host here too
 REDIS_URL = os.environ.get("ZP_TEST_REDIS_URL", f"unix://{VAR_DIR / 'test-redis' / 'redis.sock'}")
 CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
 STORAGES = {
