@@ -376,3 +376,6 @@ class AnswerAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from . import attendee_admin  # noqa: E402,F401
