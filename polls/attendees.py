@@ -212,7 +212,8 @@ def _parse(text: str) -> tuple[list[_Row], list[ValidationError]]:
                 errors.append(rows_error)
                 continue
             code = normalise_code(cells[1]) if len(cells) == 2 else ""
-            rows.append(_Row(line, cells[0], code or None))
+            # A quoted label may hold line breaks and tabs; a badge shows one line.
+            rows.append(_Row(line, " ".join(cells[0].split()), code or None))
     except csv.Error as error:  # a NUL byte, or a quote left open at the end
         errors.append(_error("bad_csv", _("not readable as CSV (%(why)s).") % {"why": error}, line))
     return rows, errors
@@ -393,10 +394,10 @@ async def is_revoked(event_id: int, attendee_id: int) -> bool:
     mirrors the set again.
     """
     try:
-        pipe = get_async_redis().pipeline(transaction=False)
-        pipe.sismember(revoked_key(event_id), MIRRORED)
-        pipe.sismember(revoked_key(event_id), str(attendee_id))
-        mirrored, revoked = await pipe.execute()
+        # SMISMEMBER: Redis 6.2 or later, as dev.py's and Debian 12's are.
+        mirrored, revoked = await get_async_redis().smismember(
+            revoked_key(event_id), [MIRRORED, str(attendee_id)]
+        )
     except (RedisError, OSError):
         return await _revoked_in_database(event_id, attendee_id)
     if mirrored:

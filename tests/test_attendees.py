@@ -398,3 +398,18 @@ def test_a_host_revokes_and_restores_in_admin(client, host, event, redis):
     delete = reverse("admin:polls_attendeecode_delete", args=[anna.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert AttendeeCode.objects.filter(pk=anna.pk).exists()
+
+
+def test_a_quoted_label_with_line_breaks_becomes_one_line(event):
+    [made] = attendees.import_csv(event, BytesIO(b'"Anna\r\nde  Vries";\r\n'))
+    assert made.label == "Anna de Vries"
+
+
+def test_event_links_lead_to_the_events_codes_forms_and_badges(client, host, event):
+    from polls.attendee_admin import event_links
+
+    client.force_login(host)
+    hrefs = re.findall(r'href="([^"]+)"', str(event_links(event)))
+    assert len(hrefs) == 4
+    for href in hrefs:
+        assert client.get(href.replace("&amp;", "&")).status_code == 200, href
