@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("polls.export_urls")),
     path("", include("polls.urls")),
     path("", include("polls.branding_urls")),
+    path("", include("polls.attendee_urls")),
 ]

@@ -108,7 +108,7 @@ class EventAdmin(admin.ModelAdmin):
     list_display = ["title", "code", "current_question", "language", "live_links"]
     search_fields = ["title", "code"]
     filter_horizontal = ["hosts"]
-    readonly_fields = ["live_links", "export_links", "stage_key"]
+    readonly_fields = ["live_links", "export_links", "attendee_links", "stage_key"]
     form = EventForm
     fields = [
         "title",
@@ -123,6 +123,7 @@ class EventAdmin(admin.ModelAdmin):
         "current_question",
         "live_links",
         "export_links",
+        "attendee_links",
         "stage_key",
     ]
     inlines = [QuestionInline]
@@ -179,6 +180,12 @@ class EventAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a>',
             ((reverse(name, args=[event.code]), label) for name, label in links),
         )
+
+    @admin.display(description=_("attendee list"))
+    def attendee_links(self, event):
+        from .attendee_admin import event_links  # registered after this module (its last line)
+
+        return event_links(event)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -421,3 +428,6 @@ class AnswerAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from . import attendee_admin  # noqa: E402,F401

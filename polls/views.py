@@ -64,8 +64,10 @@ def _event_or_404(code: str) -> Event:
 @gzip_page
 def phone(request: HttpRequest, code: str) -> HttpResponse:
     event = _event_or_404(code)
-    if event.code != code:
-        return redirect("polls:phone", code=event.code)
+    if event.code != code:  # a typed variant: the canonical URL, keeping a badge's ?a=
+        query = request.GET.urlencode()
+        target = reverse("polls:phone", args=[event.code])
+        return redirect(f"{target}?{query}" if query else target)
     config = {
         "code": event.code,
         "ws_path": f"/ws/e/{event.code}/",
