@@ -160,16 +160,17 @@ def start_daphnes(
     application: str = "config.asgi:application",
     extra: tuple[str, ...] = (),
     python: str | None = None,
+    server: str = "polls.server",
     **popen,
 ) -> list[subprocess.Popen]:
     """``processes`` Daphne servers accepting on the same inherited socket (``--fd``).
 
-    Daphne's --proxy-headers takes the client address from X-Forwarded-For, which any client
-    can send: only behind a proxy that is trusted to set it (ZP_TRUST_X_FORWARDED_FOR=1).
+    ``server`` is the module run: the product's own entry point (``polls.server``: a deadline
+    for request heads, no stage keys or tokens in the logs), or ``daphne`` for a bare baseline.
+    Never ``--proxy-headers``: it believes the left-most X-Forwarded-For address, which the
+    client writes; behind a proxy the application reads the address the proxy added.
     """
-    command = [python or str(PYTHON), "-m", "daphne", "--fd", str(sock.fileno())]
-    if env.get("ZP_TRUST_X_FORWARDED_FOR") == "1":
-        command.append("--proxy-headers")
+    command = [python or str(PYTHON), "-m", server, "--fd", str(sock.fileno())]
     command += [*extra, application]
     return [
         subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(sock.fileno(),), **popen)

@@ -8,16 +8,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from polls.fallback import FallbackPath  # noqa: E402
 from polls.join_api import JoinFastPath  # noqa: E402
+from polls.origin import OriginCheck  # noqa: E402
 from polls.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # The join storm's one request skips Django's middleware stack (see polls.join_api).
         "http": FallbackPath(JoinFastPath(django_asgi_app)),
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": OriginCheck(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -9,7 +9,8 @@ from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 
-ORIGIN = [(b"origin", b"http://testserver")]
+# A browser page of the test site: its Origin, and the Host it asked (the origin check compares).
+ORIGIN = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 # Every communicator a test opened; the test's teardown disconnects them (channels' advice),
 # so no consumer is left awaiting the channel layer when the event loop closes.
 opened: list[WebsocketCommunicator] = []

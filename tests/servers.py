@@ -63,10 +63,13 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_daphne(self, application: str = "config.asgi:application") -> subprocess.Popen:
-        """A Daphne process on a free port (``self.port``), returned once it accepts connections."""
+    def start_daphne(
+        self, application: str = "config.asgi:application", extra: tuple[str, ...] = ()
+    ) -> subprocess.Popen:
+        """A Daphne process (``polls.server``, as served) on a free port (``self.port``),
+        returned once it accepts connections; ``extra``: more of Daphne's arguments."""
         self.port = free_port()
-        return self._daphne_on_port(f"daphne-{self.port}", application)
+        return self._daphne_on_port(f"daphne-{self.port}", application, extra)
 
     def start_daphne_again(self, application: str = "config.asgi:application") -> subprocess.Popen:
         """A new Daphne on the port of the last one (``self.port``), as a server restarted after
@@ -74,16 +77,19 @@ class Stack:
         once it accepts connections; the caller has stopped the old process."""
         return self._daphne_on_port(f"daphne-{self.port}-again-{len(self.processes)}", application)
 
-    def _daphne_on_port(self, log_name: str, application: str) -> subprocess.Popen:
+    def _daphne_on_port(
+        self, log_name: str, application: str, extra: tuple[str, ...] = ()
+    ) -> subprocess.Popen:
         process = self.start(
             log_name,
             sys.executable,
             "-m",
-            "daphne",
+            "polls.server",
             "-b",
             "127.0.0.1",
             "-p",
             str(self.port),
+            *extra,
             application,
         )
         deadline = time.monotonic() + 30

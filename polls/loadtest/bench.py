@@ -266,6 +266,8 @@ class Servers:
                         application=application,
                         extra=("--verbosity", "0"),
                         python=sys.executable,
+                        # The bare baseline under bare Daphne; the product as it is served.
+                        server="daphne" if self.baseline else "polls.server",
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,  # Ctrl-C reaches the bench; it stops them
