@@ -25,7 +25,6 @@ import contextlib
 import logging
 import re
 from collections import OrderedDict
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -53,6 +52,7 @@ from .hub import event_hub
 from .join_api import SECURITY_HEADERS, _allowed_host, _headers, _is_secure, _send
 from .middleware import content_security_policy
 from .models import Event
+from .origin import origin_allowed
 from .ratelimit import TokenBucket
 from .state import stage_key_digest, stage_key_matches
 from .tokens import Participant, participant_cookie_name, read_participant_token
@@ -221,13 +221,6 @@ async def _read_body(receive, limit: int) -> bytes | None:
             return body[: limit + 1]
 
 
-def _origin_allowed(headers: dict[str, str]) -> bool:
-    """As the phone socket's origin check (AllowedHostsOriginValidator): a browser sends Origin
-    with every POST, and another site's page must not answer for a phone."""
-    origin = headers.get("origin", "")
-    return bool(origin) and _allowed_host(urlsplit(origin).netloc)
-
-
 class FallbackPath:
     """ASGI middleware: the fallback's two URLs answered here, every other request goes on."""
 
@@ -333,7 +326,7 @@ class FallbackPath:
 
     async def stage_answer(self, receive, send, code, query, headers, host, secure) -> None:
         """Screens only ping (to notice a dead line), as on the stage socket."""
-        if not _origin_allowed(headers):
+        if not origin_allowed(headers.get("origin"), host, secure):
             await _send(send, _error("bad_origin", "", 403), host, secure)
             return
         body = await _read_body(receive, answers.MAX_MESSAGE_BYTES)
@@ -355,7 +348,7 @@ class FallbackPath:
         await _send(send, _json(live.encode(reply)), host, secure)
 
     async def answer(self, scope, receive, send, code, query, headers, host, secure) -> None:
-        if not _origin_allowed(headers):
+        if not origin_allowed(headers.get("origin"), host, secure):
             await _send(send, _error("bad_origin", "", 403), host, secure)
             return
         body = await _read_body(receive, answers.MAX_MESSAGE_BYTES)

@@ -468,3 +468,59 @@ async def test_a_stage_only_pings_over_http_and_never_counts(event, question):
     assert (await tally.read_snapshot(question.id)).total == 0
     assert (await stage_post(event, {"type": "ping"}, key="wrong"))[0] == 403
     assert (await stage_post(event, {"type": "ping"}, headers=()))[0] == 403  # no origin
+
+
+async def test_nested_json_gets_bad_json_as_json_and_counts_nothing(event, question, token, caplog):
+    status, body = await post(event, token, b"[" * 1500)
+    assert status == 200 and body["code"] == "bad_json"
+    assert (await tally.read_snapshot(question.id)).total == 0
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://testserver:9999", "https://testserver", "http://evil.example", "null"]
+)
+async def test_answers_from_another_scheme_port_or_site_are_refused(event, question, token, origin):
+    ids = await ids_of(question)
+    status, body = await post(
+        event, token, answer(question.id, ids[0]), [(b"origin", origin.encode())]
+    )
+    assert status == 403 and body["error"]["code"] == "bad_origin"
+    assert (await tally.read_snapshot(question.id)).total == 0
+
+
+async def test_a_phone_holds_a_few_streams_not_hundreds(event, question, token, settings):
+    settings.ZP_MAX_CONNECTIONS_PER_PARTICIPANT = 2
+    held = [await stream(event, token) for _ in range(2)]
+    for exchange in held:
+        assert (await exchange.start())[0] == 200
+    extra = await stream(event, token)
+    status, _headers = await extra.start()
+    assert (
+        status == 429 and json.loads(await extra.body())["error"]["code"] == "too_many_connections"
+    )
+    for exchange in held:
+        await exchange.disconnect()
+
+
+async def test_a_revoked_attendee_is_refused_on_the_stream_and_the_answer(event, question):
+    from polls import attendees
+    from polls.models import AttendeeCode, Event
+    from polls.tokens import attendee_participant_id, issue_participant_token
+
+    @database_sync_to_async
+    def attendee_token():
+        Event.objects.filter(pk=event.pk).update(voice=Event.Voice.ATTENDEES)
+        code = AttendeeCode.objects.create(event=event, code="ABCDEFGHJK")
+        pid = attendee_participant_id(code.id)
+        return code, issue_participant_token(event.id, event.code, pid, code.id)
+
+    code, attendee = await attendee_token()
+    ids = await ids_of(question)
+    status, body = await post(event, attendee, answer(question.id, ids[0], "before"))
+    assert status == 200 and body["type"] == "ack"
+    await database_sync_to_async(attendees.revoke)(event, [code.id])
+    status, body = await post(event, attendee, answer(question.id, ids[1], "after"))
+    assert status == 401 and body["error"]["code"] == "bad_token"
+    refused = await stream(event, attendee)
+    assert (await refused.start())[0] == 401

@@ -300,3 +300,34 @@ def test_an_attendee_list_event_admits_only_holders_of_a_code(client):
     laptop = join(client, event, {"attendee": "ABCDEFGHJK"}).json()["token"]
     ids = {read_participant_token(t, event.code).participant_id for t in (phone, laptop)}
     assert ids == {f"a-{code.id}"}  # one code, one voice, however many devices
+
+
+@pytest.mark.usefixtures("disconnect_sockets")
+async def test_a_revoked_code_answers_no_more_and_cannot_connect_again():
+    from polls import attendees
+    from polls.tokens import attendee_participant_id, issue_participant_token
+
+    @sync_to_async
+    def setup():
+        event = make_event(code="BADGE43")
+        Event.objects.filter(pk=event.pk).update(voice=Event.Voice.ATTENDEES)
+        code = AttendeeCode.objects.create(event=event, code="KMNPQRTUVW")
+        question = make_open_question(event)
+        token = issue_participant_token(
+            event.id, event.code, attendee_participant_id(code.id), code.id
+        )
+        return event, code, question, option_ids(question), token
+
+    event, code, question, ids, token = await setup()
+    path = f"/ws/e/{event.code}/?token={token}"
+    socket, connected, _code = await connect(path)
+    assert connected
+    await receive_type(socket, "state")
+    await send(socket, {"type": "answer", "id": "a1", "question": question.id, "value": ids[0]})
+    assert (await receive_type(socket, "ack"))["id"] == "a1"
+    await sync_to_async(attendees.revoke)(event, [code.id])
+    await send(socket, {"type": "answer", "id": "a2", "question": question.id, "value": ids[1]})
+    assert (await receive_type(socket, "error"))["code"] == "revoked"
+    assert await refused_with(path) == 4401
+    answers = tally.read_answers_sync(question.id)
+    assert answers == {f"a-{code.id}": ids[0]}
