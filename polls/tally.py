@@ -335,15 +335,16 @@ def set_open_many(flags: dict[int, bool]) -> None:
         raise TallyUnavailable(str(error)) from error
 
 
-def set_word_hidden(question_id: int, word: str, hidden: bool) -> None:
-    """Hide a word-cloud word from every screen (or show it again); screens get a new version."""
+def set_word_hidden(question_id: int, word: str, hidden: bool, also: tuple[str, ...] = ()) -> None:
+    """Hide a word-cloud word from every screen (or show it again, with its ``also`` forms);
+    screens get a new version."""
     keys = question_keys(question_id)
     try:
         pipe = get_sync_redis().pipeline(transaction=True)
         if hidden:
-            pipe.sadd(keys["hidden"], word)
+            pipe.sadd(keys["hidden"], word, *also)
         else:
-            pipe.srem(keys["hidden"], word)
+            pipe.srem(keys["hidden"], word, *also)
         pipe.hincrby(keys["meta"], "version", 1)
         pipe.execute()
     except (RedisError, OSError) as error:
