@@ -33,16 +33,54 @@ class QuestionCheck:
         )
 
 
-def expected_counts(kind: str, answers: dict) -> dict[str, int]:
+# Where a row written by a repair (no answer log id) stands: after every counted answer.
+_AFTER_THE_LOG = (2**63, 0)
+
+
+def _log_order(log_id: str) -> tuple[int, int]:
+    """Answer log ids (``<ms>-<seq>``) in the order the tally counted them."""
+    milliseconds, _dash, sequence = log_id.partition("-")
+    if milliseconds.isdigit() and sequence.isdigit():
+        return int(milliseconds), int(sequence)
+    return _AFTER_THE_LOG
+
+
+def answers_in_answered_order(question: Question, answers: dict | None = None) -> dict:
+    """The question's answers (the table's, or the given ones), in the order they were counted,
+    by answer log id: what ``tally.rebuild`` needs to apply a word cap as the script did."""
+    log_ids: dict[str, str] = {}
+    table: dict = {}
+    rows = Answer.objects.filter(question=question).values_list("participant", "value", "log_id")
+    for participant, value, log_id in rows:
+        log_ids[participant], table[participant] = log_id, value
+    chosen = table if answers is None else answers
+    return {
+        participant: chosen[participant]
+        for participant in sorted(
+            chosen, key=lambda each: (_log_order(log_ids.get(each, "")), each)
+        )
+    }
+
+
+def _counts_follow(kind: str, counted: dict, buckets: dict[str, list[str]]) -> dict | None:
+    """The counts the stored answers make, or None if an answer is counted in a bucket its
+    value does not give, or a word cloud holds more distinct words than its cap."""
     counts: dict[str, int] = {}
-    for value in answers.values():
-        for bucket in tally.buckets_for(kind, value):
+    for participant, value in counted.items():
+        kept = buckets.get(participant, [])
+        if not tally.fits_answer(kind, value, kept):
+            return None
+        for bucket in kept:
             counts[bucket] = counts.get(bucket, 0) + 1
+    cap = tally.most_buckets(kind)
+    if cap and len(counts) > cap:
+        return None
     return counts
 
 
 def check_question(question: Question) -> tuple[QuestionCheck, dict]:
     counted = tally.read_answers_sync(question.id)
+    buckets = tally.read_counted_buckets_sync(question.id)
     rows = dict(Answer.objects.filter(question=question).values_list("participant", "value"))
     check = QuestionCheck(question.id)
     check.missing_rows = sorted(set(counted) - set(rows))
@@ -50,8 +88,8 @@ def check_question(question: Question) -> tuple[QuestionCheck, dict]:
     check.different_rows = sorted(p for p in set(counted) & set(rows) if counted[p] != rows[p])
     snapshot = tally.read_snapshot_sync(question.id)
     positive = {key: count for key, count in snapshot.counts.items() if count}
-    check.counts_wrong = positive != expected_counts(
-        question.kind, counted
+    check.counts_wrong = positive != _counts_follow(
+        question.kind, counted, buckets
     ) or snapshot.total != len(counted)
     return check, counted
 
@@ -77,7 +115,8 @@ def repair_question(question: Question, check: QuestionCheck, counted: dict) -> 
             update_fields=["value", "answered_at", "log_id"],
         )
     if check.counts_wrong:
-        tally.rebuild(question.id, question.kind, question.state == Question.State.OPEN, counted)
+        ordered = answers_in_answered_order(question, counted)
+        tally.rebuild(question.id, question.kind, question.state == Question.State.OPEN, ordered)
 
 
 def check_all(repair: bool = False) -> list[QuestionCheck]:

@@ -5,9 +5,10 @@ Rounding is half away from zero (7.25 -> 7.3, an NPS of -12.5 -> -13), on exact 
 
 from __future__ import annotations
 
+import heapq
 from decimal import ROUND_HALF_UP, Decimal
 
-from .text import mask
+from .text import mask, word_key
 
 TOP_WORDS = 60
 # (lowest promoter score, lowest passive score) on the 0-10 scale.
@@ -91,14 +92,13 @@ def split_summary(counts: dict[str, int]) -> dict:
 
 
 def text_summary(counts: dict[str, int], hidden: frozenset[str]) -> dict:
+    # A word hidden before words were normalised is stored as typed: it hides its normal form.
+    hidden = frozenset(word_key(word) or word for word in hidden)
     words = [(word, count) for word, count in counts.items() if count > 0 and word not in hidden]
-    words.sort(key=lambda pair: (-pair[1], pair[0]))
+    # Only the top ones go to screens, so a cloud of thousands of words costs no full sort.
+    top = heapq.nsmallest(TOP_WORDS, words, key=lambda pair: (-pair[1], pair[0]))
     # "key" is the word as counted: what the host's hide button posts back.
-    return {
-        "words": [
-            {"word": mask(word), "key": word, "count": count} for word, count in words[:TOP_WORDS]
-        ]
-    }
+    return {"words": [{"word": mask(word), "key": word, "count": count} for word, count in top]}
 
 
 def ranking_summary(options: list[int], counts: dict[str, int]) -> dict:

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from . import live, tally
 from .figures import check_figure_fits
 from .models import Event, Question, new_stage_key
+from .text import word_key
 
 HOST_ACTIONS = (
     "prev",
@@ -205,11 +206,17 @@ def do_reveal(question: Question, revealed: bool) -> None:
 
 
 def do_hide_word(question: Question, word: str, hidden: bool) -> None:
-    """Take a word-cloud word off every screen (or put it back); the count itself stays."""
-    if question.kind != Question.Kind.TEXT or not word or len(word) > 200:
+    """Take a word-cloud word off every screen (or put it back); the count itself stays.
+
+    The word is kept in the form the tally counts it, so one hide covers every way of typing it
+    (capitals, look-alike letters, full-width ones).
+    """
+    key = word_key(word) if len(word) <= 200 else None
+    if question.kind != Question.Kind.TEXT or key is None:
         raise ValidationError(_("Only words of a word cloud can be hidden."))
     try:
-        tally.set_word_hidden(question.id, word, hidden)
+        # Showing again also takes away the word as typed: hidden before words were normalised.
+        tally.set_word_hidden(question.id, key, hidden, also=() if hidden else (word,))
     except tally.TallyUnavailable as error:
         raise nothing_changed() from error
 

@@ -20,6 +20,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from redis.exceptions import RedisError
 
 from .redis_client import get_async_redis, get_sync_redis
@@ -85,6 +86,9 @@ local answers, counts, meta, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local log, changes = KEYS[5], KEYS[6]
 local participant, message_id, value, buckets, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local most_changes = tonumber(ARGV[6])
+-- A word cloud's cap on distinct words; 0 for the kinds whose buckets the question itself
+-- bounds (options, scale points): no cap, and their zero counts stay.
+local most_words = tonumber(ARGV[7])
 if redis.call('HGET', meta, 'open') ~= '1' then
   return {'not_open', 0}
 end
@@ -95,22 +99,32 @@ if redis.call('HINCRBY', changes, participant, 1) > most_changes then
   return {'rate_limited', 0}
 end
 redis.call('SADD', seen, participant .. ':' .. message_id)
-local stored = buckets .. '\\n' .. value
 local old = redis.call('HGET', answers, participant)
-if old == stored then
+-- Compared by value: under the word cap the stored buckets may be fewer than the value's.
+if old and string.sub(old, string.find(old, '\\n', 1, true) + 1) == value then
   return {'unchanged', tonumber(redis.call('HGET', meta, 'version') or '0')}
 end
 if old then
   local old_buckets = string.sub(old, 1, string.find(old, '\\n', 1, true) - 1)
   for bucket in string.gmatch(old_buckets, '[^,]+') do
-    redis.call('HINCRBY', counts, bucket, -1)
+    -- A word nobody gives any more goes, so the cloud holds only words that count.
+    if redis.call('HINCRBY', counts, bucket, -1) <= 0 and most_words > 0 then
+      redis.call('HDEL', counts, bucket)
+    end
   end
 else
   redis.call('HINCRBY', meta, 'total', 1)
 end
+-- Only the buckets counted are stored, so a later change takes back exactly these.
+local counted = {}
 for bucket in string.gmatch(buckets, '[^,]+') do
-  redis.call('HINCRBY', counts, bucket, 1)
+  if most_words == 0 or redis.call('HEXISTS', counts, bucket) == 1
+      or redis.call('HLEN', counts) < most_words then
+    redis.call('HINCRBY', counts, bucket, 1)
+    counted[#counted + 1] = bucket
+  end
 end
+local stored = table.concat(counted, ',') .. '\\n' .. value
 redis.call('HSET', answers, participant, stored)
 local version = redis.call('HINCRBY', meta, 'version', 1)
 redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
@@ -201,6 +215,11 @@ def _batcher() -> _Batcher:
     return batcher
 
 
+def most_buckets(kind: str) -> int:
+    """The script's cap on distinct buckets: the word cap for a word cloud, else none (0)."""
+    return settings.ZP_MAX_WORDS_PER_QUESTION if kind == "text" else 0
+
+
 def encode_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -217,6 +236,7 @@ async def record_answer(
         ",".join(buckets_for(kind, value)),
         str(int(time.time() * 1000)),
         str(MOST_CHANGES_PER_QUESTION),
+        str(most_buckets(kind)),
     ]
     return await _batcher().submit(
         [keys["answers"], keys["counts"], keys["meta"], keys["seen"], keys["log"], keys["changes"]],
@@ -316,6 +336,17 @@ def read_answers_sync(question_id: int) -> dict[str, Any]:
     return {participant.decode(): _decode_answer(raw) for participant, raw in stored.items()}
 
 
+def _counted_buckets(stored: bytes) -> list[str]:
+    return [bucket for bucket in stored.split(b"\n", 1)[0].decode().split(",") if bucket]
+
+
+def read_counted_buckets_sync(question_id: int) -> dict[str, list[str]]:
+    """The buckets each participant's answer is counted in: under a word cap, fewer than its
+    words when the cloud was full."""
+    stored = get_sync_redis().hgetall(question_keys(question_id)["answers"])
+    return {participant.decode(): _counted_buckets(raw) for participant, raw in stored.items()}
+
+
 def set_open(question_id: int, is_open: bool) -> None:
     """Open or close a question for answers; the Lua script checks this flag atomically."""
     try:
@@ -335,15 +366,16 @@ def set_open_many(flags: dict[int, bool]) -> None:
         raise TallyUnavailable(str(error)) from error
 
 
-def set_word_hidden(question_id: int, word: str, hidden: bool) -> None:
-    """Hide a word-cloud word from every screen (or show it again); screens get a new version."""
+def set_word_hidden(question_id: int, word: str, hidden: bool, also: tuple[str, ...] = ()) -> None:
+    """Hide a word-cloud word from every screen (or show it again, with its ``also`` forms);
+    screens get a new version."""
     keys = question_keys(question_id)
     try:
         pipe = get_sync_redis().pipeline(transaction=True)
         if hidden:
-            pipe.sadd(keys["hidden"], word)
+            pipe.sadd(keys["hidden"], word, *also)
         else:
-            pipe.srem(keys["hidden"], word)
+            pipe.srem(keys["hidden"], word, *also)
         pipe.hincrby(keys["meta"], "version", 1)
         pipe.execute()
     except (RedisError, OSError) as error:
@@ -358,22 +390,78 @@ def hidden_words(question_id: int) -> list[str]:
     return sorted(word.decode() for word in hidden)
 
 
+def fits_answer(kind: str, value: Any, counted: list[str]) -> bool:
+    """Whether ``counted`` can be what the script counted for ``value``: all its buckets, or
+    under a word cap some of its words, in order and each once, never another."""
+    given = buckets_for(kind, value)
+    if not most_buckets(kind):
+        return counted == given
+    remaining = iter(given)
+    return all(bucket in remaining for bucket in counted)
+
+
+def count_in_order(
+    kind: str, answers: dict[str, Any], kept: dict[str, list[str]] | None = None
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """(counts, each participant's counted buckets) for the answers counted one by one in the
+    mapping's order, as the script does: a word cloud full to its cap counts no new word.
+
+    ``kept``: buckets the tally already counted for some of these answers. They are counted
+    first, as they stand, so what was counted live stays counted.
+    """
+    cap = most_buckets(kind)
+    kept = kept or {}
+    counts: dict[str, int] = {}
+    counted: dict[str, list[str]] = {}
+    first = [participant for participant in answers if participant in kept]
+    then = [participant for participant in answers if participant not in kept]
+    for participant in first + then:
+        buckets = (
+            kept[participant] if participant in kept else buckets_for(kind, answers[participant])
+        )
+        counted[participant] = []
+        for bucket in buckets:
+            if cap and bucket not in counts and len(counts) >= cap:
+                continue
+            counts[bucket] = counts.get(bucket, 0) + 1
+            counted[participant].append(bucket)
+    return counts, counted
+
+
+def _still_counted(kind: str, stored: dict[bytes, bytes], answers: dict[str, Any]) -> dict:
+    """The buckets the tally holds for those of ``answers`` it holds unchanged."""
+    kept = {}
+    for raw_participant, raw in stored.items():
+        participant = raw_participant.decode()
+        if participant not in answers or _decode_answer(raw) != answers[participant]:
+            continue
+        buckets = _counted_buckets(raw)
+        if fits_answer(kind, answers[participant], buckets):
+            kept[participant] = buckets
+    return kept
+
+
 def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any]) -> Snapshot:
     """Replace a question's tally with one recomputed from the given answers.
 
+    Under a word cap the result depends on order, and is made the live one as far as the
+    record allows: an answer the tally still holds unchanged keeps the words the script counted
+    for it; the others are counted after them in the order of ``answers``, which must be the
+    answered order (``polls.consistency.answers_in_answered_order``).
     The version moves past the old one, so screens holding an older snapshot take the new one.
     The answer log is left alone: undrained entries are the writer's to finish.
     """
     keys = question_keys(question_id)
     client = get_sync_redis()
     old_version = int(client.hget(keys["meta"], "version") or 0)
-    counts: dict[str, int] = {}
-    stored = {}
-    for participant, value in answers.items():
-        buckets = buckets_for(kind, value)
-        for bucket in buckets:
-            counts[bucket] = counts.get(bucket, 0) + 1
-        stored[participant] = ",".join(buckets) + "\n" + encode_value(value)
+    kept = (
+        _still_counted(kind, client.hgetall(keys["answers"]), answers) if most_buckets(kind) else {}
+    )
+    counts, counted = count_in_order(kind, answers, kept)
+    stored = {
+        participant: ",".join(counted[participant]) + "\n" + encode_value(value)
+        for participant, value in answers.items()
+    }
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys["answers"], keys["counts"], keys["meta"])
     if stored:

@@ -197,6 +197,22 @@ async def test_hidden_words_leave_every_screen(event):
     assert [entry["word"] for entry in results["summary"]["words"]] == ["vriendelijk"]
 
 
+async def test_one_hide_covers_every_variant_of_a_word(event):
+    question = await database_sync_to_async(kind_question)(event, "text")
+    cyrillic_dze_hit, full_width_shit = "\u0455hit", "\uff53\uff48\uff49\uff54"
+    for number, typed in enumerate([f"{cyrillic_dze_hit} snel", full_width_shit, "Shit!"]):
+        communicator, _state = await phone(event)
+        assert (await answer(communicator, question.id, typed, f"t{number}"))["type"] == "ack"
+    screen, _connected, _code = await connect(f"/ws/e/{event.code}/stage/?key={event.stage_key}")
+    results = await receive_type(screen, "results")
+    assert results["summary"]["words"][0] == {"word": "s***", "key": "shit", "count": 3}
+    # The host hides the word as shown, in capitals: stored (and matched) as it is counted.
+    await database_sync_to_async(show.do_hide_word)(question, "SHIT", True)
+    assert await sync_to_async(tally.hidden_words)(question.id) == ["shit"]
+    results = await receive_type(screen, "results")
+    assert [entry["word"] for entry in results["summary"]["words"]] == ["snel"]
+
+
 async def test_shares_comparison_names_the_biggest_gap(event):
     question = await database_sync_to_async(make_open_question)(event, options=("A", "B"))
     await database_sync_to_async(link)(question, "shares", 2018, shares=[30, 70])

@@ -137,6 +137,12 @@ def test_word_cloud_hides_masks_and_orders():
     ]
 
 
+def test_a_word_hidden_as_typed_before_normalising_hides_its_normal_form():
+    cyrillic_dze_hit = "\u0455hit"  # hidden by a host before words were normalised
+    summary = text_summary({"shit": 2, "snel": 1}, frozenset({cyrillic_dze_hit}))
+    assert summary["words"] == [{"word": "snel", "key": "snel", "count": 1}]
+
+
 def test_ranking_mean_rank_and_points():
     counts = {"1@1": 2, "2@2": 2, "1@2": 1, "2@1": 1, "3@3": 3}
     summary = ranking_summary([1, 2, 3], counts)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from polls import tally, writer
+from polls import consistency, tally, writer
 from polls.models import Answer, Question
 from tests.factories import make_event, make_open_question, option_ids
 
@@ -166,3 +166,83 @@ async def test_a_participant_flipping_an_answer_endlessly_is_rate_limited():
     # A resend of an answer already counted is still acknowledged, and others are unaffected.
     assert (await tally.record_answer(1, "single", "p1", "m0", 11)).status == "duplicate"
     assert (await tally.record_answer(1, "single", "p2", "m0", 13)).status == "ok"
+
+
+async def test_a_word_nobody_gives_any_more_leaves_the_cloud():
+    open_flag(1)
+    await tally.record_answer(1, "text", "p1", "m1", "snel service")
+    await tally.record_answer(1, "text", "p2", "m1", "service")
+    await tally.record_answer(1, "text", "p1", "m2", "chat")
+    assert (await tally.read_snapshot(1)).counts == {"service": 1, "chat": 1}
+
+
+async def test_a_full_word_cloud_counts_no_new_word_but_counts_the_answer(settings):
+    settings.ZP_MAX_WORDS_PER_QUESTION = 3
+    open_flag(1)
+    await tally.record_answer(1, "text", "p1", "m1", "alpha beta")
+    await tally.record_answer(1, "text", "p2", "m1", "gamma delta epsilon")
+    await tally.record_answer(1, "text", "p3", "m1", "alpha zeta")
+    snapshot = await tally.read_snapshot(1)
+    assert snapshot.total == 3
+    assert snapshot.counts == {"alpha": 2, "beta": 1, "gamma": 1}
+    stored = tally.read_counted_buckets_sync(1)
+    assert stored == {"p1": ["alpha", "beta"], "p2": ["gamma"], "p3": ["alpha"]}
+    # The same answer sent again is unchanged, though fewer words of it were counted.
+    assert (await tally.record_answer(1, "text", "p2", "m2", "gamma delta epsilon")).status == (
+        "unchanged"
+    )
+    # A change takes back exactly what was counted, and the freed place goes to a new word.
+    await tally.record_answer(1, "text", "p2", "m3", "beta eta")
+    assert (await tally.read_snapshot(1)).counts == {"alpha": 2, "beta": 2, "eta": 1}
+    assert await tally.answer_of(1, "p2") == "beta eta"
+
+
+def capped_cloud(answers: list[tuple[str, str]]) -> Question:
+    """A word cloud answered in this order, the log drained into the table."""
+    event = make_event()
+    question = make_open_question(event, kind=Question.Kind.TEXT, options=())
+
+    async def play():
+        for number, (participant, text) in enumerate(answers):
+            assert (
+                await tally.record_answer(question.id, "text", participant, f"m{number}", text)
+            ).counted
+
+    asyncio.run(play())
+    writer.drain_all()
+    return question
+
+
+def test_a_capped_cloud_checks_clean_and_rebuilds_in_answered_order(redis, settings):
+    settings.ZP_MAX_WORDS_PER_QUESTION = 2
+    # p-a answers first (its table row comes first), yet its last change is the later one:
+    # only the answered order gives back what the script counted.
+    question = capped_cloud(
+        [("p-a", "zeta"), ("p-b", "alpha"), ("p-b", "beta"), ("p-a", "gamma delta")]
+    )
+    live = tally.read_snapshot_sync(question.id)
+    assert live.counts == {"beta": 1, "gamma": 1}
+    assert [check.differences for check in consistency.check_all()] == [0]
+
+    redis.delete(*[key for name, key in tally.question_keys(question.id).items() if name != "log"])
+    table_order = dict(Answer.objects.order_by("pk").values_list("participant", "value"))
+    assert list(table_order) == ["p-a", "p-b"]
+    answered = consistency.answers_in_answered_order(question)
+    assert list(answered) == ["p-b", "p-a"]
+    rebuilt = tally.rebuild(question.id, question.kind, True, answered)
+    assert (rebuilt.counts, rebuilt.total) == (live.counts, live.total)
+    assert [check.differences for check in consistency.check_all()] == [0]
+
+
+def test_a_repair_keeps_the_words_the_script_counted(redis, settings):
+    settings.ZP_MAX_WORDS_PER_QUESTION = 2
+    # gamma was refused for p-a while the cloud was full; p-b's change then freed a place.
+    # Counting the final answers afresh would give gamma to p-a as well: the repair must not.
+    question = capped_cloud([("p-b", "alpha"), ("p-a", "beta gamma"), ("p-b", "gamma")])
+    live = tally.read_snapshot_sync(question.id)
+    assert live.counts == {"beta": 1, "gamma": 1}
+    assert [check.differences for check in consistency.check_all()] == [0]
+    redis.hincrby(tally.question_keys(question.id)["counts"], "beta", 5)
+    assert [check.counts_wrong for check in consistency.check_all(repair=True)] == [True]
+    assert tally.read_snapshot_sync(question.id).counts == live.counts
+    assert [check.differences for check in consistency.check_all()] == [0]

@@ -192,6 +192,11 @@ ZP_MAX_CONNECTIONS_PER_ADDRESS = int(os.environ.get("ZP_MAX_CONNECTIONS_PER_ADDR
 # Seconds between result snapshots pushed per question (coalescing).
 ZP_SNAPSHOT_INTERVAL = float(os.environ.get("ZP_SNAPSHOT_INTERVAL", "0.1"))
 ZP_MAX_MESSAGE_BYTES = 4096
+# Distinct words one word cloud counts: the stage shows the top 60, and a snapshot (read ten
+# times a second per process) costs in proportion to this; later new words are not counted.
+ZP_MAX_WORDS_PER_QUESTION = int(os.environ.get("ZP_MAX_WORDS_PER_QUESTION", "2000"))
+if ZP_MAX_WORDS_PER_QUESTION < 1:
+    raise ImproperlyConfigured("ZP_MAX_WORDS_PER_QUESTION must be at least 1")
 # A participant token is refused after this many seconds (default two days: a congress and its
 # evening); the phone then joins again and, on an open event, answers as a new participant.
 ZP_TOKEN_MAX_AGE = int(os.environ.get("ZP_TOKEN_MAX_AGE", str(2 * 24 * 3600)))
