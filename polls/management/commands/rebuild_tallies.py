@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from polls import tally, writer
-from polls.models import Answer, Question
+from polls import consistency, tally, writer
+from polls.models import Question
 
 
 class Command(BaseCommand):
@@ -23,8 +23,7 @@ class Command(BaseCommand):
             if flags_only:
                 tally.set_open(question.id, is_open)
                 continue
-            answers = dict(
-                Answer.objects.filter(question=question).values_list("participant", "value")
-            )
+            # In answered order: a capped word cloud counts its words as the script did.
+            answers = consistency.answers_in_answered_order(question)
             snapshot = tally.rebuild(question.id, question.kind, is_open, answers)
             self.stdout.write(f"question {question.id}: {snapshot.total} respondents")
