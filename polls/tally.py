@@ -6,6 +6,7 @@ Per question (hash tag ``{q:ID}`` keeps one question on one cluster slot):
 - ``meta``:    open (1/0), version (bumped on every counted change), total (respondents)
 - ``seen``:    participant:message-id pairs already handled (a resent message counts once)
 - ``log``:     the answer stream the writer drains into the database
+- ``aside``:   participants the host set aside (``aside_key``): their answers are kept, not counted
 
 Answers that arrive in the same moment go to Redis in one pipeline (``_Batcher``): with
 ``appendfsync always`` Redis then fsyncs once per batch instead of once per answer.
@@ -95,6 +96,18 @@ if redis.call('HINCRBY', changes, participant, 1) > most_changes then
   return {'rate_limited', 0}
 end
 redis.call('SADD', seen, participant .. ':' .. message_id)
+if redis.call('SISMEMBER', KEYS[7], participant) == 1 then
+  -- Set aside by the host: kept and logged like any answer (the database has it, a restore
+  -- counts it), counted nowhere, and acknowledged alike so a script cannot tell.
+  local kept = buckets .. '\\n' .. value
+  if redis.call('HGET', answers, participant) == kept then
+    return {'unchanged', tonumber(redis.call('HGET', meta, 'version') or '0')}
+  end
+  redis.call('HSET', answers, participant, kept)
+  local version = redis.call('HINCRBY', meta, 'version', 1)
+  redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
+  return {'ok', version}
+end
 local stored = buckets .. '\\n' .. value
 local old = redis.call('HGET', answers, participant)
 if old == stored then
@@ -219,7 +232,15 @@ async def record_answer(
         str(MOST_CHANGES_PER_QUESTION),
     ]
     return await _batcher().submit(
-        [keys["answers"], keys["counts"], keys["meta"], keys["seen"], keys["log"], keys["changes"]],
+        [
+            keys["answers"],
+            keys["counts"],
+            keys["meta"],
+            keys["seen"],
+            keys["log"],
+            keys["changes"],
+            aside_key(question_id),
+        ],
         args,
     )
 
@@ -358,9 +379,17 @@ def hidden_words(question_id: int) -> list[str]:
     return sorted(word.decode() for word in hidden)
 
 
-def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any]) -> Snapshot:
+def rebuild(
+    question_id: int,
+    kind: str,
+    is_open: bool,
+    answers: dict[str, Any],
+    aside: frozenset[str] | set[str] = frozenset(),
+) -> Snapshot:
     """Replace a question's tally with one recomputed from the given answers.
 
+    Answers of participants in ``aside`` (the event's set-aside ones) are stored but not counted,
+    as the live script does, and the question's aside set becomes exactly ``aside``.
     The version moves past the old one, so screens holding an older snapshot take the new one.
     The answer log is left alone: undrained entries are the writer's to finish.
     """
@@ -369,20 +398,128 @@ def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any])
     old_version = int(client.hget(keys["meta"], "version") or 0)
     counts: dict[str, int] = {}
     stored = {}
+    respondents = 0
     for participant, value in answers.items():
         buckets = buckets_for(kind, value)
+        stored[participant] = ",".join(buckets) + "\n" + encode_value(value)
+        if participant in aside:
+            continue
+        respondents += 1
         for bucket in buckets:
             counts[bucket] = counts.get(bucket, 0) + 1
-        stored[participant] = ",".join(buckets) + "\n" + encode_value(value)
     pipe = client.pipeline(transaction=True)
-    pipe.delete(keys["answers"], keys["counts"], keys["meta"])
+    pipe.delete(keys["answers"], keys["counts"], keys["meta"], aside_key(question_id))
     if stored:
         pipe.hset(keys["answers"], mapping=stored)
     if counts:
         pipe.hset(keys["counts"], mapping=counts)
+    if aside:
+        pipe.sadd(aside_key(question_id), *aside)
     pipe.hset(
         keys["meta"],
-        mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": len(stored)},
+        mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": respondents},
     )
     pipe.execute()
     return read_snapshot_sync(question_id)
+
+
+# --- participants set aside by the host (polls.voice finds them, polls.show decides) -------
+
+
+def aside_key(question_id: int) -> str:
+    return f"zp:{{q:{question_id}}}:aside"
+
+
+# Per question, atomically: participants join (ARGV[1] 'aside') or leave ('restore') the aside
+# set, and the answer each already gave leaves (or rejoins) the counts and the total. Only a
+# real change of membership moves an answer, so running it twice changes nothing.
+MOVE_ASIDE = """
+local answers, counts, meta, aside = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local setting = ARGV[1] == 'aside'
+local step = 1
+if setting then step = -1 end
+local moved = 0
+for i = 2, #ARGV do
+  local participant = ARGV[i]
+  local changed
+  if setting then
+    changed = redis.call('SADD', aside, participant)
+  else
+    changed = redis.call('SREM', aside, participant)
+  end
+  local stored = changed == 1 and redis.call('HGET', answers, participant)
+  if stored then
+    local buckets = string.sub(stored, 1, string.find(stored, '\\n', 1, true) - 1)
+    for bucket in string.gmatch(buckets, '[^,]+') do
+      if redis.call('HINCRBY', counts, bucket, step) == 0 then
+        redis.call('HDEL', counts, bucket)
+      end
+    end
+    redis.call('HINCRBY', meta, 'total', step)
+    moved = moved + 1
+  end
+end
+if moved > 0 then
+  redis.call('HINCRBY', meta, 'version', 1)
+end
+return moved
+"""
+
+# One script call moves at most this many participants, so Redis is never held for long.
+ASIDE_PER_CALL = 2000
+
+
+def _queue_moves(pipe, script, question_id: int, mode: str, participants: list[str]) -> int:
+    keys = question_keys(question_id)
+    script_keys = [keys["answers"], keys["counts"], keys["meta"], aside_key(question_id)]
+    calls = 0
+    for start in range(0, len(participants), ASIDE_PER_CALL):
+        chunk = participants[start : start + ASIDE_PER_CALL]
+        script(keys=script_keys, args=[mode, *chunk], client=pipe)
+        calls += 1
+    return calls
+
+
+def sync_aside(question_ids: list[int], participants: set[str] | frozenset[str]) -> int:
+    """Make each question's aside set exactly ``participants`` (the database's list), moving the
+    answers of those who joined or left it; returns how many answers moved. Idempotent, so the
+    retry after an outage and every host action may run it."""
+    client = get_sync_redis()
+    try:
+        pipe = client.pipeline(transaction=False)
+        for question_id in question_ids:
+            pipe.smembers(aside_key(question_id))
+        current = pipe.execute()
+        script = client.register_script(MOVE_ASIDE)
+        pipe = client.pipeline(transaction=False)
+        calls = 0
+        for question_id, members in zip(question_ids, current, strict=True):
+            members = {member.decode() for member in members}
+            joining, leaving = sorted(participants - members), sorted(members - participants)
+            calls += _queue_moves(pipe, script, question_id, "aside", joining)
+            calls += _queue_moves(pipe, script, question_id, "restore", leaving)
+        return sum(pipe.execute()) if calls else 0
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+def aside_members(question_id: int) -> set[str]:
+    try:
+        members = get_sync_redis().smembers(aside_key(question_id))
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return {member.decode() for member in members}
+
+
+def read_answer_records_sync(question_id: int) -> dict[str, tuple[str, str]]:
+    """Every participant's stored answer as (buckets, value JSON), undecoded: what the burst
+    finder compares (the buckets say what an answer counts for, however it was spelt)."""
+    try:
+        stored = get_sync_redis().hgetall(question_keys(question_id)["answers"])
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    records = {}
+    for participant, raw in stored.items():
+        buckets, _newline, value = raw.decode().partition("\n")
+        records[participant.decode()] = (buckets, value)
+    return records
