@@ -8,7 +8,8 @@ answers: a group of participants (one tag, one ``SPAN_SECONDS`` of joining) is a
 large, nearly all of it gave one identical answer, and that agreement is beyond belief for a
 sample of the rest of the room. Honest phones that joined in the same minute are such a sample
 (when a phone joins says nothing about what its owner thinks), so they agree about as much as the
-room does; a script agrees with itself. The reasoning and the measured figures are in
+room does; a script agrees with itself. The test is a beta-binomial tail (the rest of the room is
+a sample too, so a small one proves little). The reasoning and the measured figures are in
 docs/reliability.md ("Suspicious bursts").
 
 A burst's id is ``<tag>-<first bucket>-<answer digest>`` (hex): the same while its answers stand,
@@ -38,8 +39,8 @@ MIN_SIZE = 20
 # "everyone" so a script that adds a little noise is still seen.
 MIN_SHARE = 0.8
 # How unlikely the group's agreement must be for honest phones answering as the rest of the
-# room did (a binomial tail). Tiny, because friends who join together do agree a little more
-# than strangers, and a real burst is far below it (300 alike: below 1e-100).
+# room did. Tiny, because friends who join together do agree a little more than strangers,
+# and a real burst is far below it (300 alike on an answer a third of the room gives: 1e-140).
 MOST_LIKELY = 1e-9
 # The rest of the room is a baseline only when it is this large; with fewer others answering,
 # an honest group is assumed to agree as much as an easy question makes people agree.
@@ -120,16 +121,34 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-def _log_tail(n: int, k: int, p: float) -> float:
-    """log P(X >= k) for X ~ Binomial(n, p), summed in log space (the numbers are tiny)."""
-    log_p, log_q = math.log(p), math.log1p(-p)
-    base = math.lgamma(n + 1)
-    terms = [
-        base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-        for i in range(k, n + 1)
-    ]
+def _log_sum(terms: list[float]) -> float:
     top = max(terms)
     return top + math.log(sum(math.exp(term - top) for term in terms))
+
+
+def _log_choose(n: int, i: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def log_tail(n: int, k: int, alike: int, others: int) -> float:
+    """log P(X >= k), X how many of n honest phones give the answer that ``alike`` of ``others``
+    in the rest of the room gave: beta-binomial, so a small rest of the room counts as the
+    uncertain sample it is (with Laplace's one more of each, an answer nobody else gave is
+    still possible). In log space: the numbers are tiny."""
+    a, b = alike + 1, others - alike + 1
+    return _log_sum(
+        [_log_choose(n, i) + _log_beta(i + a, n - i + b) - _log_beta(a, b) for i in range(k, n + 1)]
+    )
+
+
+def _log_tail_at(n: int, k: int, share: float) -> float:
+    """log P(X >= k) for X binomial (n, share)."""
+    log_p, log_q = math.log(share), math.log1p(-share)
+    return _log_sum([_log_choose(n, i) + i * log_p + (n - i) * log_q for i in range(k, n + 1)])
 
 
 def is_beyond_belief(size: int, alike: int, others: int, others_alike: int) -> bool:
@@ -137,10 +156,11 @@ def is_beyond_belief(size: int, alike: int, others: int, others_alike: int) -> b
     ``others`` in the room gave? False when that is plausible."""
     if size < MIN_SIZE or alike < MIN_SHARE * size:
         return False
-    # Laplace's rule: a room where nobody else said it still leaves it possible.
-    laplace = (others_alike + 1) / (others + 2)
-    baseline = laplace if others >= MIN_BASELINE else EASY_QUESTION_SHARE
-    return _log_tail(size, alike, baseline) <= math.log(MOST_LIKELY)
+    if others >= MIN_BASELINE:
+        tail = log_tail(size, alike, others_alike, others)
+    else:  # no room to compare with: as alike as an easy question makes people, no more
+        tail = _log_tail_at(size, alike, EASY_QUESTION_SHARE)
+    return tail <= math.log(MOST_LIKELY)
 
 
 def find_bursts(question_id: int, aside: set[str] | frozenset[str] = frozenset()) -> list[Burst]:
@@ -182,11 +202,12 @@ def bursts_in(
             count_in_alike.update(answers)
     alike_size = sum(size_by_top.values())
     flagged: dict[tuple[str, str], dict[int, list[tuple[str, int, str, str]]]] = defaultdict(dict)
-    for (tag, bucket), (key, alike) in alike_groups.items():
-        members = groups[(tag, bucket)]
+    for place, (key, alike) in alike_groups.items():
+        members = groups[place]
         others = everyone - len(members) - (alike_size - size_by_top[key])
         others_alike = by_answer[key] - alike - (count_in_alike[key] - alike_by_top[key])
         if is_beyond_belief(len(members), alike, others, others_alike):
+            tag, bucket = place
             flagged[(tag, key)][bucket] = [member for member in members if member[2] == key]
     bursts = []
     for (tag, key), by_bucket in flagged.items():
