@@ -1,7 +1,8 @@
 """Redis (the live tally) against the database (the lasting record): find and mend differences.
 
 Redis is the truth for what is counted; the Answer table must mirror it once the writer drained,
-and each question's counts must follow from its stored answers.
+and each question's counts must follow from its stored answers, leaving out the participants the
+host set aside (the SetAside table is the truth for who they are).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import tally, writer
-from .models import Answer, Question
+from .models import Answer, Question, SetAside
 
 
 @dataclass
@@ -22,6 +23,7 @@ class QuestionCheck:
     extra_rows: list[str] = field(default_factory=list)
     different_rows: list[str] = field(default_factory=list)
     counts_wrong: bool = False
+    aside_wrong: bool = False  # the question's aside set is not the event's set-aside list
 
     @property
     def differences(self) -> int:
@@ -30,6 +32,7 @@ class QuestionCheck:
             + len(self.extra_rows)
             + len(self.different_rows)
             + int(self.counts_wrong)
+            + int(self.aside_wrong)
         )
 
 
@@ -78,7 +81,14 @@ def _counts_follow(kind: str, counted: dict, buckets: dict[str, list[str]]) -> d
     return counts
 
 
-def check_question(question: Question) -> tuple[QuestionCheck, dict]:
+def set_aside_of(event_id: int) -> set[str]:
+    return set(SetAside.objects.filter(event_id=event_id).values_list("participant", flat=True))
+
+
+def check_question(question: Question, aside: set[str] | None = None) -> tuple[QuestionCheck, dict]:
+    """``aside``: the event's set-aside participants (read here when not given)."""
+    if aside is None:
+        aside = set_aside_of(question.event_id)
     counted = tally.read_answers_sync(question.id)
     buckets = tally.read_counted_buckets_sync(question.id)
     rows = dict(Answer.objects.filter(question=question).values_list("participant", "value"))
@@ -88,13 +98,17 @@ def check_question(question: Question) -> tuple[QuestionCheck, dict]:
     check.different_rows = sorted(p for p in set(counted) & set(rows) if counted[p] != rows[p])
     snapshot = tally.read_snapshot_sync(question.id)
     positive = {key: count for key, count in snapshot.counts.items() if count}
+    voices = {p: value for p, value in counted.items() if p not in aside}
     check.counts_wrong = positive != _counts_follow(
-        question.kind, counted, buckets
-    ) or snapshot.total != len(counted)
+        question.kind, voices, buckets
+    ) or snapshot.total != len(voices)
+    check.aside_wrong = tally.aside_members(question.id) != aside
     return check, counted
 
 
-def repair_question(question: Question, check: QuestionCheck, counted: dict) -> None:
+def repair_question(
+    question: Question, check: QuestionCheck, counted: dict, aside: set[str] | None = None
+) -> None:
     """Make the table mirror Redis, and the counts follow from the stored answers."""
     with transaction.atomic():
         Answer.objects.filter(question=question, participant__in=check.extra_rows).delete()
@@ -114,17 +128,24 @@ def repair_question(question: Question, check: QuestionCheck, counted: dict) -> 
             unique_fields=["question", "participant"],
             update_fields=["value", "answered_at", "log_id"],
         )
-    if check.counts_wrong:
+    if check.counts_wrong or check.aside_wrong:
+        if aside is None:
+            aside = set_aside_of(question.event_id)
+        is_open = question.state == Question.State.OPEN
         ordered = answers_in_answered_order(question, counted)
-        tally.rebuild(question.id, question.kind, question.state == Question.State.OPEN, ordered)
+        tally.rebuild(question.id, question.kind, is_open, ordered, aside)
 
 
 def check_all(repair: bool = False) -> list[QuestionCheck]:
     writer.drain_all()
     checks = []
+    asides: dict[int, set[str]] = {}
     for question in Question.objects.order_by("id"):
-        check, counted = check_question(question)
+        if question.event_id not in asides:
+            asides[question.event_id] = set_aside_of(question.event_id)
+        aside = asides[question.event_id]
+        check, counted = check_question(question, aside)
         if repair and check.differences:
-            repair_question(question, check, counted)
+            repair_question(question, check, counted, aside)
         checks.append(check)
     return checks

@@ -17,9 +17,10 @@ from django.db import close_old_connections, connections, transaction
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from . import live, tally
+from . import live, tally, voice
+from .consistency import set_aside_of
 from .figures import check_figure_fits
-from .models import Event, Question, new_stage_key
+from .models import Event, Question, SetAside, new_stage_key
 from .text import word_key
 
 HOST_ACTIONS = (
@@ -33,6 +34,8 @@ HOST_ACTIONS = (
     "unreveal",
     "hide_word",
     "show_word",
+    "set_aside",
+    "restore",
 )
 
 
@@ -99,11 +102,18 @@ _restoring = threading.Lock()
 
 
 def restore_live_state(event_id: int) -> None:
-    """The tally's open flags from the database (one round trip), then the push."""
+    """The tally's set-aside participants and open flags from the database, then the push."""
     with _restoring:
-        flags = Question.objects.filter(event_id=event_id).values_list("id", "state")
-        tally.set_open_many({qid: state == Question.State.OPEN for qid, state in flags})
+        rows = list(Question.objects.filter(event_id=event_id).values_list("id", "kind", "state"))
+        # Before the flags: a question opening must not count a set-aside participant even once.
+        tally.sync_aside({qid: kind for qid, kind, _state in rows}, set_aside_of(event_id))
+        tally.set_open_many({qid: state == Question.State.OPEN for qid, _kind, state in rows})
         live.notify_event_changed(event_id)
+
+
+def _fill_aside(question: Question) -> None:
+    """A question about to open learns who is set aside (it may be new since the set-aside)."""
+    tally.sync_aside({question.id: question.kind}, set_aside_of(question.event_id))
 
 
 def _retry_in_background(event_id: int) -> None:
@@ -156,6 +166,8 @@ def do_set_current(event: Event, question: Question | None, open_it: bool = Fals
             question.state = Question.State.OPEN
             question.save(update_fields=["state"])
         if question is not None:
+            if question.state == Question.State.OPEN:
+                _fill_aside(question)
             tally.set_open(question.id, question.state == Question.State.OPEN)
     go_live(event.id)
 
@@ -186,6 +198,8 @@ def do_set_state(question: Question, state: str) -> None:
                 event.save(update_fields=["current_question"])
         question.state = state
         question.save(update_fields=["state"])
+        if state == Question.State.OPEN:
+            _fill_aside(question)
         tally.set_open(question.id, state == Question.State.OPEN)
     go_live(event.id)
 
@@ -227,6 +241,51 @@ def do_rotate_stage_key(event: Event) -> None:
     go_live(event.id)  # screens compare the state's key digest with theirs
 
 
+def do_set_aside(event: Event, burst_id: str) -> int:
+    """Set aside a burst of the current question: its participants' answers leave the counts of
+    every question of the event (and of any question opened later) until restored. Returns how
+    many participants were newly set aside."""
+    question = event.current_question
+    if question is None or not voice.is_burst_id(burst_id):
+        raise ValidationError(_("There is no such burst on this question."), code="no_burst")
+    try:
+        bursts = voice.find_bursts(question.id)
+    except tally.TallyUnavailable as error:
+        raise nothing_changed() from error
+    burst = next((burst for burst in bursts if burst.id == burst_id), None)
+    if burst is None:
+        raise ValidationError(_("There is no such burst on this question."), code="no_burst")
+    with transaction.atomic():
+        already = set_aside_of(event.id)
+        SetAside.objects.bulk_create(
+            [
+                SetAside(event=event, participant=participant)
+                for participant in sorted(burst.participants - already)
+            ],
+            ignore_conflicts=True,  # a second press meanwhile
+        )
+    go_live(event.id)  # the tally follows the committed rows, or the retry makes it
+    return len(burst.participants - already)
+
+
+def do_restore(event: Event, group: str) -> int:
+    """Count again the set-aside participants of one address tag and join minutes (what a burst
+    was), on every question. Returns how many were restored."""
+    parsed = voice.parse_group_id(group)
+    if parsed is None:
+        raise ValidationError(_("There is no such set-aside group."), code="no_group")
+    with transaction.atomic():
+        rows = SetAside.objects.select_for_update().filter(
+            event=event, participant__contains=f"-{parsed[0]}-"
+        )
+        restored = [row.pk for row in rows if voice.in_group(row.participant, *parsed)]
+        if not restored:
+            raise ValidationError(_("There is no such set-aside group."), code="no_group")
+        SetAside.objects.filter(pk__in=restored).delete()
+    go_live(event.id)
+    return len(restored)
+
+
 def neighbour(event: Event, step: int) -> Question | None:
     questions = list(event.questions.all())
     if not questions:
@@ -238,10 +297,14 @@ def neighbour(event: Event, step: int) -> Question | None:
     return questions[index] if 0 <= index < len(questions) else None
 
 
-def do_host_action(event: Event, action: str, word: str = "") -> None:
-    """One button of the remote control."""
+def do_host_action(event: Event, action: str, word: str = "", burst: str = "") -> None:
+    """One button of the remote control (``burst``: a burst id, or a group id to restore)."""
     current = event.current_question
-    if action in ("prev", "next"):
+    if action == "set_aside":
+        do_set_aside(event, burst)
+    elif action == "restore":
+        do_restore(event, burst)
+    elif action in ("prev", "next"):
         target = neighbour(event, -1 if action == "prev" else 1)
         if target is not None:
             do_set_current(event, target)

@@ -6,6 +6,7 @@ Per question (hash tag ``{q:ID}`` keeps one question on one cluster slot):
 - ``meta``:    open (1/0), version (bumped on every counted change), total (respondents)
 - ``seen``:    participant:message-id pairs already handled (a resent message counts once)
 - ``log``:     the answer stream the writer drains into the database
+- ``aside``:   participants the host set aside (``aside_key``): their answers are kept, not counted
 
 Answers that arrive in the same moment go to Redis in one pipeline (``_Batcher``): with
 ``appendfsync always`` Redis then fsyncs once per batch instead of once per answer.
@@ -99,6 +100,18 @@ if redis.call('HINCRBY', changes, participant, 1) > most_changes then
   return {'rate_limited', 0}
 end
 redis.call('SADD', seen, participant .. ':' .. message_id)
+if redis.call('SISMEMBER', KEYS[7], participant) == 1 then
+  -- Set aside by the host: kept and logged like any answer (the database has it, a restore
+  -- counts what fits), counted nowhere, and acknowledged alike so a script cannot tell.
+  local kept = redis.call('HGET', answers, participant)
+  if kept and string.sub(kept, string.find(kept, '\\n', 1, true) + 1) == value then
+    return {'unchanged', tonumber(redis.call('HGET', meta, 'version') or '0')}
+  end
+  redis.call('HSET', answers, participant, buckets .. '\\n' .. value)
+  local version = redis.call('HINCRBY', meta, 'version', 1)
+  redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
+  return {'ok', version}
+end
 local old = redis.call('HGET', answers, participant)
 -- Compared by value: under the word cap the stored buckets may be fewer than the value's.
 if old and string.sub(old, string.find(old, '\\n', 1, true) + 1) == value then
@@ -239,7 +252,15 @@ async def record_answer(
         str(most_buckets(kind)),
     ]
     return await _batcher().submit(
-        [keys["answers"], keys["counts"], keys["meta"], keys["seen"], keys["log"], keys["changes"]],
+        [
+            keys["answers"],
+            keys["counts"],
+            keys["meta"],
+            keys["seen"],
+            keys["log"],
+            keys["changes"],
+            aside_key(question_id),
+        ],
         args,
     )
 
@@ -441,8 +462,17 @@ def _still_counted(kind: str, stored: dict[bytes, bytes], answers: dict[str, Any
     return kept
 
 
-def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any]) -> Snapshot:
+def rebuild(
+    question_id: int,
+    kind: str,
+    is_open: bool,
+    answers: dict[str, Any],
+    aside: frozenset[str] | set[str] = frozenset(),
+) -> Snapshot:
     """Replace a question's tally with one recomputed from the given answers.
+
+    Answers of participants in ``aside`` (the event's set-aside ones) are stored but not counted,
+    as the live script does, and the question's aside set becomes exactly ``aside``.
 
     Under a word cap the result depends on order, and is made the live one as far as the
     record allows: an answer the tally still holds unchanged keeps the words the script counted
@@ -457,20 +487,153 @@ def rebuild(question_id: int, kind: str, is_open: bool, answers: dict[str, Any])
     kept = (
         _still_counted(kind, client.hgetall(keys["answers"]), answers) if most_buckets(kind) else {}
     )
-    counts, counted = count_in_order(kind, answers, kept)
+    voices = {p: value for p, value in answers.items() if p not in aside}
+    counts, counted = count_in_order(kind, voices, kept)
+    respondents = len(voices)
     stored = {
-        participant: ",".join(counted[participant]) + "\n" + encode_value(value)
+        # A set-aside answer keeps all its buckets, as the live script stores it.
+        participant: ",".join(
+            counted[participant] if participant in counted else buckets_for(kind, value)
+        )
+        + "\n"
+        + encode_value(value)
         for participant, value in answers.items()
     }
     pipe = client.pipeline(transaction=True)
-    pipe.delete(keys["answers"], keys["counts"], keys["meta"])
+    pipe.delete(keys["answers"], keys["counts"], keys["meta"], aside_key(question_id))
     if stored:
         pipe.hset(keys["answers"], mapping=stored)
     if counts:
         pipe.hset(keys["counts"], mapping=counts)
+    if aside:
+        pipe.sadd(aside_key(question_id), *aside)
     pipe.hset(
         keys["meta"],
-        mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": len(stored)},
+        mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": respondents},
     )
     pipe.execute()
     return read_snapshot_sync(question_id)
+
+
+# --- participants set aside by the host (polls.voice finds them, polls.show decides) -------
+
+
+def aside_key(question_id: int) -> str:
+    return f"zp:{{q:{question_id}}}:aside"
+
+
+# Per question, atomically: participants join (ARGV[1] 'aside') or leave ('restore') the aside
+# set, and the answer each already gave leaves (or rejoins) the counts and the total. Only a
+# real change of membership moves an answer, so running it twice changes nothing.
+MOVE_ASIDE = """
+local answers, counts, meta, aside = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local setting = ARGV[1] == 'aside'
+-- As in RECORD_ANSWER: a word cloud's cap (0 for other kinds, whose zero counts stay).
+local most_words = tonumber(ARGV[2])
+local moved = 0
+for i = 3, #ARGV do
+  local participant = ARGV[i]
+  local changed
+  if setting then
+    changed = redis.call('SADD', aside, participant)
+  else
+    changed = redis.call('SREM', aside, participant)
+  end
+  local stored = changed == 1 and redis.call('HGET', answers, participant)
+  if stored then
+    local cut = string.find(stored, '\\n', 1, true)
+    local buckets = string.sub(stored, 1, cut - 1)
+    if setting then
+      for bucket in string.gmatch(buckets, '[^,]+') do
+        if redis.call('HINCRBY', counts, bucket, -1) <= 0 and most_words > 0 then
+          redis.call('HDEL', counts, bucket)
+        end
+      end
+      redis.call('HINCRBY', meta, 'total', -1)
+    else
+      -- Back under the cap: only the words that fit are counted, and only those kept.
+      local counted = {}
+      for bucket in string.gmatch(buckets, '[^,]+') do
+        if most_words == 0 or redis.call('HEXISTS', counts, bucket) == 1
+            or redis.call('HLEN', counts) < most_words then
+          redis.call('HINCRBY', counts, bucket, 1)
+          counted[#counted + 1] = bucket
+        end
+      end
+      if most_words > 0 then
+        redis.call('HSET', answers, participant,
+          table.concat(counted, ',') .. string.sub(stored, cut))
+      end
+      redis.call('HINCRBY', meta, 'total', 1)
+    end
+    moved = moved + 1
+  end
+end
+if moved > 0 then
+  redis.call('HINCRBY', meta, 'version', 1)
+end
+return moved
+"""
+
+# One script call moves at most this many participants, so Redis is never held for long.
+ASIDE_PER_CALL = 2000
+
+
+def _queue_moves(
+    pipe, script, question_id: int, kind: str, mode: str, participants: list[str]
+) -> int:
+    keys = question_keys(question_id)
+    script_keys = [keys["answers"], keys["counts"], keys["meta"], aside_key(question_id)]
+    calls = 0
+    for start in range(0, len(participants), ASIDE_PER_CALL):
+        chunk = participants[start : start + ASIDE_PER_CALL]
+        script(keys=script_keys, args=[mode, str(most_buckets(kind)), *chunk], client=pipe)
+        calls += 1
+    return calls
+
+
+def sync_aside(questions: dict[int, str], participants: set[str] | frozenset[str]) -> int:
+    """Make each question's aside set exactly ``participants`` (the database's list), moving the
+    answers of those who joined or left it; returns how many answers moved. Idempotent, so the
+    retry after an outage and every host action may run it. ``questions``: id -> kind."""
+    question_ids = list(questions)
+    client = get_sync_redis()
+    try:
+        pipe = client.pipeline(transaction=False)
+        for question_id in question_ids:
+            pipe.smembers(aside_key(question_id))
+        current = pipe.execute()
+        script = client.register_script(MOVE_ASIDE)
+        pipe = client.pipeline(transaction=False)
+        calls = 0
+        for question_id, members in zip(question_ids, current, strict=True):
+            members = {member.decode() for member in members}
+            joining, leaving = sorted(participants - members), sorted(members - participants)
+            kind = questions[question_id]
+            calls += _queue_moves(pipe, script, question_id, kind, "aside", joining)
+            calls += _queue_moves(pipe, script, question_id, kind, "restore", leaving)
+        return sum(pipe.execute()) if calls else 0
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+def aside_members(question_id: int) -> set[str]:
+    try:
+        members = get_sync_redis().smembers(aside_key(question_id))
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return {member.decode() for member in members}
+
+
+def read_answer_records_sync(question_id: int) -> dict[str, tuple[str, str]]:
+    """Every participant's stored answer as (buckets, value JSON), undecoded: what the burst
+    finder compares (the buckets say what an answer counts for, however it was spelt)."""
+    try:
+        stored = get_sync_redis().hgetall(question_keys(question_id)["answers"])
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    records = {}
+    for participant, raw in stored.items():
+        buckets, _newline, value = raw.decode().partition("\n")
+        records[participant.decode()] = (buckets, value)
+    return records

@@ -21,11 +21,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import attendees, joinguard, show, tally
+from . import attendees, joinguard, show, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
+from .consistency import set_aside_of
 from .models import Event, Question
 from .state import look_digest, stage_key_matches
+from .text import mask, words_of
 from .tokens import (
     attendee_participant_id,
     issue_participant_token,
@@ -237,6 +239,63 @@ def _hidden_words(question: Question | None) -> list[str]:
         return []
 
 
+def _answer_text(question: Question, value) -> str:
+    """A burst's answer as the host reads it: option labels, the words counted (masked)."""
+    labels = dict(question.options.values_list("id", "label")) if question.has_options else {}
+    if question.kind == Question.Kind.TEXT and isinstance(value, str):
+        return " ".join(mask(word) for word in words_of(value))
+    if question.kind == Question.Kind.QUADRANT and isinstance(value, dict):
+        return "; ".join(
+            f"{labels.get(int(item), item)} ({point.get('x')}, {point.get('y')})"
+            for item, point in value.items()
+            if str(item).isdigit() and isinstance(point, dict)
+        )
+    if isinstance(value, list):
+        joiner = " > " if question.kind == Question.Kind.RANKING else ", "
+        return joiner.join(str(labels.get(item, item)) for item in value)
+    return str(labels.get(value, value))
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return _("%(seconds)d s") % {"seconds": seconds}
+    return _("%(minutes)d min %(seconds)d s") % {"minutes": seconds // 60, "seconds": seconds % 60}
+
+
+def _bursts(event: Event, question: Question | None) -> dict:
+    """The remote's "Suspicious bursts": the current question's, then the other set-aside groups
+    (a burst set aside on an earlier question stays restorable from here)."""
+    if question is None or event.voice != Event.Voice.OPEN:
+        return {"shown": False}
+    aside = set_aside_of(event.id)
+    try:
+        bursts = voice.find_bursts(question.id, aside)
+    except tally.TallyUnavailable:  # the page still works; the list is back with Redis
+        bursts = []
+    listed = {burst.group for burst in bursts if burst.aside}
+    return {
+        "shown": True,
+        "bursts": [
+            {
+                "id": burst.id,
+                "group": burst.group,
+                "size": burst.size,
+                "within": _duration(burst.joined_within),
+                "answer": _answer_text(question, burst.value),
+                "percent": round(100 * burst.share),
+                "aside": burst.aside,
+                "all_aside": burst.is_aside,
+            }
+            for burst in bursts
+        ],
+        "groups": [
+            {"id": group.id, "size": group.size, "within": _duration(group.joined_within)}
+            for group in voice.aside_groups(aside)
+            if group.id not in listed
+        ],
+    }
+
+
 @login_required
 def host(request: HttpRequest, code: str) -> HttpResponse:
     event = _event_or_404(code)
@@ -247,7 +306,12 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
             messages.error(request, _("Unknown action."))
         else:
             try:
-                show.do_host_action(event, action, word=request.POST.get("word", ""))
+                show.do_host_action(
+                    event,
+                    action,
+                    word=request.POST.get("word", ""),
+                    burst=request.POST.get("burst", ""),
+                )
             except ValidationError as error:
                 # Saved but not yet on the screens is a warning: pressing again is not needed.
                 saved = error.code == "not_live_yet"
@@ -274,6 +338,7 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 "phone_url": reverse("polls:phone", args=[event.code]),
                 "figures_count": current.figure_links.count() if current else 0,
                 "hidden_words": _hidden_words(current),
+                "bursts": _bursts(event, current),
                 "admin_url": reverse("admin:polls_event_change", args=[event.id]),
                 "config": config,
                 "LANGUAGE_CODE": event.language,

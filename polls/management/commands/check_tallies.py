@@ -23,6 +23,7 @@ class Command(BaseCommand):
                     f"question {check.question_id}: {len(check.missing_rows)} missing rows, "
                     f"{len(check.extra_rows)} extra rows, {len(check.different_rows)} different "
                     f"rows, counts {'wrong' if check.counts_wrong else 'right'}"
+                    + (", set-aside list wrong" if check.aside_wrong else "")
                     + (" (repaired)" if repair else "")
                 )
         self.stdout.write(f"{len(checks)} questions checked, {total} differences")

@@ -5,7 +5,10 @@ from polls.models import Question
 
 
 class Command(BaseCommand):
-    help = "Rebuild every question's Redis tally from the Answer table (drains the log first)."
+    help = (
+        "Rebuild every question's Redis tally from the Answer table (drains the log first); "
+        "participants the host set aside stay uncounted."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -18,12 +21,19 @@ class Command(BaseCommand):
         if not flags_only:
             drained = writer.drain_all()
             self.stdout.write(f"drained {drained} pending answers first")
+        asides: dict[int, set[str]] = {}
         for question in Question.objects.order_by("id"):
             is_open = question.state == Question.State.OPEN
+            if question.event_id not in asides:
+                asides[question.event_id] = consistency.set_aside_of(question.event_id)
             if flags_only:
+                # A Redis that lost everything must not count set-aside participants again.
+                tally.sync_aside({question.id: question.kind}, asides[question.event_id])
                 tally.set_open(question.id, is_open)
                 continue
             # In answered order: a capped word cloud counts its words as the script did.
             answers = consistency.answers_in_answered_order(question)
-            snapshot = tally.rebuild(question.id, question.kind, is_open, answers)
+            snapshot = tally.rebuild(
+                question.id, question.kind, is_open, answers, asides[question.event_id]
+            )
             self.stdout.write(f"question {question.id}: {snapshot.total} respondents")
