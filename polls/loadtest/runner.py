@@ -38,6 +38,8 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from . import page, phones, procinfo, stats
 from .wsclient import HandshakeError, http_request, ws_connect
 
@@ -483,7 +485,9 @@ class Runner:
             await self._mark("join")
             await self._join()
             await self._mark("hold")
-            await asyncio.sleep(max(1.0, options.hold))
+            # A new token's first answer is held for the server's warm-up (docs/reliability.md);
+            # a hall answers after reading the question, so the burst starts after it too.
+            await asyncio.sleep(max(1.0, options.hold, settings.ZP_ANSWER_WARMUP_SECONDS))
             await self._mark("burst")
             await self._burst()
             await self._mark("settle")
