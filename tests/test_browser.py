@@ -213,7 +213,7 @@ def test_phone_and_stage_survive_a_server_restart_without_a_reload(browser, stac
     for page in (stage, phone):
         page.evaluate("window.zpSameDocument = true")
 
-    (daphne,) = [p for p in stack.processes if "daphne" in p.args and p.poll() is None]
+    (daphne,) = [p for p in stack.processes if "polls.server" in p.args and p.poll() is None]
     daphne.kill()  # a crash, not a polite shutdown
     daphne.wait(timeout=10)
     expect(phone.locator("#zp-status")).to_have_text(
