@@ -200,7 +200,7 @@ async def count_answer(message: dict, event_spec: dict, participant: Participant
     reads a question and taps within seconds of joining, but a loop of join + answer does.
     """
     valid = validate_answer(message, event_spec)
-    if await attendees.revoked(participant):
+    if not attendees.admitted(participant, event_spec) or await attendees.revoked(participant):
         raise Rejection("revoked", valid.message_id)
     participant_id = participant.participant_id
     wait = participant.issued_at + settings.ZP_ANSWER_WARMUP_SECONDS - time.time()

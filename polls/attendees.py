@@ -420,3 +420,9 @@ async def revoked(participant: Participant) -> bool:
     if participant.attendee_id is None:
         return False
     return await is_revoked(participant.event_id, participant.attendee_id)
+
+
+def admitted(participant: Participant, event_spec: dict) -> bool:
+    """Whether the event, as its state now says, takes this participant's token: an
+    attendee-list event takes only tokens of a personal code (not one issued while it was open)."""
+    return participant.attendee_id is not None or not event_spec.get("attendees_only")

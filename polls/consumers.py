@@ -222,6 +222,9 @@ class PhoneConsumer(LiveConsumer):
         """The state with this phone's own answer: what this socket got acknowledged (it may be
         newer than the hub's read), else what the hub read for all phones at once, else (on
         connect) from the tally."""
+        if not attendees.admitted(self.participant, view.state["spec"]):
+            await self.close(CLOSE_BAD_TOKEN)  # the phone joins again, with a personal code
+            return
         question = view.state["question"]
         if question is None:
             answer = None

@@ -116,14 +116,16 @@ class PhoneStream(EventStream):
 
     # The phone socket's own rules, not a copy of them: which answer a state carries, and when
     # result snapshots are pushed. They use only ``view``, ``state``, ``answers``,
-    # ``participant_id``, ``send_view``, ``wants_results``, ``push_text`` and ``send``.
+    # ``participant``, ``participant_id``, ``send_view``, ``wants_results``, ``push_text``,
+    # ``send`` and ``close``.
     apply_view = LiveConsumer.apply_view
     send_view = PhoneConsumer.send_view
     wants_results = PhoneConsumer.wants_results
 
-    def __init__(self, send, participant_id: str) -> None:
+    def __init__(self, send, participant: Participant) -> None:
         super().__init__(send)
-        self.participant_id = participant_id
+        self.participant = participant
+        self.participant_id = participant.participant_id
         self.answers: dict[int, object] = {}  # acknowledged through this process (see _remember)
 
 
@@ -293,7 +295,7 @@ class FallbackPath:
             message = _("Too many open connections for this phone; close other tabs.")
             await _send(send, _error("too_many_connections", message, 429), host, secure)
             return
-        stream = PhoneStream(send, participant.participant_id)
+        stream = PhoneStream(send, participant)
         _streams.setdefault(stream.participant_id, set()).add(stream)
         try:
             await _serve_stream(stream, participant.event_id, receive, send, host, secure)
@@ -367,7 +369,7 @@ class FallbackPath:
     @staticmethod
     async def reply(participant: Participant, body: bytes) -> dict | None:
         """What the phone socket would answer to this frame (``PhoneConsumer.receive``); None
-        when the event is gone."""
+        when the event is gone or no longer takes this token (the socket's 4401)."""
         try:
             if not _budget(participant.participant_id).take():
                 raise Rejection("rate_limited")
@@ -375,7 +377,7 @@ class FallbackPath:
             if message["type"] == "ping":
                 return {"type": "pong", "id": message.get("id")}
             view = await event_hub().view_of(participant.event_id)
-            if view is None:
+            if view is None or not attendees.admitted(participant, view.state["spec"]):
                 return None
             ack = await answers.count_answer(message, view.state["spec"], participant)
         except Rejection as rejection:

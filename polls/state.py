@@ -132,5 +132,8 @@ def build_event_state(event_id: int) -> dict | None:
         "spec": {
             "question_ids": question_ids,
             "current": question_spec(payload) if payload else None,
+            # An attendee-list event takes only tokens of a personal code, also from phones
+            # that joined while it was still open.
+            "attendees_only": event.voice == Event.Voice.ATTENDEES,
         },
     }

@@ -524,3 +524,21 @@ async def test_a_revoked_attendee_is_refused_on_the_stream_and_the_answer(event,
     assert status == 401 and body["error"]["code"] == "bad_token"
     refused = await stream(event, attendee)
     assert (await refused.start())[0] == 401
+
+
+async def test_an_open_token_answers_no_more_once_the_event_takes_only_attendees(
+    event, question, token
+):
+    from polls.models import Event
+
+    ids = await ids_of(question)
+
+    @database_sync_to_async
+    def switch():
+        Event.objects.filter(pk=event.pk).update(voice=Event.Voice.ATTENDEES)
+        show.go_live(event.id)
+
+    await switch()
+    status, body = await post(event, token, answer(question.id, ids[0]))
+    assert status == 401 and body["error"]["code"] == "bad_token"
+    assert (await tally.read_snapshot(question.id)).total == 0

@@ -331,3 +331,32 @@ async def test_a_revoked_code_answers_no_more_and_cannot_connect_again():
     assert await refused_with(path) == 4401
     answers = tally.read_answers_sync(question.id)
     assert answers == {f"a-{code.id}": ids[0]}
+
+
+@pytest.mark.usefixtures("disconnect_sockets")
+async def test_tokens_from_before_the_switch_to_an_attendee_list_answer_no_more():
+    from polls import show
+
+    @sync_to_async
+    def setup():
+        event = make_event(code="SWITCH42")
+        question = make_open_question(event)
+        return event, question, token_for(event)
+
+    event, question, open_token = await setup()
+    socket, connected, _code = await connect(f"/ws/e/{event.code}/?token={open_token}")
+    assert connected
+    await receive_type(socket, "state")
+
+    @sync_to_async
+    def switch():
+        Event.objects.filter(pk=event.pk).update(voice=Event.Voice.ATTENDEES)
+        show.go_live(event.id)  # as the admin's save announces it
+
+    await switch()
+    closed = await socket.receive_output(timeout=5)
+    while closed["type"] != "websocket.close":
+        closed = await socket.receive_output(timeout=5)
+    assert closed["code"] == 4401  # the phone joins again and is asked for its code
+    assert await refused_with(f"/ws/e/{event.code}/?token={open_token}") == 4401
+    assert (await tally.read_snapshot(question.id)).total == 0
