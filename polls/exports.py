@@ -33,7 +33,7 @@ from benchmarks.models import Figure
 
 from . import results, tally
 from .figures import COMPARABLE_METRICS, comparisons
-from .models import Answer, Event, Question
+from .models import Answer, Event, Question, SetAside
 from .state import question_payload, question_spec
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -62,14 +62,19 @@ def event_results(event: Event, screen: bool = False) -> list[dict]:
     with translation.override(event.language):
         questions = list(event.questions.prefetch_related("options"))
         values: dict[int, list[Any]] = {question.id: [] for question in questions}
-        for question_id, value in Answer.objects.filter(question__event=event).values_list(
-            "question_id", "value"
-        ):
+        for question_id, value in counted_answers(event).values_list("question_id", "value"):
             values[question_id].append(value)
         return [
             _question_result(question, number, len(questions), values[question.id], screen)
             for number, question in enumerate(questions, start=1)
         ]
+
+
+def counted_answers(event: Event):
+    """The event's answers that count: every one but those of participants the host set aside
+    (as on the stage; the raw answers sheet keeps them, marked)."""
+    aside = SetAside.objects.filter(event=event).values("participant")
+    return Answer.objects.filter(question__event=event).exclude(participant__in=aside)
 
 
 def _safe_buckets(kind: str, value: Any) -> list[str]:
@@ -583,10 +588,12 @@ def _answer_table(event: Event) -> tuple[list[str], list[list]]:
             capfirst(_("participant")),
             capfirst(_("answer")),
             capfirst(_("answered at")),
+            capfirst(_("set aside")),
         ]
         answers = Answer.objects.filter(question__event=event).order_by(
             "question__order", "question_id", "answered_at", "id"
         )
+        aside = set(SetAside.objects.filter(event=event).values_list("participant", flat=True))
         rows = []
         for answer in answers.iterator(chunk_size=2000):
             number, question, kind_label, labels = questions[answer.question_id]
@@ -598,6 +605,7 @@ def _answer_table(event: Event) -> tuple[list[str], list[list]]:
                     answer.participant,
                     readable_answer(question, answer.value, labels),
                     timezone.localtime(answer.answered_at),
+                    _("yes") if answer.participant in aside else "",
                 ]
             )
         return headers, rows
@@ -781,9 +789,7 @@ def event_xlsx(event: Event) -> bytes:
 
 def _overview_sheet(sheet, event: Event, data: list[dict], titles: list[str]) -> None:
     _widths(sheet, [22, 60, 28, 14, 34])
-    participants = (
-        Answer.objects.filter(question__event=event).values("participant").distinct().count()
-    )
+    participants = counted_answers(event).values("participant").distinct().count()
     _append(sheet, [event.title], bold=True)
     _append(sheet, [capfirst(_("join code")), event.code])
     _append(sheet, [capfirst(_("created")), event.created_at])

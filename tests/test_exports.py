@@ -544,3 +544,18 @@ def test_admin_action_exports_one_event(client, admin_host, event, choice):
         follow=True,
     )
     assert "Choose exactly one event." in response.content.decode()
+
+
+def test_participants_set_aside_count_in_no_result_and_are_marked_in_the_answers(event, choice):
+    from polls.models import SetAside
+
+    SetAside.objects.create(event=event, participant="p1")
+    SetAside.objects.create(event=event, participant="p2")
+    rows = as_dicts(exports.results_csv(event))
+    results = [row for row in rows if row["Row"] == "result"]
+    assert [row["Count"] for row in results] == ["0", "1", "1"]  # as the stage shows it
+    assert {row["Respondents"] for row in rows} == {"2"}
+    marked = {row["Participant"]: row["Set aside"] for row in as_dicts(exports.answers_csv(event))}
+    assert marked == {"p1": "yes", "p2": "yes", "p3": "", "p4": ""}
+    overview = sheet_rows(open_xlsx(exports.event_xlsx(event)).worksheets[0])
+    assert ["Participants", 2, None, None, None] in overview
