@@ -18,6 +18,7 @@ import math
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,6 +30,9 @@ from .tokens import address_tag
 CHALLENGE_SECONDS = 120
 WINDOW_SECONDS = 60
 NONCE_PATTERN = re.compile(r"[0-9]{1,20}")
+# Challenges spent while Redis was away, oldest first (bounded: they expire anyway).
+_spent_here: OrderedDict[str, None] = OrderedDict()
+MAX_SPENT_HERE = 50_000
 
 
 @dataclass(frozen=True)
@@ -64,14 +68,15 @@ def bits_for(rate: float) -> int:
 
 
 async def required_bits(address: str) -> int:
-    """The work a join from this address needs now. With Redis away, none: a join alone
-    changes no tally, and the answers it leads to cannot be counted then either."""
+    """The work a join from this address needs now. With Redis away the rate is unknown: the
+    most work, since a token minted in an outage outlives it (phones that hold a token, nearly
+    all of them by then, do not join again)."""
     now = time.time()
     current, previous = _window_keys(address, now)
     try:
         counts = await get_async_redis().mget(current, previous)
     except (RedisError, OSError):
-        return 0
+        return settings.ZP_JOIN_WORK_MAX_BITS
     return bits_for(sliding_rate(int(counts[0] or 0), int(counts[1] or 0), now))
 
 
@@ -137,6 +142,13 @@ async def accepts(address: str, solution: object, required: int) -> bool:
             )
         )
     except (RedisError, OSError):
+        # Redis cannot mark it spent: only a solution of the most work (what the outage asks)
+        # is taken, spent in this process's memory (another process may take it once more).
+        if bits < settings.ZP_JOIN_WORK_MAX_BITS or parts[0] in _spent_here:
+            return False
+        _spent_here[parts[0]] = None
+        if len(_spent_here) > MAX_SPENT_HERE:
+            _spent_here.popitem(last=False)
         return True
 
 

@@ -360,3 +360,26 @@ async def test_tokens_from_before_the_switch_to_an_attendee_list_answer_no_more(
     assert closed["code"] == 4401  # the phone joins again and is asked for its code
     assert await refused_with(f"/ws/e/{event.code}/?token={open_token}") == 4401
     assert (await tally.read_snapshot(question.id)).total == 0
+
+
+@override_settings(ZP_JOIN_WORK_MAX_BITS=10)
+def test_with_redis_away_a_join_carries_the_most_work(client, event, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class Away:
+        def __getattr__(self, name):
+            async def refuse(*args, **kwargs):
+                raise RedisConnectionError("connection refused")
+
+            return refuse
+
+        def pipeline(self, *args, **kwargs):
+            return self
+
+    monkeypatch.setattr(joinguard, "get_async_redis", lambda: Away())
+    asked = join(client, event)
+    assert asked.status_code == 428 and asked.json()["work"]["bits"] == 10
+    work = asked.json()["work"]
+    solution = {"challenge": work["challenge"], "nonce": joinguard.solve(work)}
+    assert join(client, event, {"work": solution}).status_code == 200
+    assert join(client, event, {"work": solution}).status_code == 428  # spent, even so
