@@ -29,6 +29,7 @@ from .tokens import address_tag
 
 CHALLENGE_SECONDS = 120
 WINDOW_SECONDS = 60
+HOUR_SECONDS = 3600
 NONCE_PATTERN = re.compile(r"[0-9]{1,20}")
 # Challenges spent while Redis was away, oldest first (bounded: they expire anyway).
 _spent_here: OrderedDict[str, None] = OrderedDict()
@@ -46,21 +47,33 @@ class Work:
         return {"challenge": self.challenge, "bits": self.bits}
 
 
-def _window_keys(address: str, now: float) -> tuple[str, str]:
-    minute = int(now // WINDOW_SECONDS)
+# The windows an address's tokens are counted in: (span in seconds, its free tokens). The hour
+# keeps a script from minting a free token stock at just under the minute's rate for the hour
+# before a session; a hall arriving over an hour pays, past its first thousand, little.
+def _windows() -> list[tuple[int, int]]:
+    return [
+        (WINDOW_SECONDS, settings.ZP_JOIN_FREE_PER_MINUTE),
+        (HOUR_SECONDS, settings.ZP_JOIN_FREE_PER_HOUR),
+    ]
+
+
+def _window_keys(address: str, now: float, span: int) -> tuple[str, str]:
+    slot = int(now // span)
     tag = address_tag(address)
-    return f"zp:joins:{tag}:{minute}", f"zp:joins:{tag}:{minute - 1}"
+    return f"zp:joins:{tag}:{span}:{slot}", f"zp:joins:{tag}:{span}:{slot - 1}"
 
 
-def sliding_rate(current: int, previous: int, now: float) -> float:
-    """Joins in the last minute, the previous fixed minute weighted by how much of it is still
-    inside the sliding one (no boundary a script can straddle for twice the budget)."""
-    elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
+def sliding_rate(current: int, previous: int, now: float, span: int = WINDOW_SECONDS) -> float:
+    """Joins in the last ``span`` seconds, the previous fixed window weighted by how much of it
+    is still inside the sliding one (no boundary a script can straddle for twice the budget)."""
+    elapsed = (now % span) / span
     return current + previous * (1 - elapsed)
 
 
-def bits_for(rate: float) -> int:
-    free = settings.ZP_JOIN_FREE_PER_MINUTE
+def bits_for(rate: float, free: int | None = None) -> int:
+    """The work for a join when ``rate`` tokens came in the window whose free budget is
+    ``free`` (the minute's by default)."""
+    free = settings.ZP_JOIN_FREE_PER_MINUTE if free is None else free
     if rate < free:
         return 0
     bits = settings.ZP_JOIN_WORK_BITS + int(math.log2(max(rate, 1) / max(free, 1)))
@@ -68,25 +81,30 @@ def bits_for(rate: float) -> int:
 
 
 async def required_bits(address: str) -> int:
-    """The work a join from this address needs now. With Redis away the rate is unknown: the
-    most work, since a token minted in an outage outlives it (phones that hold a token, nearly
-    all of them by then, do not join again)."""
+    """The work a join from this address needs now: the most any window asks. With Redis away
+    the rate is unknown: the most work, since a token minted in an outage outlives it (phones
+    that hold a token, nearly all of them by then, do not join again)."""
     now = time.time()
-    current, previous = _window_keys(address, now)
+    windows = _windows()
+    keys = [key for span, _free in windows for key in _window_keys(address, now, span)]
     try:
-        counts = await get_async_redis().mget(current, previous)
+        counts = [int(count or 0) for count in await get_async_redis().mget(*keys)]
     except (RedisError, OSError):
         return settings.ZP_JOIN_WORK_MAX_BITS
-    return bits_for(sliding_rate(int(counts[0] or 0), int(counts[1] or 0), now))
+    return max(
+        bits_for(sliding_rate(counts[2 * i], counts[2 * i + 1], now, span), free)
+        for i, (span, free) in enumerate(windows)
+    )
 
 
 async def count_join(address: str) -> None:
     now = time.time()
-    current, _previous = _window_keys(address, now)
     try:
         pipe = get_async_redis().pipeline(transaction=False)
-        pipe.incr(current)
-        pipe.expire(current, 2 * WINDOW_SECONDS + 5)
+        for span, _free in _windows():
+            current, _previous = _window_keys(address, now, span)
+            pipe.incr(current)
+            pipe.expire(current, 2 * span + 5)
         await pipe.execute()
     except (RedisError, OSError):
         pass

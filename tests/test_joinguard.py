@@ -383,3 +383,15 @@ def test_with_redis_away_a_join_carries_the_most_work(client, event, monkeypatch
     solution = {"challenge": work["challenge"], "nonce": joinguard.solve(work)}
     assert join(client, event, {"work": solution}).status_code == 200
     assert join(client, event, {"work": solution}).status_code == 428  # spent, even so
+
+
+@override_settings(ZP_JOIN_FREE_PER_MINUTE=100, ZP_JOIN_FREE_PER_HOUR=1000, ZP_JOIN_WORK_BITS=8)
+def test_a_stock_of_free_tokens_cannot_be_built_up_just_under_the_minutes_rate(
+    client, event, clock
+):
+    statuses = []
+    for _ in range(1100):  # 98 a minute, for over eleven minutes
+        clock.now += 60 / 98
+        statuses.append(join(client, event).status_code)
+    assert set(statuses[:990]) == {200}
+    assert set(statuses[1010:]) == {428}  # past the hour's thousand, every join carries work

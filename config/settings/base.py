@@ -180,6 +180,7 @@ ZP_TRUSTED_PROXY_HOPS = int(
 # are never refused for their rate: a hall behind one NAT address pays a fraction of a second
 # per phone, in parallel; a script pays for every token it mints, in series.
 ZP_JOIN_FREE_PER_MINUTE = int(os.environ.get("ZP_JOIN_FREE_PER_MINUTE", "100"))
+ZP_JOIN_FREE_PER_HOUR = int(os.environ.get("ZP_JOIN_FREE_PER_HOUR", "1000"))
 ZP_JOIN_WORK_BITS = int(os.environ.get("ZP_JOIN_WORK_BITS", "12"))
 ZP_JOIN_WORK_MAX_BITS = int(os.environ.get("ZP_JOIN_WORK_MAX_BITS", "20"))
 # Seconds a new token waits before its first answer counts (the answer is held, not refused):

@@ -26,3 +26,4 @@ ZP_ANSWER_WARMUP_SECONDS = float(os.environ.get("ZP_ANSWER_WARMUP_SECONDS", "0")
 # Joins free however many come from 127.0.0.1 (tests join hundreds of phones to test other
 # things); the join guard's own tests set the real figures.
 ZP_JOIN_FREE_PER_MINUTE = int(os.environ.get("ZP_JOIN_FREE_PER_MINUTE", "1000000"))
+ZP_JOIN_FREE_PER_HOUR = int(os.environ.get("ZP_JOIN_FREE_PER_HOUR", "100000000"))
