@@ -77,7 +77,27 @@ def with_ownership(studies: QuerySet[Study], user) -> QuerySet[Study]:
     )
 
 
-class FigureInline(admin.StackedInline):
+class FollowsStudyRule:
+    """Change and delete only where the study's rule allows (``may_change_study``); ``obj`` is
+    the study itself unless ``study_of`` says otherwise."""
+
+    @staticmethod
+    def study_of(obj):
+        return obj
+
+    def _follows_study_rule(self, request, obj) -> bool:
+        return obj is None or may_change_study(request.user, self.study_of(obj))
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and self._follows_study_rule(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and self._follows_study_rule(request, obj)
+
+
+class FigureInline(FollowsStudyRule, admin.StackedInline):
     model = Figure
     extra = 0
     fields = [
@@ -90,19 +110,11 @@ class FigureInline(admin.StackedInline):
     # ``obj`` is the study: its figures follow its rule.
     def has_add_permission(self, request, obj):
         allowed = super().has_add_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj))
-
-    def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj))
-
-    def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj))
+        return allowed and self._follows_study_rule(request, obj)
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(FollowsStudyRule, admin.ModelAdmin):
     list_display = ["title", "publisher", "year", "ownership"]
     search_fields = ["title", "publisher"]
     inlines = [FigureInline]
@@ -131,14 +143,6 @@ class StudyAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return with_ownership(super().get_queryset(request), request.user)
 
-    def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj))
-
-    def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj))
-
     def save_model(self, request, obj, form, change):
         if not change and not request.user.is_superuser:
             obj.owner = request.user
@@ -152,7 +156,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Figure)
-class FigureAdmin(admin.ModelAdmin):
+class FigureAdmin(FollowsStudyRule, admin.ModelAdmin):
     list_display = ["label", "metric", "year", "display_value", "study"]
     list_filter = ["metric", "study"]
     search_fields = ["label", "study__title"]
@@ -163,13 +167,9 @@ class FigureAdmin(admin.ModelAdmin):
             kwargs["queryset"] = changeable_studies(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj.study))
-
-    def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or may_change_study(request.user, obj.study))
+    @staticmethod
+    def study_of(figure):
+        return figure.study
 
     def history_view(self, request, object_id, extra_context=None):
         figure = self.get_object(request, object_id)
