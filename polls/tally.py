@@ -82,7 +82,31 @@ def buckets_for(kind: str, value: Any) -> list[str]:
     return [str(value)]
 
 
-RECORD_ANSWER = """
+# The word cap's rule, shared by the scripts that count and uncount a stored answer's buckets:
+# a word cloud (most_words > 0) counts a new word only while it has room, and drops a word
+# nobody gives any more; other kinds keep their zero counts. Returns the buckets counted.
+COUNTING = """
+local function count_buckets(counts, buckets, most_words)
+  local counted = {}
+  for bucket in string.gmatch(buckets, '[^,]+') do
+    if most_words == 0 or redis.call('HEXISTS', counts, bucket) == 1
+        or redis.call('HLEN', counts) < most_words then
+      redis.call('HINCRBY', counts, bucket, 1)
+      counted[#counted + 1] = bucket
+    end
+  end
+  return table.concat(counted, ',')
+end
+local function uncount_buckets(counts, buckets, most_words)
+  for bucket in string.gmatch(buckets, '[^,]+') do
+    if redis.call('HINCRBY', counts, bucket, -1) <= 0 and most_words > 0 then
+      redis.call('HDEL', counts, bucket)
+    end
+  end
+end
+"""
+
+RECORD_ANSWER = COUNTING + """
 local answers, counts, meta, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local log, changes = KEYS[5], KEYS[6]
 local participant, message_id, value, buckets, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -118,26 +142,12 @@ if old and string.sub(old, string.find(old, '\\n', 1, true) + 1) == value then
   return {'unchanged', tonumber(redis.call('HGET', meta, 'version') or '0')}
 end
 if old then
-  local old_buckets = string.sub(old, 1, string.find(old, '\\n', 1, true) - 1)
-  for bucket in string.gmatch(old_buckets, '[^,]+') do
-    -- A word nobody gives any more goes, so the cloud holds only words that count.
-    if redis.call('HINCRBY', counts, bucket, -1) <= 0 and most_words > 0 then
-      redis.call('HDEL', counts, bucket)
-    end
-  end
+  uncount_buckets(counts, string.sub(old, 1, string.find(old, '\\n', 1, true) - 1), most_words)
 else
   redis.call('HINCRBY', meta, 'total', 1)
 end
 -- Only the buckets counted are stored, so a later change takes back exactly these.
-local counted = {}
-for bucket in string.gmatch(buckets, '[^,]+') do
-  if most_words == 0 or redis.call('HEXISTS', counts, bucket) == 1
-      or redis.call('HLEN', counts) < most_words then
-    redis.call('HINCRBY', counts, bucket, 1)
-    counted[#counted + 1] = bucket
-  end
-end
-local stored = table.concat(counted, ',') .. '\\n' .. value
+local stored = count_buckets(counts, buckets, most_words) .. '\\n' .. value
 redis.call('HSET', answers, participant, stored)
 local version = redis.call('HINCRBY', meta, 'version', 1)
 redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
@@ -525,7 +535,7 @@ def aside_key(question_id: int) -> str:
 # Per question, atomically: participants join (ARGV[1] 'aside') or leave ('restore') the aside
 # set, and the answer each already gave leaves (or rejoins) the counts and the total. Only a
 # real change of membership moves an answer, so running it twice changes nothing.
-MOVE_ASIDE = """
+MOVE_ASIDE = COUNTING + """
 local answers, counts, meta, aside = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local setting = ARGV[1] == 'aside'
 -- As in RECORD_ANSWER: a word cloud's cap (0 for other kinds, whose zero counts stay).
@@ -544,25 +554,13 @@ for i = 3, #ARGV do
     local cut = string.find(stored, '\\n', 1, true)
     local buckets = string.sub(stored, 1, cut - 1)
     if setting then
-      for bucket in string.gmatch(buckets, '[^,]+') do
-        if redis.call('HINCRBY', counts, bucket, -1) <= 0 and most_words > 0 then
-          redis.call('HDEL', counts, bucket)
-        end
-      end
+      uncount_buckets(counts, buckets, most_words)
       redis.call('HINCRBY', meta, 'total', -1)
     else
       -- Back under the cap: only the words that fit are counted, and only those kept.
-      local counted = {}
-      for bucket in string.gmatch(buckets, '[^,]+') do
-        if most_words == 0 or redis.call('HEXISTS', counts, bucket) == 1
-            or redis.call('HLEN', counts) < most_words then
-          redis.call('HINCRBY', counts, bucket, 1)
-          counted[#counted + 1] = bucket
-        end
-      end
+      local counted = count_buckets(counts, buckets, most_words)
       if most_words > 0 then
-        redis.call('HSET', answers, participant,
-          table.concat(counted, ',') .. string.sub(stored, cut))
+        redis.call('HSET', answers, participant, counted .. string.sub(stored, cut))
       end
       redis.call('HINCRBY', meta, 'total', 1)
     end
