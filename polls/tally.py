@@ -106,7 +106,9 @@ local function uncount_buckets(counts, buckets, most_words)
 end
 """
 
-RECORD_ANSWER = COUNTING + """
+RECORD_ANSWER = (
+    COUNTING
+    + """
 local answers, counts, meta, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local log, changes = KEYS[5], KEYS[6]
 local participant, message_id, value, buckets, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -153,6 +155,7 @@ local version = redis.call('HINCRBY', meta, 'version', 1)
 redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
 return {'ok', version}
 """
+)
 
 
 # Answers one participant may give to one question (resends excluded): changing your mind is
@@ -535,7 +538,9 @@ def aside_key(question_id: int) -> str:
 # Per question, atomically: participants join (ARGV[1] 'aside') or leave ('restore') the aside
 # set, and the answer each already gave leaves (or rejoins) the counts and the total. Only a
 # real change of membership moves an answer, so running it twice changes nothing.
-MOVE_ASIDE = COUNTING + """
+MOVE_ASIDE = (
+    COUNTING
+    + """
 local answers, counts, meta, aside = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local setting = ARGV[1] == 'aside'
 -- As in RECORD_ANSWER: a word cloud's cap (0 for other kinds, whose zero counts stay).
@@ -572,6 +577,7 @@ if moved > 0 then
 end
 return moved
 """
+)
 
 # One script call moves at most this many participants, so Redis is never held for long.
 ASIDE_PER_CALL = 2000

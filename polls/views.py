@@ -162,24 +162,13 @@ async def join_response(
             {"work": work.payload()},
         )
     await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
-    if voice == Event.Voice.ATTENDEES:
-        typed = body.get("attendee")
-        attendee_id = (
-            await attendees.attendee_for_join(event_id, typed) if isinstance(typed, str) else None
+    token = await _token_for(event_id, event_code, voice, address, body.get("attendee"))
+    if token is None:
+        return _json_error(
+            "attendee_code",
+            _("This session is for registered attendees: enter the personal code from your badge."),
+            403,
         )
-        if attendee_id is None:
-            return _json_error(
-                "attendee_code",
-                _(
-                    "This session is for registered attendees: "
-                    "enter the personal code from your badge."
-                ),
-                403,
-            )
-        participant_id = attendee_participant_id(attendee_id)
-        token = issue_participant_token(event_id, event_code, participant_id, attendee_id)
-    else:
-        token = issue_participant_token(event_id, event_code, new_participant_id(address))
     response = JsonResponse({"token": token})
     response.set_cookie(
         participant_cookie_name(event_code),
@@ -190,6 +179,23 @@ async def join_response(
         secure=secure,
     )
     return response
+
+
+async def _token_for(
+    event_id: int, event_code: str, voice: str, address: str, typed: object
+) -> str | None:
+    """A new participant's token: on an open event a fresh participant (its id carries the
+    join second and address tag), on an attendee list the code's one participant, or None for
+    a code that is not a valid, unrevoked one of this event."""
+    if voice != Event.Voice.ATTENDEES:
+        return issue_participant_token(event_id, event_code, new_participant_id(address))
+    attendee_id = (
+        await attendees.attendee_for_join(event_id, typed) if isinstance(typed, str) else None
+    )
+    if attendee_id is None:
+        return None
+    participant_id = attendee_participant_id(attendee_id)
+    return issue_participant_token(event_id, event_code, participant_id, attendee_id)
 
 
 def _qr_svg(url: str) -> str:
