@@ -26,6 +26,9 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from django.conf import settings
+from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
+from websockets.protocol import State
 
 import dev
 from polls import tally
@@ -38,6 +41,7 @@ pytestmark = [pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parent.parent
 CODE = "KSF2018"
 PHONES = 300
+SPREAD = 2.0  # seconds over which the hall's answers to one question arrive
 START_TIMEOUT = 180  # setup and four Django starts on two busy cores
 BURST_TIMEOUT = 120
 # What a child's command line holds, for each kind serve starts.
@@ -202,34 +206,105 @@ def gone(pid: int) -> bool:
     return False
 
 
-async def join(phone: Phone, port: int) -> None:
-    while phone.token is None:
-        try:
-            status, body = await http_post("127.0.0.1", port, f"/api/e/{CODE}/join")
-            if status == 200:
-                phone.token = body["token"]
-                continue
-        except (OSError, ValueError):
-            pass
-        await asyncio.sleep(0.2)
+class HallPhone(Phone):
+    """A phone as the phone page is: its WebSocket stays open between answers; after an error
+    or a dropped connection it connects again and resends the answer with the same id."""
+
+    ws = None
+
+    async def join(self, port: int) -> None:
+        while self.token is None:
+            try:
+                status, body = await http_post("127.0.0.1", port, f"/api/e/{CODE}/join")
+                if status == 200:
+                    self.token = body["token"]
+                    continue
+            except (OSError, ValueError):
+                pass
+            await asyncio.sleep(0.2)
+        await self.connection()
+
+    async def connection(self):
+        if self.ws is None:
+            port = self.rng.choice(self.ports)
+            url = f"ws://127.0.0.1:{port}/ws/e/{CODE}/?token={self.token}"
+            ws = await connect(url, origin=f"http://127.0.0.1:{port}", open_timeout=10)
+            try:
+                await asyncio.wait_for(ws.recv(), 10)  # state
+            except BaseException:
+                await ws.close()
+                raise
+            self.ws = ws
+        return self.ws
+
+    async def reconnect_if_closed(self) -> None:
+        """As the page does when its socket closes (a killed server's were): before the next
+        question, so that a resend counts the answers one kill disturbed, not an earlier one."""
+        if self.ws is not None and self.ws.state is not State.OPEN:
+            await self.drop()
+        while self.ws is None:
+            try:
+                await self.connection()
+            except (OSError, WebSocketException, TimeoutError):
+                await asyncio.sleep(0.2)
+
+    async def drop(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            await ws.close()
+
+    async def deliver(self, message_id: str, value: int) -> None:
+        backoff = 0.1
+        answer = {"type": "answer", "id": message_id, "question": self.question_id}
+        while True:
+            try:
+                ws = await self.connection()
+                await ws.send(json.dumps({**answer, "value": value}))
+                while True:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if reply["type"] == "ack" and reply["id"] == message_id:
+                        self.acked[message_id] = value
+                        return
+                    if reply["type"] == "error":
+                        assert reply["code"] == "unavailable", reply
+                        break
+            except (OSError, WebSocketException, TimeoutError):
+                await self.drop()
+            self.resends += 1
+            await asyncio.sleep(backoff * (0.5 + self.rng.random()))
+            backoff = min(backoff * 2, 2)
+
+    async def answer(self, message_id: str) -> None:
+        await asyncio.sleep(self.rng.uniform(0, SPREAD))
+        value = self.rng.choice(self.options)
+        await self.deliver(message_id, value)
+        self.final = value
 
 
-async def answer(phone: Phone, message_id: str) -> None:
-    value = phone.rng.choice(phone.options)
-    await phone.deliver(message_id, value)
-    phone.final = value
+def open_sockets(pid: int) -> int:
+    try:
+        return sum(
+            os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:")
+            for name in os.listdir(f"/proc/{pid}/fd")
+        )
+    except OSError:
+        return 0
 
 
-async def burst(serve: Serve, phones: list[Phone], phase: int, kind: str) -> dict:
-    """Every phone answers anew (message ``m<phase>``); a third of the way in, one child of
-    ``kind`` is killed with SIGKILL. Returns the figures once every answer is acknowledged."""
+async def burst(serve: Serve, phones: list[HallPhone], phase: int, kind: str) -> dict:
+    """Every phone answers anew (message ``m<phase>``), over ``SPREAD`` seconds; a quarter of
+    the way in, one child of ``kind`` is killed with SIGKILL. Returns the figures once every
+    answer is acknowledged."""
     message_id = f"m{phase}"
     resends_before = sum(phone.resends for phone in phones)
-    runs = [asyncio.create_task(answer(phone, message_id)) for phone in phones]
-    while sum(message_id in phone.acked for phone in phones) < len(phones) // 3:
+    # Chosen before the burst (reading /proc holds up the phones); of the Daphne processes, the
+    # one holding more of the phones' connections.
+    victim = max(serve.children()[kind], key=open_sockets)
+    await asyncio.gather(*(phone.reconnect_if_closed() for phone in phones))
+    runs = [asyncio.create_task(phone.answer(message_id)) for phone in phones]
+    while sum(message_id in phone.acked for phone in phones) < len(phones) // 4:
         assert not any(run.done() and run.exception() for run in runs)
         await asyncio.sleep(0.005)
-    victim = serve.children()[kind][0]
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
     writer_starts = serve.writer_starts()
@@ -292,20 +367,28 @@ def test_serve_restarts_each_killed_part_and_every_answer_counts_once(var_dir, t
         question_id, options = serve.current_question()
         rng = random.Random(18)
         phones = [
-            Phone([serve.port], question_id, options, random.Random(rng.random()))
+            HallPhone([serve.port], question_id, options, random.Random(rng.random()))
             for _ in range(PHONES)
         ]
-
-        async def joins():
-            await asyncio.wait_for(
-                asyncio.gather(*(join(phone, serve.port) for phone in phones)), BURST_TIMEOUT
-            )
-
-        asyncio.run(joins())
         names = {"daphne": "Daphne process", "writer": "answer writer", "redis": "private Redis"}
-        for phase, kind in enumerate(["daphne", "writer", "redis"]):
-            figures = asyncio.run(burst(serve, phones, phase, kind))
+
+        async def show() -> list[dict]:
+            await asyncio.wait_for(
+                asyncio.gather(*(phone.join(serve.port) for phone in phones)), BURST_TIMEOUT
+            )
+            shown = []
+            for phase, kind in enumerate(names):
+                shown.append(await burst(serve, phones, phase, kind))
+                # Checked between bursts, with the phones' sockets open (reads of a few files).
+                check_after(kind, shown[-1])
+            for phone in phones:
+                await phone.drop()
+            return shown
+
+        def check_after(kind: str, figures: dict) -> None:
             assert figures["acknowledged"] == PHONES
+            if kind != "writer":  # phones never wait on the writer
+                assert figures["resends"] > 0, figures
             check_exactly_once(serve, question_id, phones)
             assert serve.process.poll() is None, serve.output()
             assert serve.all_serving(), serve.output()
@@ -322,6 +405,8 @@ def test_serve_restarts_each_killed_part_and_every_answer_counts_once(var_dir, t
                 f"{figures['recovered_after']:.1f} s after the kill, every answer acknowledged "
                 f"{figures['acknowledged_after']:.1f} s after it; serve said: {said[0]}"
             )
+
+        asyncio.run(show())
         children = serve.children()
         serve.process.send_signal(signal.SIGTERM)
         assert serve.process.wait(timeout=60) == 0, serve.output()
