@@ -224,6 +224,7 @@ function onAck(m) {
 function onError(m) {
   const entry = Object.values(outbox).find((a) => a.id === m.id);
   if (!entry && m.id) return; // about a superseded answer or a ping: nothing to tell
+  if (m.code === 'revoked') return askAgain(m.message);
   // Only a definite rejection drops an answer; anything else (unavailable, rate_limited,
   // a code this page does not know yet) is retried with backoff.
   if (entry && !REJECTED.has(m.code)) {
@@ -849,6 +850,22 @@ function askCode(message) {
     app.replaceChildren(form);
     input.focus();
   });
+}
+
+// A personal code withdrawn while the page was open: nothing sent under it will count, so
+// the page forgets the code, its token and its answers, and asks for a code again (a new
+// code's own answers come with its first state).
+function askAgain(message) {
+  sock.stop();
+  outbox = {};
+  persist();
+  for (const id in counted) delete counted[id];
+  draft = null;
+  token = attendee = null;
+  save(TOKEN_KEY, null);
+  save(CODE_KEY, null);
+  note = message || '';
+  join().then((ok) => ok && sock.start());
 }
 
 function fail(message) {
