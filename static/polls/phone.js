@@ -44,6 +44,7 @@ const results = {}; // question id -> latest results snapshot
 let draft = null;
 let link = 'connecting';
 let note = ''; // server message shown until the next action
+let asking = false; // the code form is the page: the status line has nothing to add
 let fatal = '';
 let retryTimer = 0;
 let retryDelay = 2000;
@@ -749,9 +750,9 @@ function yours(q, c, f, m, my) {
 
 function status() {
   const pending = Object.keys(outbox).length > 0;
-  let text = fatal ? '' : note; // a fatal message is already announced as an alert
+  let text = fatal || asking ? '' : note; // a fatal message is already announced as an alert
   let kind = text ? 'warn' : '';
-  if (!text) {
+  if (!text && !asking) {
     if (link !== 'open') {
       text = pending ? T.offline : T[link];
       kind = 'warn';
@@ -843,11 +844,15 @@ function askCode(message) {
       const typed = input.value.trim();
       if (!typed) return;
       note = '';
+      asking = false;
       save(CODE_KEY, typed);
       app.replaceChildren(el('p', 'zp-wait', T.connecting));
+      status();
       done(typed);
     });
     app.replaceChildren(form);
+    asking = true;
+    status();
     input.focus();
   });
 }
