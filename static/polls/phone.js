@@ -772,8 +772,9 @@ function status() {
 async function join() {
   let wait = 1000;
   let work = null; // the proof of work a busy network's joins carry (polls/joinguard.py)
+  let refused = ''; // a code the server refused, left in the field to be corrected
   for (;;) {
-    if (cfg.attendees && !attendee) attendee = await askCode(note);
+    if (cfg.attendees && !attendee) attendee = await askCode(note, refused);
     const payload = {};
     if (cfg.attendees) payload.attendee = attendee;
     if (work) payload.work = { challenge: work.challenge, nonce: await solve(work) };
@@ -808,6 +809,7 @@ async function join() {
       continue;
     }
     if (code === 'attendee_code') {
+      refused = attendee;
       attendee = null;
       save(CODE_KEY, null);
       continue;
@@ -821,13 +823,13 @@ async function join() {
 }
 
 // The personal code an attendee-list event asks for, typed (resolves once submitted).
-function askCode(message) {
+function askCode(message, typed) {
   return new Promise((done) => {
     const form = el('form', 'zp-join');
     const label = el('label', null, T.codeLabel);
     label.htmlFor = 'zp-acode';
     const input = el('input', 'zp-code-input');
-    Object.assign(input, { id: 'zp-acode', maxLength: 16, autocomplete: 'off', spellcheck: false });
+    Object.assign(input, { id: 'zp-acode', maxLength: 16, autocomplete: 'off', spellcheck: false, value: typed || '' });
     input.setAttribute('autocapitalize', 'characters');
     form.append(label, input);
     if (message) {
