@@ -829,7 +829,9 @@ function askCode(message, typed) {
     const label = el('label', null, T.codeLabel);
     label.htmlFor = 'zp-acode';
     const input = el('input', 'zp-code-input');
-    Object.assign(input, { id: 'zp-acode', maxLength: 16, autocomplete: 'off', spellcheck: false, value: typed || '' });
+    // As much as the server reads (attendees.MAX_TYPED_CHARS): a badge prints a 16-character
+    // code in groups of five, 19 characters with the dashes.
+    Object.assign(input, { id: 'zp-acode', maxLength: 64, autocomplete: 'off', spellcheck: false, value: typed || '' });
     input.setAttribute('autocapitalize', 'characters');
     form.append(label, input);
     if (message) {
