@@ -833,6 +833,9 @@ function askCode(message, typed) {
     // code in groups of five, 19 characters with the dashes.
     Object.assign(input, { id: 'zp-acode', maxLength: 64, autocomplete: 'off', spellcheck: false, value: typed || '' });
     input.setAttribute('autocapitalize', 'characters');
+    const fit = () => input.style.setProperty('--n', Math.max(11, input.value.length));
+    input.addEventListener('input', fit);
+    fit();
     form.append(label, input);
     if (message) {
       const error = el('p', 'zp-error', message);
