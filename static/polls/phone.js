@@ -27,6 +27,13 @@ const CODE_KEY = 'zp-attendee-' + cfg.code;
 const params = new URLSearchParams(location.search);
 let attendee = params.get('a') || load(CODE_KEY);
 if (params.has('a')) {
+  // Another attendee's badge on a phone that joined before: their voice, not the last one's
+  // (nor the last one's unsent answers).
+  if (cfg.attendees && attendee !== load(CODE_KEY)) {
+    token = null;
+    save(TOKEN_KEY, null);
+    save(OUTBOX_KEY, null);
+  }
   save(CODE_KEY, attendee);
   params.delete('a');
   const rest = params.toString();
