@@ -27,6 +27,13 @@ const CODE_KEY = 'zp-attendee-' + cfg.code;
 const params = new URLSearchParams(location.search);
 let attendee = params.get('a') || load(CODE_KEY);
 if (params.has('a')) {
+  // Another attendee's badge on a phone that joined before: their voice, not the last one's
+  // (nor the last one's unsent answers).
+  if (cfg.attendees && attendee !== load(CODE_KEY)) {
+    token = null;
+    save(TOKEN_KEY, null);
+    save(OUTBOX_KEY, null);
+  }
   save(CODE_KEY, attendee);
   params.delete('a');
   const rest = params.toString();
@@ -44,6 +51,7 @@ const results = {}; // question id -> latest results snapshot
 let draft = null;
 let link = 'connecting';
 let note = ''; // server message shown until the next action
+let asking = false; // the code form is the page: the status line has nothing to add
 let fatal = '';
 let retryTimer = 0;
 let retryDelay = 2000;
@@ -224,6 +232,7 @@ function onAck(m) {
 function onError(m) {
   const entry = Object.values(outbox).find((a) => a.id === m.id);
   if (!entry && m.id) return; // about a superseded answer or a ping: nothing to tell
+  if (m.code === 'revoked') return askAgain(m.message);
   // Only a definite rejection drops an answer; anything else (unavailable, rate_limited,
   // a code this page does not know yet) is retried with backoff.
   if (entry && !REJECTED.has(m.code)) {
@@ -748,9 +757,9 @@ function yours(q, c, f, m, my) {
 
 function status() {
   const pending = Object.keys(outbox).length > 0;
-  let text = fatal ? '' : note; // a fatal message is already announced as an alert
+  let text = fatal || asking ? '' : note; // a fatal message is already announced as an alert
   let kind = text ? 'warn' : '';
-  if (!text) {
+  if (!text && !asking) {
     if (link !== 'open') {
       text = pending ? T.offline : T[link];
       kind = 'warn';
@@ -770,8 +779,9 @@ function status() {
 async function join() {
   let wait = 1000;
   let work = null; // the proof of work a busy network's joins carry (polls/joinguard.py)
+  let refused = ''; // a code the server refused, left in the field to be corrected
   for (;;) {
-    if (cfg.attendees && !attendee) attendee = await askCode(note);
+    if (cfg.attendees && !attendee) attendee = await askCode(note, refused);
     const payload = {};
     if (cfg.attendees) payload.attendee = attendee;
     if (work) payload.work = { challenge: work.challenge, nonce: await solve(work) };
@@ -806,6 +816,7 @@ async function join() {
       continue;
     }
     if (code === 'attendee_code') {
+      refused = attendee;
       attendee = null;
       save(CODE_KEY, null);
       continue;
@@ -819,14 +830,19 @@ async function join() {
 }
 
 // The personal code an attendee-list event asks for, typed (resolves once submitted).
-function askCode(message) {
+function askCode(message, typed) {
   return new Promise((done) => {
     const form = el('form', 'zp-join');
     const label = el('label', null, T.codeLabel);
     label.htmlFor = 'zp-acode';
     const input = el('input', 'zp-code-input');
-    Object.assign(input, { id: 'zp-acode', maxLength: 16, autocomplete: 'off', spellcheck: false });
+    // As much as the server reads (attendees.MAX_TYPED_CHARS): a badge prints a 16-character
+    // code in groups of five, 19 characters with the dashes.
+    Object.assign(input, { id: 'zp-acode', maxLength: 64, autocomplete: 'off', spellcheck: false, value: typed || '' });
     input.setAttribute('autocapitalize', 'characters');
+    const fit = () => input.style.setProperty('--n', Math.max(11, input.value.length));
+    input.addEventListener('input', fit);
+    fit();
     form.append(label, input);
     if (message) {
       const error = el('p', 'zp-error', message);
@@ -842,13 +858,33 @@ function askCode(message) {
       const typed = input.value.trim();
       if (!typed) return;
       note = '';
+      asking = false;
       save(CODE_KEY, typed);
       app.replaceChildren(el('p', 'zp-wait', T.connecting));
+      status();
       done(typed);
     });
     app.replaceChildren(form);
+    asking = true;
+    status();
     input.focus();
   });
+}
+
+// A personal code withdrawn while the page was open: nothing sent under it will count, so
+// the page forgets the code, its token and its answers, and asks for a code again (a new
+// code's own answers come with its first state).
+function askAgain(message) {
+  sock.stop();
+  outbox = {};
+  persist();
+  for (const id in counted) delete counted[id];
+  draft = null;
+  token = attendee = null;
+  save(TOKEN_KEY, null);
+  save(CODE_KEY, null);
+  note = message || '';
+  join().then((ok) => ok && sock.start());
 }
 
 function fail(message) {
