@@ -203,9 +203,12 @@ async def count_answer(message: dict, event_spec: dict, participant: Participant
     if not attendees.admitted(participant, event_spec) or await attendees.revoked(participant):
         raise Rejection("revoked", valid.message_id)
     participant_id = participant.participant_id
-    wait = participant.issued_at + settings.ZP_ANSWER_WARMUP_SECONDS - time.time()
+    # The token's time is a whole second: it was issued somewhere in the second after it, so
+    # the hold runs from its end (at least the warm-up, at most a second more).
+    warm_up = settings.ZP_ANSWER_WARMUP_SECONDS
+    wait = participant.issued_at + 1 + warm_up - time.time() if warm_up else 0
     if wait > 0:
-        await asyncio.sleep(min(wait, settings.ZP_ANSWER_WARMUP_SECONDS))
+        await asyncio.sleep(min(wait, warm_up + 1))
     try:
         outcome = await tally.record_answer(
             valid.question_id, valid.kind, participant_id, valid.message_id, valid.value
