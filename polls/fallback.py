@@ -49,10 +49,10 @@ from .consumers import (
     _query,
 )
 from .hub import event_hub
-from .join_api import SECURITY_HEADERS, _allowed_host, _headers, _is_secure, _send
+from .join_api import SECURITY_HEADERS, _send
 from .middleware import content_security_policy
 from .models import Event
-from .origin import origin_allowed
+from .origin import allowed_host, headers_of, is_secure, origin_allowed
 from .ratelimit import TokenBucket
 from .state import stage_key_digest, stage_key_matches
 from .tokens import Participant, participant_cookie_name, read_participant_token
@@ -249,12 +249,12 @@ class FallbackPath:
         if matched is None:
             return await self.app(scope, receive, send)
         code, kind = matched
-        headers = _headers(scope)
-        secure = _is_secure(scope, headers)
+        headers = headers_of(scope)
+        secure = is_secure(scope, headers)
         if settings.SECURE_SSL_REDIRECT and not secure:
             return await self.app(scope, receive, send)  # Django redirects to https
         host = headers.get("host", "")
-        if not _allowed_host(host):
+        if not allowed_host(host):
             logger.warning("Invalid HTTP_HOST header for the phone fallback: %r", host)
             return await _send(send, _error("bad_request", "", 400), host, secure)
         method = "GET" if kind.endswith("events") else "POST"

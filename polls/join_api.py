@@ -16,13 +16,13 @@ import re
 
 from django.conf import settings
 from django.http import JsonResponse
-from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from .clientaddr import address_of_scope
 from .middleware import content_security_policy
+from .origin import allowed_host, headers_of, is_secure
 from .views import MAX_JOIN_BODY_BYTES, join_response
 
 logger = logging.getLogger("django.request")
@@ -38,29 +38,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _headers(scope) -> dict[str, str]:
-    """Repeated headers joined as Django joins them (a repeated Host is refused later)."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        if name in headers:
-            joiner = "; " if name == "cookie" else ","
-            headers[name] = f"{headers[name]}{joiner}{value}"
-        else:
-            headers[name] = value
-    return headers
-
-
-def _is_secure(scope, headers: dict[str, str]) -> bool:
-    """As ``HttpRequest.is_secure``: the proxy's header when SECURE_PROXY_SSL_HEADER names one."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        meta_name, expected = settings.SECURE_PROXY_SSL_HEADER
-        name = meta_name.removeprefix("HTTP_").replace("_", "-").lower()
-        if name in headers:
-            return headers[name].split(",")[0].strip() == expected
-    return scope.get("scheme") == "https"
-
-
 def _language(headers: dict[str, str]) -> str:
     """As LocaleMiddleware decides for a page: the language cookie, else Accept-Language."""
     supported = {code for code, _name in settings.LANGUAGES}
@@ -73,16 +50,6 @@ def _language(headers: dict[str, str]) -> str:
         if base in supported:
             return base
     return settings.LANGUAGE_CODE
-
-
-def _allowed_host(host: str) -> bool:
-    if "," in host:  # a repeated Host header
-        return False
-    domain, _port = split_domain_port(host)
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed)
 
 
 async def _read_body(receive) -> bytes | None:
@@ -139,12 +106,12 @@ class JoinFastPath:
         code = self._join_code(scope)
         if code is None:
             return await self.django_app(scope, receive, send)
-        headers = _headers(scope)
-        secure = _is_secure(scope, headers)
+        headers = headers_of(scope)
+        secure = is_secure(scope, headers)
         if settings.SECURE_SSL_REDIRECT and not secure:
             return await self.django_app(scope, receive, send)  # Django redirects to https
         host = headers.get("host", "")
-        if not _allowed_host(host):
+        if not allowed_host(host):
             logger.warning("Invalid HTTP_HOST header for the join API: %r", host)
             return await _send_plain(send, 400, host, secure)
         body = await _read_body(receive)

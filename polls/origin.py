@@ -80,12 +80,16 @@ def origin_allowed(origin: str | None, host: str, secure: bool) -> bool:
 
 
 def headers_of(scope) -> dict[str, str]:
-    """A scope's headers by lower-case name; a repeated one joined with commas (then refused
-    as a Host, and never a single origin)."""
+    """A scope's headers by lower-case name; a repeated one joined as Django joins it, cookies
+    with "; ", others with commas (then refused as a Host, and never a single origin)."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
+        if name in headers:
+            joiner = "; " if name == "cookie" else ","
+            headers[name] = f"{headers[name]}{joiner}{value}"
+        else:
+            headers[name] = value
     return headers
 
 
@@ -102,7 +106,7 @@ def is_secure(scope, headers: dict[str, str]) -> bool:
 
 def request_origin_allowed(headers: dict[str, str], scope) -> bool:
     """``origin_allowed`` for a request given as its headers (lower-case names, as
-    ``polls.join_api._headers`` gives them) and its ASGI scope."""
+    ``headers_of`` gives them) and its ASGI scope."""
     return origin_allowed(headers.get("origin"), headers.get("host", ""), is_secure(scope, headers))
 
 
