@@ -134,7 +134,7 @@ def start_redis(
         say(f"reusing the private Redis at {sock}")
         return url, None
     process = subprocess.Popen(redis_command(directory, fsync), cwd=directory, **popen)
-    for _ in range(100):
+    for _ in range(400):
         if redis_alive(sock):
             return url, process
         if process.poll() is not None:

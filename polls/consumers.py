@@ -1,5 +1,5 @@
 """WebSocket faces: phones answer, stage screens watch. Thin: validation lives in ``answers``,
-counting in ``tally``, pushing in ``live``."""
+counting in ``tally``, pushing in ``push``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
 
-from . import answers, attendees, live, tally
+from . import answers, attendees, push, tally
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
-from .hub import ANSWER_UNKNOWN, EventView, event_hub
+from .delivery import ANSWER_UNKNOWN, EventView, event_hub
 from .models import Event
 from .ratelimit import TokenBucket
 from .state import stage_key_digest, stage_key_matches
@@ -85,7 +85,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     @property
     def channel_layer_alias(self) -> str:
-        # With the process-local fan-out (polls.hub) a socket needs no channel of its own.
+        # With the process-local fan-out (polls.delivery) a socket needs no channel of its own.
         return DEFAULT_CHANNEL_LAYER if settings.ZP_FANOUT == "group" else NO_CHANNEL_LAYER
 
     async def dispatch(self, message):
@@ -117,8 +117,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.event_id = event_id
         await self.accept()
         if settings.ZP_FANOUT == "group":
-            await self.channel_layer.group_add(live.event_group(event_id), self.channel_name)
-            state, cached = await live.load_event_state_raw(event_id)
+            await self.channel_layer.group_add(push.event_group(event_id), self.channel_name)
+            state, cached = await push.load_event_state_raw(event_id)
             view = EventView.of(state, cached) if state is not None else None
         else:
             view = await event_hub().add(self, event_id)
@@ -137,14 +137,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 self.admission.release()
             # However the socket ended (a disconnect, or Daphne cancelling a slow app), it must
             # not stay registered for updates.
-            live.results_pump().unsubscribe(self)
+            push.results_pump().unsubscribe(self)
             if self.event_id is not None and settings.ZP_FANOUT == "local":
                 event_hub().remove(self, self.event_id)
 
     async def disconnect(self, code):
         if self.event_id is not None and settings.ZP_FANOUT == "group":
             await self.channel_layer.group_discard(
-                live.event_group(self.event_id), self.channel_name
+                push.event_group(self.event_id), self.channel_name
             )
 
     async def event_state(self, message):
@@ -164,9 +164,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return  # a newer state arrived while this one was sent; it subscribes itself
         question = view.state["spec"]["current"]
         if question is not None and self.wants_results(view.state):
-            await live.results_pump().subscribe(self, question, self.push_text)
+            await push.results_pump().subscribe(self, question, self.push_text)
         else:
-            live.results_pump().unsubscribe(self)
+            push.results_pump().unsubscribe(self)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         try:
@@ -180,7 +180,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def send_json(self, message: dict) -> None:
-        await self.send(text_data=live.encode(message))
+        await self.send(text_data=push.encode(message))
 
     def wants_results(self, state: dict) -> bool:
         raise NotImplementedError

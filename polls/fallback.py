@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import answers, attendees, live
+from . import answers, attendees, push
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import admit
@@ -48,7 +48,7 @@ from .consumers import (
     _language,
     _query,
 )
-from .hub import event_hub
+from .delivery import event_hub
 from .join_api import SECURITY_HEADERS, _send
 from .middleware import content_security_policy
 from .models import Event
@@ -102,7 +102,7 @@ class EventStream:
         if self.ended.is_set():
             return
         self.ended.set()
-        await self._body(f"event: close\ndata: {live.encode({'code': code})}\n\n", more=False)
+        await self._body(f"event: close\ndata: {push.encode({'code': code})}\n\n", more=False)
 
     async def finish(self) -> None:
         self.ended.set()
@@ -188,7 +188,7 @@ def _json(text: str, status: int = 200) -> HttpResponse:
 
 
 def _error(code: str, message: str, status: int) -> HttpResponse:
-    return _json(live.encode({"error": {"code": code, "message": message}}), status)
+    return _json(push.encode({"error": {"code": code, "message": message}}), status)
 
 
 def _stream_headers(host: str, secure: bool) -> list[tuple[bytes, bytes]]:
@@ -347,7 +347,7 @@ class FallbackPath:
             reply = {"type": "pong", "id": message.get("id")}
         except Rejection as rejection:
             reply = rejection.payload()
-        await _send(send, _json(live.encode(reply)), host, secure)
+        await _send(send, _json(push.encode(reply)), host, secure)
 
     async def answer(self, scope, receive, send, code, query, headers, host, secure) -> None:
         if not origin_allowed(headers.get("origin"), host, secure):
@@ -364,7 +364,7 @@ class FallbackPath:
         if reply is None:  # the event was deleted: as the socket's 4401, join again
             await _send(send, await _refusal(code), host, secure)
             return
-        await _send(send, _json(live.encode(reply)), host, secure)
+        await _send(send, _json(push.encode(reply)), host, secure)
 
     @staticmethod
     async def reply(participant: Participant, body: bytes) -> dict | None:
@@ -411,7 +411,7 @@ async def _serve_stream(
         # However the stream ended (the client left, the server closed it, Daphne cancelled
         # the app), it must not stay registered for updates.
         watcher.cancel()
-        live.results_pump().unsubscribe(stream)
+        push.results_pump().unsubscribe(stream)
         hub.remove(stream, event_id)
         with contextlib.suppress(Exception):  # the client may be gone
             await stream.finish()

@@ -17,7 +17,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from . import live, tally, voice
+from . import push, tally, voice
 from .consistency import set_aside_of
 from .figures import check_figure_fits
 from .models import Event, Question, SetAside, new_stage_key
@@ -108,7 +108,7 @@ def restore_live_state(event_id: int) -> None:
         # Before the flags: a question opening must not count a set-aside participant even once.
         tally.sync_aside({qid: kind for qid, kind, _state in rows}, set_aside_of(event_id))
         tally.set_open_many({qid: state == Question.State.OPEN for qid, _kind, state in rows})
-        live.notify_event_changed(event_id)
+        push.notify_event_changed(event_id)
 
 
 def _fill_aside(question: Question) -> None:

@@ -9,7 +9,7 @@ from django.dispatch import receiver
 
 from benchmarks.models import Figure
 
-from . import live
+from . import push
 from .models import Event, Question
 
 
@@ -21,7 +21,7 @@ def figure_saved(sender, instance: Figure, **kwargs) -> None:
         .distinct()
     )
     for event_id in events:
-        live.notify_event_changed(event_id)
+        push.notify_event_changed(event_id)
 
 
 @receiver(post_delete, sender=Event, dispatch_uid="polls.event_deleted")
@@ -29,4 +29,4 @@ def event_deleted(sender, instance: Event, **kwargs) -> None:
     """Its sockets close, and tokens for it stop working, once the deletion is committed (before
     that, a process reading the event would cache it again)."""
     event_id = instance.id
-    transaction.on_commit(lambda: live.forget_event(event_id))
+    transaction.on_commit(lambda: push.forget_event(event_id))

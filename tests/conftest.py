@@ -64,7 +64,7 @@ async def disconnect_sockets():
     """Disconnect every communicator a test opened (channels' advice), and stop the process's
     event hub, so nothing is left awaiting the channel layer when the event loop closes (left
     to the loop's own shutdown, channels_redis' receive sometimes waited out its 30 s timeout)."""
-    from polls.hub import close_event_hub
+    from polls.delivery import close_event_hub
     from tests.live_helpers import disconnect_all
 
     yield

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 import dev  # the setup script (the project root is on sys.path, see conftest.py)
-from polls.loadtest.bench import wait_serving
+from loadgen.bench import wait_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 # The demo host's password on every stack (seed_demo reads ZP_DEMO_PASSWORD): new each session.

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from polls import branding, live
+from polls import branding, push
 from polls.forms import EventForm
 from polls.models import Event, EventLogo
 from polls.state import build_event_state, look_digest
@@ -317,10 +317,10 @@ def test_a_host_brands_an_event_in_the_admin(client, redis, django_capture_on_co
         data,
     )
     # Screens hear of it once the save is committed (a reloading stage reads the new look).
-    assert redis.get(live.state_cache_key(event.id)) is None
+    assert redis.get(push.state_cache_key(event.id)) is None
     for announce in announcements:
         announce()
-    cached = json.loads(redis.get(live.state_cache_key(event.id)))
+    cached = json.loads(redis.get(push.state_cache_key(event.id)))
     assert cached["event"]["look"] == look_digest(stored)
     # The change page links the stored logo; an SVG is refused with the reason.
     page = client.get(url).content.decode()

@@ -168,7 +168,7 @@ def make_prompt_long(stack) -> None:
     django(
         stack,
         f"""
-        from polls import live
+        from polls import push
         from polls.models import Event
         event = Event.objects.get(code="KSF2018")
         question = event.current_question
@@ -177,7 +177,7 @@ def make_prompt_long(stack) -> None:
         for option, label in zip(question.options.all(), {LONG_OPTIONS!r}):
             option.label = label
             option.save(update_fields=["label"])
-        live.notify_event_changed(event.id)
+        push.notify_event_changed(event.id)
         """,
     )
 
@@ -350,14 +350,14 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
         stack,
         f"""
         from pathlib import Path
-        from polls import branding, live
+        from polls import branding, push
         from polls.models import Event
         event = Event.objects.get(code="KSF2018")
         event.accent_color = "#E4003B"
         event.theme = "light"
         event.save()
         branding.save_logo(event, Path({str(logo)!r}).read_bytes())
-        live.notify_event_changed(event.id)
+        push.notify_event_changed(event.id)
         """,
     )
     violations = (
@@ -404,12 +404,12 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
     django(
         stack,
         """
-        from polls import live
+        from polls import push
         from polls.models import Event
         event = Event.objects.get(code="KSF2018")
         event.theme = "dark"
         event.save()
-        live.notify_event_changed(event.id)
+        push.notify_event_changed(event.id)
         """,
     )
     expect(stage.locator("body")).to_have_class(re.compile("st-theme-dark"), timeout=10_000)

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 
 from config.asgi import application
 from polls import fallback, show, tally
-from polls.hub import event_hub
+from polls.delivery import event_hub
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
 from tests.live_helpers import connect
 

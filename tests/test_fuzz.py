@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polls import tally
-from polls.hub import close_event_hub
+from polls.delivery import close_event_hub
 from tests.factories import make_event, make_open_question, option_ids, token_for
 from tests.live_helpers import connect, disconnect_all, receive
 

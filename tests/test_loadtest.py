@@ -15,9 +15,9 @@ import sys
 
 import pytest
 
+from loadgen import procinfo, stats, values
+from loadgen.runner import create_question
 from polls import answers
-from polls.loadtest import procinfo, stats, values
-from polls.loadtest.runner import create_question
 from polls.state import question_payload, question_spec
 from tests.factories import make_event
 from tests.servers import ROOT, Stack, make_stack
@@ -152,12 +152,12 @@ def test_loadtest_run_counts_every_acknowledged_answer_exactly_once(stack, tmp_p
 def test_loadtest_drives_the_bare_consumer_baseline(tmp_path, redis_server):
     env = dict(
         os.environ,
-        DJANGO_SETTINGS_MODULE="polls.loadtest.baseline_settings",
+        DJANGO_SETTINGS_MODULE="loadgen.baseline_settings",
         REDIS_URL=redis_server,
         PYTHONUNBUFFERED="1",
     )
     baseline = Stack(directory=tmp_path, env=env)
-    baseline.start_daphne("polls.loadtest.baseline:application")
+    baseline.start_daphne("loadgen.baseline:application")
     port = baseline.port
     # The load test itself runs with the project's settings; the baseline needs no database.
     runner = Stack(

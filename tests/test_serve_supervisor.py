@@ -31,8 +31,8 @@ from websockets.exceptions import WebSocketException
 from websockets.protocol import State
 
 import dev
+from loadgen.bench import accepting
 from polls import tally
-from polls.loadtest.bench import accepting
 from polls.tokens import read_participant_token
 from tests.servers import DEMO_PASSWORD, free_port, http_post
 from tests.test_faults import Phone, counted

@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.urls import reverse
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from polls import live, show, tally
+from polls import push, show, tally
 from polls.models import Question
 from tests.factories import admin_data, make_event, make_open_question, make_question, make_user
 
@@ -51,7 +51,7 @@ def is_open(redis, question) -> bool:
 
 
 def cached_state(redis, event) -> dict | None:
-    text = redis.get(live.state_cache_key(event.id))
+    text = redis.get(push.state_cache_key(event.id))
     return json.loads(text) if text else None
 
 
@@ -71,15 +71,15 @@ def test_a_change_saved_as_redis_went_is_made_live_once_it_is_back(
     redis, event, first, second, monkeypatch
 ):
     monkeypatch.setattr(show, "RETRY_EVERY_SECONDS", 0.05)
-    notify = live.notify_event_changed
+    notify = push.notify_event_changed
     down = True
 
-    def push(event_id):
+    def notify_or_fail(event_id):
         if down:
             raise RedisConnectionError("Redis went away")
         return notify(event_id)
 
-    monkeypatch.setattr(live, "notify_event_changed", push)
+    monkeypatch.setattr(push, "notify_event_changed", notify_or_fail)
     with pytest.raises(ValidationError) as raised:
         show.do_host_action(event, "next")
     assert raised.value.code == "not_live_yet"

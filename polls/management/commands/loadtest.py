@@ -3,9 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from polls.loadtest import report as table
-from polls.loadtest.runner import DEFAULT_URL, LoadTestError, Options, run
-from polls.loadtest.values import KINDS
+from loadgen import report as table
+from loadgen.runner import DEFAULT_URL, LoadTestError, Options, run
+from loadgen.values import KINDS
 
 
 def _pids(values: list[str]) -> list[int]:
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--baseline",
             action="store_true",
-            help="Drive the bare consumer (daphne polls.loadtest.baseline:application).",
+            help="Drive the bare consumer (daphne loadgen.baseline:application).",
         )
         parser.add_argument("--report", help="Write the JSON report to this path.")
         parser.add_argument(

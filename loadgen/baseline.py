@@ -4,10 +4,10 @@ A Channels ``AsyncWebsocketConsumer`` on channels_redis' ``RedisChannelLayer`` t
 one group, sends a fixed ``state``, and for every message does one Redis ``HINCRBY`` and sends
 an ``ack``. No validation, no tally, no token check, no database. Run it as::
 
-    daphne -b 127.0.0.1 -p 8100 polls.loadtest.baseline:application
+    daphne -b 127.0.0.1 -p 8100 loadgen.baseline:application
     python manage.py loadtest --baseline --url http://127.0.0.1:8100 ...
 
-(``DJANGO_SETTINGS_MODULE`` defaults to ``polls.loadtest.baseline_settings``; ``REDIS_URL`` as
+(``DJANGO_SETTINGS_MODULE`` defaults to ``loadgen.baseline_settings``; ``REDIS_URL`` as
 for the product.) Plain ASGI HTTP endpoints, so the same client code drives it:
 
 - ``POST /api/e/<CODE>/join`` -> ``{"token": "<random>"}``
@@ -24,7 +24,7 @@ import re
 import uuid
 from urllib.parse import parse_qs
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polls.loadtest.baseline_settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loadgen.baseline_settings")
 
 import django
 

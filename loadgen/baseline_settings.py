@@ -1,4 +1,4 @@
-"""Settings of the bare-consumer baseline (``polls.loadtest.baseline``): just Channels and Redis.
+"""Settings of the bare-consumer baseline (``loadgen.baseline``): just Channels and Redis.
 
 The channel layer is the product's own configuration (``channel_layer_settings``: the blocking
 pool and the timeouts that survive idle sockets and mass disconnects) under its own prefix, so
@@ -15,7 +15,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["*"]
 INSTALLED_APPS = ["channels"]
 USE_TZ = True
-ASGI_APPLICATION = "polls.loadtest.baseline.application"
+ASGI_APPLICATION = "loadgen.baseline.application"
 
 if os.environ.get("ZP_BASELINE_LAYER", "") == "stock":
     CHANNEL_LAYERS = {

@@ -1,6 +1,6 @@
 """One command that reproduces a performance figure: fresh servers, the load test, the baseline.
 
-    .venv/bin/python -m polls.loadtest.bench --scenario storm --server-processes 2 \\
+    .venv/bin/python -m loadgen.bench --scenario storm --server-processes 2 \\
         --layer pubsub --fanout local --out /tmp/bench/x
 
 For the product and then (unless ``--no-baseline``) the bare-consumer baseline, it makes a fresh
@@ -34,11 +34,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import dev  # the setup script's Redis and Daphne launchers (run from the project root)
 
-import dev  # noqa: E402  (the setup script's Redis and Daphne launchers)
+ROOT = Path(__file__).resolve().parent.parent
 
 HOST = "127.0.0.1"
 # Each scenario mirrors one target of the performance issue. ``--forwarded-for`` spreads the
@@ -253,9 +251,7 @@ class Servers:
         try:
             self.port = sock.getsockname()[1]
             application = (
-                "polls.loadtest.baseline:application"
-                if self.baseline
-                else "config.asgi:application"
+                "loadgen.baseline:application" if self.baseline else "config.asgi:application"
             )
             for index in range(self.count):
                 with self._log(f"daphne-{index}") as log:
@@ -660,7 +656,7 @@ def git_revision() -> str | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m polls.loadtest.bench",
+        prog="python -m loadgen.bench",
         description="Start fresh servers, run one load-test scenario against the product and "
         "the bare-consumer baseline, print figure | product | bare (docs/loadtest.md).",
     )
@@ -734,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline_env = dict(
         os.environ,
         **shared,
-        DJANGO_SETTINGS_MODULE="polls.loadtest.baseline_settings",
+        DJANGO_SETTINGS_MODULE="loadgen.baseline_settings",
         DATABASE_URL=f"sqlite:///{work / 'baseline' / 'db.sqlite3'}",
         ZP_VAR_DIR=str(work / "baseline"),
     )

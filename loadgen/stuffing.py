@@ -1,6 +1,6 @@
 """The ballot-stuffing attack of the safety issue, and the hall that arrives after it.
 
-    python -m polls.loadtest.stuffing --url http://127.0.0.1:8000 --code KSF2018 \\
+    python -m loadgen.stuffing --url http://127.0.0.1:8000 --code KSF2018 \\
         --seconds 60 --hall 500 [--concurrency 1]
 
 First an attacker on one core loops for ``--seconds``: join for a new token (solving the proof
@@ -23,7 +23,8 @@ import statistics
 import time
 from urllib.parse import quote, urlsplit
 
-from .. import joinguard
+from polls import joinguard
+
 from .wsclient import HandshakeError, http_request, ws_connect
 
 

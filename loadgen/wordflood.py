@@ -1,7 +1,7 @@
 """Word flood: plant word-cloud words up to the cap, keep changing answers with new words, and
 measure what that leaves for everyone else: a bystander phone's ping every 200 ms.
 
-    python -m polls.loadtest.wordflood --url http://127.0.0.1:8000 --code CODE \\
+    python -m loadgen.wordflood --url http://127.0.0.1:8000 --code CODE \\
         [--stage-key KEY] [--redis-url unix:///path/redis.sock] [--seconds 30]
 
 The event's current question must be an open word cloud. Every phone is a real one: a join for
@@ -300,7 +300,7 @@ def _ms(seconds: float | None) -> float | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m polls.loadtest.wordflood",
+        prog="python -m loadgen.wordflood",
         description="Plant word-cloud words up to the cap and keep changing answers with new "
         "words; report a bystander phone's ping (p50/p95/max) meanwhile.",
     )

@@ -1,4 +1,4 @@
-"""The process-local fan-out (polls.hub) over the real ASGI app and real Redis: a host's change
+"""The process-local fan-out (polls.delivery) over the real ASGI app and real Redis: a host's change
 reaches every socket with each phone's own answer, a lost message heals, a deleted event closes
 its sockets, and the stock per-socket groups still work on both real channels_redis layers."""
 
@@ -14,10 +14,10 @@ from django.conf import settings
 from django.test import override_settings
 
 from config.settings.base import channel_layer_settings
-from polls import live, show, tally
-from polls.hub import event_hub
-from polls.live import StateTexts, encode
+from polls import push, show, tally
+from polls.delivery import event_hub
 from polls.models import Event
+from polls.push import StateTexts, encode
 from polls.redis_client import get_sync_redis
 from polls.state import build_event_state, look_digest
 from polls.tokens import read_participant_token
@@ -108,8 +108,8 @@ async def test_a_lost_broadcast_heals_from_the_cached_state(event, question):
             title="Renamed on the way"
         )
         state = await database_sync_to_async(build_event_state)(event.id)
-        state["revision"] = get_sync_redis().incr(live.revision_key(event.id))
-        get_sync_redis().set(live.state_cache_key(event.id), encode(state))
+        state["revision"] = get_sync_redis().incr(push.revision_key(event.id))
+        get_sync_redis().set(push.state_cache_key(event.id), encode(state))
         healed = await receive_type(communicator, "state", timeout=5)
         assert healed["event"]["title"] == "Renamed on the way"
 
@@ -124,7 +124,7 @@ async def test_an_older_state_never_replaces_a_newer_one(event, question):
         state = await database_sync_to_async(build_event_state)(event.id)
         state["question"]["open"] = True
         state["revision"] = 1
-        get_sync_redis().set(live.state_cache_key(event.id), encode(state))
+        get_sync_redis().set(push.state_cache_key(event.id), encode(state))
         await event_hub().deliver({"type": "event.state", "state": state})
         assert await communicator.receive_nothing(timeout=1)
 
@@ -140,7 +140,7 @@ async def test_sockets_of_a_deleted_event_are_closed_at_once(event, question):
 async def test_sockets_of_a_deleted_event_close_even_when_the_message_is_lost(
     event, question, monkeypatch
 ):
-    monkeypatch.setattr(live, "publish", lambda event_id, message: None)
+    monkeypatch.setattr(push, "publish", lambda event_id, message: None)
     with override_settings(ZP_STATE_RESYNC_SECONDS=0.2):
         communicator = await phone(event)
         await database_sync_to_async(event.delete)()
@@ -216,7 +216,7 @@ async def test_answers_and_a_change_in_the_same_moment_keep_every_socket_consist
 async def test_closing_the_hub_ends_a_loop_that_swallowed_its_cancel():
     """On Python 3.11 redis-py's get_message can swallow a cancel (asyncio.timeout meeting it at
     its own deadline); a close that only cancelled once then waited forever (a CI hang)."""
-    from polls.hub import EventHub
+    from polls.delivery import EventHub
 
     hub = EventHub()
 

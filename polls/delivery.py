@@ -3,8 +3,8 @@ own sockets.
 
 With a group membership per socket (stock Channels) a host's change to 5,000 phones is 5,000
 messages through Redis, each popped, decoded and dispatched on its own; a join costs a group_add
-and a leave a group_discard. Here the change is one Redis PUBLISH (``live.publish``) that each
-process's hub receives on one subscription: the state is encoded once (``live.StateTexts``),
+and a leave a group_discard. Here the change is one Redis PUBLISH (``push.publish``) that each
+process's hub receives on one subscription: the state is encoded once (``push.StateTexts``),
 and the phones' own answers are read with a few HMGETs for all of them. Sockets join and leave
 the hub in memory. ``ZP_FANOUT=group`` keeps the stock way for comparison (docs/performance.md).
 
@@ -29,7 +29,7 @@ from typing import Protocol
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import live, tally
+from . import push, tally
 from .redis_client import get_async_redis
 
 logger = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ class EventView:
     """One state of an event with its messages already encoded."""
 
     state: dict
-    texts: live.StateTexts
+    texts: push.StateTexts
     text: str  # the state as JSON, as the Redis state cache holds it
 
     @classmethod
     def of(cls, state: dict, text: str | None = None) -> EventView:
-        return cls(state, live.StateTexts(state), text or live.encode(state))
+        return cls(state, push.StateTexts(state), text or push.encode(state))
 
     @property
     def revision(self) -> int:
@@ -113,7 +113,7 @@ class EventHub:
 
     async def _load(self, event_id: int) -> EventView | None:
         try:
-            state, text = await live.load_event_state_raw(event_id)
+            state, text = await push.load_event_state_raw(event_id)
         finally:
             self.loads.pop(event_id, None)
         if state is None:
@@ -152,14 +152,14 @@ class EventHub:
         while not self.closed:
             pubsub = get_async_redis().pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(live.LIVE_CHANNEL)
+                await pubsub.subscribe(push.LIVE_CHANNEL)
                 # Whatever was published while not subscribed is fetched by the next resync.
                 while not self.closed:
                     message = await pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                     if message is not None and message["type"] == "message":
                         await self._deliver_quietly(message["data"])
             except (RedisError, OSError):
-                if live.being_cancelled():
+                if push.being_cancelled():
                     raise
                 logger.warning("hub: lost the Redis subscription, resubscribing", exc_info=True)
                 await asyncio.sleep(1)
@@ -217,13 +217,13 @@ class EventHub:
                 try:
                     await self._resync_event(event_id)
                 except Exception:
-                    if live.being_cancelled():
+                    if push.being_cancelled():
                         raise
                     logger.warning("hub: resync of event %s failed", event_id, exc_info=True)
 
     async def _resync_event(self, event_id: int) -> None:
         try:
-            cached = await get_async_redis().get(live.state_cache_key(event_id))
+            cached = await get_async_redis().get(push.state_cache_key(event_id))
         except (RedisError, OSError):
             return
         if cached is not None:
@@ -232,7 +232,7 @@ class EventHub:
             if current is None or current.text != text:
                 await self.hand_out(event_id, EventView.of(json.loads(text), text))
             return
-        state, text = await live.load_event_state_raw(event_id)
+        state, text = await push.load_event_state_raw(event_id)
         if state is None:
             await self.close_event(event_id)  # deleted while its message was lost
         else:

@@ -27,7 +27,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
-from .. import joinguard
+from polls import joinguard
+
 from . import values
 from .wsclient import HandshakeError, http_request, ws_connect
 

@@ -830,7 +830,7 @@ class Runner:
         if response.status != 200:
             raise LoadTestError(
                 f"{target['url']} did not answer like the baseline app (HTTP {response.status}); "
-                "start it with: daphne polls.loadtest.baseline:application"
+                "start it with: daphne loadgen.baseline:application"
             )
         return json.loads(response.body)["counts"]
 
