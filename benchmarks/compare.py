@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from .numbers import round_half_up
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,6 @@ class OptionGap:
     @property
     def difference(self) -> float:
         return _round(self.room - self.measured)
-
-
-def round_half_up(value: float, places: int = 0) -> Decimal:
-    quantum = Decimal(1).scaleb(-places)
-    return Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def _round(value: float, places: int = 1) -> float:

@@ -6,18 +6,15 @@ Rounding is half away from zero (7.25 -> 7.3, an NPS of -12.5 -> -13), on exact 
 from __future__ import annotations
 
 import heapq
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from benchmarks.numbers import round_half_up
 
 from .text import mask, word_key
 
 TOP_WORDS = 60
 # (lowest promoter score, lowest passive score) on the 0-10 scale.
 NPS_THRESHOLDS = {"nps": (9, 7), "enps": (8, 6)}
-
-
-def round_half_up(value: Decimal | float, places: int = 0) -> Decimal:
-    quantum = Decimal(1).scaleb(-places)
-    return Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def largest_remainder_percentages(counts: dict[str, int], total: int) -> dict[str, int]:

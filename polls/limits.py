@@ -1,0 +1,10 @@
+"""Bounds on what a stranger can make grow, named once (settings hold the ones an operator
+tunes; these are the product's fixed rules)."""
+
+# A phone's message budget: a steady rate with a burst on top (answers, changes, pings).
+MESSAGES_PER_SECOND = 5
+MESSAGE_BURST = 20
+# Messages refused for the budget before a socket counts as abusive and is closed.
+MOST_STRIKES = 50
+# A word longer than this cannot have been counted (answers are shorter): nothing to hide.
+LONGEST_HIDDEN_WORD = 200
