@@ -20,10 +20,10 @@ from . import answers, attendees, push, tally
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
-from .delivery import ANSWER_UNKNOWN, EventView, event_hub
+from .delivery import ANSWER_UNKNOWN, EventView, event_hub, results_pump
 from .models import Event
 from .ratelimit import TokenBucket
-from .state import stage_key_digest, stage_key_matches
+from .stagekeys import stage_key_digest, stage_key_matches
 from .tokens import participant_cookie_name, read_participant_token
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 self.admission.release()
             # However the socket ended (a disconnect, or Daphne cancelling a slow app), it must
             # not stay registered for updates.
-            push.results_pump().unsubscribe(self)
+            results_pump().unsubscribe(self)
             if self.event_id is not None and settings.ZP_FANOUT == "local":
                 event_hub().remove(self, self.event_id)
 
@@ -164,9 +164,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return  # a newer state arrived while this one was sent; it subscribes itself
         question = view.state["spec"]["current"]
         if question is not None and self.wants_results(view.state):
-            await push.results_pump().subscribe(self, question, self.push_text)
+            await results_pump().subscribe(self, question, self.push_text)
         else:
-            push.results_pump().unsubscribe(self)
+            results_pump().unsubscribe(self)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         try:

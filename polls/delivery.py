@@ -13,6 +13,11 @@ replaces a state with an older one. It also checks every ``ZP_STATE_RESYNC_SECON
 copy is the one cached in Redis, so a message lost between processes (pub/sub delivers only to
 whoever is subscribed at that moment: a Redis restart loses it) heals within seconds, and the
 sockets of a deleted event are closed.
+
+Result snapshots are pulled, not pushed: a per-process pump (``ResultsPump``) reads the tally at
+most ``ZP_SNAPSHOT_INTERVAL`` apart, and only when the question's version moved, so thousands of
+answers a second become a few whole snapshots. Snapshots are idempotent (version, total, every
+count), so a pump in every server process is safe and a screen that missed one loses nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +35,9 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from . import push, tally
+from .figures import comparisons
 from .redis_client import get_async_redis
+from .results import results_message
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ logger = logging.getLogger(__name__)
 LISTEN_POLL_SECONDS = 1.0
 # A phone's own answer when the caller has not read it (the phone then asks the tally itself).
 ANSWER_UNKNOWN = object()
+Sender = Callable[[str], Awaitable[None]]
 
 
 class Member(Protocol):
@@ -261,3 +269,129 @@ async def close_event_hub() -> None:
     hub = _hubs.pop(asyncio.get_running_loop(), None)
     if hub is not None:
         await hub.close()
+
+
+# -- result snapshots ----------------------------------------------------------------------
+
+
+def snapshot_message(spec: dict, snapshot: tally.Snapshot) -> dict:
+    """A results message; once the research is revealed it carries the comparison too."""
+    message = results_message(
+        spec, snapshot.version, snapshot.total, snapshot.counts, snapshot.hidden
+    )
+    if spec.get("figures"):
+        message["comparison"] = comparisons(
+            spec, message["summary"], snapshot.total, spec.get("labels", {})
+        )
+    return message
+
+
+class ResultsPump:
+    """Per event loop: pushes a question's snapshot to local subscribers when it changed.
+
+    The last pushed snapshot is kept encoded, so the thousands of phones that subscribe when a
+    host shows the results cost no Redis read each: they get that text, and the pump pushes
+    every later version to them as to everyone else.
+    """
+
+    def __init__(self) -> None:
+        self.subscribers: dict[int, dict[object, Sender]] = {}
+        self.specs: dict[int, dict] = {}
+        self.sent_versions: dict[int, int] = {}
+        self.texts: dict[int, str] = {}
+        self.reads: dict[int, asyncio.Future] = {}
+        self.task: asyncio.Task | None = None
+
+    async def subscribe(self, subscriber: object, spec: dict, send: Sender) -> None:
+        self.unsubscribe(subscriber)
+        question_id = spec["id"]
+        known = self.specs.get(question_id)
+        if known is not spec and known != spec:
+            # A new question, or the same one revealed: earlier texts lack the comparison.
+            self.specs[question_id] = spec
+            self.texts.pop(question_id, None)
+        self.subscribers.setdefault(question_id, {})[subscriber] = send
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+        text = self.texts.get(question_id)
+        if text is None:
+            read = self.reads.get(question_id)
+            if read is None:
+                read = self.reads[question_id] = asyncio.ensure_future(self._read(question_id))
+            try:
+                text = await asyncio.shield(read)
+            except tally.TallyUnavailable:
+                return  # the pump pushes once Redis answers again
+        if text is not None:
+            await send(text)
+
+    async def _read(self, question_id: int) -> str | None:
+        """One snapshot read shared by everyone subscribing in the same moment."""
+        try:
+            snapshot = await tally.read_snapshot(question_id)
+        finally:
+            self.reads.pop(question_id, None)
+        if question_id not in self.subscribers:
+            return None
+        if self.sent_versions.get(question_id, -1) > snapshot.version:
+            return self.texts.get(question_id)  # the pump pushed a newer one meanwhile
+        text = self._encode(snapshot)
+        self.sent_versions[question_id] = snapshot.version
+        self.texts[question_id] = text
+        return text
+
+    def unsubscribe(self, subscriber: object) -> None:
+        for question_id in list(self.subscribers):
+            members = self.subscribers[question_id]
+            members.pop(subscriber, None)
+            if not members:
+                del self.subscribers[question_id]
+                self.sent_versions.pop(question_id, None)
+                self.texts.pop(question_id, None)
+                self.specs.pop(question_id, None)
+
+    def _encode(self, snapshot: tally.Snapshot) -> str:
+        return push.encode(snapshot_message(self.specs[snapshot.question_id], snapshot))
+
+    async def _run(self) -> None:
+        while self.subscribers:
+            await asyncio.sleep(settings.ZP_SNAPSHOT_INTERVAL)
+            question_ids = list(self.subscribers)
+            try:
+                versions = await tally.read_versions(question_ids)
+                for question_id in question_ids:
+                    if versions[question_id] == self.sent_versions.get(question_id):
+                        continue
+                    snapshot = await tally.read_snapshot(question_id)
+                    if question_id not in self.subscribers:
+                        continue
+                    text = self._encode(snapshot)
+                    self.sent_versions[question_id] = snapshot.version
+                    self.texts[question_id] = text
+                    for send in list(self.subscribers.get(question_id, {}).values()):
+                        await _send_quietly(send, text)
+            except tally.TallyUnavailable:
+                if push.being_cancelled():
+                    raise
+                logger.warning("results pump: Redis unavailable, retrying")
+                await asyncio.sleep(1)
+
+
+async def _send_quietly(send: Sender, text: str) -> None:
+    try:
+        await send(text)
+    except Exception:  # a socket closing mid-push must not stop the pump for everyone else
+        logger.debug("push to a closing socket failed", exc_info=True)
+
+
+_pumps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResultsPump] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def results_pump() -> ResultsPump:
+    loop = asyncio.get_running_loop()
+    pump = _pumps.get(loop)
+    if pump is None:
+        pump = _pumps[loop] = ResultsPump()
+    return pump

@@ -48,13 +48,13 @@ from .consumers import (
     _language,
     _query,
 )
-from .delivery import event_hub
+from .delivery import event_hub, results_pump
 from .join_api import SECURITY_HEADERS, _send
 from .middleware import content_security_policy
 from .models import Event
 from .origin import allowed_host, headers_of, is_secure, origin_allowed
 from .ratelimit import TokenBucket
-from .state import stage_key_digest, stage_key_matches
+from .stagekeys import stage_key_digest, stage_key_matches
 from .tokens import Participant, participant_cookie_name, read_participant_token
 
 logger = logging.getLogger("django.request")
@@ -411,7 +411,7 @@ async def _serve_stream(
         # However the stream ended (the client left, the server closed it, Daphne cancelled
         # the app), it must not stay registered for updates.
         watcher.cancel()
-        push.results_pump().unsubscribe(stream)
+        results_pump().unsubscribe(stream)
         hub.remove(stream, event_id)
         with contextlib.suppress(Exception):  # the client may be gone
             await stream.finish()

@@ -1,11 +1,8 @@
-"""Pushing to screens and phones: group names, the event state cache, coalesced snapshots.
+"""Pushing to screens and phones: group names, the event state cache, publishing a state.
 
-The only module that sends to other server processes (``publish``); ``polls.hub`` hands
-what it sends to each process's own sockets. Counting never pushes: result snapshots are pulled
-from the tally by a per-process pump at most ``ZP_SNAPSHOT_INTERVAL`` apart, and only when the
-question's version moved, so thousands of answers a second become a few whole snapshots.
-Snapshots are idempotent (version, total, every count), so a pump in every Daphne process is
-safe and a screen that missed one loses nothing.
+The only module that sends to other server processes (``publish``); ``polls.delivery`` hands
+what it sends to each process's own sockets, and pulls result snapshots from the tally itself
+(``delivery.ResultsPump``): counting never pushes.
 """
 
 from __future__ import annotations
@@ -13,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
-from collections.abc import Awaitable, Callable
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -22,16 +17,12 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import tally
-from .figures import comparisons
 from .redis_client import get_async_redis, get_sync_redis
-from .results import results_message
 from .state import build_event_state
 
 logger = logging.getLogger(__name__)
 
 STATE_CACHE_SECONDS = 3600
-Sender = Callable[[str], Awaitable[None]]
 
 
 def event_group(event_id: int) -> str:
@@ -150,131 +141,8 @@ def notify_event_changed(event_id: int) -> dict | None:
     return state
 
 
-def snapshot_message(spec: dict, snapshot: tally.Snapshot) -> dict:
-    """A results message; once the research is revealed it carries the comparison too."""
-    message = results_message(
-        spec, snapshot.version, snapshot.total, snapshot.counts, snapshot.hidden
-    )
-    if spec.get("figures"):
-        message["comparison"] = comparisons(
-            spec, message["summary"], snapshot.total, spec.get("labels", {})
-        )
-    return message
-
-
-class ResultsPump:
-    """Per event loop: pushes a question's snapshot to local subscribers when it changed.
-
-    The last pushed snapshot is kept encoded, so the thousands of phones that subscribe when a
-    host shows the results cost no Redis read each: they get that text, and the pump pushes
-    every later version to them as to everyone else.
-    """
-
-    def __init__(self) -> None:
-        self.subscribers: dict[int, dict[object, Sender]] = {}
-        self.specs: dict[int, dict] = {}
-        self.sent_versions: dict[int, int] = {}
-        self.texts: dict[int, str] = {}
-        self.reads: dict[int, asyncio.Future] = {}
-        self.task: asyncio.Task | None = None
-
-    async def subscribe(self, subscriber: object, spec: dict, send: Sender) -> None:
-        self.unsubscribe(subscriber)
-        question_id = spec["id"]
-        known = self.specs.get(question_id)
-        if known is not spec and known != spec:
-            # A new question, or the same one revealed: earlier texts lack the comparison.
-            self.specs[question_id] = spec
-            self.texts.pop(question_id, None)
-        self.subscribers.setdefault(question_id, {})[subscriber] = send
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run())
-        text = self.texts.get(question_id)
-        if text is None:
-            read = self.reads.get(question_id)
-            if read is None:
-                read = self.reads[question_id] = asyncio.ensure_future(self._read(question_id))
-            try:
-                text = await asyncio.shield(read)
-            except tally.TallyUnavailable:
-                return  # the pump pushes once Redis answers again
-        if text is not None:
-            await send(text)
-
-    async def _read(self, question_id: int) -> str | None:
-        """One snapshot read shared by everyone subscribing in the same moment."""
-        try:
-            snapshot = await tally.read_snapshot(question_id)
-        finally:
-            self.reads.pop(question_id, None)
-        if question_id not in self.subscribers:
-            return None
-        if self.sent_versions.get(question_id, -1) > snapshot.version:
-            return self.texts.get(question_id)  # the pump pushed a newer one meanwhile
-        text = self._encode(snapshot)
-        self.sent_versions[question_id] = snapshot.version
-        self.texts[question_id] = text
-        return text
-
-    def unsubscribe(self, subscriber: object) -> None:
-        for question_id in list(self.subscribers):
-            members = self.subscribers[question_id]
-            members.pop(subscriber, None)
-            if not members:
-                del self.subscribers[question_id]
-                self.sent_versions.pop(question_id, None)
-                self.texts.pop(question_id, None)
-                self.specs.pop(question_id, None)
-
-    def _encode(self, snapshot: tally.Snapshot) -> str:
-        return encode(snapshot_message(self.specs[snapshot.question_id], snapshot))
-
-    async def _run(self) -> None:
-        while self.subscribers:
-            await asyncio.sleep(settings.ZP_SNAPSHOT_INTERVAL)
-            question_ids = list(self.subscribers)
-            try:
-                versions = await tally.read_versions(question_ids)
-                for question_id in question_ids:
-                    if versions[question_id] == self.sent_versions.get(question_id):
-                        continue
-                    snapshot = await tally.read_snapshot(question_id)
-                    if question_id not in self.subscribers:
-                        continue
-                    text = self._encode(snapshot)
-                    self.sent_versions[question_id] = snapshot.version
-                    self.texts[question_id] = text
-                    for send in list(self.subscribers.get(question_id, {}).values()):
-                        await _send_quietly(send, text)
-            except tally.TallyUnavailable:
-                if being_cancelled():
-                    raise
-                logger.warning("results pump: Redis unavailable, retrying")
-                await asyncio.sleep(1)
-
-
 def being_cancelled() -> bool:
     """A Redis client cancelled mid-read may raise ConnectionError instead of CancelledError;
     a retry loop that swallowed it would never let its event loop shut down."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-async def _send_quietly(send: Sender, text: str) -> None:
-    try:
-        await send(text)
-    except Exception:  # a socket closing mid-push must not stop the pump for everyone else
-        logger.debug("push to a closing socket failed", exc_info=True)
-
-
-_pumps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResultsPump] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def results_pump() -> ResultsPump:
-    loop = asyncio.get_running_loop()
-    pump = _pumps.get(loop)
-    if pump is None:
-        pump = _pumps[loop] = ResultsPump()
-    return pump

@@ -26,7 +26,8 @@ from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
 from .models import Event, Question
-from .state import look_digest, stage_key_matches
+from .stagekeys import stage_key_matches
+from .state import look_digest
 from .text import mask, words_of
 from .tokens import (
     attendee_participant_id,
