@@ -9,10 +9,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from polls.fallback import FallbackPath  # noqa: E402
 from polls.join_api import JoinFastPath  # noqa: E402
 from polls.origin import OriginCheck  # noqa: E402
 from polls.routing import websocket_urlpatterns  # noqa: E402
+from polls.transport.http_stream import FallbackPath  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

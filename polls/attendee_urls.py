@@ -7,5 +7,5 @@ from . import attendee_admin
 app_name = "attendees"
 
 urlpatterns = [
-    path("e/<str:code>/badges/", attendee_admin.badges, name="badges"),
+    path("e/<code:code>/badges/", attendee_admin.badges, name="badges"),
 ]

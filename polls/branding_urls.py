@@ -7,6 +7,6 @@ from . import branding
 app_name = "branding"
 
 urlpatterns = [
-    path("e/<str:code>/logo", branding.logo, name="logo"),
+    path("e/<code:code>/logo", branding.logo, name="logo"),
     re_path(r"^brand/(?P<accent>[0-9A-Fa-f]{6})\.css$", branding.brand_style, name="style"),
 ]

@@ -7,8 +7,8 @@ from . import export_views
 app_name = "exports"
 
 urlpatterns = [
-    path("e/<str:code>/export/answers.csv", export_views.answers_csv, name="answers_csv"),
-    path("e/<str:code>/export/results.csv", export_views.results_csv, name="results_csv"),
-    path("e/<str:code>/export/results.xlsx", export_views.results_xlsx, name="results_xlsx"),
-    path("e/<str:code>/results/", export_views.results_print, name="results_print"),
+    path("e/<code:code>/export/answers.csv", export_views.answers_csv, name="answers_csv"),
+    path("e/<code:code>/export/results.csv", export_views.results_csv, name="results_csv"),
+    path("e/<code:code>/export/results.xlsx", export_views.results_xlsx, name="results_xlsx"),
+    path("e/<code:code>/results/", export_views.results_print, name="results_print"),
 ]

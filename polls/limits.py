@@ -8,3 +8,6 @@ MESSAGE_BURST = 20
 MOST_STRIKES = 50
 # A word longer than this cannot have been counted (answers are shorter): nothing to hide.
 LONGEST_HIDDEN_WORD = 200
+# Message budgets the HTTP fallback keeps per server process (a POST has no line to hold one):
+# enough for every phone of a big hall; the least recently used is forgotten (and starts full).
+MOST_KEPT_BUDGETS = 20_000

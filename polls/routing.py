@@ -1,8 +1,8 @@
-from django.urls import re_path
+from django.urls import path
 
-from .consumers import PhoneConsumer, StageConsumer
+from .transport.websocket import PhoneSocket, StageSocket
 
 websocket_urlpatterns = [
-    re_path(r"^ws/e/(?P<code>[A-Z0-9]{4,12})/stage/$", StageConsumer.as_asgi()),
-    re_path(r"^ws/e/(?P<code>[A-Z0-9]{4,12})/$", PhoneConsumer.as_asgi()),
+    path("ws/e/<code:code>/stage/", StageSocket.as_asgi()),
+    path("ws/e/<code:code>/", PhoneSocket.as_asgi()),
 ]

@@ -6,8 +6,8 @@ app_name = "polls"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("e/<str:code>/", views.phone, name="phone"),
-    path("e/<str:code>/stage/", views.stage, name="stage"),
-    path("e/<str:code>/host/", views.host, name="host"),
-    path("api/e/<str:code>/join", views.join, name="join"),
+    path("e/<code:code>/", views.phone, name="phone"),
+    path("e/<code:code>/stage/", views.stage, name="stage"),
+    path("e/<code:code>/host/", views.host, name="host"),
+    path("api/e/<code:code>/join", views.join, name="join"),
 ]

@@ -1,4 +1,4 @@
-"""The phone's HTTP fallback (polls.fallback): server-sent events and answer POSTs, driven
+"""The HTTP fallback (polls.transport.http_stream): server-sent events and answer POSTs, driven
 straight through the real ASGI app, with real Redis; and once through real Daphne processes."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from config.asgi import application
-from polls import fallback, show, tally
+from polls import session, show, tally
 from polls.delivery import event_hub
+from polls.transport import http_stream
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
 from tests.live_helpers import connect
 
@@ -134,6 +135,11 @@ async def post(event, token: str | None, message, headers=(ORIGIN,), query: str 
     return status, json.loads(content)
 
 
+def on_a_stream(member, kind) -> bool:
+    """A hub member that is a session of this kind whose line is an event stream."""
+    return isinstance(member, kind) and isinstance(member.line, http_stream.EventStream)
+
+
 def answer(question_id, value, message_id="a1") -> dict:
     return {"type": "answer", "id": message_id, "question": question_id, "value": value}
 
@@ -153,7 +159,7 @@ async def test_the_stream_carries_what_the_socket_sends(event, question, token):
     assert (await sse.outbox.get())["body"] == b"retry: 3000\n\n"
     name, data = await sse.event()
     assert name == "message" and data == over_socket  # the very same text
-    assert any(isinstance(m, fallback.PhoneStream) for m in event_hub().members[event.id])
+    assert any(on_a_stream(m, session.PhoneSession) for m in event_hub().members[event.id])
     await sse.disconnect()
     await socket.disconnect()
     assert event.id not in event_hub().members  # the stream left the hub
@@ -307,7 +313,7 @@ async def test_results_are_pushed_while_the_host_shows_them(event, question, tok
     results = await sse.message_of_type("results")
     assert results["question"] == question.id and results["total"] == 1
     await sse.disconnect()
-    assert not fallback._streams
+    assert not session.phones_here
 
 
 async def test_a_deleted_event_closes_the_stream_with_4401(event, question, token):
@@ -322,7 +328,7 @@ async def test_a_deleted_event_closes_the_stream_with_4401(event, question, toke
 
 
 async def test_keepalive_comments_keep_the_line_busy(event, question, token, monkeypatch):
-    monkeypatch.setattr(fallback, "KEEPALIVE_SECONDS", 0.05)
+    monkeypatch.setattr(http_stream, "KEEPALIVE_SECONDS", 0.05)
     sse = await stream(event, token)
     await sse.start()
     await sse.message()
@@ -416,7 +422,7 @@ async def test_the_stage_stream_carries_what_the_stage_socket_sends(event, quest
     assert status == 200 and headers["content-type"] == "text/event-stream; charset=utf-8"
     name, data = await sse.event()
     assert name == "message" and data == over_socket  # the very same text, no answer in it
-    assert any(isinstance(m, fallback.StageStream) for m in event_hub().members[event.id])
+    assert any(on_a_stream(m, session.StageSession) for m in event_hub().members[event.id])
     # A screen gets every snapshot, whether or not the host shows results to the phones.
     choice = (await ids_of(question))[0]
     assert (await post(event, token, answer(question.id, choice)))[1]["type"] == "ack"
