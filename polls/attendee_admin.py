@@ -25,7 +25,7 @@ from . import attendees, show
 from .admin import hosted_events
 from .codes import normalise_code
 from .models import AttendeeCode, Event
-from .views import _qr_svg
+from .views import qr_svg
 
 CARDS_PER_SHEET = 8  # 2 x 4 on A4, each 105 x 74 mm
 # A QR costs ~6 ms to draw: 20 sheets per page take about a second.
@@ -324,7 +324,7 @@ def badges(request: HttpRequest, code: str) -> HttpResponse:
             {
                 "label": attendee.label,
                 "code": attendees.display_code(attendee.code),
-                "qr_svg": mark_safe(_qr_svg(link)),  # noqa: S308 - segno's own SVG markup
+                "qr_svg": mark_safe(qr_svg(link)),  # noqa: S308 - segno's own SVG markup
             }
         )
     sheets = [

@@ -199,7 +199,7 @@ async def _token_for(
     return issue_participant_token(event_id, event_code, participant_id, attendee_id)
 
 
-def _qr_svg(url: str) -> str:
+def qr_svg(url: str) -> str:
     qr = segno.make(url, error="m")
     # Dark modules on a light quiet zone scan best, whatever the page theme is.
     return qr.svg_inline(scale=1, dark="#000", light="#fff", border=2, omitsize=True)
@@ -230,7 +230,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
                 "event": event,
                 "join_url": join_url,
                 "join_host": request.get_host(),
-                "qr_svg": mark_safe(_qr_svg(join_url)),  # noqa: S308 - segno's own SVG markup
+                "qr_svg": mark_safe(qr_svg(join_url)),  # noqa: S308 - segno's own SVG markup
                 "config": config,
                 "LANGUAGE_CODE": event.language,
             },
