@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through the polls consumers."""
+"""ASGI entry point: HTTP through Django (the join API and the HTTP fallback in front of it),
+WebSockets through polls.transport."""
 
 import os
 

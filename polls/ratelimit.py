@@ -30,6 +30,12 @@ class TokenBucket:
         return False
 
 
+# What ``MessageBudget.spend`` says of a message past the budget: refused (the error code), or
+# from a sender past its strikes.
+REFUSED = "rate_limited"
+ABUSIVE = "abusive"
+
+
 class MessageBudget:
     """One phone's or screen's message budget, the same on every transport: MESSAGES_PER_SECOND
     with MESSAGE_BURST at once; past it each message is refused, and a sender refused more than
@@ -45,10 +51,6 @@ class MessageBudget:
             return None
         self.strikes += 1
         return ABUSIVE if self.strikes > MOST_STRIKES else REFUSED
-
-
-REFUSED = "rate_limited"
-ABUSIVE = "abusive"
 
 
 class KeptBudgets:
