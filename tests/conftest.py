@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import dev  # noqa: E402  (the setup script's own Redis launcher)
+from devenv.private_redis import start_redis
+from devenv.processes import stop
 
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():
     socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))
-    url, process = dev.start_redis(socket_path.parent, fsync="everysec")
+    url, process = start_redis(socket_path.parent, fsync="everysec")
     assert url == settings.REDIS_URL
     yield url
-    dev.stop(process)
+    stop(process)
 
 
 @pytest.fixture(autouse=True)
