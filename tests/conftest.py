@@ -10,6 +10,17 @@ from django.conf import settings
 from devenv.private_redis import start_redis
 from devenv.processes import stop
 
+# The fixtures that start real processes, and the marker a test using one carries by itself:
+# the fast lane (docs/development.md, -m "not e2e and not browser") never waits on them.
+MARKED_BY_FIXTURE = {"stack": "e2e", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():
