@@ -55,6 +55,29 @@ def redis(redis_server):
     return get_sync_redis()
 
 
+# The fixtures several modules share; a module that needs another event or host defines its
+# own of the same name (a conftest fixture asking for ``event`` gets the module's).
+@pytest.fixture
+def host():
+    from tests.factories import make_user
+
+    return make_user("host-a")
+
+
+@pytest.fixture
+def event():
+    from tests.factories import make_event
+
+    return make_event(code="TEST42")
+
+
+@pytest.fixture
+def question(event):
+    from tests.factories import make_open_question
+
+    return make_open_question(event)
+
+
 @pytest.fixture
 def stack(tmp_path, redis_server):
     """Real Daphne and the answer writer on a private database with the demo event."""
