@@ -4,15 +4,15 @@
         --layer pubsub --fanout local --out /tmp/bench/x
 
 For the product and then (unless ``--no-baseline``) the bare-consumer baseline, it makes a fresh
-working directory under ``--out``, starts a private Redis (``dev.start_redis``: unix socket,
+working directory under ``--out``, starts a private Redis (``devenv.private_redis``: unix socket,
 AOF with ``appendfsync always``), ``--server-processes`` Daphne processes sharing one listening
-port (``dev.listening_socket`` / ``dev.start_daphnes``), for the product the answer writer
+port (``devenv.daphne``, as ``dev.py serve`` starts them), for the product the answer writer
 (``manage.py drain_answers``) after ``migrate`` and ``collectstatic``, runs ``manage.py
 loadtest`` with the scenario's options against that port, and stops everything again. It
 prints a markdown table (figure | product | bare) and writes ``<out>/summary.json`` and
 ``<out>/summary.md``. See docs/loadtest.md ("Reproducing a figure").
 
-Standard library only (plus ``dev.py``): the servers and the load test run as subprocesses with
+Standard library only (plus ``devenv``): the servers and the load test run as subprocesses with
 their own settings.
 """
 
@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import resource
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import dev  # the setup script's Redis and Daphne launchers (run from the project root)
+from devenv.daphne import listening_socket, start_daphnes, wait_serving
+from devenv.private_redis import start_redis
+from devenv.processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,72 +97,6 @@ def _interrupt(signum, frame):
 
 
 # --- processes ----------------------------------------------------------------------------------
-
-
-def accepting(pid: int, inode: int) -> bool:
-    """Whether process ``pid`` watches the listening socket ``inode`` in an epoll instance: a
-    Daphne started with ``--fd`` does so once its application is loaded and it accepts. (Twisted
-    adopts a duplicate of the inherited descriptor and closes the original, so the socket is
-    found by its inode, not by the number passed to ``--fd``.)"""
-    base = Path("/proc") / str(pid)
-    try:
-        names = os.listdir(base / "fd")
-    except OSError:
-        return False
-    listening, polls = set(), []
-    for name in names:
-        try:
-            target = os.readlink(base / "fd" / name)
-        except OSError:
-            continue
-        if target == f"socket:[{inode}]":
-            listening.add(int(name))
-        elif target == "anon_inode:[eventpoll]":
-            polls.append(name)
-    for name in polls:
-        try:
-            lines = (base / "fdinfo" / name).read_text().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            if line.startswith("tfd:") and int(line.split()[1]) in listening:
-                return True
-    return False
-
-
-def http_answers(port: int, host: str = HOST) -> bool:
-    try:
-        connection = http.client.HTTPConnection(host, port, timeout=2)
-        try:
-            connection.request("GET", "/")
-            connection.getresponse().read()
-        finally:
-            connection.close()
-    except (OSError, http.client.HTTPException):
-        return False
-    return True
-
-
-def wait_serving(
-    processes: list[subprocess.Popen], sock: socket.socket, timeout: float = START_TIMEOUT
-) -> None:
-    """Wait until every process accepts on the shared listening socket ``sock`` (still open
-    here) and its port answers HTTP."""
-    inode = os.fstat(sock.fileno()).st_ino
-    port = sock.getsockname()[1]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dead = [process.pid for process in processes if process.poll() is not None]
-        if dead:
-            raise RuntimeError(f"server process(es) {dead} exited during start-up")
-        if all(accepting(process.pid, inode) for process in processes) and http_answers(port):
-            return
-        time.sleep(0.1)
-    waiting = [process.pid for process in processes if not accepting(process.pid, inode)]
-    raise RuntimeError(
-        f"the servers on port {port} did not start within {timeout:.0f} s "
-        f"(not accepting: {waiting or 'none'}; HTTP answers: {http_answers(port)})"
-    )
 
 
 def stop_all(processes: list[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
@@ -242,12 +176,12 @@ class Servers:
         return path.open("wb")
 
     def start(self, port: int = 0) -> None:
-        url, self.redis = dev.start_redis(self.directory / "redis", fsync="always")
+        url, self.redis = start_redis(self.directory / "redis", fsync="always")
         self.env["REDIS_URL"] = url
         if not self.baseline:
             self.manage("migrate", "--noinput")
             self.manage("collectstatic", "--noinput")
-        sock = dev.listening_socket(HOST, port)
+        sock = listening_socket(HOST, port)
         try:
             self.port = sock.getsockname()[1]
             application = (
@@ -255,7 +189,7 @@ class Servers:
             )
             for index in range(self.count):
                 with self._log(f"daphne-{index}") as log:
-                    self.daphnes += dev.start_daphnes(
+                    self.daphnes += start_daphnes(
                         sock,
                         1,
                         self.env,
@@ -278,7 +212,7 @@ class Servers:
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
                     )
-            wait_serving(self.daphnes, sock)
+            wait_serving(self.daphnes, sock, START_TIMEOUT)
         finally:
             sock.close()  # the servers hold it now
 
@@ -299,7 +233,7 @@ class Servers:
         stop_all(self.daphnes)
         if self.writer:
             stop_all([self.writer])
-        dev.stop(self.redis)
+        stop(self.redis)
 
     def log_problems(self) -> dict[str, int]:
         """Tracebacks and error lines per server log."""

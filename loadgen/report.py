@@ -1,151 +1,234 @@
-"""The table printed at the end of a run (the JSON report holds everything and more)."""
+"""The JSON report of a finished run (``loadgen.table`` renders its table): figures per section,
+from what the coordinator (``runner.Runner``) recorded."""
 
 from __future__ import annotations
 
+import os
+import platform
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
-def _ms(summary: dict | None, *keys: str) -> str:
-    if not summary or not summary.get("n"):
-        return "n/a"
-    return " / ".join(f"{summary[key]:,.0f}" for key in keys) + " ms"
+from . import procinfo, stats
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+REPORT_VERSION = 1
+MIN_PHASE_SECONDS = 0.5
 
 
-def _num(value, suffix: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.1f}{suffix}"
-    return f"{value:,}{suffix}"
+def phase_figures(run: Runner) -> tuple[dict, dict]:
+    """CPU per phase, in percent of one core: the generator's, and each server process's."""
+    generator: dict[str, float] = {}
+    servers: dict[int, dict[str, float]] = defaultdict(dict)
+    for start, end in zip(run.phases, run.phases[1:], strict=False):
+        seconds = end["t"] - start["t"]
+        if seconds < MIN_PHASE_SECONDS:
+            continue  # /proc counts CPU in 10 ms ticks: a short phase's share is noise
+        generator[start["name"]] = round(
+            (end["generator_cpu_s"] - start["generator_cpu_s"]) / seconds * 100, 1
+        )
+        for pid in run.server_pids:
+            a, b = start["servers"].get(pid), end["servers"].get(pid)
+            if a and b:
+                servers[pid][start["name"]] = round((b["cpu_s"] - a["cpu_s"]) / seconds * 100, 1)
+    return generator, servers
 
 
-def rows(report: dict) -> list[tuple[str, str]]:
-    phones = report["phones"]
-    join = report["join"]
-    answers = report["answers"]
-    stage = report["stage"]
-    broadcast = report["broadcast"]
-    exact = report["exactness"]
-    server = report["server"]
-    page = report.get("page")
-    errors = ", ".join(f"{code} {count}" for code, count in sorted(answers["errors"].items()))
-    failures = ", ".join(f"{why} {count}" for why, count in sorted(join["failures"].items()))
-    lines = [
-        (
-            "mode",
-            f"{report['mode']} ({report['target']['kind']}) on "
-            + ", ".join(report["target"]["urls"]),
-        ),
-        (
-            "phones connected / held / dropped",
-            f"{phones['connected']:,} / {phones['held']:,} / {phones['dropped']:,} "
-            f"of {phones['target']:,}",
-        ),
-        (
-            "join ok / failed",
-            f"{join['ok']:,} / {join['failed']:,} ({join['success_percent']}%)"
-            + (f": {failures}" if failures else ""),
-        ),
-        ("join POST p50 / p99", _ms(join["post_ms"], "p50", "p99")),
-        (
-            "join -> ready p50 / p99",
-            _ms(join["ready_ms"], "p50", "p99") + f" (all in {_num(join['duration_s'], ' s')})",
-        ),
-        (
-            "answers sent / acked / errors",
-            f"{answers['sent']:,} / {answers['acked']:,} / {sum(answers['errors'].values()):,}"
-            + (f" ({errors})" if errors else "")
-            + (f", {answers['unacked']:,} unacked" if answers["unacked"] else ""),
-        ),
-        (
-            "answers per second (peak second)",
-            f"{_num(answers['per_second'])} ({_num(answers['peak_per_second'])})",
-        ),
-        ("ack latency p50 / p99", _ms(answers["ack_ms"], "p50", "p99")),
+def drops_by_phase(run: Runner, phones: list[dict]) -> dict:
+    counts: Counter[str] = Counter()
+    for phone in phones:
+        at = phone["dropped_at"]
+        if at is None:
+            continue
+        name = "setup"
+        for phase in run.phases:
+            if phase["t"] <= at:
+                name = phase["name"]
+        counts[name] += 1
+    return dict(counts)
+
+
+def answer_rate(answers: list, acked: list) -> tuple[float | None, int | None]:
+    """Acknowledged answers per second over the span from the first send to the last ack, and
+    the busiest whole second of acks."""
+    if not acked:
+        return None, None
+    first_sent = min(a[0] for a in answers)
+    last_ack = max(ack for _sent, ack in acked)
+    per_second = round(len(acked) / max(1e-6, last_ack - first_sent), 1)
+    buckets = Counter(int(ack - first_sent) for _sent, ack in acked)
+    return per_second, max(buckets.values())
+
+
+def stage_section(run: Runner, acked: list, unacked_sends: list, check: dict) -> dict:
+    """Answer -> stage: the bounds on each acknowledged answer's time to the stage screens."""
+    question_id = run.info.get("question_id")
+    stage_figures: dict[str, Any] = {
+        "clients": len(run.stages),
+        "dropped": sum(1 for stage in run.stages if stage.closed_code is not None),
+    }
+    if run.stages and question_id is not None and run.v0 is not None:
+        series = [stats.StageSeries(stage.series.get(question_id, [])) for stage in run.stages]
+        v_final = check.get("redis_version")
+        if v_final is None:
+            v_final = max(stage.shown_version(question_id) for stage in run.stages)
+        bounds = stats.answer_to_stage(acked, unacked_sends, run.v0, v_final, series)
+        stage_figures.update(
+            {
+                "snapshots": sum(len(stage.series.get(question_id, [])) for stage in run.stages),
+                "answer_to_stage_ms": stats.summary_ms(bounds["upper"]),
+                "answer_to_stage_lower_ms": stats.summary_ms(bounds["lower"]),
+                "not_seen": bounds["not_seen"],
+                "v0": run.v0,
+                "v_final": v_final,
+            }
+        )
+    elif run.options.baseline:
+        stage_figures["note"] = "the bare consumer has no stage"
+    return stage_figures
+
+
+def broadcast_section(run: Runner) -> dict:
+    broadcast_all = [value for item in run.broadcasts for value in item["latencies"]]
+    rounds = [
+        {key: value for key, value in item.items() if key != "latencies"}
+        | {"ms": stats.summary_ms(item["latencies"])}
+        for item in run.broadcasts
     ]
-    if stage.get("answer_to_stage_ms"):
-        lines.append(
-            (
-                "answer -> stage p50 / p99",
-                _ms(stage["answer_to_stage_ms"], "p50", "p99")
-                + f" (lower bound {_ms(stage['answer_to_stage_lower_ms'], 'p50', 'p99')})"
-                + (f", {stage['not_seen']:,} never shown" if stage.get("not_seen") else ""),
-            )
-        )
-    else:
-        lines.append(
-            (
-                "answer -> stage p50 / p99",
-                "n/a" + (f" ({stage['note']})" if stage.get("note") else ""),
-            )
-        )
-    rounds = broadcast["rounds"]
-    missing = sum(item["missing"] for item in rounds)
-    lines.append(
-        (
-            "broadcast p50 / p99",
-            _ms(broadcast["ms"], "p50", "p99")
-            + (
-                f" ({len(rounds)} rounds" + (f", {missing:,} missed)" if missing else ")")
-                if rounds
-                else ""
-            ),
-        )
-    )
-    lines.append(("exactness", exact.get("verdict", "n/a")))
-    if exact.get("totals"):
-        lines.append(("  totals", ", ".join(f"{k} {v:,}" for k, v in exact["totals"].items())))
-    lines.append(
-        (
-            "server RSS per connection",
-            _num(server["rss_per_connection_kib"], " KiB")
-            + f" ({server['connections_measured']:,} sockets)",
-        )
-    )
-    for process in server["processes"]:
-        cpu = ", ".join(f"{phase} {value:.0f}%" for phase, value in process["cpu_percent"].items())
-        lines.append(
-            (
-                f"  pid {process['pid']}",
-                f"RSS {_num(process['rss_before_kib'])} -> "
-                f"{_num(process['rss_idle_kib'])} KiB idle, "
-                f"peak {_num(process['rss_peak_kib'])} KiB; CPU {cpu}",
-            )
-        )
-    generator = report["generator"]
-    lines.append(
-        (
-            f"load generator CPU ({generator['processes']} proc)",
-            ", ".join(f"{phase} {value:.0f}%" for phase, value in generator["cpu_percent"].items()),
-        )
-    )
-    if page:
-        lines.append(
-            (
-                "phone page download",
-                f"{page['bytes']:,} bytes in {len(page['files'])} files "
-                f"({page['wire_bytes']:,} with headers; "
-                + ("all gzipped" if page["all_gzipped"] else "NOT all gzipped")
-                + (
-                    f"; third-party: {len(page['third_party'])}"
-                    if page["third_party"]
-                    else "; no third-party"
-                )
-                + ")",
-            )
-        )
-    return lines
+    return {"rounds": rounds, "ms": stats.summary_ms(broadcast_all)}
 
 
-def render(report: dict) -> str:
-    lines = rows(report)
-    width = max(len(name) for name, _value in lines)
-    out = [f"{name.ljust(width)}  {value}" for name, value in lines]
-    for warning in report.get("warnings", []):
-        out.append(f"warning: {warning}")
-    exact = report["exactness"]
-    if exact.get("ok") is False:
-        out.append("")
-        out.append("!!! EXACTNESS CHECK FAILED: " + exact.get("verdict", ""))
-    elif exact.get("ok") is None:
-        out.append("")
-        out.append("!!! " + exact.get("verdict", "the exactness check did not run"))
-    return "\n".join(out)
+def server_section(run: Runner, ready: list, server_cpu: dict) -> dict:
+    """Server memory: RSS growth from before the join to the end of the hold (idle sockets)."""
+    marks = {phase["name"]: phase for phase in run.phases}
+    server = []
+    growth = 0
+    connections = len(ready) + len(run.stages)
+    for pid, meta in run.server_pids.items():
+        before = (marks.get("join") or {}).get("servers", {}).get(pid)
+        idle = (marks.get("burst") or {}).get("servers", {}).get(pid)
+        end = (marks.get("close") or {}).get("servers", {}).get(pid)
+        entry = {
+            "pid": pid,
+            "command": meta["command"],
+            "found": meta["found"],
+            "rss_before_kib": before and before["rss_kib"],
+            "rss_idle_kib": idle and idle["rss_kib"],
+            "rss_end_kib": end and end["rss_kib"],
+            "rss_peak_kib": run.server_peak.get(pid),
+            "fds_idle": idle and idle["fds"],
+            "threads_idle": idle and idle["threads"],
+            "cpu_percent": server_cpu.get(pid, {}),
+        }
+        if before and idle:
+            growth += idle["rss_kib"] - before["rss_kib"]
+        server.append(entry)
+    per_connection = round(growth / connections, 1) if server and ready else None
+    return {
+        "processes": server,
+        "rss_per_connection_kib": per_connection,
+        "connections_measured": connections,
+    }
+
+
+def join_section(run: Runner, results: dict, ready: list) -> dict:
+    phones = results["phones"]
+    window = run.join_window
+    join_seconds = window[1] - window[0] if window else None
+    return {
+        "ok": len(ready),
+        "failed": len(phones) - len(ready),
+        "success_percent": round(100 * len(ready) / len(phones), 2),
+        "failures": dict(results.get("fail_reasons", {})),
+        "attempts": dict(results.get("join_status", {})),
+        "post_ms": stats.summary_ms(results.get("join_post_seconds", [])),
+        "socket_open_ms": stats.summary_ms(results.get("ws_open_seconds", [])),
+        "ready_ms": stats.summary_ms(
+            p["ready_seconds"] for p in ready if p["ready_seconds"] is not None
+        ),
+        "duration_s": round(join_seconds, 2) if join_seconds else None,
+        "ready_within_10s": (
+            sum(1 for p in ready if p["ready_at"] - window[0] <= 10.0) if window else None
+        ),
+        "offered_rate": run.options.join_rate,
+    }
+
+
+def answers_section(run: Runner, results: dict, acked: list, unacked_sends: list) -> dict:
+    answers = results["answers"]
+    per_second, peak = answer_rate(answers, acked)
+    window = run.burst_window
+    return {
+        "sent": len(answers),
+        "acked": len(acked),
+        "errors": dict(results.get("errors", {})),
+        "unacked": len(unacked_sends),
+        "by_status": dict(Counter(a[2] for a in answers)),
+        "changes": sum(1 for a in answers if a[4] == "change"),
+        "retries": results.get("retries", 0),
+        "skipped": dict(results.get("skipped", {})),
+        "per_second": per_second,
+        "peak_per_second": peak,
+        "ack_ms": stats.summary_ms(ack - sent for sent, ack in acked),
+        "burst_s": run.options.burst,
+        "burst_wall_s": round(window[1] - window[0], 2) if window else None,
+    }
+
+
+def build(run: Runner, results: dict, held: int, check: dict) -> dict:
+    """The whole report (docs/loadtest.md lists its fields)."""
+    options = run.options
+    phones = results["phones"]
+    ready = [p for p in phones if p["ready"]]
+    answers = results["answers"]
+    acked = [(a[0], a[1]) for a in answers if a[2] == "acked"]
+    unacked_sends = [a[0] for a in answers if a[2] in ("sent", "timeout", "lost")]
+    generator_cpu, server_cpu = phase_figures(run)
+    return {
+        "tool": "zaalpeiling loadtest",
+        "report_version": REPORT_VERSION,
+        "mode": "baseline" if options.baseline else "product",
+        "started_at": run.started_wall.isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - run.started, 1),
+        "options": asdict(options),
+        "target": {
+            "urls": [target["url"] for target in run.targets],
+            "code": run.info.get("code"),
+            "question_id": run.info.get("question_id"),
+            "kind": run.info.get("kind"),
+            "throwaway_event": bool(run.info.get("own_event")),
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "open_files_limit": procinfo.open_file_limit(),
+            "generator_processes": run.process_count,
+        },
+        "phones": {
+            "target": options.phones,
+            "connected": len(ready),
+            "held": held,
+            "dropped": sum(1 for p in phones if p["dropped_at"] is not None),
+            "drops_by_phase": drops_by_phase(run, phones),
+            "close_codes": dict(results.get("close_codes", {})),
+            "heartbeat_misses": results.get("pong_misses", 0),
+            "pings": results.get("pings", 0),
+        },
+        "join": join_section(run, results, ready),
+        "answers": answers_section(run, results, acked, unacked_sends),
+        "stage": stage_section(run, acked, unacked_sends, check),
+        "broadcast": broadcast_section(run),
+        "exactness": check,
+        "server": server_section(run, ready, server_cpu),
+        "generator": {"processes": run.process_count, "cpu_percent": generator_cpu},
+        "phases": [
+            {"name": start["name"], "seconds": round(end["t"] - start["t"], 2)}
+            for start, end in zip(run.phases, run.phases[1:], strict=False)
+        ],
+        "page": run.page,
+        "warnings": run.warnings,
+    }

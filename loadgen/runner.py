@@ -1,4 +1,5 @@
-"""The coordinator: prepares the question, runs the phases, checks exactness, builds the report.
+"""The coordinator: prepares the question, runs the phases, then hands what it recorded to the
+exactness check (``exactness``) and the report (``report``).
 
 Phases (each marked in the report with server CPU and load-generator CPU):
 
@@ -13,9 +14,9 @@ Phases (each marked in the report with server CPU and load-generator CPU):
 6. ``close``: results are collected, then every socket closes at once.
 7. ``check``: the exactness check (waits for the answer writer to drain).
 
-Django is used only here (and only in one thread): the throwaway event, host actions, the
-Redis tally and the Answer rows. The phones live in ``phones.Worker``\\s: in this process when
-``processes`` is 1, else one per worker process.
+Django is used only through ``django_side`` (and only in one thread): the throwaway event, host
+actions, the Redis tally and the Answer rows. The phones live in ``phones.Worker``\\s: in this
+process when ``processes`` is 1, else one per worker process.
 """
 
 from __future__ import annotations
@@ -24,403 +25,37 @@ import asyncio
 import contextlib
 import json
 import math
-import multiprocessing
 import os
-import platform
-import socket
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from ipaddress import ip_address
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from . import page, phones, procinfo, stats
-from .wsclient import HandshakeError, http_request, ws_connect
-
-DEFAULT_URL = "http://127.0.0.1:8000"
-# Join codes never hold the letters I, L and O (they are read as 1 and 0).
-DEFAULT_CODE = "DRUKTEST"
-BASELINE_CODE = "BARE"
-DEFAULT_HOST_ACTIONS = ("next", "prev", "next")
-PHONES_PER_PROCESS = 2500
-REPORT_VERSION = 1
-MIN_PHASE_SECONDS = 0.5
-
-
-class LoadTestError(Exception):
-    """The load test cannot run (bad options, no server, no event)."""
-
-
-@dataclass
-class Options:
-    urls: list[str] = field(default_factory=lambda: [DEFAULT_URL])
-    phones: int = 100
-    join_rate: float = 200.0
-    burst: float = 5.0
-    change_share: float = 0.2
-    kind: str = "single"
-    code: str | None = None
-    hold: float = 0.0
-    processes: int = 0
-    baseline: bool = False
-    report: str | None = None
-    server_pids: list[int] = field(default_factory=list)
-    stages: int = 0
-    stage_key: str | None = None
-    host_actions: list[str] | None = None
-    ack_timeout: float = 30.0
-    join_timeout: float = 60.0
-    drain_timeout: float = 30.0
-    settle_timeout: float = 10.0
-    broadcast_timeout: float = 30.0
-    ping_interval: float = 25.0
-    forwarded_for: int = 0
-    seed: int = 2018
-    progress: bool = True
-
-
-def parse_target(url: str) -> dict:
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme not in ("http", "ws"):
-        raise LoadTestError(f"{url}: only http:// addresses (point it at Daphne, no TLS)")
-    if not parts.hostname:
-        raise LoadTestError(f"{url}: no host")
-    port = parts.port or 80
-    try:
-        ip = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)[0][4][0]
-    except OSError as error:
-        raise LoadTestError(f"{url}: {error}") from error
-    address = ip_address(ip)
-    local = address.is_loopback or ip in _local_addresses()
-    return {
-        "url": f"http://{parts.netloc}",
-        "ip": ip,
-        "port": port,
-        "host_header": parts.netloc,
-        "origin": f"http://{parts.netloc}",
-        "local": local,
-    }
-
-
-def _local_addresses() -> set[str]:
-    addresses = set()
-    with contextlib.suppress(OSError):
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            addresses.add(info[4][0])
-    return addresses
-
-
-# --- Django side (always called in the one database thread) ------------------------------------
-
-
-def create_question(event, kind: str, order: int):
-    from polls.models import Option, Question
-
-    question = Question(
-        event=event, order=order, kind=kind, prompt=f"Load test question {order} ({kind})"
-    )
-    if kind == "scale":
-        question.scale_min, question.scale_max = 1, 10
-    elif kind == "ces":
-        question.scale_min, question.scale_max, question.lower_is_better = 1, 5, True
-    elif kind in ("nps", "enps"):
-        question.scale_min, question.scale_max = 0, 10
-        question.scale_min_label, question.scale_max_label = "Not at all", "Certainly"
-    elif kind == "split":
-        question.split_a_label, question.split_b_label = "Self-service", "Live contact"
-    elif kind == "text":
-        question.text_max_length = 40
-    elif kind == "quadrant":
-        question.quadrant_x_label, question.quadrant_y_label = "Satisfaction", "Impact"
-    elif kind == "multiple":
-        question.min_choices, question.max_choices = 1, 3
-    question.full_clean()
-    question.save()
-    if question.has_options:
-        count = 4 if kind in ("single", "quadrant") else 5
-        for number in range(1, count + 1):
-            Option.objects.create(question=question, order=number, label=f"Option {number}")
-    return question
-
-
-def _forget_tallies(question_ids: list[int]) -> None:
-    from polls import tally
-    from polls.redis_client import get_sync_redis
-
-    client = get_sync_redis()
-    for question_id in question_ids:
-        keys = tally.question_keys(question_id)
-        client.delete(*keys.values())
-        client.srem(tally.LOG_REGISTRY, keys["log"])
-
-
-def prepare_throwaway_event(code: str, kind: str) -> dict:
-    """(Re)create the event ``code``: two questions of ``kind``, the first current and open."""
-    from polls import show
-    from polls.models import Event
-
-    old = Event.objects.filter(code=code).first()
-    if old is not None:
-        question_ids = list(old.questions.values_list("id", flat=True))
-        old.delete()
-        with contextlib.suppress(Exception):
-            _forget_tallies(question_ids)
-    event = Event.objects.create(title=f"Load test ({kind})", code=code, language="en")
-    first = create_question(event, kind, 1)
-    create_question(event, kind, 2)
-    show.do_set_current(event, first, open_it=True)
-    return {
-        "event_id": event.id,
-        "code": event.code,
-        "stage_key": event.stage_key,
-        "question_id": first.id,
-        "kind": kind,
-        "own_event": True,
-    }
-
-
-def existing_event(code: str) -> dict | None:
-    from polls.models import Event
-
-    event = Event.objects.filter(code=code).select_related("current_question").first()
-    if event is None:
-        return None
-    question = event.current_question
-    return {
-        "event_id": event.id,
-        "code": event.code,
-        "stage_key": event.stage_key,
-        "question_id": question.id if question else None,
-        "kind": question.kind if question else None,
-        "question_open": bool(question and question.state == "open"),
-        "own_event": False,
-    }
-
-
-def run_host_action(event_id: int, action: str) -> tuple[float, float]:
-    """What the remote control's button does (login and CSRF aside)."""
-    from polls import show
-    from polls.models import Event
-
-    event = Event.objects.select_related("current_question").get(pk=event_id)
-    started = time.monotonic()
-    show.do_host_action(event, action)
-    return started, time.monotonic()
-
-
-def read_tally(question_id: int) -> dict:
-    from polls import tally
-
-    snapshot = tally.read_snapshot_sync(question_id)
-    return {
-        "version": snapshot.version,
-        "total": snapshot.total,
-        "counts": {key: count for key, count in snapshot.counts.items() if count},
-    }
-
-
-def read_tally_answers(question_id: int) -> dict:
-    from polls import tally
-
-    return tally.read_answers_sync(question_id)
-
-
-def wait_for_rows(question_id: int, expected: int, timeout: float) -> dict:
-    """The Answer rows once the writer drained the question's log (or the timeout passed)."""
-    from polls import tally
-    from polls.models import Answer
-    from polls.redis_client import get_sync_redis
-
-    log = tally.question_keys(question_id)["log"]
-    started = time.monotonic()
-    backlog = None
-    while True:
-        count = Answer.objects.filter(question_id=question_id).count()
-        try:
-            backlog = get_sync_redis().xlen(log)
-        except Exception:  # then rows alone decide
-            backlog = None
-        drained = backlog in (0, None) and count >= expected
-        if drained or time.monotonic() - started > timeout:
-            break
-        time.sleep(0.25)
-    rows = dict(Answer.objects.filter(question_id=question_id).values_list("participant", "value"))
-    return {
-        "rows": rows,
-        "seconds": round(time.monotonic() - started, 2),
-        "log_backlog": backlog,
-        "drained": backlog in (0, None) and len(rows) >= expected,
-    }
-
-
-def expected_counts(kind: str, answers: dict[str, Any]) -> dict[str, int]:
-    from polls import tally
-
-    counts: Counter[str] = Counter()
-    for value in answers.values():
-        counts.update(tally.buckets_for(kind, value))
-    return {key: count for key, count in counts.items() if count}
-
-
-def close_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-
-
-# --- worker handles ------------------------------------------------------------------------------
-
-
-class LocalWorker:
-    """Phones on the coordinator's own event loop (``--processes 1``)."""
-
-    def __init__(self, index: int, config: dict, indexes: list[int]) -> None:
-        self.worker = phones.Worker(index, config, indexes)
-
-    async def call(self, command: str, **arguments):
-        return await getattr(self.worker, command)(**arguments)
-
-    def progress(self) -> dict:
-        return self.worker.progress()
-
-    async def stop(self) -> None:
-        if self.worker.heartbeat is not None:
-            self.worker.heartbeat.cancel()
-
-
-class ProcessWorker:
-    """Phones in a worker process, driven over a pipe."""
-
-    def __init__(self, index: int, config: dict, indexes: list[int]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(
-            target=phones.serve,
-            args=(child, index, config, indexes),
-            name=f"loadtest-worker-{index}",
-            daemon=True,
-        )
-        self.process.start()
-        child.close()
-        self.pending: dict[int, asyncio.Future] = {}
-        self.last: dict = {}
-        self.next_id = 0
-        self.loop = asyncio.get_running_loop()
-        self.loop.add_reader(self.connection.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        try:
-            message = self.connection.recv()
-        except (EOFError, OSError):
-            self.loop.remove_reader(self.connection.fileno())
-            for future in self.pending.values():
-                if not future.done():
-                    future.set_exception(LoadTestError("a load-generator process died"))
-            self.pending.clear()
-            return
-        if message[0] == "progress":
-            self.last = message[1]
-            return
-        request_id, status, result = message
-        future = self.pending.pop(request_id, None)
-        if future is None or future.done():
-            return
-        if status == "ok":
-            future.set_result(result)
-        else:
-            future.set_exception(LoadTestError(f"worker: {result}"))
-
-    async def call(self, command: str, **arguments):
-        self.next_id += 1
-        future = self.loop.create_future()
-        self.pending[self.next_id] = future
-        self.connection.send((self.next_id, command, arguments))
-        return await future
-
-    def progress(self) -> dict:
-        return self.last
-
-    async def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.loop.remove_reader(self.connection.fileno())
-            self.connection.send((None, "exit", {}))
-        await asyncio.to_thread(self.process.join, 10)
-        if self.process.is_alive():
-            self.process.kill()
-        with contextlib.suppress(OSError):
-            self.connection.close()
-
-
-# --- stage screens -------------------------------------------------------------------------------
-
-
-class StageClient:
-    """A stage screen: keeps every results snapshot's receipt time and version."""
-
-    def __init__(self, target: dict, path: str) -> None:
-        self.target = target
-        self.path = path
-        self.ws = None
-        self.series: dict[int, list[tuple[float, int]]] = defaultdict(list)
-        self.latest: dict[int, dict] = {}
-        self.states = 0
-        self.question_id: int | None = None
-        self.first_results = asyncio.get_running_loop().create_future()
-        self.closed_code: int | None = None
-
-    async def connect(self, timeout: float = 15.0) -> None:
-        self.ws = await ws_connect(
-            self.target["ip"],
-            self.target["port"],
-            self.path,
-            host_header=self.target["host_header"],
-            origin=self.target["origin"],
-            on_text=self.on_text,
-            on_close=self.on_close,
-            timeout=timeout,
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self.first_results), timeout)
-
-    def on_text(self, payload: bytes) -> None:
-        now = time.monotonic()
-        message = json.loads(payload)
-        kind = message.get("type")
-        if kind == "results":
-            question = message["question"]
-            self.series[question].append((now, message["version"]))
-            latest = self.latest.get(question)
-            if latest is None or message["version"] >= latest["version"]:
-                self.latest[question] = message
-            if not self.first_results.done():
-                self.first_results.set_result(True)
-        elif kind == "state":
-            self.states += 1
-            question = message.get("question")
-            self.question_id = question["id"] if question else None
-
-    def on_close(self, code: int, by_us: bool) -> None:
-        if not by_us:
-            self.closed_code = code
-        if not self.first_results.done():
-            self.first_results.set_result(False)
-
-    def shown_version(self, question_id: int) -> int:
-        latest = self.latest.get(question_id)
-        return latest["version"] if latest else -1
-
-    def close(self) -> None:
-        if self.ws is not None:
-            self.ws.close()
-
-
-# --- the run -------------------------------------------------------------------------------------
+from . import page, phones, procinfo, report
+from .django_side import (
+    close_database,
+    existing_event,
+    prepare_throwaway_event,
+    read_tally,
+    run_host_action,
+)
+from .exactness import Check, baseline_exactness
+from .options import (
+    BASELINE_CODE,
+    DEFAULT_CODE,
+    DEFAULT_HOST_ACTIONS,
+    PHONES_PER_PROCESS,
+    LoadTestError,
+    Options,
+    parse_target,
+)
+from .stage import StageClient
+from .workers import LocalWorker, ProcessWorker
+from .wsclient import HandshakeError, http_request
 
 
 class Runner:
@@ -437,6 +72,7 @@ class Runner:
         self.phase_name = "setup"
         self.phase_started = time.monotonic()
         self.counts_before: dict | None = None
+        self.counts_after: dict | None = None
         self.v0: int | None = None
         self.tally_after: dict | None = None
         self.broadcasts: list[dict] = []
@@ -502,7 +138,7 @@ class Runner:
             check = await self._exactness(results)
             await self._mark("end")
             sampler.cancel()
-            return self._report(results, held, check)
+            return report.build(self, results, held, check)
         finally:
             if progress is not None:
                 progress.cancel()
@@ -857,399 +493,21 @@ class Runner:
 
     async def _exactness(self, results: dict) -> dict:
         if self.options.baseline:
-            return self._baseline_exactness(results)
+            before = self.counts_before or {}
+            return baseline_exactness(results, before, self.counts_after or {})
         question_id = self.info.get("question_id")
         if question_id is None:
             return {"ok": None, "verdict": "n/a: no question id"}
-        kind = self.info.get("kind")
-        acked: dict[str, Any] = {}
-        uncertain: dict[str, list] = {}
-        for phone in results["phones"]:
-            participant = phone["participant"]
-            if participant is None:
-                continue
-            if phone["has_acked"]:
-                acked[participant] = phone["acked_value"]
-            if phone["uncertain"]:
-                uncertain[participant] = phone["uncertain"]
-        check: dict[str, Any] = {
-            "question_id": question_id,
-            "acked_participants": len(acked),
-            "uncertain_participants": len(uncertain),
-        }
-        problems: list[str] = []
-        notes: list[str] = []
-
-        def allowed(participant: str) -> list:
-            options = [acked[participant]] if participant in acked else [None]
-            return options + uncertain.get(participant, [])
-
-        def compare(name: str, counted: dict[str, Any]) -> None:
-            wrong = []
-            for participant in set(acked) | set(uncertain):
-                if counted.get(participant) not in allowed(participant):
-                    wrong.append(participant)
-            ours = set(acked) | set(uncertain) | {p["participant"] for p in results["phones"]}
-            foreign = [p for p in counted if p not in ours]
-            check[f"{name}_mismatches"] = len(wrong)
-            if wrong:
-                sample = wrong[0]
-                problems.append(
-                    f"{name}: {len(wrong)} participants differ from their acknowledged answer "
-                    f"(e.g. {sample}: acked {allowed(sample)!r}, {name} {counted.get(sample)!r})"
-                )
-            if foreign:
-                notes.append(f"{name} has {len(foreign)} answers from other participants")
-
-        # Redis
-        redis_answers = None
-        try:
-            tally_now = await self.db(read_tally, question_id)
-            redis_answers = await self.db(read_tally_answers, question_id)
-        except Exception as error:
-            tally_now = None
-            notes.append(f"Redis not readable from here ({type(error).__name__})")
-        if tally_now is not None:
-            if tally_now["version"] == 0 and acked:
-                notes.append("the tally is empty here: is REDIS_URL the server's?")
-            check["redis_total"] = tally_now["total"]
-            check["redis_version"] = tally_now["version"]
-            compare("redis", redis_answers)
-            if not uncertain:
-                counts = expected_counts(kind, acked) if kind else None
-                check["counts_expected"] = counts
-                check["redis_counts_match"] = counts == tally_now["counts"]
-                if counts != tally_now["counts"]:
-                    problems.append("Redis counts differ from the acknowledged answers")
-                if self.v0 is not None:
-                    moves = tally_now["version"] - self.v0
-                    acked_moves = sum(1 for a in results["answers"] if a[2] == "acked")
-                    check["version_moves"] = moves
-                    check["acked_answers"] = acked_moves
-                    if moves != acked_moves:
-                        problems.append(
-                            f"the tally's version moved {moves} times for {acked_moves} "
-                            "acknowledged answers (each one changes the count once)"
-                        )
-        # stage
-        if self.stages:
-            latest = [stage.latest.get(question_id) for stage in self.stages]
-            shown = [message for message in latest if message is not None]
-            if shown:
-                last = max(shown, key=lambda message: message["version"])
-                check["stage_total"] = last["total"]
-                check["stage_version"] = last["version"]
-                check["stage_totals"] = [message["total"] for message in shown]
-                if tally_now is not None and any(
-                    message["version"] != tally_now["version"] for message in shown
-                ):
-                    problems.append(
-                        "a stage screen's last snapshot is not the tally's final version "
-                        f"({[m['version'] for m in shown]} vs {tally_now['version']})"
-                    )
-                if kind in ("single", "multiple", "scale", "nps", "enps", "ces", "split"):
-                    stage_counts = {k: v for k, v in last["counts"].items() if v}
-                    if tally_now is not None:
-                        check["stage_counts_match"] = stage_counts == tally_now["counts"]
-                        if stage_counts != tally_now["counts"]:
-                            problems.append("the stage's counts differ from Redis")
-            else:
-                problems.append("no stage screen received a snapshot of the question")
-        # database
-        expected_rows = len(redis_answers) if redis_answers is not None else len(acked)
-        try:
-            rows = await self.db(
-                wait_for_rows, question_id, expected_rows, self.options.drain_timeout
-            )
-        except Exception as error:
-            rows = None
-            notes.append(f"Answer rows not readable from here ({type(error).__name__})")
-        if rows is not None:
-            check["db_rows"] = len(rows["rows"])
-            check["db_wait_s"] = rows["seconds"]
-            check["db_drained"] = rows["drained"]
-            if not rows["drained"]:
-                problems.append(
-                    f"the answer writer did not drain within {self.options.drain_timeout:g} s "
-                    f"(log backlog {rows['log_backlog']}; is `manage.py drain_answers` running?)"
-                )
-            compare("db", rows["rows"])
-        # totals
-        totals = {"acked": len(acked)}
-        for name in ("stage_total", "redis_total", "db_rows"):
-            if name in check:
-                totals[name] = check[name]
-        check["totals"] = totals
-        if not uncertain and len(set(totals.values())) > 1:
-            problems.append(f"totals differ: {totals}")
-        if uncertain:
-            low, high = len(acked), len(set(acked) | set(uncertain))
-            for name, value in totals.items():
-                if not low <= value <= high:
-                    problems.append(f"{name} {value} is outside {low}..{high}")
-        check["checked"] = [
-            name
-            for name, key in (("stage", "stage_total"), ("redis", "redis_total"), ("db", "db_rows"))
-            if key in check
-        ]
-        check["problems"] = problems
-        check["notes"] = notes
-        if not acked and not uncertain:
-            check["ok"] = None
-            check["verdict"] = "NOTHING CHECKED: no answer was acknowledged"
-            if problems:
-                check["ok"] = False
-                check["verdict"] = "MISMATCH: " + "; ".join(problems)
-        elif problems:
-            check["ok"] = False
-            check["verdict"] = "MISMATCH: " + "; ".join(problems)
-        elif uncertain:
-            check["ok"] = True
-            check["verdict"] = (
-                f"consistent, but {len(uncertain)} participants had answers without an ack "
-                "(counted either way is allowed)"
-            )
-        else:
-            check["ok"] = True
-            check["verdict"] = "exact: acknowledged == " + " == ".join(
-                n for n in totals if n != "acked"
-            )
-        return check
-
-    def _baseline_exactness(self, results: dict) -> dict:
-        acked = [a for a in results["answers"] if a[2] == "acked"]
-        unacked = [a for a in results["answers"] if a[2] in ("sent", "timeout", "lost")]
-        before = self.counts_before or {}
-        after = getattr(self, "counts_after", None) or {}
-        delta = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
-        counted = sum(delta.values())
-        low, high = len(acked), len(acked) + len(unacked)
-        ok = low <= counted <= high
-        exact = ok and not unacked
-        if not acked and not unacked:
-            ok, exact = None, False
-        return {
-            "ok": ok,
-            "verdict": (
-                f"exact: {counted} HINCRBYs for {len(acked)} acknowledged messages"
-                if exact
-                else "NOTHING CHECKED: no answer was acknowledged"
-                if ok is None
-                else (
-                    f"consistent: {counted} counted for {len(acked)} acked + {len(unacked)} unacked"
-                    if ok
-                    else f"MISMATCH: {counted} counted for {len(acked)} acknowledged messages"
-                )
-            ),
-            "acked_messages": len(acked),
-            "unacked_messages": len(unacked),
-            "redis_hincrby_total": counted,
-            "totals": {"acked": len(acked), "redis_total": counted},
-            "problems": [] if ok else ["counted != acknowledged"],
-            "notes": ["the bare consumer counts messages, not participants (no replace)"],
-        }
-
-    # the report
-
-    def _phase_figures(self) -> tuple[dict, dict]:
-        generator: dict[str, float] = {}
-        servers: dict[int, dict[str, float]] = defaultdict(dict)
-        for start, end in zip(self.phases, self.phases[1:], strict=False):
-            seconds = end["t"] - start["t"]
-            if seconds < MIN_PHASE_SECONDS:
-                continue  # /proc counts CPU in 10 ms ticks: a short phase's share is noise
-            generator[start["name"]] = round(
-                (end["generator_cpu_s"] - start["generator_cpu_s"]) / seconds * 100, 1
-            )
-            for pid in self.server_pids:
-                a, b = start["servers"].get(pid), end["servers"].get(pid)
-                if a and b:
-                    servers[pid][start["name"]] = round(
-                        (b["cpu_s"] - a["cpu_s"]) / seconds * 100, 1
-                    )
-        return generator, servers
-
-    def _report(self, results: dict, held: int, check: dict) -> dict:
-        options = self.options
-        phones = results["phones"]
-        ready = [p for p in phones if p["ready"]]
-        answers = results["answers"]
-        acked = [(a[0], a[1]) for a in answers if a[2] == "acked"]
-        unacked_sends = [a[0] for a in answers if a[2] in ("sent", "timeout", "lost")]
-        status_counts = Counter(a[2] for a in answers)
-        generator_cpu, server_cpu = self._phase_figures()
-        marks = {phase["name"]: phase for phase in self.phases}
-
-        # answers per second: acknowledged answers over the span from the first send to the
-        # last ack; the peak is the busiest whole second of acks.
-        per_second = None
-        peak = None
-        if acked:
-            first_sent = min(a[0] for a in answers)
-            last_ack = max(ack for _sent, ack in acked)
-            per_second = round(len(acked) / max(1e-6, last_ack - first_sent), 1)
-            buckets = Counter(int(ack - first_sent) for _sent, ack in acked)
-            peak = max(buckets.values())
-
-        # answer -> stage
-        question_id = self.info.get("question_id")
-        stage_figures: dict[str, Any] = {
-            "clients": len(self.stages),
-            "dropped": sum(1 for stage in self.stages if stage.closed_code is not None),
-        }
-        if self.stages and question_id is not None and self.v0 is not None:
-            series = [stats.StageSeries(stage.series.get(question_id, [])) for stage in self.stages]
-            v_final = check.get("redis_version")
-            if v_final is None:
-                v_final = max(stage.shown_version(question_id) for stage in self.stages)
-            bounds = stats.answer_to_stage(acked, unacked_sends, self.v0, v_final, series)
-            stage_figures.update(
-                {
-                    "snapshots": sum(
-                        len(stage.series.get(question_id, [])) for stage in self.stages
-                    ),
-                    "answer_to_stage_ms": stats.summary_ms(bounds["upper"]),
-                    "answer_to_stage_lower_ms": stats.summary_ms(bounds["lower"]),
-                    "not_seen": bounds["not_seen"],
-                    "v0": self.v0,
-                    "v_final": v_final,
-                }
-            )
-        elif options.baseline:
-            stage_figures["note"] = "the bare consumer has no stage"
-
-        broadcast_all = [value for item in self.broadcasts for value in item["latencies"]]
-        rounds = [
-            {key: value for key, value in item.items() if key != "latencies"}
-            | {"ms": stats.summary_ms(item["latencies"])}
-            for item in self.broadcasts
-        ]
-
-        # server memory: RSS growth from before the join to the end of the hold (idle sockets)
-        server = []
-        growth = 0
-        connections = len(ready) + len(self.stages)
-        for pid, meta in self.server_pids.items():
-            before = (marks.get("join") or {}).get("servers", {}).get(pid)
-            idle = (marks.get("burst") or {}).get("servers", {}).get(pid)
-            end = (marks.get("close") or {}).get("servers", {}).get(pid)
-            entry = {
-                "pid": pid,
-                "command": meta["command"],
-                "found": meta["found"],
-                "rss_before_kib": before and before["rss_kib"],
-                "rss_idle_kib": idle and idle["rss_kib"],
-                "rss_end_kib": end and end["rss_kib"],
-                "rss_peak_kib": self.server_peak.get(pid),
-                "fds_idle": idle and idle["fds"],
-                "threads_idle": idle and idle["threads"],
-                "cpu_percent": server_cpu.get(pid, {}),
-            }
-            if before and idle:
-                growth += idle["rss_kib"] - before["rss_kib"]
-            server.append(entry)
-        per_connection = round(growth / connections, 1) if server and ready else None
-
-        join_seconds = self.join_window[1] - self.join_window[0] if self.join_window else None
-        report = {
-            "tool": "zaalpeiling loadtest",
-            "report_version": REPORT_VERSION,
-            "mode": "baseline" if options.baseline else "product",
-            "started_at": self.started_wall.isoformat(timespec="seconds"),
-            "duration_s": round(time.monotonic() - self.started, 1),
-            "options": asdict(options),
-            "target": {
-                "urls": [target["url"] for target in self.targets],
-                "code": self.info.get("code"),
-                "question_id": question_id,
-                "kind": self.info.get("kind"),
-                "throwaway_event": bool(self.info.get("own_event")),
-            },
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-                "open_files_limit": procinfo.open_file_limit(),
-                "generator_processes": self.process_count,
-            },
-            "phones": {
-                "target": options.phones,
-                "connected": len(ready),
-                "held": held,
-                "dropped": sum(1 for p in phones if p["dropped_at"] is not None),
-                "drops_by_phase": self._drops_by_phase(phones),
-                "close_codes": dict(results.get("close_codes", {})),
-                "heartbeat_misses": results.get("pong_misses", 0),
-                "pings": results.get("pings", 0),
-            },
-            "join": {
-                "ok": len(ready),
-                "failed": len(phones) - len(ready),
-                "success_percent": round(100 * len(ready) / len(phones), 2),
-                "failures": dict(results.get("fail_reasons", {})),
-                "attempts": dict(results.get("join_status", {})),
-                "post_ms": stats.summary_ms(results.get("join_post_seconds", [])),
-                "socket_open_ms": stats.summary_ms(results.get("ws_open_seconds", [])),
-                "ready_ms": stats.summary_ms(
-                    p["ready_seconds"] for p in ready if p["ready_seconds"] is not None
-                ),
-                "duration_s": round(join_seconds, 2) if join_seconds else None,
-                "ready_within_10s": (
-                    sum(1 for p in ready if p["ready_at"] - self.join_window[0] <= 10.0)
-                    if self.join_window
-                    else None
-                ),
-                "offered_rate": options.join_rate,
-            },
-            "answers": {
-                "sent": len(answers),
-                "acked": len(acked),
-                "errors": dict(results.get("errors", {})),
-                "unacked": len(unacked_sends),
-                "by_status": dict(status_counts),
-                "changes": sum(1 for a in answers if a[4] == "change"),
-                "retries": results.get("retries", 0),
-                "skipped": dict(results.get("skipped", {})),
-                "per_second": per_second,
-                "peak_per_second": peak,
-                "ack_ms": stats.summary_ms(ack - sent for sent, ack in acked),
-                "burst_s": options.burst,
-                "burst_wall_s": (
-                    round(self.burst_window[1] - self.burst_window[0], 2)
-                    if self.burst_window
-                    else None
-                ),
-            },
-            "stage": stage_figures,
-            "broadcast": {"rounds": rounds, "ms": stats.summary_ms(broadcast_all)},
-            "exactness": check,
-            "server": {
-                "processes": server,
-                "rss_per_connection_kib": per_connection,
-                "connections_measured": connections,
-            },
-            "generator": {"processes": self.process_count, "cpu_percent": generator_cpu},
-            "phases": [
-                {"name": start["name"], "seconds": round(end["t"] - start["t"], 2)}
-                for start, end in zip(self.phases, self.phases[1:], strict=False)
-            ],
-            "page": self.page,
-            "warnings": self.warnings,
-        }
-        return report
-
-    def _drops_by_phase(self, phones: list[dict]) -> dict:
-        counts: Counter[str] = Counter()
-        for phone in phones:
-            at = phone["dropped_at"]
-            if at is None:
-                continue
-            name = "setup"
-            for phase in self.phases:
-                if phase["t"] <= at:
-                    name = phase["name"]
-            counts[name] += 1
-        return dict(counts)
+        check = Check(
+            results,
+            question_id,
+            self.info.get("kind"),
+            self.v0,
+            self.stages,
+            self.db,
+            self.options.drain_timeout,
+        )
+        return await check.run()
 
 
 def run(options: Options, stream=None) -> dict:

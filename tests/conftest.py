@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from devenv.private_redis import start_redis
+from devenv.processes import stop
 
-import dev  # noqa: E402  (the setup script's own Redis launcher)
+# The fixtures that start real processes, and the marker a test using one carries by itself:
+# the fast lane (docs/development.md, -m "not e2e and not browser") never waits on them.
+MARKED_BY_FIXTURE = {"stack": "e2e", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():
     socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))
-    url, process = dev.start_redis(socket_path.parent, fsync="everysec")
+    url, process = start_redis(socket_path.parent, fsync="everysec")
     assert url == settings.REDIS_URL
     yield url
-    dev.stop(process)
+    stop(process)
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +53,29 @@ def redis(redis_server):
     from polls.redis_client import get_sync_redis
 
     return get_sync_redis()
+
+
+# The fixtures several modules share; a module that needs another event or host defines its
+# own of the same name (a conftest fixture asking for ``event`` gets the module's).
+@pytest.fixture
+def host():
+    from tests.factories import make_user
+
+    return make_user("host-a")
+
+
+@pytest.fixture
+def event():
+    from tests.factories import make_event
+
+    return make_event(code="TEST42")
+
+
+@pytest.fixture
+def question(event):
+    from tests.factories import make_open_question
+
+    return make_open_question(event)
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-import dev  # the setup script (the project root is on sys.path, see conftest.py)
-from loadgen.bench import wait_serving
+from devenv.daphne import listening_socket, start_daphnes, wait_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 # The demo host's password on every stack (seed_demo reads ZP_DEMO_PASSWORD): new each session.
@@ -108,7 +107,7 @@ class Stack:
     ) -> list[subprocess.Popen]:
         """``count`` Daphne processes sharing one listening socket on a free port (``self.port``),
         as ``dev.py serve`` starts them; returned once every one of them accepts connections."""
-        sock = dev.listening_socket("127.0.0.1", 0)
+        sock = listening_socket("127.0.0.1", 0)
         try:
             self.port = sock.getsockname()[1]
             started = []
@@ -116,7 +115,7 @@ class Stack:
                 log = self.directory / f"daphne-{self.port}-{index}.log"
                 self.logs.append(log)
                 with log.open("wb") as output:
-                    started += dev.start_daphnes(
+                    started += start_daphnes(
                         sock,
                         1,
                         self.env,

@@ -28,16 +28,6 @@ def options_payload(question):
     return [{"id": option.id, "label": option.label} for option in question.options.all()]
 
 
-@pytest.fixture
-def event():
-    return make_event(code="TEST42")
-
-
-@pytest.fixture
-def question(event):
-    return make_open_question(event)
-
-
 async def send_answer(communicator, question_id, value, message_id="x"):
     await send(
         communicator, {"type": "answer", "id": message_id, "question": question_id, "value": value}

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-import dev
+from devenv.serve import host_login_line, refusal_to_serve, serve_environment
 from polls import tally
 from polls.models import Event, Question
 from tests.servers import make_stack
@@ -222,27 +222,32 @@ def test_seed_demo_reset_without_redis_says_so_in_one_line_and_keeps_the_demo(tm
 
 @pytest.mark.parametrize("password", [None, "short"])
 def test_serve_on_the_network_needs_a_demo_password_before_any_setup(tmp_path, password):
-    shutil.copy(ROOT / "dev.py", tmp_path / "dev.py")  # its own ROOT: nothing of the checkout
+    # Its own ROOT: nothing of the checkout but the command and its package.
+    shutil.copy(ROOT / "dev.py", tmp_path / "dev.py")
+    shutil.copytree(
+        ROOT / "devenv", tmp_path / "devenv", ignore=shutil.ignore_patterns("__pycache__")
+    )
     env = {"ZP_HOST": EVERY_INTERFACE}
     if password:
         env["ZP_DEMO_PASSWORD"] = password
     result = run_python(env, str(tmp_path / "dev.py"), "serve", cwd=tmp_path, timeout=30)
     assert result.returncode == 2
     assert "ZP_DEMO_PASSWORD" in result.stderr and result.stdout == ""
-    assert [path.name for path in tmp_path.iterdir()] == ["dev.py"]  # no .venv, no var/
+    # No .venv, no var/:
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dev.py", "devenv"]
 
 
 def test_serve_refuses_only_beyond_loopback_and_serves_there_without_debug():
     for loopback in ("127.0.0.1", "127.0.0.2", "localhost", "::1"):
-        assert dev.refusal_to_serve(loopback, {}) is None
-        assert dev.serve_environment(loopback, {"DJANGO_DEBUG": "1"})["DJANGO_DEBUG"] == "1"
+        assert refusal_to_serve(loopback, {}) is None
+        assert serve_environment(loopback, {"DJANGO_DEBUG": "1"})["DJANGO_DEBUG"] == "1"
     for network in (EVERY_INTERFACE, "192.168.1.20", "::", "poll.local"):
-        assert "ZP_DEMO_PASSWORD" in dev.refusal_to_serve(network, {})
-        assert dev.refusal_to_serve(network, {"ZP_DEMO_PASSWORD": "twelve-chars"}) is None
-        assert dev.serve_environment(network, {"DJANGO_DEBUG": "1"})["DJANGO_DEBUG"] == "0"
+        assert "ZP_DEMO_PASSWORD" in refusal_to_serve(network, {})
+        assert refusal_to_serve(network, {"ZP_DEMO_PASSWORD": "twelve-chars"}) is None
+        assert serve_environment(network, {"DJANGO_DEBUG": "1"})["DJANGO_DEBUG"] == "0"
 
 
 def test_serve_login_line_says_where_the_password_is():
-    line = dev.host_login_line("http://127.0.0.1:8000", {"ZP_DEMO_PASSWORD": "my-own-password"})
+    line = host_login_line("http://127.0.0.1:8000", {"ZP_DEMO_PASSWORD": "my-own-password"})
     assert "from ZP_DEMO_PASSWORD" in line and "my-own-password" not in line
-    assert "printed above" in dev.host_login_line("http://127.0.0.1:8000", {})
+    assert "printed above" in host_login_line("http://127.0.0.1:8000", {})

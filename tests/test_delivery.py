@@ -21,7 +21,7 @@ from polls.push import StateTexts, encode
 from polls.redis_client import get_sync_redis
 from polls.state import build_event_state, look_digest
 from polls.tokens import read_participant_token
-from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
+from tests.factories import make_event, make_question, option_ids, token_for
 from tests.live_helpers import connect, disconnect_all, receive, receive_type, send
 
 pytestmark = [
@@ -33,11 +33,6 @@ pytestmark = [
 @pytest.fixture
 def event():
     return make_event(code="HUB42")
-
-
-@pytest.fixture
-def question(event):
-    return make_open_question(event)
 
 
 async def phone(event, token=None):

@@ -69,11 +69,6 @@ def add_figure(question, metric: str, year: int, **fields) -> Figure:
 
 
 @pytest.fixture
-def host():
-    return make_user("host-a")
-
-
-@pytest.fixture
 def event(host):
     return make_event(code="TEST42", title="Test event", hosts=[host])
 

@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from polls import session, show, tally
 from polls.delivery import event_hub
 from polls.transport import http_stream
-from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
+from tests.factories import make_event, make_question, option_ids, token_for
 from tests.http_helpers import ORIGIN, Exchange
 from tests.live_helpers import connect
 
@@ -31,11 +31,6 @@ host_action = database_sync_to_async(show.do_host_action)
 @pytest.fixture
 def event():
     return make_event(code="FALL42")
-
-
-@pytest.fixture
-def question(event):
-    return make_open_question(event)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import redis as redis_lib
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-import dev
+from devenv.private_redis import start_redis
+from devenv.processes import stop
 from polls import tally
 from polls.tokens import read_participant_token
 from tests.servers import http_post, make_stack
@@ -130,9 +131,9 @@ def check_exactly_once(stack, client, question_id: int, phones: list[Phone]) -> 
 @pytest.fixture
 def private_redis(tmp_path):
     directory = tmp_path / "redis"
-    url, process = dev.start_redis(directory, fsync="always")
+    url, process = start_redis(directory, fsync="always")
     yield directory, url, process
-    dev.stop(process)
+    stop(process)
 
 
 def test_redis_killed_and_restarted_mid_burst_loses_no_acknowledged_answer(tmp_path, private_redis):
@@ -154,7 +155,7 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_acknowledged_answer(tmp_p
         os.kill(process.pid, signal.SIGKILL)  # no shutdown, no final fsync
         process.wait()
         await asyncio.sleep(1.5)
-        _url, restarted = await asyncio.to_thread(dev.start_redis, directory, "always")
+        _url, restarted = await asyncio.to_thread(start_redis, directory, "always")
         await asyncio.wait_for(asyncio.gather(*runs), 90)
         return restarted
 
@@ -167,7 +168,7 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_acknowledged_answer(tmp_p
         check_exactly_once(stack, client, question_id, phones)
     finally:
         stack.stop()
-        dev.stop(locals().get("restarted"))
+        stop(locals().get("restarted"))
 
 
 def test_a_daphne_process_killed_mid_burst_loses_nothing(tmp_path, redis_server):

@@ -23,11 +23,6 @@ pytestmark = [
 ITEMS = ("Phone", "Chat", "E-mail")
 
 
-@pytest.fixture
-def event():
-    return make_event(code="TEST42")
-
-
 def kind_question(event, kind):
     extra = {
         "scale": {"options": ()},

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from loadgen import procinfo, stats, values
-from loadgen.runner import create_question
+from loadgen.django_side import create_question
 from polls import answers
 from polls.state import question_payload, question_spec
 from tests.factories import make_event

@@ -30,8 +30,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 from websockets.protocol import State
 
-import dev
-from loadgen.bench import accepting
+from devenv.daphne import accepting
+from devenv.private_redis import redis_alive
 from polls import tally
 from polls.tokens import read_participant_token
 from tests.servers import DEMO_PASSWORD, free_port, http_post
@@ -152,7 +152,7 @@ class Serve:
             and all(accepting(pid, inode) for pid in found["daphne"])
             and len(found["writer"]) == 1
             and len(found["redis"]) == 1
-            and dev.redis_alive(self.var_dir / "redis" / "redis.sock")
+            and redis_alive(self.var_dir / "redis" / "redis.sock")
         )
 
     def terminate(self) -> None:

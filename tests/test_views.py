@@ -20,11 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def host():
-    return make_user("host-a")
-
-
-@pytest.fixture
 def event(host):
     return make_event(code="TEST42", hosts=[host])
 

@@ -96,11 +96,6 @@ def assert_commands_agree(questions) -> None:
 
 
 @pytest.fixture
-def host():
-    return make_user("host-a")
-
-
-@pytest.fixture
 def event(host):
     return make_event(code="BURST42", hosts=[host])
 

@@ -3,10 +3,6 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loadgen import report as table
-from loadgen.runner import DEFAULT_URL, LoadTestError, Options, run
-from loadgen.values import KINDS
-
 
 def _pids(values: list[str]) -> list[int]:
     pids = []
@@ -28,6 +24,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        # The server never imports the load generator: only this command, when it runs.
+        from loadgen.options import DEFAULT_URL
+        from loadgen.values import KINDS
+
         parser.add_argument(
             "--url",
             action="append",
@@ -114,6 +114,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **o):
+        from loadgen import table
+        from loadgen.options import DEFAULT_URL, LoadTestError, Options
+        from loadgen.runner import run
+
         actions = None
         if o["host_actions"] is not None:
             actions = [a.strip() for a in o["host_actions"].split(",") if a.strip()]

@@ -1,0 +1,244 @@
+"""The exactness check: every acknowledged answer counted exactly once, on the stage screens, in
+the Redis tally and in the Answer rows (an answer sent without an ack may be counted or not)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .django_side import expected_counts, read_tally, read_tally_answers, wait_for_rows
+from .stage import StageClient
+
+# What the stage shows as counts per bucket, comparable with the tally's (the other kinds show
+# a word cloud, quadrant points or an average).
+STAGE_COUNTED_KINDS = ("single", "multiple", "scale", "nps", "enps", "ces", "split")
+
+
+class Check:
+    """One question's check; ``db`` runs a function in the coordinator's database thread."""
+
+    def __init__(
+        self,
+        results: dict,
+        question_id: int,
+        kind: str | None,
+        v0: int | None,
+        stages: list[StageClient],
+        db: Callable[..., Awaitable[Any]],
+        drain_timeout: float,
+    ) -> None:
+        self.results = results
+        self.question_id = question_id
+        self.kind = kind
+        self.v0 = v0
+        self.stages = stages
+        self.db = db
+        self.drain_timeout = drain_timeout
+        self.acked: dict[str, Any] = {}
+        self.uncertain: dict[str, list] = {}
+        for phone in results["phones"]:
+            participant = phone["participant"]
+            if participant is None:
+                continue
+            if phone["has_acked"]:
+                self.acked[participant] = phone["acked_value"]
+            if phone["uncertain"]:
+                self.uncertain[participant] = phone["uncertain"]
+        self.check: dict[str, Any] = {
+            "question_id": question_id,
+            "acked_participants": len(self.acked),
+            "uncertain_participants": len(self.uncertain),
+        }
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+        self.tally_now: dict | None = None
+        self.redis_answers: dict | None = None
+
+    async def run(self) -> dict:
+        await self.redis()
+        self.stage()
+        await self.database()
+        self.totals()
+        return self.verdict()
+
+    def allowed(self, participant: str) -> list:
+        options = [self.acked[participant]] if participant in self.acked else [None]
+        return options + self.uncertain.get(participant, [])
+
+    def compare(self, name: str, counted: dict[str, Any]) -> None:
+        acked, uncertain, check = self.acked, self.uncertain, self.check
+        wrong = []
+        for participant in set(acked) | set(uncertain):
+            if counted.get(participant) not in self.allowed(participant):
+                wrong.append(participant)
+        ours = set(acked) | set(uncertain) | {p["participant"] for p in self.results["phones"]}
+        foreign = [p for p in counted if p not in ours]
+        check[f"{name}_mismatches"] = len(wrong)
+        if wrong:
+            sample = wrong[0]
+            self.problems.append(
+                f"{name}: {len(wrong)} participants differ from their acknowledged answer "
+                f"(e.g. {sample}: acked {self.allowed(sample)!r}, {name} {counted.get(sample)!r})"
+            )
+        if foreign:
+            self.notes.append(f"{name} has {len(foreign)} answers from other participants")
+
+    async def redis(self) -> None:
+        acked, check, problems = self.acked, self.check, self.problems
+        try:
+            self.tally_now = await self.db(read_tally, self.question_id)
+            self.redis_answers = await self.db(read_tally_answers, self.question_id)
+        except Exception as error:
+            self.tally_now = None
+            self.notes.append(f"Redis not readable from here ({type(error).__name__})")
+        tally_now = self.tally_now
+        if tally_now is None:
+            return
+        if tally_now["version"] == 0 and acked:
+            self.notes.append("the tally is empty here: is REDIS_URL the server's?")
+        check["redis_total"] = tally_now["total"]
+        check["redis_version"] = tally_now["version"]
+        self.compare("redis", self.redis_answers)
+        if self.uncertain:
+            return
+        counts = expected_counts(self.kind, acked) if self.kind else None
+        check["counts_expected"] = counts
+        check["redis_counts_match"] = counts == tally_now["counts"]
+        if counts != tally_now["counts"]:
+            problems.append("Redis counts differ from the acknowledged answers")
+        if self.v0 is not None:
+            moves = tally_now["version"] - self.v0
+            acked_moves = sum(1 for a in self.results["answers"] if a[2] == "acked")
+            check["version_moves"] = moves
+            check["acked_answers"] = acked_moves
+            if moves != acked_moves:
+                problems.append(
+                    f"the tally's version moved {moves} times for {acked_moves} "
+                    "acknowledged answers (each one changes the count once)"
+                )
+
+    def stage(self) -> None:
+        if not self.stages:
+            return
+        check, problems, tally_now = self.check, self.problems, self.tally_now
+        latest = [stage.latest.get(self.question_id) for stage in self.stages]
+        shown = [message for message in latest if message is not None]
+        if not shown:
+            problems.append("no stage screen received a snapshot of the question")
+            return
+        last = max(shown, key=lambda message: message["version"])
+        check["stage_total"] = last["total"]
+        check["stage_version"] = last["version"]
+        check["stage_totals"] = [message["total"] for message in shown]
+        if tally_now is not None and any(
+            message["version"] != tally_now["version"] for message in shown
+        ):
+            problems.append(
+                "a stage screen's last snapshot is not the tally's final version "
+                f"({[m['version'] for m in shown]} vs {tally_now['version']})"
+            )
+        if self.kind in STAGE_COUNTED_KINDS:
+            stage_counts = {k: v for k, v in last["counts"].items() if v}
+            if tally_now is not None:
+                check["stage_counts_match"] = stage_counts == tally_now["counts"]
+                if stage_counts != tally_now["counts"]:
+                    problems.append("the stage's counts differ from Redis")
+
+    async def database(self) -> None:
+        check = self.check
+        redis_answers = self.redis_answers
+        expected_rows = len(redis_answers) if redis_answers is not None else len(self.acked)
+        try:
+            rows = await self.db(wait_for_rows, self.question_id, expected_rows, self.drain_timeout)
+        except Exception as error:
+            self.notes.append(f"Answer rows not readable from here ({type(error).__name__})")
+            return
+        check["db_rows"] = len(rows["rows"])
+        check["db_wait_s"] = rows["seconds"]
+        check["db_drained"] = rows["drained"]
+        if not rows["drained"]:
+            self.problems.append(
+                f"the answer writer did not drain within {self.drain_timeout:g} s "
+                f"(log backlog {rows['log_backlog']}; is `manage.py drain_answers` running?)"
+            )
+        self.compare("db", rows["rows"])
+
+    def totals(self) -> None:
+        acked, uncertain, check = self.acked, self.uncertain, self.check
+        totals = {"acked": len(acked)}
+        for name in ("stage_total", "redis_total", "db_rows"):
+            if name in check:
+                totals[name] = check[name]
+        check["totals"] = totals
+        if not uncertain and len(set(totals.values())) > 1:
+            self.problems.append(f"totals differ: {totals}")
+        if uncertain:
+            low, high = len(acked), len(set(acked) | set(uncertain))
+            for name, value in totals.items():
+                if not low <= value <= high:
+                    self.problems.append(f"{name} {value} is outside {low}..{high}")
+
+    def verdict(self) -> dict:
+        acked, uncertain, check, problems = self.acked, self.uncertain, self.check, self.problems
+        totals = check["totals"]
+        check["checked"] = [
+            name
+            for name, key in (("stage", "stage_total"), ("redis", "redis_total"), ("db", "db_rows"))
+            if key in check
+        ]
+        check["problems"] = problems
+        check["notes"] = self.notes
+        if not acked and not uncertain:
+            check["ok"] = None
+            check["verdict"] = "NOTHING CHECKED: no answer was acknowledged"
+            if problems:
+                check["ok"] = False
+                check["verdict"] = "MISMATCH: " + "; ".join(problems)
+        elif problems:
+            check["ok"] = False
+            check["verdict"] = "MISMATCH: " + "; ".join(problems)
+        elif uncertain:
+            check["ok"] = True
+            check["verdict"] = (
+                f"consistent, but {len(uncertain)} participants had answers without an ack "
+                "(counted either way is allowed)"
+            )
+        else:
+            check["ok"] = True
+            check["verdict"] = "exact: acknowledged == " + " == ".join(
+                n for n in totals if n != "acked"
+            )
+        return check
+
+
+def baseline_exactness(results: dict, before: dict, after: dict) -> dict:
+    """The bare consumer's check: it counts messages (HINCRBY), not participants."""
+    acked = [a for a in results["answers"] if a[2] == "acked"]
+    unacked = [a for a in results["answers"] if a[2] in ("sent", "timeout", "lost")]
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+    counted = sum(delta.values())
+    low, high = len(acked), len(acked) + len(unacked)
+    ok = low <= counted <= high
+    exact = ok and not unacked
+    if not acked and not unacked:
+        ok, exact = None, False
+    return {
+        "ok": ok,
+        "verdict": (
+            f"exact: {counted} HINCRBYs for {len(acked)} acknowledged messages"
+            if exact
+            else "NOTHING CHECKED: no answer was acknowledged"
+            if ok is None
+            else (
+                f"consistent: {counted} counted for {len(acked)} acked + {len(unacked)} unacked"
+                if ok
+                else f"MISMATCH: {counted} counted for {len(acked)} acknowledged messages"
+            )
+        ),
+        "acked_messages": len(acked),
+        "unacked_messages": len(unacked),
+        "redis_hincrby_total": counted,
+        "totals": {"acked": len(acked), "redis_total": counted},
+        "problems": [] if ok else ["counted != acknowledged"],
+        "notes": ["the bare consumer counts messages, not participants (no replace)"],
+    }

@@ -1,0 +1,80 @@
+"""What a load test is asked to do (``Options``), where it points (``parse_target``), and the
+error it stops with."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+# Join codes never hold the letters I, L and O (they are read as 1 and 0).
+DEFAULT_CODE = "DRUKTEST"
+BASELINE_CODE = "BARE"
+DEFAULT_HOST_ACTIONS = ("next", "prev", "next")
+PHONES_PER_PROCESS = 2500
+
+
+class LoadTestError(Exception):
+    """The load test cannot run (bad options, no server, no event)."""
+
+
+@dataclass
+class Options:
+    urls: list[str] = field(default_factory=lambda: [DEFAULT_URL])
+    phones: int = 100
+    join_rate: float = 200.0
+    burst: float = 5.0
+    change_share: float = 0.2
+    kind: str = "single"
+    code: str | None = None
+    hold: float = 0.0
+    processes: int = 0
+    baseline: bool = False
+    report: str | None = None
+    server_pids: list[int] = field(default_factory=list)
+    stages: int = 0
+    stage_key: str | None = None
+    host_actions: list[str] | None = None
+    ack_timeout: float = 30.0
+    join_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    settle_timeout: float = 10.0
+    broadcast_timeout: float = 30.0
+    ping_interval: float = 25.0
+    forwarded_for: int = 0
+    seed: int = 2018
+    progress: bool = True
+
+
+def parse_target(url: str) -> dict:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "ws"):
+        raise LoadTestError(f"{url}: only http:// addresses (point it at Daphne, no TLS)")
+    if not parts.hostname:
+        raise LoadTestError(f"{url}: no host")
+    port = parts.port or 80
+    try:
+        ip = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)[0][4][0]
+    except OSError as error:
+        raise LoadTestError(f"{url}: {error}") from error
+    address = ip_address(ip)
+    local = address.is_loopback or ip in _local_addresses()
+    return {
+        "url": f"http://{parts.netloc}",
+        "ip": ip,
+        "port": port,
+        "host_header": parts.netloc,
+        "origin": f"http://{parts.netloc}",
+        "local": local,
+    }
+
+
+def _local_addresses() -> set[str]:
+    addresses = set()
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            addresses.add(info[4][0])
+    return addresses

@@ -1,0 +1,71 @@
+"""A stage screen's socket, keeping the receipt time and version of every results snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import defaultdict
+
+from .wsclient import ws_connect
+
+
+class StageClient:
+    """A stage screen: keeps every results snapshot's receipt time and version."""
+
+    def __init__(self, target: dict, path: str) -> None:
+        self.target = target
+        self.path = path
+        self.ws = None
+        self.series: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        self.latest: dict[int, dict] = {}
+        self.states = 0
+        self.question_id: int | None = None
+        self.first_results = asyncio.get_running_loop().create_future()
+        self.closed_code: int | None = None
+
+    async def connect(self, timeout: float = 15.0) -> None:
+        self.ws = await ws_connect(
+            self.target["ip"],
+            self.target["port"],
+            self.path,
+            host_header=self.target["host_header"],
+            origin=self.target["origin"],
+            on_text=self.on_text,
+            on_close=self.on_close,
+            timeout=timeout,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.first_results), timeout)
+
+    def on_text(self, payload: bytes) -> None:
+        now = time.monotonic()
+        message = json.loads(payload)
+        kind = message.get("type")
+        if kind == "results":
+            question = message["question"]
+            self.series[question].append((now, message["version"]))
+            latest = self.latest.get(question)
+            if latest is None or message["version"] >= latest["version"]:
+                self.latest[question] = message
+            if not self.first_results.done():
+                self.first_results.set_result(True)
+        elif kind == "state":
+            self.states += 1
+            question = message.get("question")
+            self.question_id = question["id"] if question else None
+
+    def on_close(self, code: int, by_us: bool) -> None:
+        if not by_us:
+            self.closed_code = code
+        if not self.first_results.done():
+            self.first_results.set_result(False)
+
+    def shown_version(self, question_id: int) -> int:
+        latest = self.latest.get(question_id)
+        return latest["version"] if latest else -1
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
