@@ -24,8 +24,8 @@ from redis.exceptions import RedisError
 
 from . import tally
 from .figures import comparisons
+from .kinds import results_message
 from .redis_client import get_async_redis, get_sync_redis
-from .results import results_message
 from .state import build_event_state
 
 logger = logging.getLogger(__name__)
