@@ -331,7 +331,7 @@ class FallbackPath:
         if not origin_allowed(headers.get("origin"), host, secure):
             await _send(send, _error("bad_origin", "", 403), host, secure)
             return
-        body = await _read_body(receive, answers.MAX_MESSAGE_BYTES)
+        body = await _read_body(receive, settings.ZP_MAX_MESSAGE_BYTES)
         if body is None:
             return
         event, refusal = await self.stage_screen(code, query)
@@ -353,7 +353,7 @@ class FallbackPath:
         if not origin_allowed(headers.get("origin"), host, secure):
             await _send(send, _error("bad_origin", "", 403), host, secure)
             return
-        body = await _read_body(receive, answers.MAX_MESSAGE_BYTES)
+        body = await _read_body(receive, settings.ZP_MAX_MESSAGE_BYTES)
         if body is None:
             return  # the phone went away
         participant, refusal = await self.participant(scope, query, code)
