@@ -30,7 +30,7 @@ def event_results(event: Event, screen: bool = False) -> list[dict]:
     """Every question's result in order, with the research figures beside it (newest first).
 
     Each question: number, prompt, kind, respondents, ``lines`` (what was counted: options,
-    scale points, split bins, words, ranking points, quadrant means), ``summary_lines`` (mean,
+    scale points, split bins, words, points or mean positions per item), ``summary_lines`` (mean,
     NPS and its groups, the split), ``research`` (every linked figure) and the raw ``summary``
     from ``results``. A line's ``research`` holds the figures that stand beside it.
 

@@ -39,7 +39,7 @@ class Section:
     title: Any
     fields: tuple[str, ...]
     collapsed: bool = False
-    # Whether the server's validation spec carries it (the quadrant's axis labels it need not).
+    # Whether the server's validation spec carries it (labels only for people it need not).
     in_spec: bool = True
 
     def fieldset(self) -> tuple:

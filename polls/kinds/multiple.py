@@ -34,8 +34,10 @@ class Multiple(ChoiceKind):
         return results.percentages(counts, total)
 
     def payload_block(self, question) -> dict:
-        options = len(question.options.all())
-        return {"min": question.min_choices, "max": question.max_choices or options}
+        return {
+            "min": question.min_choices,
+            "max": question.max_choices or len(question.options.all()),
+        }
 
     def check(self, question) -> dict:
         if question.max_choices is not None and question.max_choices < max(question.min_choices, 1):
