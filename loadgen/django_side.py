@@ -12,31 +12,17 @@ from typing import Any
 
 
 def create_question(event, kind: str, order: int):
+    from polls import kinds
     from polls.models import Option, Question
 
     question = Question(
         event=event, order=order, kind=kind, prompt=f"Load test question {order} ({kind})"
     )
-    if kind == "scale":
-        question.scale_min, question.scale_max = 1, 10
-    elif kind == "ces":
-        question.scale_min, question.scale_max, question.lower_is_better = 1, 5, True
-    elif kind in ("nps", "enps"):
-        question.scale_min, question.scale_max = 0, 10
-        question.scale_min_label, question.scale_max_label = "Not at all", "Certainly"
-    elif kind == "split":
-        question.split_a_label, question.split_b_label = "Self-service", "Live contact"
-    elif kind == "text":
-        question.text_max_length = 40
-    elif kind == "quadrant":
-        question.quadrant_x_label, question.quadrant_y_label = "Satisfaction", "Impact"
-    elif kind == "multiple":
-        question.min_choices, question.max_choices = 1, 3
+    kinds.get(kind).prepare_load_test(question)
     question.full_clean()
     question.save()
     if question.has_options:
-        count = 4 if kind in ("single", "quadrant") else 5
-        for number in range(1, count + 1):
+        for number in range(1, kinds.get(kind).load_test_options + 1):
             Option.objects.create(question=question, order=number, label=f"Option {number}")
     return question
 

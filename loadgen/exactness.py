@@ -9,9 +9,12 @@ from typing import Any
 from .django_side import expected_counts, read_tally, read_tally_answers, wait_for_rows
 from .stage import StageClient
 
-# What the stage shows as counts per bucket, comparable with the tally's (the other kinds show
-# a word cloud, quadrant points or an average).
-STAGE_COUNTED_KINDS = ("single", "multiple", "scale", "nps", "enps", "ces", "split")
+
+def _publishes_counts(kind: str) -> bool:
+    """Whether a snapshot's counts are the tally's buckets (else they are in its summary)."""
+    from polls import kinds
+
+    return kinds.get(kind).publishes_counts
 
 
 class Check:
@@ -137,7 +140,7 @@ class Check:
                 "a stage screen's last snapshot is not the tally's final version "
                 f"({[m['version'] for m in shown]} vs {tally_now['version']})"
             )
-        if self.kind in STAGE_COUNTED_KINDS:
+        if self.kind and _publishes_counts(self.kind):
             stage_counts = {k: v for k, v in last["counts"].items() if v}
             if tally_now is not None:
                 check["stage_counts_match"] = stage_counts == tally_now["counts"]

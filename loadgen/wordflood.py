@@ -249,7 +249,7 @@ def snapshot_cost(redis_url: str, question_id: int, runs: int = 20) -> dict:
     """Distinct words in the tally and one snapshot's cost, as the results pump pays it."""
     import redis
 
-    from polls.results import results_message
+    from polls.kinds import results_message
     from polls.tally import question_keys
 
     keys = question_keys(question_id)

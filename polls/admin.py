@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 
 from benchmarks import admin as benchmarks_admin
 
-from . import export_views, show
+from . import export_views, kinds, show
 from .figures import check_figure_fits
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
@@ -237,14 +237,10 @@ class OptionFormSet(forms.BaseInlineFormSet):
             )
         if len(set(labels)) != len(labels):
             raise ValidationError(_("Two options have the same label."))
-        if question.kind == Question.Kind.MULTIPLE and question.max_choices:
-            if question.max_choices > len(labels):
-                raise ValidationError(
-                    _("The most choices (%(max)d) is more than the number of options.")
-                    % {"max": question.max_choices}
-                )
-            if question.min_choices > len(labels):
-                raise ValidationError(_("The fewest choices is more than the number of options."))
+        kind = kinds.find(question.kind)
+        problem = kind.check_options(question, labels) if kind is not None else None
+        if problem:
+            raise ValidationError(problem)
 
 
 class OptionInline(admin.TabularInline):
@@ -300,37 +296,8 @@ class QuestionAdmin(admin.ModelAdmin):
             None,
             {"fields": ["event", "order", "kind", "prompt", "state", "show_results", "revealed"]},
         ),
-        (
-            _("Scale, NPS and CES"),
-            {
-                "fields": [
-                    "scale_min",
-                    "scale_max",
-                    "scale_min_label",
-                    "scale_max_label",
-                    "lower_is_better",
-                ]
-            },
-        ),
-        (_("Multiple choice"), {"classes": ["collapse"], "fields": ["min_choices", "max_choices"]}),
-        (
-            _("Split / percentage guess"),
-            {"classes": ["collapse"], "fields": ["split_a_label", "split_b_label"]},
-        ),
-        (_("Word cloud"), {"classes": ["collapse"], "fields": ["text_max_length"]}),
-        (
-            _("2x2 quadrant"),
-            {
-                "fields": [
-                    "quadrant_x_label",
-                    "quadrant_x_low",
-                    "quadrant_x_high",
-                    "quadrant_y_label",
-                    "quadrant_y_low",
-                    "quadrant_y_high",
-                ]
-            },
-        ),
+        # Each kind's own fields (kinds of one family share theirs), in the payload's order.
+        *kinds.admin_fieldsets(),
     ]
 
     def get_queryset(self, request):

@@ -17,11 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from . import attendees, tally
-from .text import clean_text, words_of
+from . import attendees, kinds, tally
+from .kinds.base import is_int
 from .tokens import Participant
 
-MAX_MESSAGE_BYTES = 4096
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 CLIENT_TYPES = ("answer", "ping")
 
@@ -70,7 +69,7 @@ def parse_message(text: str | None, data: bytes | None) -> dict:
     """Decode a raw frame into a JSON object with a known type."""
     raw = text if text is not None else (data or b"")
     size = len(raw.encode()) if isinstance(raw, str) else len(raw)
-    if size > MAX_MESSAGE_BYTES:
+    if size > settings.ZP_MAX_MESSAGE_BYTES:
         raise Rejection("too_large")
     try:
         message = json.loads(raw)
@@ -89,84 +88,15 @@ def parse_message(text: str | None, data: bytes | None) -> dict:
     return message
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _in_range(value: Any, low: int, high: int) -> bool:
-    return _is_int(value) and low <= value <= high
-
-
-def _validate_multiple(spec: dict, value: Any) -> list[int]:
-    if not isinstance(value, list) or not all(_is_int(item) for item in value):
-        raise Rejection("bad_value")
-    chosen = sorted(set(value))
-    if len(chosen) != len(value) or not set(chosen) <= set(spec["options"]):
-        raise Rejection("bad_value")
-    if not spec["choices"]["min"] <= len(chosen) <= spec["choices"]["max"]:
-        raise Rejection("bad_value")
-    return chosen
-
-
-def _validate_ranking(spec: dict, value: Any) -> list[int]:
-    """Every option exactly once, best first."""
-    if not isinstance(value, list) or not all(_is_int(item) for item in value):
-        raise Rejection("bad_value")
-    if len(value) != len(spec["options"]) or set(value) != set(spec["options"]):
-        raise Rejection("bad_value")
-    return value
-
-
-def _validate_quadrant(spec: dict, value: Any) -> dict[str, dict[str, int]]:
-    """A point (x, y in 0..100) for every item, keyed by option id."""
-    if not isinstance(value, dict) or set(value) != {str(item) for item in spec["options"]}:
-        raise Rejection("bad_value")
-    points = {}
-    for key in sorted(value, key=int):
-        point = value[key]
-        if not isinstance(point, dict) or set(point) != {"x", "y"}:
-            raise Rejection("bad_value")
-        if not (_in_range(point["x"], 0, 100) and _in_range(point["y"], 0, 100)):
-            raise Rejection("bad_value")
-        points[key] = {"x": point["x"], "y": point["y"]}
-    return points
-
-
-def _validate_text(spec: dict, value: Any) -> str:
-    if not isinstance(value, str):
-        raise Rejection("bad_value")
-    text = clean_text(value)
-    if len(text) > spec["text"]["max_length"]:
-        raise Rejection("too_long")
-    if not words_of(text):
-        raise Rejection("empty")
-    return text
-
-
 def validate_value(spec: dict, value: Any) -> Any:
     """Check a value against the question spec; return it in its canonical form."""
-    kind = spec["kind"]
-    if kind == "single":
-        if _is_int(value) and value in spec["options"]:
-            return value
+    kind = kinds.find(spec["kind"])
+    if kind is None:
         raise Rejection("bad_value")
-    if kind == "multiple":
-        return _validate_multiple(spec, value)
-    if kind in ("scale", "ces", "nps", "enps"):
-        if _in_range(value, spec["scale"]["min"], spec["scale"]["max"]):
-            return value
-        raise Rejection("bad_value")
-    if kind == "split":
-        if _in_range(value, 0, 100):
-            return value
-        raise Rejection("bad_value")
-    if kind == "text":
-        return _validate_text(spec, value)
-    if kind == "ranking":
-        return _validate_ranking(spec, value)
-    if kind == "quadrant":
-        return _validate_quadrant(spec, value)
-    raise Rejection("bad_value")
+    try:
+        return kind.validate(spec, value)
+    except kinds.Refused as refused:
+        raise Rejection(refused.code) from None
 
 
 def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
@@ -175,7 +105,7 @@ def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
     if message_id is None:
         raise Rejection("bad_message", detail="id")
     question_id = message.get("question")
-    if not _is_int(question_id):
+    if not is_int(question_id):
         raise Rejection("bad_message", message_id, detail="question")
     if "value" not in message:
         raise Rejection("bad_message", message_id, detail="value")

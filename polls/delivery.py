@@ -36,8 +36,8 @@ from redis.exceptions import RedisError
 
 from . import push, tally
 from .figures import comparisons
+from .kinds import results_message
 from .redis_client import get_async_redis
-from .results import results_message
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import exports, show
+from . import show
 from .codes import normalise_code
+from .exports import data, writers
 from .models import Event
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -34,7 +35,7 @@ def download(content: bytes, content_type: str, event: Event, name: str) -> Http
 
 
 def xlsx_download(event: Event) -> HttpResponse:
-    return download(exports.event_xlsx(event), XLSX_TYPE, event, "results.xlsx")
+    return download(writers.event_xlsx(event), XLSX_TYPE, event, "results.xlsx")
 
 
 # never_cache: the files hold every participant's answers; no shared cache may keep them.
@@ -43,7 +44,7 @@ def xlsx_download(event: Event) -> HttpResponse:
 @login_required
 def answers_csv(request: HttpRequest, code: str) -> HttpResponse:
     event = _hosted_event(request, code)
-    return download(exports.answers_csv(event), CSV_TYPE, event, "answers.csv")
+    return download(writers.answers_csv(event), CSV_TYPE, event, "answers.csv")
 
 
 @require_safe
@@ -51,7 +52,7 @@ def answers_csv(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 def results_csv(request: HttpRequest, code: str) -> HttpResponse:
     event = _hosted_event(request, code)
-    return download(exports.results_csv(event), CSV_TYPE, event, "results.csv")
+    return download(writers.results_csv(event), CSV_TYPE, event, "results.csv")
 
 
 @require_safe
@@ -67,7 +68,7 @@ def results_xlsx(request: HttpRequest, code: str) -> HttpResponse:
 def results_print(request: HttpRequest, code: str) -> HttpResponse:
     """Every question's result with the research beside it, for paper (A4) and the screen."""
     event = _hosted_event(request, code)
-    questions = exports.event_results(event, screen=True)
+    questions = data.event_results(event, screen=True)
     with translation.override(event.language):
         return render(
             request,

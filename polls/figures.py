@@ -11,16 +11,12 @@ from django.utils.translation import gettext as _
 from benchmarks.compare import OptionGap, compare_shares, compare_value
 from benchmarks.models import Figure
 
+from . import kinds
 from .models import Question
 
+# Per kind, the metrics of the figures it compares with (each kind's ``comparable_metrics``).
 COMPARABLE_METRICS = {
-    Question.Kind.SINGLE: {Figure.Metric.SHARES},
-    Question.Kind.MULTIPLE: {Figure.Metric.SHARES},
-    Question.Kind.SCALE: {Figure.Metric.MEAN},
-    Question.Kind.CES: {Figure.Metric.CES},
-    Question.Kind.NPS: {Figure.Metric.NPS},
-    Question.Kind.ENPS: {Figure.Metric.NPS},
-    Question.Kind.SPLIT: {Figure.Metric.SPLIT, Figure.Metric.PERCENTAGE},
+    kind.name: kind.comparable_metrics for kind in kinds.REGISTERED if kind.comparable_metrics
 }
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from . import kinds
 from .codes import generate_code, is_valid_code
 
 
@@ -138,28 +139,13 @@ class EventLogo(models.Model):
 
 
 class Question(models.Model):
-    class Kind(models.TextChoices):
-        SINGLE = "single", _("Single choice")
-        MULTIPLE = "multiple", _("Multiple choice")
-        SCALE = "scale", _("Scale / report mark")
-        NPS = "nps", _("Net Promoter Score (0-10)")
-        ENPS = "enps", _("European NPS (0-10, promoters 8-10)")
-        CES = "ces", _("Customer effort score")
-        SPLIT = "split", _("Split / percentage guess")
-        TEXT = "text", _("Word cloud / open text")
-        RANKING = "ranking", _("Ranking")
-        QUADRANT = "quadrant", _("2x2 quadrant")
+    # One member per kind of polls.kinds (SINGLE = "single", ...), in their order.
+    Kind = kinds.text_choices()
 
     class State(models.TextChoices):
         DRAFT = "draft", _("Draft")
         OPEN = "open", _("Open")
         CLOSED = "closed", _("Closed")
-
-    CHOICE_KINDS = (Kind.SINGLE, Kind.MULTIPLE)
-    # Kinds whose options are what the attendee chooses, orders or places.
-    OPTION_KINDS = (Kind.SINGLE, Kind.MULTIPLE, Kind.RANKING, Kind.QUADRANT)
-    SCALE_KINDS = (Kind.SCALE, Kind.CES)
-    NPS_KINDS = (Kind.NPS, Kind.ENPS)
 
     event = models.ForeignKey(
         Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="questions"
@@ -218,38 +204,14 @@ class Question(models.Model):
         return self.prompt
 
     @property
-    def is_choice(self) -> bool:
-        return self.kind in self.CHOICE_KINDS
-
-    @property
     def has_options(self) -> bool:
-        return self.kind in self.OPTION_KINDS
+        """Whether the attendee chooses, orders or places the question's options."""
+        kind = kinds.find(self.kind)
+        return kind is not None and kind.has_options
 
     def clean(self) -> None:
-        errors = {}
-        if self.kind == self.Kind.CES and (self.scale_min, self.scale_max) not in ((1, 5), (1, 7)):
-            errors["scale_max"] = _("A customer effort score uses a 1-5 or a 1-7 scale.")
-        if self.kind == self.Kind.SPLIT and not self.split_a_label:
-            errors["split_a_label"] = _("Name part A (for example: self-service).")
-        if self.kind == self.Kind.TEXT and not 1 <= self.text_max_length <= 200:
-            errors["text_max_length"] = _("Allow between 1 and 200 characters.")
-        if self.kind == self.Kind.QUADRANT and not (
-            self.quadrant_x_label and self.quadrant_y_label
-        ):
-            errors["quadrant_y_label"] = _("Name both axes of the 2x2.")
-        if self.kind in self.SCALE_KINDS:
-            if self.scale_min >= self.scale_max:
-                errors["scale_max"] = _("The maximum must be greater than the minimum.")
-            elif self.scale_max - self.scale_min > 100:
-                errors["scale_max"] = _("A scale may have at most 101 points.")
-        if (
-            self.kind == self.Kind.MULTIPLE
-            and self.max_choices is not None
-            and self.max_choices < max(self.min_choices, 1)
-        ):
-            errors["max_choices"] = _(
-                "The most choices must be at least the fewest choices (and at least 1)."
-            )
+        kind = kinds.find(self.kind)  # an unknown kind is the field's error
+        errors = kind.check(self) if kind is not None else {}
         if errors:
             raise ValidationError(errors)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+from . import kinds
 from .models import Event, Question
 from .stagekeys import stage_key_digest
 
@@ -19,64 +20,21 @@ def look_digest(event: Event) -> str:
     return hashlib.sha256(look.encode()).hexdigest()[:12]
 
 
-def _scale(question: Question) -> dict | None:
-    if question.kind in Question.NPS_KINDS:
-        return {
-            "min": 0,
-            "max": 10,
-            "min_label": question.scale_min_label,
-            "max_label": question.scale_max_label,
-            "lower_is_better": False,
-        }
-    if question.kind in Question.SCALE_KINDS:
-        return {
-            "min": question.scale_min,
-            "max": question.scale_max,
-            "min_label": question.scale_min_label,
-            "max_label": question.scale_max_label,
-            "lower_is_better": question.kind == Question.Kind.CES and question.lower_is_better,
-        }
-    return None
-
-
 def question_payload(question: Question, position: int, count: int) -> dict:
     options = [{"id": option.id, "label": option.label} for option in question.options.all()]
-    kind = question.kind
     links = list(question.figure_links.select_related("figure__study"))
     figures = [link.figure.as_payload() for link in links] if question.revealed else []
     return {
         "id": question.id,
-        "kind": kind,
+        "kind": question.kind,
         "prompt": question.prompt,
         "options": options if question.has_options else [],
         "open": question.state == Question.State.OPEN,
         "state": question.state,
         "show_results": question.show_results,
         "revealed": question.revealed,
-        "scale": _scale(question),
-        "choices": (
-            {"min": question.min_choices, "max": question.max_choices or len(options)}
-            if kind == Question.Kind.MULTIPLE
-            else None
-        ),
-        "split": (
-            {"a": question.split_a_label, "b": question.split_b_label}
-            if kind == Question.Kind.SPLIT
-            else None
-        ),
-        "text": {"max_length": question.text_max_length} if kind == Question.Kind.TEXT else None,
-        "quadrant": (
-            {
-                "x": question.quadrant_x_label,
-                "x_low": question.quadrant_x_low,
-                "x_high": question.quadrant_x_high,
-                "y": question.quadrant_y_label,
-                "y_low": question.quadrant_y_low,
-                "y_high": question.quadrant_y_high,
-            }
-            if kind == Question.Kind.QUADRANT
-            else None
-        ),
+        # "scale", "choices", ...: each kind's own block, null for the other kinds.
+        **kinds.payload_blocks(question),
         "figures": figures,
         "figures_count": len(links),
         "position": position,
@@ -91,10 +49,7 @@ def question_spec(payload: dict) -> dict:
         "open": payload["open"],
         "options": [option["id"] for option in payload["options"]],
         "labels": {str(option["id"]): option["label"] for option in payload["options"]},
-        "scale": payload["scale"],
-        "choices": payload["choices"],
-        "split": payload["split"],
-        "text": payload["text"],
+        **kinds.spec_blocks(payload),
         "figures": payload["figures"],
     }
 

@@ -21,11 +21,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from redis.exceptions import RedisError
 
+from . import kinds
 from .redis_client import get_async_redis, get_sync_redis
-from .text import words_of
 
 LOG_REGISTRY = "zp:logs"
 WRITER_GROUP = "writers"
@@ -53,33 +52,10 @@ def question_id_from_log_key(key: str) -> int:
     return int(key.split("{q:", 1)[1].split("}", 1)[0])
 
 
-def quadrant_of(x: int, y: int) -> str:
-    return ("t" if y >= 50 else "b") + ("r" if x >= 50 else "l")
-
-
 def buckets_for(kind: str, value: Any) -> list[str]:
-    """The count buckets an answer falls in.
-
-    single/multiple: the option ids; scales, NPS, split: the number given; text: its words;
-    ranking: ``<option>@<rank>``; quadrant: ``<item>:x:<x>``, ``<item>:y:<y>`` and
-    ``<item>:q:<tl|tr|bl|br>``. Exact means, ranks and points follow from these counts.
-    """
-    if kind == "text":
-        return words_of(value)
-    if kind == "ranking":
-        return [f"{option}@{rank}" for rank, option in enumerate(value, start=1)]
-    if kind == "quadrant":
-        buckets = []
-        for item, point in value.items():
-            buckets += [
-                f"{item}:x:{point['x']}",
-                f"{item}:y:{point['y']}",
-                f"{item}:q:{quadrant_of(point['x'], point['y'])}",
-            ]
-        return buckets
-    if isinstance(value, list):
-        return [str(item) for item in value]
-    return [str(value)]
+    """The count buckets an answer falls in (each kind's ``buckets``: option ids, the number
+    given, words, ``<option>@<rank>`` ...). Exact means, ranks and points follow from them."""
+    return kinds.get(kind).buckets(value)
 
 
 # The word cap's rule, shared by the scripts that count and uncount a stored answer's buckets:
@@ -242,8 +218,8 @@ def _batcher() -> _Batcher:
 
 
 def most_buckets(kind: str) -> int:
-    """The script's cap on distinct buckets: the word cap for a word cloud, else none (0)."""
-    return settings.ZP_MAX_WORDS_PER_QUESTION if kind == "text" else 0
+    """The script's cap on distinct buckets: a word cloud's word cap, else none (0)."""
+    return kinds.get(kind).most_buckets()
 
 
 def encode_value(value: Any) -> str:

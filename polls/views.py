@@ -21,14 +21,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import attendees, joinguard, show, tally, voice
+from . import attendees, joinguard, kinds, show, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
 from .models import Event, Question
 from .stagekeys import stage_key_matches
 from .state import look_digest
-from .text import mask, words_of
 from .tokens import (
     attendee_participant_id,
     issue_participant_token,
@@ -249,18 +248,7 @@ def _hidden_words(question: Question | None) -> list[str]:
 def _answer_text(question: Question, value) -> str:
     """A burst's answer as the host reads it: option labels, the words counted (masked)."""
     labels = dict(question.options.values_list("id", "label")) if question.has_options else {}
-    if question.kind == Question.Kind.TEXT and isinstance(value, str):
-        return " ".join(mask(word) for word in words_of(value))
-    if question.kind == Question.Kind.QUADRANT and isinstance(value, dict):
-        return "; ".join(
-            f"{labels.get(int(item), item)} ({point.get('x')}, {point.get('y')})"
-            for item, point in value.items()
-            if str(item).isdigit() and isinstance(point, dict)
-        )
-    if isinstance(value, list):
-        joiner = " > " if question.kind == Question.Kind.RANKING else ", "
-        return joiner.join(str(labels.get(item, item)) for item in value)
-    return str(labels.get(value, value))
+    return kinds.get(question.kind).brief_answer(value, labels)
 
 
 def _duration(seconds: int) -> str:

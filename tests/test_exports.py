@@ -16,8 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from benchmarks.models import Figure, Study
-from polls import exports, tally
+from polls import tally
 from polls.demo import ensure_demo
+from polls.exports import data as export_data
+from polls.exports import writers
 from polls.models import Answer, Question, QuestionFigure
 from tests.factories import make_event, make_question, make_user, option_ids
 
@@ -107,7 +109,7 @@ def split(event):
 
 def test_results_come_from_the_answer_rows_with_research_never_revealed(event, choice, split):
     assert not choice.revealed and not split.revealed
-    first, second = exports.event_results(event)
+    first, second = export_data.event_results(event)
     assert [line["count"] for line in first["lines"]] == [2, 1, 1]
     assert [line["percent"] for line in first["lines"]] == [50, 25, 25]
     assert [line["research"][0]["difference"] for line in first["lines"]] == [0, -5, 5]
@@ -123,9 +125,9 @@ def test_results_come_from_the_answer_rows_with_research_never_revealed(event, c
 
 def test_a_question_without_answers_still_appears(event):
     make_question(event, kind=Question.Kind.TEXT, prompt="One word?", options=())
-    (result,) = exports.event_results(event)
+    (result,) = export_data.event_results(event)
     assert result["respondents"] == 0 and result["lines"] == []
-    rows = as_dicts(exports.results_csv(event))
+    rows = as_dicts(writers.results_csv(event))
     assert [row["Question"] for row in rows] == ["One word?"]
 
 
@@ -133,7 +135,7 @@ def test_a_question_without_answers_still_appears(event):
 
 
 def test_answers_csv_has_one_row_per_answer_with_labels_not_ids(event, choice):
-    content = exports.answers_csv(event)
+    content = writers.answers_csv(event)
     assert content.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with the BOM
     rows = as_dicts(content)
     assert len(rows) == Answer.objects.count() == 4
@@ -173,7 +175,7 @@ def test_every_kind_of_answer_reads_as_text(event):
     answer(ranking, "p1", [z, x, y])
     answer(quadrant, "p1", {str(phone): {"x": 80, "y": 20}, str(chat): {"x": 10, "y": 90}})
     answer(text, "p1", "Quick and friendly")
-    assert [row["Answer"] for row in as_dicts(exports.answers_csv(event))] == [
+    assert [row["Answer"] for row in as_dicts(writers.answers_csv(event))] == [
         "A; C",
         "7",
         "self 53% / live 47%",
@@ -185,7 +187,7 @@ def test_every_kind_of_answer_reads_as_text(event):
 
 
 def test_results_csv_rows_and_totals_equal_the_answers(event, choice):
-    rows = as_dicts(exports.results_csv(event))
+    rows = as_dicts(writers.results_csv(event))
     results = [row for row in rows if row["Row"] == "result"]
     assert [row["Result"] for row in results] == ["Red", "Green", "Blue"]
     assert [row["Count"] for row in results] == ["2", "1", "1"]
@@ -208,7 +210,7 @@ def test_results_csv_rows_and_totals_equal_the_answers(event, choice):
 
 
 def test_results_csv_puts_the_research_beside_the_split_and_every_year_under_it(event, split):
-    rows = [row for row in as_dicts(exports.results_csv(event)) if row["Row"] == "summary"]
+    rows = [row for row in as_dicts(writers.results_csv(event)) if row["Row"] == "summary"]
     assert [
         (row["Result"], row["Value"], row["Research figure"], row["Difference"]) for row in rows
     ] == [
@@ -216,7 +218,7 @@ def test_results_csv_puts_the_research_beside_the_split_and_every_year_under_it(
         ("self-service", "", "38", "15"),  # the older figure: counted values are not repeated
         ("live contact", "47", "", ""),
     ]
-    bins = [row for row in as_dicts(exports.results_csv(event)) if row["Row"] == "result"]
+    bins = [row for row in as_dicts(writers.results_csv(event)) if row["Row"] == "result"]
     assert [row["Result"] for row in bins][:2] == ["0\u20139", "10\u201319"]
     assert sum(int(row["Count"]) for row in bins) == 2
 
@@ -226,7 +228,7 @@ def test_nps_summary_lines(event):
     for participant, score in enumerate([10, 9, 8, 3]):
         answer(question, f"p{participant}", score)
     add_figure(question, "nps", 2017, value=Decimal("13"))
-    rows = [row for row in as_dicts(exports.results_csv(event)) if row["Row"] == "summary"]
+    rows = [row for row in as_dicts(writers.results_csv(event)) if row["Row"] == "summary"]
     assert [(row["Result"], row["Count"], row["Share (%)"]) for row in rows[:3]] == [
         ("Promoters (9\u201310)", "2", "50"),
         ("Passives (7\u20138)", "1", "25"),
@@ -241,7 +243,7 @@ def test_csv_neutralises_formulas_and_never_escapes_html(event):
     typed = ['=HYPERLINK("http://x")', "+1 idea", "-2 ideas", "@SUM(A1)", "\tTabbed", "<b>hi</b>"]
     for participant, text in enumerate(typed):
         answer(question, f"p{participant}", text)
-    rows = as_dicts(exports.answers_csv(event))
+    rows = as_dicts(writers.answers_csv(event))
     assert [row["Answer"] for row in rows] == [
         '\'=HYPERLINK("http://x")',
         "'+1 idea",
@@ -251,8 +253,8 @@ def test_csv_neutralises_formulas_and_never_escapes_html(event):
         "<b>hi</b>",
     ]
     assert {row["Question"] for row in rows} == {"'=1+1 or <b>?</b>"}
-    assert "&lt;" not in exports.answers_csv(event).decode("utf-8-sig")
-    result_rows = as_dicts(exports.results_csv(event))
+    assert "&lt;" not in writers.answers_csv(event).decode("utf-8-sig")
+    result_rows = as_dicts(writers.results_csv(event))
     assert {row["Question"] for row in result_rows} == {"'=1+1 or <b>?</b>"}
 
 
@@ -263,10 +265,10 @@ def test_csv_keeps_dutch_characters_and_speaks_the_events_language(event):
     answer(question, "p1", option_ids(question)[0])
     nps = make_question(event, kind=Question.Kind.NPS, options=())
     answer(nps, "p1", 9)
-    header, row = read_csv(exports.answers_csv(event))[:2]
+    header, row = read_csv(writers.answers_csv(event))[:2]
     assert header[1:6] == ["Vraag", "Soort", "Deelnemer", "Antwoord", "Beantwoord op"]
     assert row[1:5] == ["Financiële resultaten?", "Eén antwoord", "p1", "Één"]
-    results = read_csv(exports.results_csv(event))
+    results = read_csv(writers.results_csv(event))
     assert "Verschil" in results[0]
     assert any(row[5].startswith("Promotors") for row in results[1:])
 
@@ -278,7 +280,7 @@ def test_xlsx_has_an_overview_a_sheet_per_question_and_the_answers(event, choice
     long_prompt = "What [really] matters: price/quality *or* speed? A very long question\\"
     other = make_question(event, prompt=long_prompt, options=("Price", "Speed"))
     answer(other, "p1", option_ids(other)[0])
-    workbook = open_xlsx(exports.event_xlsx(event))
+    workbook = open_xlsx(writers.event_xlsx(event))
     names = workbook.sheetnames
     assert len(names) == 2 + event.questions.count()
     assert names[0] == "Overview" and names[-1] == "Answers"
@@ -302,7 +304,7 @@ def test_xlsx_has_an_overview_a_sheet_per_question_and_the_answers(event, choice
 
 
 def test_xlsx_question_sheet_has_the_research_beside_each_result(event, choice, split):
-    workbook = open_xlsx(exports.event_xlsx(event))
+    workbook = open_xlsx(writers.event_xlsx(event))
     colour = sheet_rows(workbook[workbook.sheetnames[1]])
     assert colour[0][0] == "Favourite colour?"
     header = colour[4]
@@ -338,7 +340,7 @@ def test_xlsx_writes_formulas_as_plain_text(event):
     typed = ['=HYPERLINK("http://x","click")', "#N/A", "+31 6", "@cmd", "<b>hi</b>"]
     for participant, text in enumerate(typed):
         answer(question, f"p{participant}", text)
-    workbook = open_xlsx(exports.event_xlsx(event))
+    workbook = open_xlsx(writers.event_xlsx(event))
     cells = [row[4] for row in workbook["Answers"].iter_rows(min_row=2)]
     assert [cell.value for cell in cells] == typed
     assert {cell.data_type for cell in cells} == {"s"}
@@ -351,12 +353,12 @@ def test_xlsx_writes_formulas_as_plain_text(event):
 
 def test_sheet_titles_are_short_clean_and_unique():
     taken: set[str] = set()
-    first = exports.sheet_title("1. Which [channel]: phone/chat*? " + "x" * 40, taken)
+    first = writers.sheet_title("1. Which [channel]: phone/chat*? " + "x" * 40, taken)
     assert len(first) <= 31 and not set(first) & set("[]:*?/\\")
-    assert exports.sheet_title("Overview", taken) == "Overview"
-    again = exports.sheet_title("overview", taken)
+    assert writers.sheet_title("Overview", taken) == "Overview"
+    again = writers.sheet_title("overview", taken)
     assert again != "Overview" and len(again) <= 31
-    assert exports.sheet_title("'quoted'", taken) == "quoted"
+    assert writers.sheet_title("'quoted'", taken) == "quoted"
 
 
 # --- the demo: every kind ----------------------------------------------------------------
@@ -380,19 +382,19 @@ def test_the_demo_event_exports_every_kind(client):
             Question.Kind.QUADRANT: {str(i): {"x": 70, "y": 30} for i in ids},
         }[question.kind]
         answer(question, f"p{index}", value)
-    data = exports.event_results(event)
+    data = export_data.event_results(event)
     assert len(data) == len(questions) == 13
     assert all(result["respondents"] == 1 for result in data)
     self_service = data[1]
     headline = self_service["summary_lines"][0]
     assert (headline["value"], headline["research"][0]["measured"]) == (53, 39)
     assert headline["research"][0]["difference"] == 14
-    workbook = open_xlsx(exports.event_xlsx(event))
+    workbook = open_xlsx(writers.event_xlsx(event))
     assert len(workbook.sheetnames) == 15
     assert "Overzicht" in workbook.sheetnames or "Overview" in workbook.sheetnames
-    rows = read_csv(exports.results_csv(event))
+    rows = read_csv(writers.results_csv(event))
     assert {row[0] for row in rows[1:]} == {str(n) for n in range(1, 14)}
-    assert len(read_csv(exports.answers_csv(event))) == 14
+    assert len(read_csv(writers.answers_csv(event))) == 14
     host = get_user_model().objects.get(username="host")
     client.force_login(host)
     page = client.get(reverse("exports:results_print", args=[event.code])).content.decode()
@@ -405,11 +407,11 @@ def test_the_demo_event_exports_every_kind(client):
 
 def test_an_event_nobody_answered_exports_and_prints(client):
     event, _created = ensure_demo()
-    workbook = open_xlsx(exports.event_xlsx(event))
+    workbook = open_xlsx(writers.event_xlsx(event))
     assert len(workbook.sheetnames) == 15
-    rows = read_csv(exports.results_csv(event))[1:]
+    rows = read_csv(writers.results_csv(event))[1:]
     assert {row[0] for row in rows} == {str(n) for n in range(1, 14)}
-    assert len(read_csv(exports.answers_csv(event))) == 1
+    assert len(read_csv(writers.answers_csv(event))) == 1
     client.force_login(get_user_model().objects.get(username="host"))
     page = client.get(reverse("exports:results_print", args=[event.code])).content.decode()
     assert page.count('<p class="pr-empty">Nog geen antwoorden uit de zaal.</p>') == 13
@@ -426,7 +428,7 @@ def test_the_page_leaves_hidden_words_out_and_masks_profanity_but_the_record_kee
     page = client.get(reverse("exports:results_print", args=[event.code])).content.decode()
     assert "friendly" in page and "s***" in page
     assert "secret" not in page and "shit" not in page
-    words = [row["Result"] for row in as_dicts(exports.results_csv(event))]
+    words = [row["Result"] for row in as_dicts(writers.results_csv(event))]
     assert words == ["friendly", "secret", "shit"]
 
 
@@ -546,11 +548,11 @@ def test_participants_set_aside_count_in_no_result_and_are_marked_in_the_answers
 
     SetAside.objects.create(event=event, participant="p1")
     SetAside.objects.create(event=event, participant="p2")
-    rows = as_dicts(exports.results_csv(event))
+    rows = as_dicts(writers.results_csv(event))
     results = [row for row in rows if row["Row"] == "result"]
     assert [row["Count"] for row in results] == ["0", "1", "1"]  # as the stage shows it
     assert {row["Respondents"] for row in rows} == {"2"}
-    marked = {row["Participant"]: row["Set aside"] for row in as_dicts(exports.answers_csv(event))}
+    marked = {row["Participant"]: row["Set aside"] for row in as_dicts(writers.answers_csv(event))}
     assert marked == {"p1": "yes", "p2": "yes", "p3": "", "p4": ""}
-    overview = sheet_rows(open_xlsx(exports.event_xlsx(event)).worksheets[0])
+    overview = sheet_rows(open_xlsx(writers.event_xlsx(event)).worksheets[0])
     assert ["Participants", 2, None, None, None] in overview

@@ -1,17 +1,29 @@
-"""Pure arithmetic: shares that sum to 100, means rounded half up, edge cases."""
+"""Pure arithmetic: shares that sum to 100, means rounded half up, edge cases; and each kind's
+summary of its counts (polls.kinds)."""
 
-from polls.results import (
-    largest_remainder_percentages,
-    nps_summary,
-    percentages,
-    quadrant_summary,
-    ranking_summary,
-    results_message,
-    scale_mean,
-    split_summary,
-    summarise,
-    text_summary,
-)
+from polls import kinds
+from polls.kinds import results_message, summarise
+from polls.results import largest_remainder_percentages, percentages, scale_mean
+
+
+def nps_summary(kind: str, counts: dict[str, int]) -> dict:
+    return kinds.get(kind).nps_summary(counts)
+
+
+def split_summary(counts: dict[str, int]) -> dict:
+    return kinds.get("split").split_summary(counts)
+
+
+def text_summary(counts: dict[str, int], hidden: frozenset[str]) -> dict:
+    return kinds.get("text").text_summary(counts, hidden)
+
+
+def ranking_summary(options: list[int], counts: dict[str, int]) -> dict:
+    return kinds.get("ranking").ranking_summary(options, counts)
+
+
+def quadrant_summary(options: list[int], counts: dict[str, int]) -> dict:
+    return kinds.get("quadrant").quadrant_summary(options, counts)
 
 
 def test_no_answers_gives_zero_shares_and_no_mean():

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polls import tally
-from polls.results import results_message
+from polls.kinds import results_message
 from polls.text import mask, words_of
 
 OPTIONS = [11, 12, 13, 14]

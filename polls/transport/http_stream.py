@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .. import answers, push
+from .. import push
 from ..codes import PLACEHOLDER, path_pattern
 from ..origin import allowed_host, headers_of, is_secure, origin_allowed
 from ..ratelimit import KeptBudgets
@@ -234,7 +234,7 @@ class Exchange:
     async def post(self, caller: Caller, session_of) -> None:
         """One frame through a session that holds no line here (``session_of`` makes it, or
         refuses), answered as the socket would answer it."""
-        body = await read_body(self.receive, answers.MAX_MESSAGE_BYTES)
+        body = await read_body(self.receive, settings.ZP_MAX_MESSAGE_BYTES)
         if body is None:
             return  # the client went away
         try:

@@ -1,0 +1,96 @@
+"""Split (percentage guess): an integer 0-100 for part A, B being the rest; the mean split
+rounded to whole points (53/47) and the distribution in 10-point bins."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .. import results
+from .base import QuestionKind, Refused, Section, in_range, plain_buckets
+
+SPLIT = Section(
+    "split",
+    3,
+    _("Split / percentage guess"),
+    ("split_a_label", "split_b_label"),
+    collapsed=True,
+)
+BINS = range(0, 100, 10)
+
+
+class Split(QuestionKind):
+    name = "split"
+    label = _("Split / percentage guess")
+    position = 7
+    section = SPLIT
+    comparable_metrics = frozenset({"split", "percentage"})
+
+    def validate(self, spec, value):
+        if in_range(value, 0, 100):
+            return value
+        raise Refused()
+
+    def buckets(self, value):
+        return plain_buckets(value)
+
+    def split_summary(self, counts: dict[str, int]) -> dict:
+        mean = results.mean([(int(value), count) for value, count in counts.items()], 0)
+        bins = {str(start): 0 for start in BINS}
+        for value, count in counts.items():
+            bins[str(min(int(value) // 10 * 10, 90))] += count
+        return {
+            "mean_a": None if mean is None else int(mean),
+            "mean_b": None if mean is None else 100 - int(mean),
+            "bins": bins,
+        }
+
+    def summarise(self, spec, total, counts, hidden):
+        return counts, self.split_summary(counts)  # counts: per percentage given (sparse)
+
+    def payload_block(self, question) -> dict:
+        return {"a": question.split_a_label, "b": question.split_b_label}
+
+    def check(self, question) -> dict:
+        if not question.split_a_label:
+            return {"split_a_label": _("Name part A (for example: self-service).")}
+        return {}
+
+    def export_lines(self, table) -> None:
+        bins = table.summary["bins"]
+        percent = results.largest_remainder_percentages(bins, table.total)
+        for start in BINS:
+            key = str(start)
+            end = 100 if start == 90 else start + 9
+            table.lines.append(
+                table.line(table.span(start, end), count=bins[key], percent=percent[key], key=key)
+            )
+        split = table.spec["split"] or {"a": "", "b": ""}
+        parts = [(split["a"], table.summary["mean_a"])]
+        if split["b"]:  # a plain percentage guess has no part B
+            parts.append((split["b"], table.summary["mean_b"]))
+        for part, mean in parts:
+            table.summary_lines.append(
+                table.line(
+                    part,
+                    measure=gettext("Average"),
+                    value=mean,
+                    display="-" if mean is None else f"{table.number(mean)}%",
+                )
+            )
+        table.headline = table.summary_lines[0]  # research on a split compares part A
+
+    def readable_answer(self, question, value, label):
+        part_a = f"{question.split_a_label} {int(value)}%".strip()
+        if question.split_b_label:
+            return f"{part_a} / {question.split_b_label} {100 - int(value)}%"
+        return part_a
+
+    def prepare_load_test(self, question) -> None:
+        question.split_a_label, question.split_b_label = "Self-service", "Live contact"
+
+    def draw(self, question, rng):
+        return rng.randint(0, 100)
+
+
+KIND = Split()
