@@ -18,7 +18,8 @@ from django.utils.translation import ngettext
 
 from benchmarks import admin as benchmarks_admin
 
-from . import export_views, show
+from . import actions as host_actions
+from . import export_views
 from .figures import check_figure_fits
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
@@ -74,12 +75,12 @@ def announce_after_commit(request, event_id: int) -> None:
         event = Event.objects.get(pk=event_id)
         try:
             if event.current_question is not None:
-                show.do_set_current(event, event.current_question)  # only it may be open
+                host_actions.do_set_current(event, event.current_question)  # only it may be open
             else:
-                show.go_live(event.id)
+                host_actions.go_live(event.id)
         except ValidationError as error:
             # The form is saved either way: the retry makes it live once Redis is back.
-            saved = error if error.code == "not_live_yet" else show.live_later(event_id)
+            saved = error if error.code == "not_live_yet" else host_actions.live_later(event_id)
             messages.warning(request, saved.messages[0])
 
     # robust: a failure here must not turn a saved change into an error page.
@@ -202,9 +203,9 @@ class EventAdmin(admin.ModelAdmin):
     @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
     def rotate_stage_key(self, request, queryset):
         for event in queryset:
-            show.check_host(request.user, event)
+            host_actions.check_host(request.user, event)
             try:
-                show.do_rotate_stage_key(event)
+                host_actions.do_rotate_stage_key(event)
             except ValidationError as error:  # saved; the screens hear of it later
                 self.message_user(request, f"{event}: {error.messages[0]}", messages.WARNING)
         self.message_user(request, _("New stage keys issued."), messages.SUCCESS)
@@ -215,7 +216,7 @@ class EventAdmin(admin.ModelAdmin):
             self.message_user(request, _("Choose exactly one event."), messages.ERROR)
             return None
         event = queryset.get()
-        show.check_host(request.user, event)
+        host_actions.check_host(request.user, event)
         return export_views.xlsx_download(event)
 
 
@@ -381,34 +382,34 @@ class QuestionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one question."), messages.ERROR)
             return
-        self._each(request, queryset, lambda q: show.do_set_current(q.event, q))
+        self._each(request, queryset, lambda q: host_actions.do_set_current(q.event, q))
 
     @admin.action(description=_("Open for answers (and make current)"))
     def open_questions(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one question."), messages.ERROR)
             return
-        self._each(request, queryset, lambda q: show.do_set_state(q, Question.State.OPEN))
+        self._each(request, queryset, lambda q: host_actions.do_set_state(q, Question.State.OPEN))
 
     @admin.action(description=_("Close for answers"))
     def close_questions(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_set_state(q, Question.State.CLOSED))
+        self._each(request, queryset, lambda q: host_actions.do_set_state(q, Question.State.CLOSED))
 
     @admin.action(description=_("Show results on phones"))
     def show_on_phones(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_show_results(q, True))
+        self._each(request, queryset, lambda q: host_actions.do_show_results(q, True))
 
     @admin.action(description=_("Hide results on phones"))
     def hide_on_phones(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_show_results(q, False))
+        self._each(request, queryset, lambda q: host_actions.do_show_results(q, False))
 
     @admin.action(description=_("Reveal the research figures"))
     def reveal_research(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_reveal(q, True))
+        self._each(request, queryset, lambda q: host_actions.do_reveal(q, True))
 
     @admin.action(description=_("Hide the research figures"))
     def hide_research(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_reveal(q, False))
+        self._each(request, queryset, lambda q: host_actions.do_reveal(q, False))
 
 
 @admin.register(Answer)

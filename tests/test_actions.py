@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.urls import reverse
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from polls import push, show, tally
+from polls import actions, push, tally
 from polls.models import Question
 from tests.factories import admin_data, make_event, make_open_question, make_question, make_user
 
@@ -26,9 +26,9 @@ NOWHERE = "unix:///nonexistent/zaalpeiling-redis.sock"
 def no_retry_outlives_its_test():
     yield
     deadline = time.monotonic() + 10
-    while show._retrying and time.monotonic() < deadline:
+    while actions._retrying and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not show._retrying
+    assert not actions._retrying
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def cached_state(redis, event) -> dict | None:
 def test_with_redis_away_an_action_changes_nothing_and_says_so(redis, event, first, second):
     for action in ("next", "close"):
         with override_settings(REDIS_URL=NOWHERE), pytest.raises(ValidationError) as raised:
-            show.do_host_action(event, action)
+            actions.do_host_action(event, action)
         assert raised.value.code == "unavailable", action
         assert "nothing was changed" in raised.value.messages[0]
         event.refresh_from_db()
@@ -70,7 +70,7 @@ def test_with_redis_away_an_action_changes_nothing_and_says_so(redis, event, fir
 def test_a_change_saved_as_redis_went_is_made_live_once_it_is_back(
     redis, event, first, second, monkeypatch
 ):
-    monkeypatch.setattr(show, "RETRY_EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(actions, "RETRY_EVERY_SECONDS", 0.05)
     notify = push.notify_event_changed
     down = True
 
@@ -81,14 +81,14 @@ def test_a_change_saved_as_redis_went_is_made_live_once_it_is_back(
 
     monkeypatch.setattr(push, "notify_event_changed", notify_or_fail)
     with pytest.raises(ValidationError) as raised:
-        show.do_host_action(event, "next")
+        actions.do_host_action(event, "next")
     assert raised.value.code == "not_live_yet"
     event.refresh_from_db()
     assert event.current_question_id == second.id  # saved
     assert cached_state(redis, event)["question"]["id"] == first.id  # screens still on the old
     with pytest.raises(ValidationError):
-        show.do_host_action(event, "open")  # a second change while away: one retry serves both
-    assert show._retrying == {event.id}
+        actions.do_host_action(event, "open")  # a second change while away: one retry serves both
+    assert actions._retrying == {event.id}
 
     down = False
     deadline = time.monotonic() + 10
@@ -116,14 +116,14 @@ def test_the_remote_tells_the_host_when_nothing_changed(client, event, first, se
 def test_an_admin_save_while_redis_is_away_is_kept_and_made_live_later(
     client, redis, event, first, second, monkeypatch
 ):
-    monkeypatch.setattr(show, "RETRY_EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(actions, "RETRY_EVERY_SECONDS", 0.05)
     client.force_login(make_user("admin", is_superuser=True))
     url = reverse("admin:polls_event_change", args=[event.id])
     with override_settings(REDIS_URL=NOWHERE):
         response = client.post(url, admin_data(event, title="Renamed"), follow=True)
         assert response.status_code == 200
         assert "Saved, but the screens could not be told yet" in response.content.decode()
-        assert show._retrying == {event.id}
+        assert actions._retrying == {event.id}
     event.refresh_from_db()
     assert event.title == "Renamed"
     deadline = time.monotonic() + 10
