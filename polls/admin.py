@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -68,23 +67,19 @@ class HostedEventFilter(admin.RelatedFieldListFilter):
 
 
 def announce_after_commit(request, event_id: int) -> None:
-    """Once the admin's save is committed (a stage that reloads on the news must read the saved
-    rows), tell the event's phones and screens; with the live service away, say so."""
+    """In the admin's transaction: the save is a host action on the event (only the current
+    question stays open, a new revision); once committed (a stage that reloads on the news must
+    read the saved rows) the tally follows the rows and the event's phones and screens hear of
+    it. With the live service away, the host is told so."""
 
-    def announce() -> None:
-        event = Event.objects.get(pk=event_id)
+    def announce(event_id: int) -> None:
         try:
-            if event.current_question is not None:
-                host_actions.do_set_current(event, event.current_question)  # only it may be open
-            else:
-                host_actions.go_live(event.id)
+            host_actions.restore_live_state(event_id)
         except ValidationError as error:
             # The form is saved either way: the retry makes it live once Redis is back.
-            saved = error if error.code == "not_live_yet" else host_actions.live_later(event_id)
-            messages.warning(request, saved.messages[0])
+            messages.warning(request, error.messages[0])
 
-    # robust: a failure here must not turn a saved change into an error page.
-    transaction.on_commit(announce, robust=True)
+    host_actions.record_admin_save(event_id, announce)
 
 
 class QuestionInline(admin.TabularInline):
@@ -189,6 +184,8 @@ class EventAdmin(admin.ModelAdmin):
         return event_links(event)
 
     def save_model(self, request, obj, form, change):
+        if change:
+            host_actions.lock_events([obj.pk])  # before the first write, as every action
         super().save_model(request, obj, form, change)
         if not change and not request.user.is_superuser:
             obj.hosts.add(request.user)
@@ -295,6 +292,8 @@ class QuestionAdmin(admin.ModelAdmin):
         "close_questions",
         "show_on_phones",
         "hide_on_phones",
+        "reveal_research",
+        "hide_research",
     ]
     fieldsets = [
         (
@@ -357,8 +356,16 @@ class QuestionAdmin(admin.ModelAdmin):
     def is_current(self, question):
         return question.event.current_question_id == question.id
 
+    def save_model(self, request, obj, form, change):
+        # Before the first write, as every action: the event it was in and the one it goes to.
+        host_actions.lock_events([obj.event_id, form.initial.get("event")])
+        super().save_model(request, obj, form, change)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        moved_from = form.initial.get("event")
+        if moved_from not in (None, form.instance.event_id):
+            announce_after_commit(request, moved_from)
         announce_after_commit(request, form.instance.event_id)
 
     def _each(self, request, queryset, do):

@@ -108,7 +108,9 @@ async def test_a_lost_broadcast_heals_from_the_cached_state(event, question):
             title="Renamed on the way"
         )
         state = await database_sync_to_async(build_event_state)(event.id)
-        state["revision"] = get_sync_redis().incr(push.revision_key(event.id))
+        state["revision"] = (
+            json.loads(get_sync_redis().get(push.state_cache_key(event.id)))["revision"] + 1
+        )  # as the next commit's
         get_sync_redis().set(push.state_cache_key(event.id), encode(state))
         healed = await receive_type(communicator, "state", timeout=5)
         assert healed["event"]["title"] == "Renamed on the way"
