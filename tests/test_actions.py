@@ -131,3 +131,93 @@ def test_an_admin_save_while_redis_is_away_is_kept_and_made_live_later(
         assert time.monotonic() < deadline, "the retry never made the admin's change live"
         time.sleep(0.05)
     assert is_open(redis, first)
+
+
+# One action: one transaction, one revision, one write of the open flags, one push after commit.
+
+
+def test_an_action_moves_the_revision_once_writes_the_flags_once_and_pushes_once(
+    redis, event, first, second, monkeypatch
+):
+    published, flag_writes = [], []
+    publish, set_open_many = push.publish, tally.set_open_many
+    monkeypatch.setattr(push, "publish", lambda *args: published.append(args) or publish(*args))
+    monkeypatch.setattr(
+        tally, "set_open_many", lambda flags: flag_writes.append(flags) or set_open_many(flags)
+    )
+    monkeypatch.setattr(tally, "set_open", lambda *args: pytest.fail("a flag written alone"))
+    event.refresh_from_db()
+    before = event.revision
+    actions.do_host_action(event, "next")
+    event.refresh_from_db()
+    assert event.revision == before + 1
+    assert flag_writes == [{first.id: False, second.id: False}]
+    assert len(published) == 1 and published[0][1]["state"]["revision"] == event.revision
+    assert cached_state(redis, event)["revision"] == event.revision
+    actions.do_host_action(event, "next")  # past the last question: nothing to do, nothing sent
+    event.refresh_from_db()
+    assert event.revision == before + 1 and len(published) == 1 and len(flag_writes) == 1
+
+
+def test_the_push_waits_for_the_commit(redis, event, first, second):
+    from django.db import transaction
+
+    with transaction.atomic():
+        actions.do_host_action(event, "next")
+        assert cached_state(redis, event)["question"]["id"] == first.id  # not committed yet
+    assert cached_state(redis, event)["question"]["id"] == second.id
+
+
+def test_a_state_of_an_older_commit_never_replaces_the_cached_newer_one(redis, event, first):
+    event.refresh_from_db()
+    newer = dict(cached_state(redis, event), revision=event.revision + 5)
+    redis.set(push.state_cache_key(event.id), push.encode(newer))
+    published = []
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(push.LIVE_CHANNEL)
+    push.notify_event_changed(event.id)  # a slow process pushing what it read before
+    assert cached_state(redis, event) == newer
+    while (message := pubsub.get_message(timeout=0.2)) is not None:
+        published.append(message)
+    assert published == []  # the newer state's own push told everyone
+    newer["revision"] = event.revision  # the same commit read again is stored (harmless)
+    redis.set(push.state_cache_key(event.id), push.encode(newer))
+    state = push.notify_event_changed(event.id)
+    assert cached_state(redis, event) == state
+
+
+async def test_a_state_read_from_the_database_is_cached_unless_a_newer_one_came_first(
+    redis, event, first
+):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(event.refresh_from_db)()
+    redis.delete(push.state_cache_key(event.id))
+    state, _text = await push.load_event_state_raw(event.id)
+    assert state["revision"] == event.revision and redis.get(push.state_cache_key(event.id))
+    newer = dict(state, revision=event.revision + 1, question=None)
+    older_in_flight = dict(state)  # read before the newer one was cached
+    redis.set(push.state_cache_key(event.id), push.encode(newer))
+    stored, cached = redis.register_script(push.KEEP_NEWEST)(
+        keys=[push.state_cache_key(event.id)],
+        args=[older_in_flight["revision"], push.encode(older_in_flight), 60],
+    )
+    assert (stored, json.loads(cached)) == (0, newer)
+
+
+def test_the_retry_restores_the_flags_under_the_events_lock(event, first, second, monkeypatch):
+    """The retry's read of the rows and its write of the flags hold the event's row lock (on
+    SQLite the database's write lock), the lock every action takes first: an action in another
+    process cannot land between the two with flags of its own that these would overwrite."""
+    from django.db import connection
+
+    held = []
+    set_open_many = tally.set_open_many
+
+    def flags_under_lock(flags):
+        held.append(connection.in_atomic_block)
+        set_open_many(flags)
+
+    monkeypatch.setattr(tally, "set_open_many", flags_under_lock)
+    actions.restore_live_state(event.id)
+    assert held == [True]
