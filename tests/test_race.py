@@ -247,4 +247,6 @@ async def test_every_phone_and_screen_ends_on_the_last_committed_action(two_proc
         await asyncio.gather(*tasks, return_exceptions=True)
     assert "database is locked" not in stack.log_text()
     assert all(watcher.count > ROUNDS // 2 for watcher in watchers), "few states reached anyone"
-    assert not failures, f"{len(failures)} of {ROUNDS} rounds ended wrong:\n" + "\n".join(failures)
+    assert not failures, f"{len(failures)} checks of {ROUNDS + 1} ended wrong:\n" + "\n".join(
+        failures
+    )
