@@ -40,7 +40,7 @@ def _forget_tallies(question_ids: list[int]) -> None:
 
 def prepare_throwaway_event(code: str, kind: str) -> dict:
     """(Re)create the event ``code``: two questions of ``kind``, the first current and open."""
-    from polls import show
+    from polls import actions
     from polls.models import Event
 
     old = Event.objects.filter(code=code).first()
@@ -52,7 +52,7 @@ def prepare_throwaway_event(code: str, kind: str) -> dict:
     event = Event.objects.create(title=f"Load test ({kind})", code=code, language="en")
     first = create_question(event, kind, 1)
     create_question(event, kind, 2)
-    show.do_set_current(event, first, open_it=True)
+    actions.do_set_current(event, first, open_it=True)
     return {
         "event_id": event.id,
         "code": event.code,
@@ -83,12 +83,12 @@ def existing_event(code: str) -> dict | None:
 
 def run_host_action(event_id: int, action: str) -> tuple[float, float]:
     """What the remote control's button does (login and CSRF aside)."""
-    from polls import show
+    from polls import actions
     from polls.models import Event
 
     event = Event.objects.select_related("current_question").get(pk=event_id)
     started = time.monotonic()
-    show.do_host_action(event, action)
+    actions.do_host_action(event, action)
     return started, time.monotonic()
 
 

@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -18,7 +17,8 @@ from django.utils.translation import ngettext
 
 from benchmarks import admin as benchmarks_admin
 
-from . import export_views, kinds, show
+from . import actions as host_actions
+from . import export_views, kinds
 from .figures import check_figure_fits
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
@@ -67,23 +67,19 @@ class HostedEventFilter(admin.RelatedFieldListFilter):
 
 
 def announce_after_commit(request, event_id: int) -> None:
-    """Once the admin's save is committed (a stage that reloads on the news must read the saved
-    rows), tell the event's phones and screens; with the live service away, say so."""
+    """In the admin's transaction: the save is a host action on the event (only the current
+    question stays open, a new revision); once committed (a stage that reloads on the news must
+    read the saved rows) the tally follows the rows and the event's phones and screens hear of
+    it. With the live service away, the host is told so."""
 
-    def announce() -> None:
-        event = Event.objects.get(pk=event_id)
+    def announce(event_id: int) -> None:
         try:
-            if event.current_question is not None:
-                show.do_set_current(event, event.current_question)  # only it may be open
-            else:
-                show.go_live(event.id)
+            host_actions.restore_live_state(event_id)
         except ValidationError as error:
             # The form is saved either way: the retry makes it live once Redis is back.
-            saved = error if error.code == "not_live_yet" else show.live_later(event_id)
-            messages.warning(request, saved.messages[0])
+            messages.warning(request, error.messages[0])
 
-    # robust: a failure here must not turn a saved change into an error page.
-    transaction.on_commit(announce, robust=True)
+    host_actions.record_admin_save(event_id, announce)
 
 
 class QuestionInline(admin.TabularInline):
@@ -188,6 +184,8 @@ class EventAdmin(admin.ModelAdmin):
         return event_links(event)
 
     def save_model(self, request, obj, form, change):
+        if change:
+            host_actions.lock_events([obj.pk])  # before the first write, as every action
         super().save_model(request, obj, form, change)
         if not change and not request.user.is_superuser:
             obj.hosts.add(request.user)
@@ -202,9 +200,9 @@ class EventAdmin(admin.ModelAdmin):
     @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
     def rotate_stage_key(self, request, queryset):
         for event in queryset:
-            show.check_host(request.user, event)
+            host_actions.check_host(request.user, event)
             try:
-                show.do_rotate_stage_key(event)
+                host_actions.do_rotate_stage_key(event)
             except ValidationError as error:  # saved; the screens hear of it later
                 self.message_user(request, f"{event}: {error.messages[0]}", messages.WARNING)
         self.message_user(request, _("New stage keys issued."), messages.SUCCESS)
@@ -215,7 +213,7 @@ class EventAdmin(admin.ModelAdmin):
             self.message_user(request, _("Choose exactly one event."), messages.ERROR)
             return None
         event = queryset.get()
-        show.check_host(request.user, event)
+        host_actions.check_host(request.user, event)
         return export_views.xlsx_download(event)
 
 
@@ -290,6 +288,8 @@ class QuestionAdmin(admin.ModelAdmin):
         "close_questions",
         "show_on_phones",
         "hide_on_phones",
+        "reveal_research",
+        "hide_research",
     ]
     fieldsets = [
         (
@@ -323,8 +323,16 @@ class QuestionAdmin(admin.ModelAdmin):
     def is_current(self, question):
         return question.event.current_question_id == question.id
 
+    def save_model(self, request, obj, form, change):
+        # Before the first write, as every action: the event it was in and the one it goes to.
+        host_actions.lock_events([obj.event_id, form.initial.get("event")])
+        super().save_model(request, obj, form, change)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        moved_from = form.initial.get("event")
+        if moved_from not in (None, form.instance.event_id):
+            announce_after_commit(request, moved_from)
         announce_after_commit(request, form.instance.event_id)
 
     def _each(self, request, queryset, do):
@@ -348,34 +356,34 @@ class QuestionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one question."), messages.ERROR)
             return
-        self._each(request, queryset, lambda q: show.do_set_current(q.event, q))
+        self._each(request, queryset, lambda q: host_actions.do_set_current(q.event, q))
 
     @admin.action(description=_("Open for answers (and make current)"))
     def open_questions(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one question."), messages.ERROR)
             return
-        self._each(request, queryset, lambda q: show.do_set_state(q, Question.State.OPEN))
+        self._each(request, queryset, lambda q: host_actions.do_set_state(q, Question.State.OPEN))
 
     @admin.action(description=_("Close for answers"))
     def close_questions(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_set_state(q, Question.State.CLOSED))
+        self._each(request, queryset, lambda q: host_actions.do_set_state(q, Question.State.CLOSED))
 
     @admin.action(description=_("Show results on phones"))
     def show_on_phones(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_show_results(q, True))
+        self._each(request, queryset, lambda q: host_actions.do_show_results(q, True))
 
     @admin.action(description=_("Hide results on phones"))
     def hide_on_phones(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_show_results(q, False))
+        self._each(request, queryset, lambda q: host_actions.do_show_results(q, False))
 
     @admin.action(description=_("Reveal the research figures"))
     def reveal_research(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_reveal(q, True))
+        self._each(request, queryset, lambda q: host_actions.do_reveal(q, True))
 
     @admin.action(description=_("Hide the research figures"))
     def hide_research(self, request, queryset):
-        self._each(request, queryset, lambda q: show.do_reveal(q, False))
+        self._each(request, queryset, lambda q: host_actions.do_reveal(q, False))
 
 
 @admin.register(Answer)

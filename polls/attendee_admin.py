@@ -21,7 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
 
-from . import attendees, show
+from . import actions as host_actions
+from . import attendees
 from .admin import hosted_events
 from .codes import normalise_code
 from .models import AttendeeCode, Event
@@ -217,7 +218,7 @@ class AttendeeCodeAdmin(admin.ModelAdmin):
         form = MakeCodesForm(request.POST or None, events=events, initial=self._initial(request))
         if request.method == "POST" and form.is_valid():
             event = form.cleaned_data["event"]
-            show.check_host(request.user, event)
+            host_actions.check_host(request.user, event)
             made = attendees.make_codes(event, form.cleaned_data["count"])
             return self._done(request, event, made)
         return self._render_form(request, form, _("Make personal codes"))
@@ -232,7 +233,7 @@ class AttendeeCodeAdmin(admin.ModelAdmin):
         )
         if request.method == "POST" and form.is_valid():
             event = form.cleaned_data["event"]
-            show.check_host(request.user, event)
+            host_actions.check_host(request.user, event)
             try:
                 made = attendees.import_csv(event, form.cleaned_data["file"])
             except ValidationError as error:
@@ -246,7 +247,7 @@ class AttendeeCodeAdmin(admin.ModelAdmin):
     def _by_event(self, request, queryset) -> dict[Event, list[int]]:
         grouped: dict[Event, list[int]] = {}
         for code in queryset.select_related("event"):
-            show.check_host(request.user, code.event)
+            host_actions.check_host(request.user, code.event)
             grouped.setdefault(code.event, []).append(code.pk)
         return grouped
 
@@ -257,7 +258,9 @@ class AttendeeCodeAdmin(admin.ModelAdmin):
             try:
                 changed += attendees.revoke(event, ids)
             except RedisError:
-                self.message_user(request, show.nothing_changed().messages[0], messages.ERROR)
+                self.message_user(
+                    request, host_actions.nothing_changed().messages[0], messages.ERROR
+                )
                 return
         self.message_user(
             request,
@@ -311,7 +314,7 @@ def _ids(request: HttpRequest) -> list[int]:
 def badges(request: HttpRequest, code: str) -> HttpResponse:
     """One card per active attendee (or those in ``?ids=``), eight to an A4 sheet."""
     event = get_object_or_404(Event, code=normalise_code(code))
-    show.check_host(request.user, event)
+    host_actions.check_host(request.user, event)
     codes = event.attendee_codes.filter(revoked_at__isnull=True).order_by("label", "id")
     if "ids" in request.GET:
         codes = codes.filter(pk__in=_ids(request))

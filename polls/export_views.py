@@ -11,7 +11,7 @@ from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import show
+from . import actions
 from .codes import normalise_code
 from .exports import data, writers
 from .models import Event
@@ -22,7 +22,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _hosted_event(request: HttpRequest, code: str) -> Event:
     event = get_object_or_404(Event, code=normalise_code(code))
-    show.check_host(request.user, event)
+    actions.check_host(request.user, event)
     return event
 
 

@@ -101,6 +101,9 @@ class Event(models.Model):
     # (the digest is also its ETag).
     logo_type = models.CharField(_("logo type"), max_length=16, blank=True, editable=False)
     logo_digest = models.CharField(_("logo version"), max_length=16, blank=True, editable=False)
+    # Bumped by every host action in the transaction that makes it (under the event's row lock):
+    # the revision a pushed state carries, so states order by commit across processes.
+    revision = models.PositiveBigIntegerField(_("revision"), default=0, editable=False)
 
     class Meta:
         verbose_name = _("event")

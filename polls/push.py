@@ -17,12 +17,15 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from .models import Event
 from .redis_client import get_async_redis, get_sync_redis
 from .state import build_event_state
 
 logger = logging.getLogger(__name__)
 
 STATE_CACHE_SECONDS = 3600
+# Reads of the event's rows before a state goes with a revision that moved during the reads.
+CONSISTENT_READ_ATTEMPTS = 5
 
 
 def event_group(event_id: int) -> str:
@@ -31,50 +34,76 @@ def event_group(event_id: int) -> str:
 
 
 def state_cache_key(event_id: int) -> str:
-    return f"zp:event:{event_id}:state"
-
-
-def revision_key(event_id: int) -> str:
-    """A counter bumped by every host change: a process never replaces a state with an older one
-    (a slow resync, a delayed message)."""
-    return f"zp:event:{event_id}:revision"
+    """The event's newest state as JSON. Its revision counts the event's commits (Event.revision);
+    ":v2" since that replaced a Redis counter, whose higher numbers must not outrank them."""
+    return f"zp:event:{event_id}:state:v2"
 
 
 def encode(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
-async def load_event_state(event_id: int) -> dict | None:
-    """The event's live state from the cache the host's last change wrote, else the database."""
-    return (await load_event_state_raw(event_id))[0]
+# The cache keeps the highest revision, whichever process writes last: a state built from an
+# older commit never replaces a newer one. An equal revision is the same commit read again, so
+# storing it changes nothing. Returns {1, the text} when stored, else {0, the newer cached text}.
+KEEP_NEWEST = """
+local cached = redis.call('GET', KEYS[1])
+if cached then
+  local ok, held = pcall(cjson.decode, cached)
+  if ok and type(held) == 'table' and (tonumber(held['revision']) or 0) > tonumber(ARGV[1]) then
+    return {0, cached}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return {1, ARGV[2]}
+"""
+
+
+def committed_state(event_id: int) -> dict | None:
+    """The event's state as one commit left it, with that commit's revision (sync callers).
+
+    Every change moves the revision in its own transaction, so a revision read before the rows
+    and again after them, unchanged, means no commit fell between: the rows are that revision's.
+    Should commits keep falling between, the state goes with the revision read first, which is
+    never newer than its rows: it may be passed over, never wrongly outrank a newer state."""
+    revisions = Event.objects.filter(pk=event_id).values_list("revision", flat=True)
+    for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+        before = revisions.first()
+        state = build_event_state(event_id) if before is not None else None
+        if state is None:
+            return None
+        state["revision"] = before
+        if revisions.first() == before:
+            break
+    return state
 
 
 async def load_event_state_raw(event_id: int) -> tuple[dict | None, str | None]:
-    """The state and its cached JSON text (which tells a process whether its copy is current)."""
+    """The state and its cached JSON text (which tells a process whether its copy is current):
+    from the cache the last change wrote, else from the database (and then cached, unless a
+    newer state was cached meanwhile: that one is returned)."""
     redis = get_async_redis()
     try:
         cached = await redis.get(state_cache_key(event_id))
-        # Read before the database: a change landing meanwhile then carries a higher revision.
-        revision = int(await redis.get(revision_key(event_id)) or 0)
     except (RedisError, OSError):
-        cached, revision = None, 0
+        cached = None
     if cached:
         text = cached.decode()
         return json.loads(text), text
-    state = await database_sync_to_async(build_event_state)(event_id)
+    state = await database_sync_to_async(committed_state)(event_id)
     if state is None:
         return None, None
-    state["revision"] = revision
     text = encode(state)
     try:
-        if not await redis.set(state_cache_key(event_id), text, ex=STATE_CACHE_SECONDS, nx=True):
-            # A host's change cached its state first: that one is newer than this read.
-            cached = await redis.get(state_cache_key(event_id))
-            if cached:
-                text = cached.decode()
-                return json.loads(text), text
+        stored, newest = await redis.register_script(KEEP_NEWEST)(
+            keys=[state_cache_key(event_id)], args=[state["revision"], text, STATE_CACHE_SECONDS]
+        )
     except (RedisError, OSError):
         logger.warning("could not cache the state of event %s", event_id)
+        return state, text
+    if not stored:
+        text = newest.decode()
+        state = json.loads(text)
     return state, text
 
 
@@ -107,7 +136,7 @@ class StateTexts:
 def forget_event(event_id: int) -> None:
     """The event was deleted: drop its cached state and close its sockets everywhere."""
     try:
-        get_sync_redis().delete(state_cache_key(event_id), revision_key(event_id))
+        get_sync_redis().delete(state_cache_key(event_id))
     except (RedisError, OSError):
         logger.warning("could not drop the cached state of event %s", event_id)
     try:
@@ -130,14 +159,18 @@ def publish(event_id: int, message: dict) -> None:
 
 
 def notify_event_changed(event_id: int) -> dict | None:
-    """Rebuild the event's state and send it to all its phones and screens (sync callers)."""
-    state = build_event_state(event_id)
+    """Send the event's committed state to all its phones and screens (sync callers, after the
+    commit). Unless a newer state is cached already: its own push told everyone."""
+    state = committed_state(event_id)
     if state is None:
         return None
     redis = get_sync_redis()
-    state["revision"] = redis.incr(revision_key(event_id))
-    redis.set(state_cache_key(event_id), encode(state), ex=STATE_CACHE_SECONDS)
-    publish(event_id, {"type": "event.state", "state": state})
+    stored, _newest = redis.register_script(KEEP_NEWEST)(
+        keys=[state_cache_key(event_id)],
+        args=[state["revision"], encode(state), STATE_CACHE_SECONDS],
+    )
+    if stored:
+        publish(event_id, {"type": "event.state", "state": state})
     return state
 
 

@@ -9,19 +9,21 @@ from django.dispatch import receiver
 
 from benchmarks.models import Figure
 
-from . import push
+from . import actions, push
 from .models import Event, Question
 
 
 @receiver(post_save, sender=Figure, dispatch_uid="polls.figure_saved")
 def figure_saved(sender, instance: Figure, **kwargs) -> None:
+    """The events revealing the figure get a new revision in the save's transaction, and their
+    screens the new figure once it is committed."""
     events = (
         Question.objects.filter(figure_links__figure=instance, revealed=True)
         .values_list("event_id", flat=True)
         .distinct()
     )
-    for event_id in events:
-        push.notify_event_changed(event_id)
+    with transaction.atomic():
+        actions.figure_changed(list(events))
 
 
 @receiver(post_delete, sender=Event, dispatch_uid="polls.event_deleted")

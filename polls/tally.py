@@ -504,7 +504,7 @@ def rebuild(
     return read_snapshot_sync(question_id)
 
 
-# --- participants set aside by the host (polls.voice finds them, polls.show decides) -------
+# --- participants set aside by the host (polls.voice finds them, polls.actions decides) -------
 
 
 def aside_key(question_id: int) -> str:

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import attendees, joinguard, kinds, show, tally, voice
+from . import actions, attendees, joinguard, kinds, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
@@ -294,14 +294,14 @@ def _bursts(event: Event, question: Question | None) -> dict:
 @login_required
 def host(request: HttpRequest, code: str) -> HttpResponse:
     event = _event_or_404(code)
-    show.check_host(request.user, event)
+    actions.check_host(request.user, event)
     if request.method == "POST":
         action = request.POST.get("action", "")
-        if action not in show.HOST_ACTIONS:
+        if action not in actions.HOST_ACTIONS:
             messages.error(request, _("Unknown action."))
         else:
             try:
-                show.do_host_action(
+                actions.do_host_action(
                     event,
                     action,
                     word=request.POST.get("word", ""),

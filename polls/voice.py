@@ -14,7 +14,7 @@ docs/reliability.md ("Suspicious bursts").
 
 A burst's id is ``<tag>-<first bucket>-<answer digest>`` (hex): the same while its answers stand,
 so a host's press still finds it after a few more answers arrived. Consecutive flagged minutes of
-one tag with one answer are one burst. Nothing here writes; ``polls.show`` sets aside.
+one tag with one answer are one burst. Nothing here writes; ``polls.actions`` sets aside.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from polls import show
+from polls import actions
 from polls.models import Event, Option, Question
 from polls.tokens import issue_participant_token, new_participant_id
 
@@ -44,7 +44,7 @@ def make_question(
 
 def make_open_question(event: Event, **kwargs) -> Question:
     question = make_question(event, **kwargs)
-    show.do_set_current(event, question, open_it=True)
+    actions.do_set_current(event, question, open_it=True)
     question.refresh_from_db()
     return question
 

@@ -585,3 +585,17 @@ def test_who_may_answer_is_set_on_the_events_admin_page(client, attacker, attack
     client.post(change, admin_data(attackers_event))  # a form without it keeps it
     attackers_event.refresh_from_db()
     assert attackers_event.voice == Event.Voice.ATTENDEES
+
+
+def test_the_research_figures_are_revealed_and_hidden_from_the_question_list(client, host, event):
+    question = reveal(event, self_service_figure())
+    client.force_login(host)
+    changelist = reverse("admin:polls_question_changelist")
+    offered = client.get(changelist).content.decode()
+    assert 'value="reveal_research"' in offered and 'value="hide_research"' in offered
+    client.post(changelist, {"action": "reveal_research", "_selected_action": [question.id]})
+    question.refresh_from_db()
+    assert question.revealed
+    client.post(changelist, {"action": "hide_research", "_selected_action": [question.id]})
+    question.refresh_from_db()
+    assert not question.revealed

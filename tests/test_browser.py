@@ -422,9 +422,9 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
     django(
         stack,
         """
-        from polls import show
+        from polls import actions
         from polls.models import Event
-        show.do_set_current(Event.objects.get(code="KSF2018"), None)
+        actions.do_set_current(Event.objects.get(code="KSF2018"), None)
         """,
     )
     expect(stage.locator(".st-join-now")).to_be_visible(timeout=10_000)

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from polls import show, tally
+from polls import actions, tally
 from polls.models import Question
 from polls.state import look_digest
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
@@ -188,7 +188,7 @@ async def test_closed_and_not_current_questions_are_not_open(event, question):
     later = await database_sync_to_async(make_question)(event)
     communicator, _state = await phone(event)
     option = (await ids_of(question))[0]
-    await database_sync_to_async(show.do_set_state)(question, Question.State.CLOSED)
+    await database_sync_to_async(actions.do_set_state)(question, Question.State.CLOSED)
     state = await receive_type(communicator, "state")
     assert state["question"]["open"] is False
     await send(
@@ -333,7 +333,7 @@ async def test_host_changes_reach_phones_and_stage(event, question):
     communicator, _state = await phone(event)
     screen = await stage(event)
     await receive_type(screen, "results")
-    await database_sync_to_async(show.do_host_action)(event, "next")
+    await database_sync_to_async(actions.do_host_action)(event, "next")
     for client in (communicator, screen):
         state = await receive_type(client, "state")
         assert state["question"]["id"] == later.id
@@ -346,7 +346,7 @@ async def test_host_changes_reach_phones_and_stage(event, question):
 async def test_phones_get_results_only_when_the_host_shows_them(event, question):
     communicator, _state = await phone(event)
     assert await communicator.receive_nothing(timeout=0.3)
-    await database_sync_to_async(show.do_show_results)(question, True)
+    await database_sync_to_async(actions.do_show_results)(question, True)
     state = await receive_type(communicator, "state")
     assert state["question"]["show_results"] is True
     results = await receive_type(communicator, "results")
@@ -357,7 +357,7 @@ async def test_phones_get_results_only_when_the_host_shows_them(event, question)
 async def test_rotating_the_stage_key_closes_old_screens(event, question):
     screen = await stage(event)
     await receive_type(screen, "results")
-    await database_sync_to_async(show.do_rotate_stage_key)(event)
+    await database_sync_to_async(actions.do_rotate_stage_key)(event)
     output = await screen.receive_output(timeout=3)
     while output["type"] != "websocket.close":
         output = await screen.receive_output(timeout=3)

@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from polls import session, show, tally
+from polls import actions, session, tally
 from polls.delivery import event_hub
 from polls.transport import http_stream
 from tests.factories import make_event, make_question, option_ids, token_for
@@ -25,7 +25,7 @@ pytestmark = [
 ]
 
 ids_of = database_sync_to_async(option_ids)
-host_action = database_sync_to_async(show.do_host_action)
+host_action = database_sync_to_async(actions.do_host_action)
 
 
 @pytest.fixture
@@ -375,7 +375,7 @@ async def test_a_rotated_stage_key_closes_the_stage_stream_with_4403(event, ques
     sse = stage_stream(event)
     await sse.start()
     await sse.message()
-    await database_sync_to_async(show.do_rotate_stage_key)(event)
+    await database_sync_to_async(actions.do_rotate_stage_key)(event)
     name, data = await sse.event()
     while name == "message":  # a results snapshot may come first
         name, data = await sse.event()
@@ -464,7 +464,7 @@ async def test_an_open_token_answers_no_more_once_the_event_takes_only_attendees
     @database_sync_to_async
     def switch():
         Event.objects.filter(pk=event.pk).update(voice=Event.Voice.ATTENDEES)
-        show.go_live(event.id)
+        actions.go_live(event.id)
 
     await switch()
     status, body = await post(event, token, answer(question.id, ids[0]))

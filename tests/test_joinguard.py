@@ -336,7 +336,7 @@ async def test_a_revoked_code_answers_no_more_and_cannot_connect_again():
 
 @pytest.mark.usefixtures("disconnect_sockets")
 async def test_tokens_from_before_the_switch_to_an_attendee_list_answer_no_more():
-    from polls import show
+    from polls import actions
 
     @sync_to_async
     def setup():
@@ -352,7 +352,7 @@ async def test_tokens_from_before_the_switch_to_an_attendee_list_answer_no_more(
     @sync_to_async
     def switch():
         Event.objects.filter(pk=event.pk).update(voice=Event.Voice.ATTENDEES)
-        show.go_live(event.id)  # as the admin's save announces it
+        actions.go_live(event.id)  # as the admin's save announces it
 
     await switch()
     closed = await socket.receive_output(timeout=5)

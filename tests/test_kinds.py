@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from benchmarks.models import Figure, Study
-from polls import show, tally
+from polls import actions, tally
 from polls.models import Question, QuestionFigure
 from tests.factories import make_event, make_open_question, option_ids, token_for
 from tests.live_helpers import connect, receive, receive_type, send
@@ -160,7 +160,7 @@ async def test_reveal_adds_figures_and_the_comparison_in_words(event):
     while results["total"] < 3:
         results = await receive_type(screen, "results")
     assert "comparison" not in results
-    await database_sync_to_async(show.do_reveal)(question, True)
+    await database_sync_to_async(actions.do_reveal)(question, True)
     state = await receive_type(screen, "state")
     assert [figure["year"] for figure in state["question"]["figures"]] == [2016, 2017, 2018]
     assert state["question"]["figures"][-1]["study"]["publisher"] == "KIRC"
@@ -179,7 +179,7 @@ async def test_reveal_without_a_figure_is_refused(event):
 
     question = await database_sync_to_async(kind_question)(event, "text")
     with pytest.raises(ValidationError):
-        await database_sync_to_async(show.do_reveal)(question, True)
+        await database_sync_to_async(actions.do_reveal)(question, True)
 
 
 async def test_hidden_words_leave_every_screen(event):
@@ -202,7 +202,7 @@ async def test_one_hide_covers_every_variant_of_a_word(event):
     results = await receive_type(screen, "results")
     assert results["summary"]["words"][0] == {"word": "s***", "key": "shit", "count": 3}
     # The host hides the word as shown, in capitals: stored (and matched) as it is counted.
-    await database_sync_to_async(show.do_hide_word)(question, "SHIT", True)
+    await database_sync_to_async(actions.do_hide_word)(question, "SHIT", True)
     assert await sync_to_async(tally.hidden_words)(question.id) == ["shit"]
     results = await receive_type(screen, "results")
     assert [entry["word"] for entry in results["summary"]["words"]] == ["snel"]
@@ -211,7 +211,7 @@ async def test_one_hide_covers_every_variant_of_a_word(event):
 async def test_shares_comparison_names_the_biggest_gap(event):
     question = await database_sync_to_async(make_open_question)(event, options=("A", "B"))
     await database_sync_to_async(link)(question, "shares", 2018, shares=[30, 70])
-    await database_sync_to_async(show.do_reveal)(question, True)
+    await database_sync_to_async(actions.do_reveal)(question, True)
     ids = await database_sync_to_async(option_ids)(question)
     communicator, _state = await phone(event)
     await answer(communicator, question.id, ids[0], "s1")
@@ -246,7 +246,7 @@ def test_question_kinds_reject_impossible_configuration():
 async def test_editing_a_revealed_figure_reaches_the_stage(event):
     question = await database_sync_to_async(kind_question)(event, "split")
     figure = await database_sync_to_async(link)(question, "split", 2018, value=Decimal(39))
-    await database_sync_to_async(show.do_reveal)(question, True)
+    await database_sync_to_async(actions.do_reveal)(question, True)
     screen, _connected, _code = await connect(f"/ws/e/{event.code}/stage/?key={event.stage_key}")
     await receive_type(screen, "state")
     figure.value = Decimal(40)

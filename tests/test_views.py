@@ -11,7 +11,7 @@ from django.contrib.staticfiles import finders
 from django.test import override_settings
 from django.urls import reverse
 
-from polls import show, tally
+from polls import actions, tally
 from polls.models import Question
 from polls.tokens import read_participant_token
 from tests.factories import make_event, make_open_question, make_question, make_user
@@ -243,7 +243,7 @@ class FakeClock:
         return self.now
 
 
-@pytest.mark.parametrize("action", show.HOST_ACTIONS)
+@pytest.mark.parametrize("action", actions.HOST_ACTIONS)
 def test_every_remote_action_of_a_host_of_another_event_is_refused(client, host, action):
     event_b = make_event(code="EVENTB", hosts=[make_user("host-b")])
     question = make_open_question(event_b)

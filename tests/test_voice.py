@@ -1,4 +1,4 @@
-"""Suspicious bursts (polls.voice) and setting them aside (polls.show, the tally's aside script):
+"""Suspicious bursts (polls.voice) and setting them aside (polls.actions, the tally's aside script):
 an honest hall behind one NAT is never flagged, a scripted burst is, and setting it aside gives
 exactly the honest result on every question until it is restored. Real Redis; the remote page
 through Django's test client."""
@@ -15,7 +15,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from polls import answers, show, tally, voice
+from polls import actions, answers, tally, voice
 from polls.models import Answer, Question, SetAside
 from polls.state import build_event_state
 from polls.tokens import Participant, address_tag, new_participant_id, origin_of
@@ -401,15 +401,15 @@ def test_a_question_opened_after_a_set_aside_knows_it_before_its_first_answer(
     (burst,) = voice.find_bursts(question.id)
     client.post(f"/e/{event.code}/host/", {"action": "set_aside", "burst": burst.id})
     later = make_question(event, prompt="Added after the set-aside")
-    monkeypatch.setattr(show, "go_live", lambda event_id: None)
-    show.do_set_current(event, later, open_it=True)
+    monkeypatch.setattr(actions, "go_live", lambda event_id: None)
+    actions.do_set_current(event, later, open_it=True)
     assert tally.aside_members(later.id) == script
 
 
 def test_a_set_aside_saved_as_redis_went_is_made_live_once_it_is_back(monkeypatch, event, room):
     question, _people, script, ledger = room
     (burst,) = voice.find_bursts(question.id)
-    monkeypatch.setattr(show, "RETRY_EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(actions, "RETRY_EVERY_SECONDS", 0.05)
     sync = tally.sync_aside
     down = True
 
@@ -420,13 +420,13 @@ def test_a_set_aside_saved_as_redis_went_is_made_live_once_it_is_back(monkeypatc
 
     monkeypatch.setattr(tally, "sync_aside", sync_unless_down)
     with pytest.raises(ValidationError) as raised:
-        show.do_set_aside(event, burst.id)
+        actions.do_set_aside(event, burst.id)
     assert raised.value.code == "not_live_yet"  # saved: pressing again is not needed
     assert SetAside.objects.count() == 300
     assert live_tally(question) == recomputed(question, ledger)
     down = False
     deadline = time.monotonic() + 10
-    while show._retrying and time.monotonic() < deadline:
+    while actions._retrying and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live_tally(question) == recomputed(question, ledger, leave_out=script)
 

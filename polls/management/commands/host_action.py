@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from polls import consistency, show, voice
+from polls import actions, consistency, voice
 from polls.codes import normalise_code
 from polls.models import Event
 
@@ -11,7 +11,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("code")
-        parser.add_argument("action", choices=show.HOST_ACTIONS)
+        parser.add_argument("action", choices=actions.HOST_ACTIONS)
         parser.add_argument("--word", default="", help="For hide_word / show_word.")
         parser.add_argument(
             "--burst",
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             self._list_bursts(event)
             return
         try:
-            show.do_host_action(event, action, word=word, burst=burst)
+            actions.do_host_action(event, action, word=word, burst=burst)
         except ValidationError as error:
             raise CommandError(error.messages[0]) from error
         event.refresh_from_db()

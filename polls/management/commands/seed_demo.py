@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from polls import demo, show, tally
+from polls import actions, demo, tally
 from polls.redis_client import get_sync_redis
 
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 # version, an admin edit) is mended, as the README promises its first question.
                 mended = not created and event.current_question_id is None and first is not None
                 if created or mended:
-                    show.do_set_current(event, first, open_it=True)
+                    actions.do_set_current(event, first, open_it=True)
         except (ValidationError, tally.TallyUnavailable, RedisError, OSError) as error:
             # Redis went away after the check: the whole transaction is undone.
             raise CommandError(
