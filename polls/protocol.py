@@ -500,6 +500,12 @@ NAMED_SHAPES: dict[str, type] = {
 }
 DOCUMENTED = {**WIRE_MESSAGES, **NAMED_SHAPES}
 _NAME_OF = {shape: name for name, shape in NAMED_SHAPES.items()}
+# Sets of values the doc lists in a table of their own, and names in its field tables.
+NAMED_VALUES: dict[str, object] = {
+    "kind": Kind,
+    "error code": ErrorCode,
+    "close code": CloseCode,
+}
 
 
 # -- validators ----------------------------------------------------------------------------------
@@ -757,7 +763,7 @@ def render(shape: object) -> str:
     if _is_typeddict(shape):
         return "object"
     if origin is Literal:
-        return " or ".join(json.dumps(arg) for arg in args)
+        return _join([json.dumps(arg) for arg in args])
     if origin is list:
         return f"list of {render(args[0])}"
     if origin is dict:
@@ -768,11 +774,17 @@ def render(shape: object) -> str:
 
 
 def _join(rendered: list[str]) -> str:
+    """Alternatives joined once each; all values of a named set (a kind) say its name."""
     seen: list[str] = []
     for text in rendered:
         for part in text.split(" or "):
             if part not in seen:
                 seen.append(part)
+    for name, values in NAMED_VALUES.items():
+        named = {json.dumps(value) for value in typing.get_args(values)}
+        if named <= set(seen):
+            seen = [name if part in named else part for part in seen]
+            seen = [part for index, part in enumerate(seen) if part not in seen[:index]]
     return " or ".join(seen)
 
 
