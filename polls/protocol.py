@@ -716,15 +716,13 @@ def _is_literal(shape: object) -> bool:
 def validator(shape: object) -> Validator:
     """The validator of a type: a TypedDict, a ``Literal``, ``list``, ``dict[str, ...]``, a
     union, or a JSON scalar."""
-    key = shape
-    if key in _validators:
-        return _validators[key]
-    if key in _SCALARS:
-        return _SCALARS[key]
+    if shape in _validators:
+        return _validators[shape]
+    if shape in _SCALARS:
+        return _SCALARS[shape]
     origin, args = typing.get_origin(shape), typing.get_args(shape)
     if _is_typeddict(shape):
         hints = _hints(shape)
-        # Filled in below: a TypedDict may contain itself further down (none does yet).
         made = check_dict_only(
             [(name, validator(hints[name])) for name in hints if name in shape.__required_keys__],
             [(name, validator(hints[name])) for name in hints if name in shape.__optional_keys__],
@@ -739,7 +737,7 @@ def validator(shape: object) -> Validator:
         made = check_union([_alternative(arg) for arg in args], render(shape))
     else:
         raise TypeError(f"no validator for {shape!r}")
-    _validators[key] = made
+    _validators[shape] = made
     return made
 
 
@@ -826,9 +824,11 @@ class FrameChecker:
     """Checks every frame a client receives, and what one frame says about the next.
 
     A ``state`` with a question tells its kind: the state's ``answer``, a later ``ack`` and a
-    later ``results`` snapshot of that question must have that kind's shape."""
+    later ``results`` snapshot of that question must have that kind's shape. A stage screen
+    has no answer of its own and is never acknowledged."""
 
-    def __init__(self) -> None:
+    def __init__(self, stage: bool = False) -> None:
+        self.stage = stage
         self.kinds: dict[int, str] = {}
 
     def frame(self, text: str | bytes) -> ServerMessage:
@@ -843,18 +843,19 @@ class FrameChecker:
     def message(self, message: object) -> None:
         name = message.get("type", "message") if isinstance(message, dict) else "message"
         check(ServerMessage, message, str(name))
-        kind_of = message["type"]
-        if kind_of == "state" and message["question"] is not None:
+        message_type = message["type"]
+        if self.stage and (message_type == "ack" or message.get("answer") is not None):
+            raise SchemaError(str(name), "carries an answer, but this is a stage screen")
+        if message_type == "state" and message["question"] is not None:
             question = message["question"]
             self.kinds[question["id"]] = question["kind"]
             if message["answer"] is not None:
                 check(VALUE_OF_KIND[question["kind"]], message["answer"], "state['answer']")
-        elif (
-            kind_of == "ack" and message["question"] in self.kinds and message["answer"] is not None
-        ):
-            kind = self.kinds[message["question"]]
-            check(VALUE_OF_KIND[kind], message["answer"], "ack['answer']")
-        elif kind_of == "results" and message["question"] in self.kinds:
+        elif message_type == "ack" and message["answer"] is not None:
+            kind = self.kinds.get(message["question"])
+            if kind is not None:
+                check(VALUE_OF_KIND[kind], message["answer"], "ack['answer']")
+        elif message_type == "results" and message["question"] in self.kinds:
             kind = self.kinds[message["question"]]
             check(SUMMARY_OF_KIND[kind], message["summary"], f"results['summary'] ({kind})")
 

@@ -52,6 +52,7 @@ def check_close_code(code: int) -> int:
 async def connect(path: str, headers=None) -> tuple[WebsocketCommunicator, bool, int | None]:
     communicator = WebsocketCommunicator(application, path, headers=headers or ORIGIN)
     opened.append(communicator)
+    _checkers[communicator] = FrameChecker(stage="/stage/" in path)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 

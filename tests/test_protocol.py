@@ -109,6 +109,13 @@ def test_later_frames_are_held_to_the_kind_a_state_gave():
     assert "ack['answer'] is a string, not int" in mismatch(ack, checker)
 
 
+def test_a_stage_screen_gets_no_answer():
+    FrameChecker(stage=True).message({**SCALE_STATE, "answer": None})
+    assert "this is a stage screen" in mismatch(SCALE_STATE, FrameChecker(stage=True))
+    ack = {"type": "ack", "id": "a1", "question": 7, "answer": 8}
+    assert "this is a stage screen" in mismatch(ack, FrameChecker(stage=True))
+
+
 # -- the builders: every kind, as the server builds it ------------------------------------------
 
 OPTIONS = ("Phone", "Chat", "E-mail")
@@ -213,6 +220,7 @@ def test_every_kinds_state_and_results_fit_the_schemas(every_kind, kind, reveale
 
     checker = FrameChecker()
     texts = push.StateTexts(state)
+    FrameChecker(stage=True).frame(texts.stage)
     checker.frame(texts.stage)
     answers = values_for(state["question"])
     for value in answers:
