@@ -1,24 +1,58 @@
-"""Helpers to talk to the real ASGI application over WebsocketCommunicator."""
+"""Helpers to talk to the real ASGI application over WebsocketCommunicator.
+
+Every frame received through them is held to the protocol's schemas (``polls.protocol``): a
+frame that does not fit fails the test with the path of the first wrong member.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import weakref
 
+import pytest
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
+from polls.protocol import CLOSE_CODES, FrameChecker, SchemaError
 
 # A browser page of the test site: its Origin, and the Host it asked (the origin check compares).
 ORIGIN = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 # Every communicator a test opened; the test's teardown disconnects them (channels' advice),
 # so no consumer is left awaiting the channel layer when the event loop closes.
 opened: list[WebsocketCommunicator] = []
+# Per connection: what its earlier frames said (a question's kind shapes its answers and results).
+_checkers: weakref.WeakKeyDictionary[object, FrameChecker] = weakref.WeakKeyDictionary()
+
+
+def checked(text: str | bytes, connection: object = None) -> dict:
+    """A server frame decoded, after checking it against the protocol's schemas. Pass the
+    connection it came on (any object) to also check it against that connection's earlier
+    frames. Readers of other transports (event streams, real sockets) use this too."""
+    try:
+        checker = _checkers.setdefault(connection, FrameChecker())
+    except TypeError:  # None, or a connection that takes no weak reference: this frame alone
+        checker = FrameChecker()
+    try:
+        return checker.frame(text)
+    except SchemaError as error:
+        pytest.fail(
+            f"the server sent a frame outside the protocol (polls.protocol): {error}\n{text!r}"
+        )
+
+
+def check_close_code(code: int) -> int:
+    if code not in CLOSE_CODES:
+        pytest.fail(
+            f"the server closed with {code}, not a close code of the protocol {CLOSE_CODES}"
+        )
+    return code
 
 
 async def connect(path: str, headers=None) -> tuple[WebsocketCommunicator, bool, int | None]:
     communicator = WebsocketCommunicator(application, path, headers=headers or ORIGIN)
     opened.append(communicator)
+    _checkers[communicator] = FrameChecker(stage="/stage/" in path)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 
@@ -28,10 +62,17 @@ async def refused_with(path: str, headers=None) -> int:
     communicator, connected, code = await connect(path, headers)
     if not connected:
         return code
-    output = await communicator.receive_output(timeout=3)
+    return await closed_with(communicator)
+
+
+async def closed_with(communicator: WebsocketCommunicator, timeout: float = 3) -> int:
+    """The close code the server ends the socket with (frames before it are checked too)."""
+    output = await communicator.receive_output(timeout=timeout)
     while output["type"] != "websocket.close":
-        output = await communicator.receive_output(timeout=3)
-    return output["code"]
+        if output["type"] == "websocket.send":
+            checked(output.get("text") or output.get("bytes"), communicator)
+        output = await communicator.receive_output(timeout=timeout)
+    return check_close_code(output["code"])
 
 
 async def disconnect_all() -> None:
@@ -42,7 +83,7 @@ async def disconnect_all() -> None:
 
 
 async def receive(communicator: WebsocketCommunicator, timeout: float = 3) -> dict:
-    return json.loads(await communicator.receive_from(timeout=timeout))
+    return checked(await communicator.receive_from(timeout=timeout), communicator)
 
 
 async def receive_type(communicator: WebsocketCommunicator, kind: str, timeout: float = 3) -> dict:

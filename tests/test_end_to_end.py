@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from polls import tally
+from tests.live_helpers import checked
 from tests.servers import http_post
 
 pytestmark = [pytest.mark.e2e]
@@ -40,7 +41,7 @@ def ws_url(stack, path: str) -> str:
 async def participant(stack, question_id, options, rng, results):
     token = await join(stack)
     async with connect(ws_url(stack, f"/ws/e/{CODE}/?token={token}"), origin=stack.base) as ws:
-        state = json.loads(await ws.recv())
+        state = checked(await ws.recv(), ws)
         assert state["type"] == "state" and state["question"]["id"] == question_id
         changes = 1 + (rng.random() < 0.5) + (rng.random() < 0.2)
         final = None
@@ -70,7 +71,7 @@ async def participant(stack, question_id, options, rng, results):
 
 async def expect_ack(ws, message_id):
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        message = checked(await asyncio.wait_for(ws.recv(), 10), ws)
         if message["type"] == "ack" and message["id"] == message_id:
             return
         assert message["type"] != "error", message
@@ -78,7 +79,7 @@ async def expect_ack(ws, message_id):
 
 async def watch_stage(ws, snapshots):
     async for raw in ws:
-        message = json.loads(raw)
+        message = checked(raw, ws)
         if message["type"] == "results":
             snapshots.append(message)
 
@@ -155,7 +156,7 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis, fanout):
                     origin=stack.base,
                     open_timeout=60,
                 )
-                assert json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] == "state"
+                assert checked(await asyncio.wait_for(ws.recv(), 60), ws)["type"] == "state"
             sockets.append(ws)
 
         await asyncio.gather(*[open_one(token) for token in tokens])
@@ -167,7 +168,7 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis, fanout):
         await asyncio.to_thread(stack.manage, "host_action", CODE, "show_results")
         state = None
         while state is None or state["type"] != "state":
-            state = json.loads(await asyncio.wait_for(sockets[0].recv(), 10))
+            state = checked(await asyncio.wait_for(sockets[0].recv(), 10), sockets[0])
         await sockets[0].close()
         # The hall is still usable after the mass disconnect.
         async with connect(
@@ -181,7 +182,7 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis, fanout):
             )
             reply = None
             while reply is None or reply["type"] not in ("ack", "error"):
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                reply = checked(await asyncio.wait_for(ws.recv(), 10), ws)
         return members_while_open, state, reply
 
     members_while_open, state, reply = asyncio.run(scenario())

@@ -17,7 +17,7 @@ from polls.clientaddr import client_address
 from polls.models import AttendeeCode, Event
 from polls.tokens import origin_of, read_participant_token
 from tests.factories import make_event, make_open_question, option_ids, token_for
-from tests.live_helpers import connect, receive, receive_type, refused_with, send
+from tests.live_helpers import closed_with, connect, receive, receive_type, refused_with, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -355,10 +355,8 @@ async def test_tokens_from_before_the_switch_to_an_attendee_list_answer_no_more(
         actions.go_live(event.id)  # as the admin's save announces it
 
     await switch()
-    closed = await socket.receive_output(timeout=5)
-    while closed["type"] != "websocket.close":
-        closed = await socket.receive_output(timeout=5)
-    assert closed["code"] == 4401  # the phone joins again and is asked for its code
+    # The phone joins again and is asked for its code.
+    assert await closed_with(socket, timeout=5) == 4401
     assert await refused_with(f"/ws/e/{event.code}/?token={open_token}") == 4401
     assert (await tally.read_snapshot(question.id)).total == 0
 

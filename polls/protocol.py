@@ -1,0 +1,872 @@
+"""The live protocol's messages as types, and a checker that holds a frame to them.
+
+Every message the server sends (``state``, ``results``, ``ack``, ``error``, ``pong``, the HTTP
+fallback's ``close`` event), every message a client sends (``answer``, ``ping``) and the event
+state the server keeps and hands between processes is a TypedDict here. The TypedDicts are the
+only source: ``check`` derives its validators from them (``check_dict_only`` with required and
+optional keys, ``check_list``, ``check_map``, ``check_union``, as Zulip's event schemas), so a
+builder annotated with ``StateMessage`` and a test checking a frame against ``StateMessage``
+cannot drift apart. A mismatch names the path of the first wrong member
+(``state['question']['scale']['min'] is a string, not int``).
+
+docs/protocol.md documents each wire message with a field table that tests/test_protocol.py
+compares with ``fields(schema)``: a field missing on either side fails the suite.
+
+Beyond shapes, ``FrameChecker`` holds what one message says about the next: a question's kind
+decides the shape of its answer (in ``state`` and ``ack``) and of its results' summary.
+"""
+
+import json
+import types
+import typing
+from collections.abc import Callable
+from typing import Literal, NotRequired, TypedDict, Union
+
+# -- the wire: small shapes -------------------------------------------------------------------
+
+Kind = Literal[
+    "single", "multiple", "scale", "nps", "enps", "ces", "split", "text", "ranking", "quadrant"
+]
+QuestionState = Literal["draft", "open", "closed"]
+Metric = Literal["shares", "split", "percentage", "nps", "mean", "ces"]
+# Every code ``answers.Rejection`` can carry (tests/test_protocol.py checks polls.answers).
+ErrorCode = Literal[
+    "bad_json",
+    "bad_message",
+    "too_large",
+    "unknown_type",
+    "unknown_question",
+    "not_open",
+    "bad_value",
+    "too_long",
+    "empty",
+    "rate_limited",
+    "not_allowed",
+    "unavailable",
+    "revoked",
+]
+# Every code a socket is closed with, and an event stream's ``close`` event carries.
+CloseCode = Literal[4401, 4403, 4404, 4408, 4429]
+ERROR_CODES: tuple[str, ...] = typing.get_args(ErrorCode)
+CLOSE_CODES: tuple[int, ...] = typing.get_args(CloseCode)
+KINDS: tuple[str, ...] = typing.get_args(Kind)
+
+
+class Option(TypedDict):
+    id: int
+    label: str
+
+
+class Scale(TypedDict):
+    min: int
+    max: int
+    min_label: str
+    max_label: str
+    lower_is_better: bool
+
+
+class Choices(TypedDict):
+    min: int
+    max: int
+
+
+class Split(TypedDict):
+    a: str
+    b: str
+
+
+class Text(TypedDict):
+    max_length: int
+
+
+class Quadrant(TypedDict):
+    x: str
+    x_low: str
+    x_high: str
+    y: str
+    y_low: str
+    y_high: str
+
+
+class FigureScale(TypedDict):
+    min: int
+    max: int
+
+
+class Study(TypedDict):
+    title: str
+    publisher: str
+    year: int
+    url: str
+
+
+class Figure(TypedDict):
+    """A research figure beside a question (``benchmarks.models.Figure.as_payload``)."""
+
+    id: int
+    label: str
+    metric: Metric
+    year: int
+    value: float | None
+    shares: list[float] | None
+    unit: str
+    scale: FigureScale | None
+    lower_is_better: bool
+    study: Study
+
+
+class PublicEvent(TypedDict):
+    code: str
+    title: str
+    look: str
+
+
+# -- answer values, one shape per kind -------------------------------------------------------
+
+
+class Point(TypedDict):
+    x: int
+    y: int
+
+
+OptionValue = int  # single: an option id
+ChosenValue = list[int]  # multiple: distinct option ids; ranking: every option id, best first
+ScaleValue = int  # scale, nps, enps, ces: a point of the scale; split: part A in 0..100
+TextValue = str
+PlacedValue = dict[str, Point]  # quadrant: a point per option id
+AnswerValue = OptionValue | ChosenValue | TextValue | PlacedValue
+
+VALUE_OF_KIND: dict[str, object] = {
+    "single": OptionValue,
+    "multiple": ChosenValue,
+    "scale": ScaleValue,
+    "nps": ScaleValue,
+    "enps": ScaleValue,
+    "ces": ScaleValue,
+    "split": ScaleValue,
+    "text": TextValue,
+    "ranking": ChosenValue,
+    "quadrant": PlacedValue,
+}
+
+
+# -- the question of a state, one shape per group of kinds ------------------------------------
+
+
+class _Question(TypedDict):
+    id: int
+    prompt: str
+    options: list[Option]
+    open: bool
+    state: QuestionState
+    show_results: bool
+    revealed: bool
+    figures: list[Figure]
+    figures_count: int
+    position: int
+    count: int
+
+
+class OptionsQuestion(_Question):
+    kind: Literal["single", "ranking"]
+    scale: None
+    choices: None
+    split: None
+    text: None
+    quadrant: None
+
+
+class MultipleQuestion(_Question):
+    kind: Literal["multiple"]
+    scale: None
+    choices: Choices
+    split: None
+    text: None
+    quadrant: None
+
+
+class ScaleQuestion(_Question):
+    kind: Literal["scale", "nps", "enps", "ces"]
+    scale: Scale
+    choices: None
+    split: None
+    text: None
+    quadrant: None
+
+
+class SplitQuestion(_Question):
+    kind: Literal["split"]
+    scale: None
+    choices: None
+    split: Split
+    text: None
+    quadrant: None
+
+
+class TextQuestion(_Question):
+    kind: Literal["text"]
+    scale: None
+    choices: None
+    split: None
+    text: Text
+    quadrant: None
+
+
+class QuadrantQuestion(_Question):
+    kind: Literal["quadrant"]
+    scale: None
+    choices: None
+    split: None
+    text: None
+    quadrant: Quadrant
+
+
+Question = (
+    OptionsQuestion
+    | MultipleQuestion
+    | ScaleQuestion
+    | SplitQuestion
+    | TextQuestion
+    | QuadrantQuestion
+)
+
+
+# -- results: one summary per group of kinds --------------------------------------------------
+
+
+class ChoiceSummary(TypedDict):
+    """single, multiple"""
+
+    percent: dict[str, int]
+
+
+class ScaleSummary(TypedDict):
+    """scale, ces"""
+
+    percent: dict[str, int]
+    mean: float | None
+
+
+class NpsGroups(TypedDict):
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class NpsSummary(TypedDict):
+    """nps, enps"""
+
+    score: int | None
+    promoters: int
+    passives: int
+    detractors: int
+    groups: NpsGroups
+
+
+class SplitSummary(TypedDict):
+    mean_a: int | None
+    mean_b: int | None
+    bins: dict[str, int]
+
+
+class Word(TypedDict):
+    word: str
+    key: str
+    count: int
+
+
+class TextSummary(TypedDict):
+    words: list[Word]
+
+
+class RankedItem(TypedDict):
+    id: int
+    mean_rank: float | None
+    points: int
+
+
+class RankingSummary(TypedDict):
+    items: list[RankedItem]
+
+
+class Quadrants(TypedDict):
+    tl: int
+    tr: int
+    bl: int
+    br: int
+
+
+class PlacedItem(TypedDict):
+    id: int
+    x: float | None
+    y: float | None
+    quadrants: Quadrants
+
+
+class QuadrantSummary(TypedDict):
+    items: list[PlacedItem]
+
+
+Summary = (
+    ChoiceSummary
+    | ScaleSummary
+    | NpsSummary
+    | SplitSummary
+    | TextSummary
+    | RankingSummary
+    | QuadrantSummary
+)
+
+SUMMARY_OF_KIND: dict[str, type] = {
+    "single": ChoiceSummary,
+    "multiple": ChoiceSummary,
+    "scale": ScaleSummary,
+    "ces": ScaleSummary,
+    "nps": NpsSummary,
+    "enps": NpsSummary,
+    "split": SplitSummary,
+    "text": TextSummary,
+    "ranking": RankingSummary,
+    "quadrant": QuadrantSummary,
+}
+
+
+class OptionComparison(TypedDict):
+    id: int
+    room: float
+    measured: float
+    difference: float
+
+
+class Comparison(TypedDict):
+    """One revealed figure against the room (``polls.figures.comparisons``)."""
+
+    figure: int
+    metric: Metric
+    year: int
+    room: float | None
+    measured: float | None
+    difference: float | None
+    option: int | None
+    options: list[OptionComparison] | None
+    words: dict[str, str]
+
+
+# -- server to client --------------------------------------------------------------------------
+
+
+class StateMessage(TypedDict):
+    type: Literal["state"]
+    event: PublicEvent
+    question: Question | None
+    answer: AnswerValue | None
+
+
+class ResultsMessage(TypedDict):
+    type: Literal["results"]
+    question: int
+    version: int
+    total: int
+    counts: dict[str, int]
+    summary: Summary
+    comparison: NotRequired[list[Comparison]]
+
+
+class AckMessage(TypedDict):
+    type: Literal["ack"]
+    id: str
+    question: int
+    answer: AnswerValue | None  # null: a resent id whose answer is no longer counted
+
+
+class ErrorMessage(TypedDict):
+    type: Literal["error"]
+    id: str | None
+    code: ErrorCode
+    message: str
+
+
+class PongMessage(TypedDict):
+    type: Literal["pong"]
+    id: str | None
+
+
+ServerMessage = StateMessage | ResultsMessage | AckMessage | ErrorMessage | PongMessage
+
+
+class CloseEvent(TypedDict):
+    """The ``data`` of an event stream's ``event: close`` (where a socket would be closed)."""
+
+    code: CloseCode
+
+
+# -- client to server --------------------------------------------------------------------------
+
+
+class AnswerMessage(TypedDict):
+    type: Literal["answer"]
+    id: str
+    question: int
+    value: AnswerValue
+
+
+class PingMessage(TypedDict):
+    type: Literal["ping"]
+    id: NotRequired[str]
+
+
+ClientMessage = AnswerMessage | PingMessage
+
+
+# -- inside the server: the event state push.py caches and delivery.py hands out ---------------
+
+
+class EventInfo(TypedDict):
+    id: int
+    code: str
+    title: str
+    language: str
+    stage_key_digest: str
+    look: str
+
+
+class QuestionSpec(TypedDict):
+    """What answers are validated against and snapshots computed with (``state.question_spec``)."""
+
+    id: int
+    kind: Kind
+    open: bool
+    options: list[int]
+    labels: dict[str, str]
+    scale: Scale | None
+    choices: Choices | None
+    split: Split | None
+    text: Text | None
+    figures: list[Figure]
+
+
+class EventSpec(TypedDict):
+    question_ids: list[int]
+    current: QuestionSpec | None
+    attendees_only: bool
+
+
+class EventState(TypedDict):
+    """``state.build_event_state``; ``revision`` is added when it is published or cached."""
+
+    event: EventInfo
+    question: Question | None
+    spec: EventSpec
+    revision: NotRequired[int]
+
+
+class StatePublished(TypedDict):
+    """To every server process (``push.publish``): a host's change."""
+
+    type: Literal["event.state"]
+    state: EventState
+
+
+class GonePublished(TypedDict):
+    type: Literal["event.gone"]
+    event: int
+
+
+Published = StatePublished | GonePublished
+
+
+# The wire messages by the name docs/protocol.md documents them under (``<!-- schema: name -->``),
+# and the shapes it documents on their own (referred to by that name in the field tables).
+WIRE_MESSAGES: dict[str, type] = {
+    "state": StateMessage,
+    "results": ResultsMessage,
+    "ack": AckMessage,
+    "error": ErrorMessage,
+    "pong": PongMessage,
+    "close": CloseEvent,
+    "answer": AnswerMessage,
+    "ping": PingMessage,
+}
+NAMED_SHAPES: dict[str, type] = {
+    "figure": Figure,
+    "comparison": Comparison,
+    "choice summary": ChoiceSummary,
+    "scale summary": ScaleSummary,
+    "nps summary": NpsSummary,
+    "split summary": SplitSummary,
+    "text summary": TextSummary,
+    "ranking summary": RankingSummary,
+    "quadrant summary": QuadrantSummary,
+}
+DOCUMENTED = {**WIRE_MESSAGES, **NAMED_SHAPES}
+_NAME_OF = {shape: name for name, shape in NAMED_SHAPES.items()}
+# Sets of values the doc lists in a table of their own, and names in its field tables.
+NAMED_VALUES: dict[str, object] = {
+    "kind": Kind,
+    "error code": ErrorCode,
+    "close code": CloseCode,
+}
+
+
+# -- validators ----------------------------------------------------------------------------------
+
+
+class SchemaError(ValueError):
+    """A value does not fit its schema: ``path`` names the first wrong member."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path} {problem}")
+        self.path = path
+        self.problem = problem
+
+
+Validator = Callable[[str, object], None]
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def check_int(path: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SchemaError(path, f"is {_describe(value)}, not int")
+
+
+def check_number(path: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise SchemaError(path, f"is {_describe(value)}, not number")
+
+
+def check_string(path: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise SchemaError(path, f"is {_describe(value)}, not string")
+
+
+def check_bool(path: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise SchemaError(path, f"is {_describe(value)}, not bool")
+
+
+def check_none(path: str, value: object) -> None:
+    if value is not None:
+        raise SchemaError(path, f"is {_describe(value)}, not null")
+
+
+def equals(*allowed: object) -> Validator:
+    """One of the given JSON values (the type counts: ``True`` is not ``1``)."""
+
+    def check(path: str, value: object) -> None:
+        if not any(type(value) is type(item) and value == item for item in allowed):
+            choices = " or ".join(json.dumps(item) for item in allowed)
+            raise SchemaError(path, f"is {json.dumps(value, default=str)}, not {choices}")
+
+    return check
+
+
+def check_list(item: Validator) -> Validator:
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, list):
+            raise SchemaError(path, f"is {_describe(value)}, not a list")
+        for index, member in enumerate(value):
+            item(f"{path}[{index}]", member)
+
+    return check
+
+
+def check_map(item: Validator) -> Validator:
+    """An object with any keys (ids, scale points, languages), every value fitting ``item``."""
+
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"is {_describe(value)}, not an object")
+        for key, member in value.items():
+            item(f"{path}[{key!r}]", member)
+
+    return check
+
+
+def check_dict_only(
+    required: list[tuple[str, Validator]], optional: list[tuple[str, Validator]] | None = None
+) -> Validator:
+    """An object with exactly these keys: every required one, any of the optional ones."""
+    known = dict(required) | dict(optional or [])
+
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"is {_describe(value)}, not an object")
+        for key, _item in required:
+            if key not in value:
+                raise SchemaError(path, f"lacks the key {key!r}")
+        for key in value:
+            if key not in known:
+                raise SchemaError(path, f"has the unknown key {key!r}")
+        for key, member in value.items():
+            known[key](f"{path}[{key!r}]", member)
+
+    return check
+
+
+class Alternative(typing.NamedTuple):
+    """One shape of a union: its validator and, for an object, what tells it apart."""
+
+    validator: Validator
+    discriminators: dict[str, tuple] = {}  # key -> its allowed values (``type``, ``kind``)
+    required: frozenset[str] = frozenset()
+    known: frozenset[str] = frozenset()
+
+
+def check_union(alternatives: list[Alternative], expected: str = "any of its shapes") -> Validator:
+    """The value fits one alternative. When none fits, the error reported is that of the
+    alternative the value was meant to be: the one whose discriminators match, else the one the
+    check got deepest into, else the object closest in keys; so the path points into its shape."""
+
+    def check(path: str, value: object) -> None:
+        failures = []
+        for alternative in alternatives:
+            try:
+                alternative.validator(path, value)
+            except SchemaError as error:
+                failures.append((_closeness(alternative, value, error), error))
+            else:
+                return
+        (matched, depth, _keys), error = max(failures, key=lambda failure: failure[0])
+        objects = [item for item in alternatives if item.known]
+        if not matched and isinstance(value, dict) and objects:
+            # A ``type`` or ``kind`` that none of the objects has is the mismatch.
+            shared = set.intersection(*(set(item.discriminators) for item in objects))
+            for key in sorted(shared & set(value)):
+                allowed = [each for item in objects for each in item.discriminators[key]]
+                equals(*allowed)(f"{path}[{key!r}]", value[key])
+        if not matched and depth == _depth(path) and not isinstance(value, dict):
+            raise SchemaError(path, f"is {_describe(value)}, not {expected}")
+        raise error
+
+    return check
+
+
+def _closeness(alternative: Alternative, value: object, error: SchemaError) -> tuple:
+    if not isinstance(value, dict):
+        return (False, _depth(error.path), 0)
+    matched = bool(alternative.discriminators) and all(
+        any(type(value.get(key)) is type(item) and value.get(key) == item for item in allowed)
+        for key, allowed in alternative.discriminators.items()
+    )
+    keys = set(value)
+    differences = len(alternative.required - keys) + len(keys - alternative.known)
+    return (matched, _depth(error.path), -differences)
+
+
+def _depth(path: str) -> int:
+    return path.count("[")
+
+
+# -- validators from the TypedDicts ----------------------------------------------------------------
+
+_SCALARS: dict[object, Validator] = {
+    int: check_int,
+    float: check_number,
+    str: check_string,
+    bool: check_bool,
+    None: check_none,
+    type(None): check_none,
+}
+_validators: dict[object, Validator] = {}
+
+
+def _is_typeddict(shape: object) -> bool:
+    return isinstance(shape, type) and typing.is_typeddict(shape)
+
+
+def _is_union(shape: object) -> bool:
+    return typing.get_origin(shape) in (Union, types.UnionType)
+
+
+def _hints(shape: type) -> dict[str, object]:
+    return typing.get_type_hints(shape)
+
+
+def _alternative(shape: object) -> Alternative:
+    if not _is_typeddict(shape):
+        return Alternative(validator(shape))
+    hints = _hints(shape)
+    return Alternative(
+        validator(shape),
+        {key: typing.get_args(hint) for key, hint in hints.items() if _is_literal(hint)},
+        frozenset(shape.__required_keys__),
+        frozenset(hints),
+    )
+
+
+def _is_literal(shape: object) -> bool:
+    return typing.get_origin(shape) is Literal
+
+
+def validator(shape: object) -> Validator:
+    """The validator of a type: a TypedDict, a ``Literal``, ``list``, ``dict[str, ...]``, a
+    union, or a JSON scalar."""
+    if shape in _validators:
+        return _validators[shape]
+    if shape in _SCALARS:
+        return _SCALARS[shape]
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if _is_typeddict(shape):
+        hints = _hints(shape)
+        made = check_dict_only(
+            [(name, validator(hints[name])) for name in hints if name in shape.__required_keys__],
+            [(name, validator(hints[name])) for name in hints if name in shape.__optional_keys__],
+        )
+    elif origin is Literal:
+        made = equals(*args)
+    elif origin is list:
+        made = check_list(validator(args[0]))
+    elif origin is dict:
+        made = check_map(validator(args[1]))
+    elif _is_union(shape):
+        made = check_union([_alternative(arg) for arg in args], render(shape))
+    else:
+        raise TypeError(f"no validator for {shape!r}")
+    _validators[shape] = made
+    return made
+
+
+def check(shape: object, value: object, name: str = "message") -> None:
+    """Raise SchemaError unless ``value`` fits ``shape``; ``name`` starts the path."""
+    validator(shape)(name, value)
+
+
+# -- what a type says in docs/protocol.md -------------------------------------------------------
+
+
+def render(shape: object) -> str:
+    """The type as the doc's field tables write it (``null or object``, ``list of int``)."""
+    if shape in _NAME_OF:
+        return _NAME_OF[shape]
+    if shape in (None, type(None)):
+        return "null"
+    if shape in _SCALARS:
+        return {int: "int", float: "number", str: "string", bool: "bool"}[shape]
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if _is_typeddict(shape):
+        return "object"
+    if origin is Literal:
+        return _join([json.dumps(arg) for arg in args])
+    if origin is list:
+        return f"list of {render(args[0])}"
+    if origin is dict:
+        return f"map of {render(args[1])}"
+    if _is_union(shape):
+        return _join([render(arg) for arg in args])
+    raise TypeError(f"cannot render {shape!r}")
+
+
+def _join(rendered: list[str]) -> str:
+    """Alternatives joined once each; all values of a named set (a kind) say its name."""
+    seen: list[str] = []
+    for text in rendered:
+        for part in text.split(" or "):
+            if part not in seen:
+                seen.append(part)
+    for name, values in NAMED_VALUES.items():
+        named = {json.dumps(value) for value in typing.get_args(values)}
+        if named <= set(seen):
+            seen = [name if part in named else part for part in seen]
+            seen = [part for index, part in enumerate(seen) if part not in seen[:index]]
+    return " or ".join(seen)
+
+
+def fields(shape: type) -> dict[str, str]:
+    """Every field of a documented shape, by dotted path, with its rendered type.
+
+    A nested object's members follow as ``parent.member``, a list's objects as
+    ``parent[].member``, a map's objects as ``parent.*.member``; the alternatives of a union
+    contribute all their fields (a path in several gets their types joined). A key that may be
+    absent ends in ``?``. Shapes documented on their own (NAMED_SHAPES) are not opened."""
+    found: dict[str, list[str]] = {}
+    _collect(shape, "", found, root=True)
+    return {path: _join(texts) for path, texts in found.items()}
+
+
+def _collect(shape: object, path: str, found: dict[str, list[str]], root: bool = False) -> None:
+    if shape in _NAME_OF and not root:
+        return
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if _is_typeddict(shape):
+        for name, hint in _hints(shape).items():
+            member = f"{path}.{name}" if path else name
+            optional = "?" if name in shape.__optional_keys__ else ""
+            found.setdefault(member + optional, []).append(render(hint))
+            _collect(hint, member, found)
+    elif _is_union(shape):
+        for arg in args:
+            _collect(arg, path, found)
+    elif origin is list:
+        _collect(args[0], path + "[]", found)
+    elif origin is dict:
+        _collect(args[1], path + ".*", found)
+
+
+# -- one connection's frames ----------------------------------------------------------------------
+
+
+class FrameChecker:
+    """Checks every frame a client receives, and what one frame says about the next.
+
+    A ``state`` with a question tells its kind: the state's ``answer``, a later ``ack`` and a
+    later ``results`` snapshot of that question must have that kind's shape. A stage screen
+    has no answer of its own and is never acknowledged."""
+
+    def __init__(self, stage: bool = False) -> None:
+        self.stage = stage
+        self.kinds: dict[int, str] = {}
+
+    def frame(self, text: str | bytes) -> ServerMessage:
+        """The decoded frame; SchemaError when it is not a server message of the protocol."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            raise SchemaError("frame", "is not JSON") from None
+        self.message(message)
+        return message
+
+    def message(self, message: object) -> None:
+        name = message.get("type", "message") if isinstance(message, dict) else "message"
+        check(ServerMessage, message, str(name))
+        message_type = message["type"]
+        if self.stage and (message_type == "ack" or message.get("answer") is not None):
+            raise SchemaError(str(name), "carries an answer, but this is a stage screen")
+        if message_type == "state" and message["question"] is not None:
+            question = message["question"]
+            self.kinds[question["id"]] = question["kind"]
+            if message["answer"] is not None:
+                check(VALUE_OF_KIND[question["kind"]], message["answer"], "state['answer']")
+        elif message_type == "ack" and message["answer"] is not None:
+            kind = self.kinds.get(message["question"])
+            if kind is not None:
+                check(VALUE_OF_KIND[kind], message["answer"], "ack['answer']")
+        elif message_type == "results" and message["question"] in self.kinds:
+            kind = self.kinds[message["question"]]
+            check(SUMMARY_OF_KIND[kind], message["summary"], f"results['summary'] ({kind})")
+
+
+def check_event_state(state: object) -> None:
+    """The server-internal event state, with its spec agreeing with its public question."""
+    check(EventState, state, "event_state")
+    question, current = state["question"], state["spec"]["current"]
+    if (question is None) != (current is None):
+        raise SchemaError("event_state['spec']['current']", "disagrees with the question")
+    if question is not None:
+        for key in ("id", "kind", "open", "scale", "choices", "split", "text", "figures"):
+            if question[key] != current[key]:
+                raise SchemaError(f"event_state['spec']['current'][{key!r}]", "differs")
