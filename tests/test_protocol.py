@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.models import Figure, Study
 from loadgen import values as loadgen_values
-from polls import protocol, push, tally
+from polls import delivery, protocol, push, tally
 from polls.answers import ERROR_MESSAGES
 from polls.models import Event, Question, QuestionFigure
 from polls.protocol import FrameChecker, SchemaError, check
@@ -233,7 +233,7 @@ def test_every_kinds_state_and_results_fit_the_schemas(every_kind, kind, reveale
             for bucket in tally.buckets_for(kind, value):
                 counts[bucket] = counts.get(bucket, 0) + 1
         snapshot = tally.Snapshot(question.id, 1 + len(given), len(given), counts)
-        message = push.snapshot_message(spec, snapshot)
+        message = delivery.snapshot_message(spec, snapshot)
         assert ("comparison" in message) == (revealed and kind in FIGURES)
         checker.frame(push.encode(message))
 
