@@ -29,7 +29,7 @@ from .models import AttendeeCode, Event
 from .views import qr_svg
 
 CARDS_PER_SHEET = 8  # 2 x 4 on A4, each 105 x 74 mm
-# A QR costs ~6 ms to draw: 20 sheets per page take about a second.
+# A page of QR codes draws in about a second (docs/performance.md, "Smaller figures").
 SHEETS_PER_PAGE = 20
 MAX_IDS_IN_LINK = 200
 
