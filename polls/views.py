@@ -44,6 +44,7 @@ def request_address(request: HttpRequest) -> str:
 
 # The join pages carry no secret (no CSRF token, no session data), so compressing them gives
 # BREACH nothing to find, and phones on congress Wi-Fi load them in far fewer bytes.
+@gzip_page
 def home(request: HttpRequest) -> HttpResponse:
     typed = request.GET.get("code", "")
     error = None
