@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import mark_safe
@@ -58,6 +59,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "polls/home.html", {"code": typed, "error": error})
 
 
+def kind_modules(face: str) -> dict[str, str]:
+    """Each question kind's renderer for one face (phone, stage, remote): the URL of
+    static/polls/kinds/<kind>/<face>.js, hashed in production. The page preloads and imports
+    them all, so it never names a kind itself."""
+    return {kind: static(f"polls/kinds/{kind}/{face}.js") for kind in Question.Kind.values}
+
+
 def _event_or_404(code: str) -> Event:
     normalised = normalise_code(code)
     return get_object_or_404(Event, code=normalised)
@@ -77,6 +85,7 @@ def phone(request: HttpRequest, code: str) -> HttpResponse:
         "lang": translation.get_language(),
         # Attendee-list events ask for a personal code (or take it from a badge's ?a= link).
         "attendees": event.voice == Event.Voice.ATTENDEES,
+        "kinds": kind_modules("phone"),
     }
     return render(request, "polls/phone.html", {"event": event, "config": config})
 
@@ -220,6 +229,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
         "look": look_digest(event),
         # Where WebSockets are blocked: /api/e/<code>/stage/events and .../stage/answer.
         "fallback": reverse("polls:join", args=[event.code]).removesuffix("join") + "stage/",
+        "kinds": kind_modules("stage"),
     }
     with translation.override(event.language):
         return render(
@@ -330,6 +340,7 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
     config = {
         "ws_path": f"/ws/e/{event.code}/stage/?key={event.stage_key}",
         "lang": event.language,
+        "kinds": kind_modules("remote"),
     }
     with translation.override(event.language):
         return render(
