@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -10,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -64,6 +66,17 @@ def kind_modules(face: str) -> dict[str, str]:
     static/polls/kinds/<kind>/<face>.js, hashed in production. The page preloads and imports
     them all, so it never names a kind itself."""
     return {kind: static(f"polls/kinds/{kind}/{face}.js") for kind in Question.Kind.values}
+
+
+@functools.cache
+def _kind_style_paths(face: str) -> tuple[str, ...]:
+    paths = (f"polls/kinds/{kind}/{face}.css" for kind in Question.Kind.values)
+    return tuple(path for path in paths if finders.find(path))
+
+
+def kind_styles(face: str) -> list[str]:
+    """The style sheets of the kinds that bring their own for this face, after the page's."""
+    return [static(path) for path in _kind_style_paths(face)]
 
 
 def _event_or_404(code: str) -> Event:
@@ -241,6 +254,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
                 "join_host": request.get_host(),
                 "qr_svg": mark_safe(_qr_svg(join_url)),  # noqa: S308 - segno's own SVG markup
                 "config": config,
+                "kind_styles": kind_styles("stage"),
                 "LANGUAGE_CODE": event.language,
             },
         )

@@ -36,8 +36,8 @@ const page = {
   counted: {}, // question id -> answer the server has confirmed
   results: {}, // question id -> latest results snapshot
   question: null,
-  // The attendee's unsent edit of the current question: a Set of ids (multiple), the typed
-  // text (text), or the whole value being built (split, ranking, quadrant).
+  // The attendee's unsent edit of the current question, in the kind's own form (a Set of ids,
+  // the typed text, a slider's value, an order, points on two axes).
   draft: null,
   link: 'connecting',
   note: '', // server message shown until the next action

@@ -20,7 +20,7 @@ export const options = {
   },
 };
 
-// Ranked items under the headline (ranking, quadrant).
+// The list of items under the headline, for the kinds whose results are per item.
 export function itemList(q, view) {
   view.labels = new Map((q.options || []).map((o) => [String(o.id), o.label]));
   view.head.classList.add('hs-head-text');

@@ -66,9 +66,7 @@ function onMessage(m) {
     }
     if (m.event && m.event.title) eventTitle.textContent = m.event.title;
     const q = (page.question = m.question);
-    const next = q
-      ? JSON.stringify([q.id, q.kind, q.prompt, q.options, q.scale, q.split, q.quadrant, q.text])
-      : '';
+    const next = q ? shapeOf(q) : '';
     if (next !== page.shape) {
       page.shape = next;
       build();
@@ -80,6 +78,13 @@ function onMessage(m) {
     page.results[m.question] = m;
     if (page.question && page.question.id === m.question) paint();
   }
+}
+
+// What the built view draws: the question without its progress (open, shown, revealed, its
+// place in the show) and its research, which are painted into the view as they change.
+function shapeOf(q) {
+  const { open, state, show_results, revealed, figures, figures_count, position, count, ...shape } = q;
+  return JSON.stringify(shape);
 }
 
 function build() {
