@@ -11,11 +11,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .numbers import round_half_up
+from .numbers import number, round_half_up
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,6 @@ def _round(value: float, places: int = 1) -> float:
     return float(round_half_up(value, places))
 
 
-def _number(value: float, places: int = 0) -> str:
-    """A number in the active language (7,5 in Dutch), rounded half up."""
-    return number_format(round_half_up(value, places), decimal_pos=places, use_l10n=True)
-
-
 def in_every_language(say: Callable[[], str]) -> dict[str, str]:
     words = {}
     for code, _name in settings.LANGUAGES:
@@ -50,7 +44,7 @@ def in_every_language(say: Callable[[], str]) -> dict[str, str]:
 def _value_words(metric: str, room: float, measured: float, subject: str, lower_is_better: bool):
     difference = room - measured
     places = 1 if metric in ("mean", "ces") else 0
-    gap = _number(abs(difference), places)
+    gap = number(abs(difference), places)
     count = int(round_half_up(abs(difference)))  # chooses "point" or "points"
     if Decimal(gap.replace(",", ".")) == 0:
         return _("The room's answer matches what was measured.")
@@ -168,7 +162,7 @@ def compare_shares(gaps: list[OptionGap], respondents: int) -> dict:
     widest = max(gaps, key=lambda gap: abs(gap.difference))
 
     def say() -> str:
-        gap = _number(abs(widest.difference))
+        gap = number(abs(widest.difference))
         if Decimal(gap.replace(",", ".")) == 0:
             return _("The room's answers match what was measured.")
         values = {"label": widest.label, "gap": gap}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -10,9 +11,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import mark_safe
@@ -58,6 +61,24 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "polls/home.html", {"code": typed, "error": error})
 
 
+def kind_modules(face: str) -> dict[str, str]:
+    """Each question kind's renderer for one face (phone, stage, remote): the URL of
+    static/polls/kinds/<kind>/<face>.js, hashed in production. The page preloads and imports
+    them all, so it never names a kind itself."""
+    return {kind: static(f"polls/kinds/{kind}/{face}.js") for kind in Question.Kind.values}
+
+
+@functools.cache
+def _kind_style_paths(face: str) -> tuple[str, ...]:
+    paths = (f"polls/kinds/{kind}/{face}.css" for kind in Question.Kind.values)
+    return tuple(path for path in paths if finders.find(path))
+
+
+def kind_styles(face: str) -> list[str]:
+    """The style sheets of the kinds that bring their own for this face, after the page's."""
+    return [static(path) for path in _kind_style_paths(face)]
+
+
 def _event_or_404(code: str) -> Event:
     normalised = normalise_code(code)
     return get_object_or_404(Event, code=normalised)
@@ -77,6 +98,7 @@ def phone(request: HttpRequest, code: str) -> HttpResponse:
         "lang": translation.get_language(),
         # Attendee-list events ask for a personal code (or take it from a badge's ?a= link).
         "attendees": event.voice == Event.Voice.ATTENDEES,
+        "kinds": kind_modules("phone"),
     }
     return render(request, "polls/phone.html", {"event": event, "config": config})
 
@@ -220,6 +242,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
         "look": look_digest(event),
         # Where WebSockets are blocked: /api/e/<code>/stage/events and .../stage/answer.
         "fallback": reverse("polls:join", args=[event.code]).removesuffix("join") + "stage/",
+        "kinds": kind_modules("stage"),
     }
     with translation.override(event.language):
         return render(
@@ -231,6 +254,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
                 "join_host": request.get_host(),
                 "qr_svg": mark_safe(qr_svg(join_url)),  # noqa: S308 - segno's own SVG markup
                 "config": config,
+                "kind_styles": kind_styles("stage"),
                 "LANGUAGE_CODE": event.language,
             },
         )
@@ -319,6 +343,7 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
     config = {
         "ws_path": f"/ws/e/{event.code}/stage/?key={event.stage_key}",
         "lang": event.language,
+        "kinds": kind_modules("remote"),
     }
     with translation.override(event.language):
         return render(

@@ -79,6 +79,44 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
     assert errors == []
 
 
+def test_the_phone_fetches_every_module_with_the_page_and_none_on_a_new_question(browser, stack):
+    """What the phone runs comes with the page (modulepreload): every kind's renderer is there
+    before the first question, so a question change on bad Wi-Fi never waits for a fetch."""
+    errors: list[str] = []
+    urls = stack.urls("KSF2018")
+    phone = new_phone(browser)
+    watch_errors(phone, errors)
+    scripts: list[str] = []
+    phone.on(
+        "request",
+        lambda request: (
+            scripts.append(urlsplit(request.url).path)
+            if urlsplit(request.url).path.endswith(".js")
+            else None
+        ),
+    )
+    phone.goto(urls["phone"])
+    expect(phone.get_by_role("button", name="Meer omzet")).to_be_visible()
+    preloaded = phone.eval_on_selector_all(
+        "link[rel=modulepreload]", "links => links.map((l) => new URL(l.href).pathname)"
+    )
+    config = phone.eval_on_selector("#zp-config", "script => JSON.parse(script.textContent)")
+    kinds = [urlsplit(url).path for url in config["kinds"].values()]
+    assert set(kinds) <= set(preloaded)
+    assert set(scripts) == set(preloaded), "the phone ran a module it did not preload"
+    assert len(scripts) == len(set(scripts)), "a module was fetched twice"
+    fetched = len(scripts)
+
+    host = open_remote(browser, urls["remote"], errors)
+    press(host, "next")
+    press(host, "open")
+    expect(phone.locator("input[type=range]")).to_be_visible(timeout=10_000)
+    press(host, "show_results")
+    expect(phone.locator(".zp-res")).to_be_visible(timeout=10_000)
+    assert scripts[fetched:] == []
+    assert errors == []
+
+
 # --- helpers for the tests below ----------------------------------------------------
 
 

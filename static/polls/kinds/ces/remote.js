@@ -1,0 +1,2 @@
+// A scale's mean and columns.
+export { default } from '../scale/remote.js';

@@ -1,0 +1,2 @@
+// The NPS's score and groups.
+export { default } from '../nps/remote.js';

@@ -1,0 +1,2 @@
+// The NPS's gauge and groups.
+export { default } from '../nps/stage.js';

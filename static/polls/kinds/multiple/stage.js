@@ -1,0 +1,4 @@
+// Bars per option.
+import { options } from '../../stage-kit.js';
+
+export default options;

@@ -1,0 +1,4 @@
+// One option, sent on the tap.
+import { options } from '../../phone-kit.js';
+
+export default options;
