@@ -1,8 +1,8 @@
 """How the record reads for people: numbers in the event's language, research figures with
 their displays, and result lines (which each kind fills, see ``ResultTable``).
 
-The number formatting here (``number``, ``places``, ``show``, ``show_difference``) is what
-the stage writes: 39 / 61, 63%, +13, 7,5 in Dutch.
+Numbers are written by ``benchmarks.numbers``, the formatter the stage's format.js mirrors:
+39 / 61, 63%, +13, 7,5 in Dutch.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.utils import translation
-from django.utils.formats import number_format
 
 from benchmarks.models import Figure
-from benchmarks.numbers import round_half_up
+from benchmarks.numbers import number, show_difference
+from benchmarks.numbers import show_metric as show
 
 # Ranges take an en dash: Excel opens a CSV cell "10-19" as a date.
 EN_DASH = "\u2013"
@@ -25,39 +25,6 @@ def tidy(value: float | Decimal | None) -> float | int | None:
         return None
     as_float = float(value)
     return int(as_float) if as_float.is_integer() else as_float
-
-
-def number(value: float | int, places: int = 0, signed: bool = False) -> str:
-    """A number for people, in the active language (7,5 in Dutch), rounded half up."""
-    rounded = round_half_up(value, places)
-    if rounded == 0:
-        rounded = abs(rounded)  # never "-0"
-    text = number_format(rounded, decimal_pos=places, use_l10n=True)
-    return f"+{text}" if signed and rounded > 0 else text
-
-
-def places(value: float | int) -> int:
-    return 0 if float(value).is_integer() else 1
-
-
-def show(metric: str, value: float | int | None, spec: dict) -> str:
-    """A figure's value as the stage writes it: 39 / 61, 63%, +13, 7,5."""
-    if value is None:
-        return "-"
-    if metric == Figure.Metric.SPLIT and (spec.get("split") or {}).get("b"):
-        return f"{number(value, places(value))} / {number(100 - value, places(value))}"
-    if metric in (Figure.Metric.SPLIT, Figure.Metric.PERCENTAGE, Figure.Metric.SHARES):
-        return f"{number(value, places(value))}%"
-    if metric == Figure.Metric.NPS:
-        return number(value, signed=True)
-    return number(value, 1)
-
-
-def show_difference(metric: str, difference: float | None) -> str:
-    if difference is None:
-        return ""
-    decimals = 1 if metric in (Figure.Metric.MEAN, Figure.Metric.CES) else 0
-    return number(difference, decimals, signed=True)
 
 
 def research(figure: dict, compared: dict | None, spec: dict) -> dict:
