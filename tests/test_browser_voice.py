@@ -148,7 +148,7 @@ def test_a_phone_on_a_hot_address_solves_the_work_then_answers(browser, voice_st
     phone_js = phone.eval_on_selector("script[type=module]", "s => s.src")
     work_url = re.sub(r"phone\.js.*$", "work.js", phone_js)
     # A phone must solve in a fraction of a second: the hash loop in optimised code, not
-    # thrown out of it on every call (then Chromium hashed ~20,000/s, 16 bits took seconds).
+    # thrown out of it on every call (docs/performance.md has the figures).
     warm = new_phone(browser)
     warm.goto(stack.base + "/")
     warm.evaluate(SOLVES, [work_url, 16, 3])
