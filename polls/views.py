@@ -261,7 +261,7 @@ def stage(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _hidden_words(question: Question | None) -> list[str]:
-    if question is None or question.kind != Question.Kind.TEXT:
+    if question is None or not kinds.get(question.kind).counts_words:
         return []
     try:
         return tally.hidden_words(question.id)
