@@ -35,6 +35,7 @@ from channels.layers import get_channel_layer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from polls import kinds  # noqa: E402
 from polls.redis_client import get_async_redis  # noqa: E402
 
 API = re.compile(r"^/api/e/(?P<code>[A-Z0-9]{4,12})/(?P<what>join|counts|broadcast)$")
@@ -56,31 +57,20 @@ def counts_key(code: str) -> str:
 
 
 def question(question_id: int, kind: str) -> dict:
-    """A question of ``kind`` shaped like the product's ``state.question``."""
+    """A question of ``kind`` shaped like the product's ``state.question``, its kind's block
+    that of a sample question (``polls.kinds``: no database)."""
     options = [{"id": question_id * 10 + n, "label": f"Option {n}"} for n in range(1, 5)]
-    scale = None
-    if kind in ("scale",):
-        scale = {"min": 1, "max": 10, "min_label": "", "max_label": "", "lower_is_better": False}
-    elif kind in ("nps", "enps"):
-        scale = {"min": 0, "max": 10, "min_label": "", "max_label": "", "lower_is_better": False}
-    elif kind == "ces":
-        scale = {"min": 1, "max": 5, "min_label": "", "max_label": "", "lower_is_better": True}
+    known = kinds.find(kind)
     return {
         "id": question_id,
         "kind": kind,
         "prompt": f"Baseline question {question_id}",
-        "options": options if kind in ("single", "multiple", "ranking", "quadrant") else [],
+        "options": options if known is not None and known.has_options else [],
         "open": True,
         "state": "open",
         "show_results": False,
         "revealed": False,
-        "scale": scale,
-        "choices": {"min": 1, "max": 3} if kind == "multiple" else None,
-        "split": {"a": "A", "b": "B"} if kind == "split" else None,
-        "text": {"max_length": 40} if kind == "text" else None,
-        "quadrant": {"x": "x", "x_low": "", "x_high": "", "y": "y", "y_low": "", "y_high": ""}
-        if kind == "quadrant"
-        else None,
+        **kinds.sample_blocks(kind),
         "figures": [],
         "figures_count": 0,
         "position": 1,

@@ -141,7 +141,9 @@ class EventLogo(models.Model):
         return f"{self.event_id}: {self.digest}"
 
 
-class Question(models.Model):
+# The per-kind fields (scale_min, split_a_label, ...) are declared by the kinds' sections in
+# polls.kinds, as abstract models: a kind's configuration lives in its own module.
+class Question(*kinds.field_models(), models.Model):
     # One member per kind of polls.kinds (SINGLE = "single", ...), in their order.
     Kind = kinds.text_choices()
 
@@ -161,41 +163,12 @@ class Question(models.Model):
     )
     show_results = models.BooleanField(_("show results on phones"), default=False)
     revealed = models.BooleanField(_("research revealed"), default=False, editable=False)
-    scale_min = models.IntegerField(_("scale minimum"), default=1)
-    scale_max = models.IntegerField(_("scale maximum"), default=10)
-    scale_min_label = models.CharField(_("label at the minimum"), max_length=40, blank=True)
-    scale_max_label = models.CharField(_("label at the maximum"), max_length=40, blank=True)
-    lower_is_better = models.BooleanField(
-        _("lower is better"),
-        default=False,
-        help_text=_("Customer effort score: a lower score means less effort."),
-    )
-    split_a_label = models.CharField(
-        _("part A"), max_length=60, blank=True, help_text=_("Split: e.g. self-service.")
-    )
-    split_b_label = models.CharField(
-        _("part B"),
-        max_length=60,
-        blank=True,
-        help_text=_("Split: e.g. live contact. Empty for a plain percentage guess."),
-    )
-    text_max_length = models.PositiveSmallIntegerField(_("longest answer"), default=40)
-    quadrant_x_label = models.CharField(_("horizontal axis"), max_length=60, blank=True)
-    quadrant_x_low = models.CharField(_("left end"), max_length=40, blank=True)
-    quadrant_x_high = models.CharField(_("right end"), max_length=40, blank=True)
-    quadrant_y_label = models.CharField(_("vertical axis"), max_length=60, blank=True)
-    quadrant_y_low = models.CharField(_("bottom end"), max_length=40, blank=True)
-    quadrant_y_high = models.CharField(_("top end"), max_length=40, blank=True)
     figures = models.ManyToManyField(
         "benchmarks.Figure",
         verbose_name=_("research figures"),
         through="QuestionFigure",
         related_name="questions",
         blank=True,
-    )
-    min_choices = models.PositiveSmallIntegerField(_("fewest choices"), default=1)
-    max_choices = models.PositiveSmallIntegerField(
-        _("most choices"), null=True, blank=True, help_text=_("Empty: any number of options.")
     )
 
     class Meta:

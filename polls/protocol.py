@@ -12,21 +12,27 @@ cannot drift apart. A mismatch names the path of the first wrong member
 docs/protocol.md documents each wire message with a field table that tests/test_protocol.py
 compares with ``fields(schema)``: a field missing on either side fails the suite.
 
+The shapes of one kind (its answer value, its block of ``state.question``, its summary) live in
+its module in polls.kinds, beside the code that makes them; the unions and maps below are built
+from the registry, so a new kind adds its shapes without a line here.
+
 Beyond shapes, ``FrameChecker`` holds what one message says about the next: a question's kind
 decides the shape of its answer (in ``state`` and ``ack``) and of its results' summary.
 """
 
 import json
+import re
 import types
 import typing
 from collections.abc import Callable
 from typing import Literal, NotRequired, TypedDict, Union
 
+from . import kinds
+
 # -- the wire: small shapes -------------------------------------------------------------------
 
-Kind = Literal[
-    "single", "multiple", "scale", "nps", "enps", "ces", "split", "text", "ranking", "quadrant"
-]
+KINDS: tuple[str, ...] = kinds.names()
+Kind = Literal[KINDS]
 QuestionState = Literal["draft", "open", "closed"]
 Metric = Literal["shares", "split", "percentage", "nps", "mean", "ces"]
 # Every code ``answers.Rejection`` can carry (tests/test_protocol.py checks polls.answers).
@@ -49,43 +55,11 @@ ErrorCode = Literal[
 CloseCode = Literal[4401, 4403, 4404, 4408, 4429]
 ERROR_CODES: tuple[str, ...] = typing.get_args(ErrorCode)
 CLOSE_CODES: tuple[int, ...] = typing.get_args(CloseCode)
-KINDS: tuple[str, ...] = typing.get_args(Kind)
 
 
 class Option(TypedDict):
     id: int
     label: str
-
-
-class Scale(TypedDict):
-    min: int
-    max: int
-    min_label: str
-    max_label: str
-    lower_is_better: bool
-
-
-class Choices(TypedDict):
-    min: int
-    max: int
-
-
-class Split(TypedDict):
-    a: str
-    b: str
-
-
-class Text(TypedDict):
-    max_length: int
-
-
-class Quadrant(TypedDict):
-    x: str
-    x_low: str
-    x_high: str
-    y: str
-    y_low: str
-    y_high: str
 
 
 class FigureScale(TypedDict):
@@ -121,36 +95,18 @@ class PublicEvent(TypedDict):
     look: str
 
 
-# -- answer values, one shape per kind -------------------------------------------------------
+def _union(shapes) -> object:
+    """The union of the shapes, each once, in their order."""
+    return Union[tuple(dict.fromkeys(shapes))]  # noqa: UP007 - built from a list
 
 
-class Point(TypedDict):
-    x: int
-    y: int
+# -- answer values: one shape per kind, declared by the kind ----------------------------------
+
+VALUE_OF_KIND: dict[str, object] = {kind.name: kind.value_schema for kind in kinds.REGISTERED}
+AnswerValue = _union(VALUE_OF_KIND.values())
 
 
-OptionValue = int  # single: an option id
-ChosenValue = list[int]  # multiple: distinct option ids; ranking: every option id, best first
-ScaleValue = int  # scale, nps, enps, ces: a point of the scale; split: part A in 0..100
-TextValue = str
-PlacedValue = dict[str, Point]  # quadrant: a point per option id
-AnswerValue = OptionValue | ChosenValue | TextValue | PlacedValue
-
-VALUE_OF_KIND: dict[str, object] = {
-    "single": OptionValue,
-    "multiple": ChosenValue,
-    "scale": ScaleValue,
-    "nps": ScaleValue,
-    "enps": ScaleValue,
-    "ces": ScaleValue,
-    "split": ScaleValue,
-    "text": TextValue,
-    "ranking": ChosenValue,
-    "quadrant": PlacedValue,
-}
-
-
-# -- the question of a state, one shape per group of kinds ------------------------------------
+# -- the question of a state: one shape per section (the kinds sharing a block) ----------------
 
 
 class _Question(TypedDict):
@@ -167,168 +123,32 @@ class _Question(TypedDict):
     count: int
 
 
-class OptionsQuestion(_Question):
-    kind: Literal["single", "ranking"]
-    scale: None
-    choices: None
-    split: None
-    text: None
-    quadrant: None
+def _question_shapes() -> list[type]:
+    """Per section (and one for the kinds without), a question of those kinds: its ``kind`` one
+    of them, its section's key that section's block, every other section's key ``null``."""
+    by_section: dict[str | None, list[str]] = {}
+    for kind in kinds.REGISTERED:
+        by_section.setdefault(kind.section and kind.section.key, []).append(kind.name)
+    common = typing.get_type_hints(_Question)
+    shapes = []
+    for key, names in by_section.items():
+        blocks = {
+            section.key: section.schema if section.key == key else None
+            for section in kinds.sections()
+        }
+        members = {**common, "kind": Literal[tuple(names)], **blocks}
+        name = f"{(key or 'options').title()}Question"
+        shapes.append(TypedDict(name, members))
+    return shapes
 
 
-class MultipleQuestion(_Question):
-    kind: Literal["multiple"]
-    scale: None
-    choices: Choices
-    split: None
-    text: None
-    quadrant: None
+Question = _union(_question_shapes())
 
 
-class ScaleQuestion(_Question):
-    kind: Literal["scale", "nps", "enps", "ces"]
-    scale: Scale
-    choices: None
-    split: None
-    text: None
-    quadrant: None
+# -- results: a summary per kind (a family shares one), declared by the kind ------------------
 
-
-class SplitQuestion(_Question):
-    kind: Literal["split"]
-    scale: None
-    choices: None
-    split: Split
-    text: None
-    quadrant: None
-
-
-class TextQuestion(_Question):
-    kind: Literal["text"]
-    scale: None
-    choices: None
-    split: None
-    text: Text
-    quadrant: None
-
-
-class QuadrantQuestion(_Question):
-    kind: Literal["quadrant"]
-    scale: None
-    choices: None
-    split: None
-    text: None
-    quadrant: Quadrant
-
-
-Question = (
-    OptionsQuestion
-    | MultipleQuestion
-    | ScaleQuestion
-    | SplitQuestion
-    | TextQuestion
-    | QuadrantQuestion
-)
-
-
-# -- results: one summary per group of kinds --------------------------------------------------
-
-
-class ChoiceSummary(TypedDict):
-    """single, multiple"""
-
-    percent: dict[str, int]
-
-
-class ScaleSummary(TypedDict):
-    """scale, ces"""
-
-    percent: dict[str, int]
-    mean: float | None
-
-
-class NpsGroups(TypedDict):
-    promoters: int
-    passives: int
-    detractors: int
-
-
-class NpsSummary(TypedDict):
-    """nps, enps"""
-
-    score: int | None
-    promoters: int
-    passives: int
-    detractors: int
-    groups: NpsGroups
-
-
-class SplitSummary(TypedDict):
-    mean_a: int | None
-    mean_b: int | None
-    bins: dict[str, int]
-
-
-class Word(TypedDict):
-    word: str
-    key: str
-    count: int
-
-
-class TextSummary(TypedDict):
-    words: list[Word]
-
-
-class RankedItem(TypedDict):
-    id: int
-    mean_rank: float | None
-    points: int
-
-
-class RankingSummary(TypedDict):
-    items: list[RankedItem]
-
-
-class Quadrants(TypedDict):
-    tl: int
-    tr: int
-    bl: int
-    br: int
-
-
-class PlacedItem(TypedDict):
-    id: int
-    x: float | None
-    y: float | None
-    quadrants: Quadrants
-
-
-class QuadrantSummary(TypedDict):
-    items: list[PlacedItem]
-
-
-Summary = (
-    ChoiceSummary
-    | ScaleSummary
-    | NpsSummary
-    | SplitSummary
-    | TextSummary
-    | RankingSummary
-    | QuadrantSummary
-)
-
-SUMMARY_OF_KIND: dict[str, type] = {
-    "single": ChoiceSummary,
-    "multiple": ChoiceSummary,
-    "scale": ScaleSummary,
-    "ces": ScaleSummary,
-    "nps": NpsSummary,
-    "enps": NpsSummary,
-    "split": SplitSummary,
-    "text": TextSummary,
-    "ranking": RankingSummary,
-    "quadrant": QuadrantSummary,
-}
+SUMMARY_OF_KIND: dict[str, type] = {kind.name: kind.summary_schema for kind in kinds.REGISTERED}
+Summary = _union(SUMMARY_OF_KIND.values())
 
 
 class OptionComparison(TypedDict):
@@ -430,19 +250,20 @@ class EventInfo(TypedDict):
     look: str
 
 
-class QuestionSpec(TypedDict):
-    """What answers are validated against and snapshots computed with (``state.question_spec``)."""
-
-    id: int
-    kind: Kind
-    open: bool
-    options: list[int]
-    labels: dict[str, str]
-    scale: Scale | None
-    choices: Choices | None
-    split: Split | None
-    text: Text | None
-    figures: list[Figure]
+# What answers are validated against and snapshots computed with (``state.question_spec``): the
+# sections the server validates with (``in_spec``) between ``labels`` and ``figures``.
+QuestionSpec = TypedDict(
+    "QuestionSpec",
+    {
+        "id": int,
+        "kind": Kind,
+        "open": bool,
+        "options": list[int],
+        "labels": dict[str, str],
+        **{section.key: section.schema | None for section in kinds.sections() if section.in_spec},
+        "figures": list[Figure],
+    },
+)
 
 
 class EventSpec(TypedDict):
@@ -487,16 +308,21 @@ WIRE_MESSAGES: dict[str, type] = {
     "answer": AnswerMessage,
     "ping": PingMessage,
 }
+
+
+def _doc_name(shape: type) -> str:
+    """A summary's name in the doc: ``NpsSummary`` is documented as ``nps summary``."""
+    return " ".join(word.lower() for word in re.findall(r"[A-Z][a-z]*", shape.__name__))
+
+
 NAMED_SHAPES: dict[str, type] = {
     "figure": Figure,
     "comparison": Comparison,
-    "choice summary": ChoiceSummary,
-    "scale summary": ScaleSummary,
-    "nps summary": NpsSummary,
-    "split summary": SplitSummary,
-    "text summary": TextSummary,
-    "ranking summary": RankingSummary,
-    "quadrant summary": QuadrantSummary,
+    **{
+        _doc_name(shape): shape
+        for shape in dict.fromkeys(SUMMARY_OF_KIND.values())
+        if typing.is_typeddict(shape)  # a kind without one fails tests/test_kind_registry.py
+    },
 }
 DOCUMENTED = {**WIRE_MESSAGES, **NAMED_SHAPES}
 _NAME_OF = {shape: name for name, shape in NAMED_SHAPES.items()}
@@ -867,6 +693,7 @@ def check_event_state(state: object) -> None:
     if (question is None) != (current is None):
         raise SchemaError("event_state['spec']['current']", "disagrees with the question")
     if question is not None:
-        for key in ("id", "kind", "open", "scale", "choices", "split", "text", "figures"):
+        blocks = [section.key for section in kinds.sections() if section.in_spec]
+        for key in ("id", "kind", "open", *blocks, "figures"):
             if question[key] != current[key]:
                 raise SchemaError(f"event_state['spec']['current'][{key!r}]", "differs")

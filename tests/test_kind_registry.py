@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 from django.db.migrations.loader import MigrationLoader
 
 from benchmarks.models import Figure
-from polls import kinds
-from polls.kinds.base import HOOKS, SECTION_HOOKS, QuestionKind
+from polls import kinds, protocol
+from polls.kinds.base import HOOKS, SCHEMAS, SECTION_HOOKS, QuestionKind
 from polls.models import Question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +62,33 @@ def test_every_kind_has_every_part(kind):
         missing += [hook for hook in SECTION_HOOKS if not own(kind, hook)]
     assert not missing, f"{kind.name} lacks {missing}"
     assert kind.name and str(kind.label) and kind.position > 0
+
+
+@pytest.mark.parametrize("kind", kinds.REGISTERED, ids=kinds.names())
+def test_every_kind_declares_its_shapes(kind):
+    """Its value and summary shapes, its section's block and fields; protocol.py has them."""
+    missing = [part for part in SCHEMAS if getattr(kind, part) is None]
+    assert not missing, f"{kind.name} lacks {missing}"
+    protocol.validator(kind.value_schema)  # a shape the checker can hold a value to
+    assert typing.is_typeddict(kind.summary_schema), kind.name
+    assert protocol.VALUE_OF_KIND[kind.name] is kind.value_schema
+    assert protocol.SUMMARY_OF_KIND[kind.name] is kind.summary_schema
+    assert kind.summary_schema in protocol.NAMED_SHAPES.values(), "its summary is documented"
+    if kind.section is not None:
+        section = kind.section
+        assert typing.is_typeddict(section.schema), kind.name
+        assert section.model._meta.abstract and issubclass(Question, section.model), kind.name
+        # The block a sample question of the kind gets (the baseline's) fits its shape.
+        protocol.check(section.schema, kind.sample_block(), f"{kind.name} block")
+
+
+def test_question_takes_its_kinds_fields_from_the_sections():
+    own = {field.name for field in Question._meta.local_fields}
+    for section in kinds.sections():
+        assert set(section.fields) <= own, section.key
+    in_sections = {name for section in kinds.sections() for name in section.fields}
+    generic = {"id", "event", "order", "kind", "prompt", "state", "show_results", "revealed"}
+    assert own - in_sections == generic, "a field of one kind outside its section"
 
 
 @pytest.mark.parametrize("kind", kinds.REGISTERED, ids=kinds.names())

@@ -2,13 +2,15 @@
 
 Each kind's class (``base.QuestionKind``) owns the validation of an answer value, its Redis
 count buckets, its summary arithmetic, its public payload block, its export lines, its admin
-fieldset and checks, its load-test values and the paths of its front-end modules. The rest of
-the app is generic: it looks a kind up here by name and calls it.
+fieldset and checks, its load-test values and the paths of its front-end modules; with the
+shapes of its value, payload block and summary (``polls.protocol``'s schemas are built from
+them) and its section's ``Question`` fields (an abstract model ``Question`` inherits). The rest
+of the app is generic: it looks a kind up here by name and calls it.
 
 Adding a kind: a module here defining ``KIND`` (found by its file, placed by ``position``), its
-JS renderer modules
-(``front_modules``), its row in docs/protocol.md and its tests; ``Question.Kind`` and its
-migration's choices follow from the registry (tests/test_kind_registry.py checks all of it).
+JS renderer modules (``front_modules``), its row and its summary's table in docs/protocol.md and
+its tests; ``Question.Kind``, ``Question``'s fields and the migration that adds them follow from
+the registry (tests/test_kind_registry.py checks all of it).
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ def sections() -> list[Section]:
     return sorted(unique.values(), key=lambda section: section.order)
 
 
+def field_models() -> tuple[type[models.Model], ...]:
+    """The abstract models holding the sections' ``Question`` fields: ``Question``'s bases."""
+    return tuple(section.model for section in sections())
+
+
 def payload_blocks(question) -> dict[str, dict | None]:
     """The per-kind keys of a public question payload: every one present, ``None`` but the
     question's own."""
@@ -73,6 +80,16 @@ def payload_blocks(question) -> dict[str, dict | None]:
     blocks: dict[str, dict | None] = dict.fromkeys(section.key for section in sections())
     if kind.section is not None:
         blocks[kind.section.key] = kind.payload_block(question)
+    return blocks
+
+
+def sample_blocks(name: str) -> dict[str, dict | None]:
+    """``payload_blocks`` of a sample question of kind ``name``, made without a database (all
+    ``None`` for a name no kind has)."""
+    kind = find(name)
+    blocks: dict[str, dict | None] = dict.fromkeys(section.key for section in sections())
+    if kind is not None and kind.section is not None:
+        blocks[kind.section.key] = kind.sample_block()
     return blocks
 
 

@@ -2,14 +2,22 @@
 
 A kind knows nothing of the database or of Redis: it is handed a question (a model instance or
 the ``spec``/``state.question`` dict) and answers with plain values. So ``polls.models`` can
-take its choices from the registry, and the load generator can use a kind without a server.
+take its choices and its per-kind fields from the registry, and the load generator can use a
+kind without a server.
+
+A kind also declares the shapes of what it puts on the wire (``value_schema``,
+``summary_schema``, its section's ``schema``) as TypedDicts or plain types; ``polls.protocol``
+builds its messages' unions from them and checks every frame against them.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, ClassVar
+
+from django.db import models
 
 # Parts a kind must implement itself (tests/test_kind_registry.py walks them).
 HOOKS = (
@@ -26,6 +34,11 @@ SECTION_HOOKS = (
     "payload_block",  # its key in the public question payload
     "check",  # impossible configurations, refused in admin and by full_clean
 )
+# The shapes every kind declares (polls.protocol's schemas are made of them).
+SCHEMAS = (
+    "value_schema",  # an answer value as the phone sends it and the server acknowledges it
+    "summary_schema",  # the ``summary`` of its results snapshots
+)
 
 
 @dataclass(frozen=True)
@@ -37,10 +50,22 @@ class Section:
     # Place among the payload's per-kind keys (the wire order) and among the admin fieldsets.
     order: int
     title: Any
-    fields: tuple[str, ...]
+    # The block under ``key`` in ``state.question`` (and the spec), a TypedDict.
+    schema: type
+    # The section's ``Question`` fields: an abstract model that ``Question`` takes as a base.
+    model: type[models.Model]
     collapsed: bool = False
     # Whether the server's validation spec carries it (labels only for people it need not).
     in_spec: bool = True
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The model's fields in their declared order (the admin fieldset's order)."""
+        return tuple(field.name for field in self.model._meta.local_fields)
+
+    def defaults(self) -> dict[str, Any]:
+        """Each field's default: what a question made without a database holds."""
+        return {field.name: field.get_default() for field in self.model._meta.local_fields}
 
     def fieldset(self) -> tuple:
         options: dict[str, Any] = {"fields": list(self.fields)}
@@ -90,6 +115,11 @@ def per_key(keys: list[str], counts: dict[str, int]) -> dict[str, int]:
     return {key: counts.get(key, 0) for key in keys}
 
 
+# Answer values of the kinds with options.
+OptionValue = int  # one option id
+ChosenValue = list[int]  # option ids: distinct ones (multiple), or every one in order (ranking)
+
+
 class QuestionKind:
     """One question kind. A kind's module defines ``KIND``, an instance; its class sets ``name``
     (the ``Question.Kind`` value), ``label`` and ``position`` and implements ``HOOKS`` (and
@@ -99,6 +129,11 @@ class QuestionKind:
     label: ClassVar[Any] = ""
     # Place in ``Question.Kind`` (whose order the migrations' choices keep).
     position: ClassVar[int] = 0
+    # The shapes of its answer value and of its results' summary (see ``SCHEMAS``).
+    value_schema: ClassVar[object] = None
+    summary_schema: ClassVar[type | None] = None
+    # Fields of a sample question beyond the section's defaults (the bare-consumer baseline's).
+    sample_fields: ClassVar[dict[str, Any]] = {}
     # Whether the attendee chooses, orders or places the question's options.
     has_options: ClassVar[bool] = False
     section: ClassVar[Section | None] = None
@@ -150,6 +185,14 @@ class QuestionKind:
 
     def payload_block(self, question) -> dict | None:
         return None
+
+    def sample_block(self) -> dict | None:
+        """The payload block of a sample question, made without a database: the section's
+        field defaults with ``sample_fields`` over them."""
+        if self.section is None:
+            return None
+        fields = {**self.section.defaults(), **self.sample_fields}
+        return self.payload_block(SimpleNamespace(**fields))
 
     def check(self, question) -> dict:
         """Errors by field name for an impossible configuration of ``question``."""

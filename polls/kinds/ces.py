@@ -15,6 +15,7 @@ class Ces(ScaleKind):
     label = _("Customer effort score")
     position = 6
     comparable_metrics = frozenset({"ces"})
+    sample_fields = {"scale_max": 5, "lower_is_better": True}
 
     def payload_block(self, question) -> dict:
         return {**super().payload_block(question), "lower_is_better": question.lower_is_better}

@@ -1,22 +1,82 @@
-"""Bases shared by kinds of one family: choosing options, and numbers on a scale."""
+"""Bases shared by kinds of one family: choosing options, and numbers on a scale; with the
+shapes and the question fields the kinds of a family share."""
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TypedDict
 
+from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
 from .base import QuestionKind, Refused, Section, in_range, per_key, plain_buckets
 
-SCALE = Section(
-    "scale",
-    1,
-    _("Scale, NPS and CES"),
-    ("scale_min", "scale_max", "scale_min_label", "scale_max_label", "lower_is_better"),
-)
+# -- choosing options -------------------------------------------------------------------------
+
+
+class ChoiceSummary(TypedDict):
+    """single, multiple"""
+
+    percent: dict[str, int]
+
+
+# -- numbers on a scale -----------------------------------------------------------------------
+
+
+class ScaleFields(models.Model):
+    scale_min = models.IntegerField(_("scale minimum"), default=1)
+    scale_max = models.IntegerField(_("scale maximum"), default=10)
+    scale_min_label = models.CharField(_("label at the minimum"), max_length=40, blank=True)
+    scale_max_label = models.CharField(_("label at the maximum"), max_length=40, blank=True)
+    lower_is_better = models.BooleanField(
+        _("lower is better"),
+        default=False,
+        help_text=_("Customer effort score: a lower score means less effort."),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ScaleRange(TypedDict):
+    """``state.question.scale``: the points a scale kind's answer lies on."""
+
+    min: int
+    max: int
+    min_label: str
+    max_label: str
+    lower_is_better: bool
+
+
+ScaleValue = int  # a point of the scale
+
+
+class ScaleSummary(TypedDict):
+    """scale, ces"""
+
+    percent: dict[str, int]
+    mean: float | None
+
+
+class NpsGroups(TypedDict):
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class NpsSummary(TypedDict):
+    """nps, enps"""
+
+    score: int | None
+    promoters: int
+    passives: int
+    detractors: int
+    groups: NpsGroups
+
+
+SCALE = Section("scale", 1, _("Scale, NPS and CES"), ScaleRange, ScaleFields)
 
 
 class ChoiceKind(QuestionKind):
@@ -24,6 +84,7 @@ class ChoiceKind(QuestionKind):
 
     has_options = True
     comparable_metrics = frozenset({"shares"})
+    summary_schema = ChoiceSummary
 
     def buckets(self, value: Any) -> list[str]:
         return plain_buckets(value)
@@ -53,6 +114,8 @@ class ScaleKind(QuestionKind):
     """An integer on ``spec["scale"]``; counted per point, so means are exact."""
 
     section = SCALE
+    value_schema = ScaleValue
+    summary_schema = ScaleSummary
 
     def validate(self, spec: dict, value: Any) -> int:
         if in_range(value, spec["scale"]["min"], spec["scale"]["max"]):
@@ -131,6 +194,7 @@ class NpsKind(ScaleKind):
     % detractors. Subclasses set where the groups begin."""
 
     comparable_metrics = frozenset({"nps"})
+    summary_schema = NpsSummary
     promoter_from = 9
     passive_from = 7
     score_name = _("NPS")

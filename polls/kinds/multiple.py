@@ -3,15 +3,34 @@ share of respondents (a respondent counts once, so the shares need not sum to 10
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import Refused, Section, is_int, option_ids
+from .base import ChosenValue, Refused, Section, is_int, option_ids
 from .families import ChoiceKind
 
-CHOICES = Section(
-    "choices", 2, _("Multiple choice"), ("min_choices", "max_choices"), collapsed=True
-)
+
+class ChoicesFields(models.Model):
+    min_choices = models.PositiveSmallIntegerField(_("fewest choices"), default=1)
+    max_choices = models.PositiveSmallIntegerField(
+        _("most choices"), null=True, blank=True, help_text=_("Empty: any number of options.")
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ChoiceBounds(TypedDict):
+    """``state.question.choices``: how many options an answer picks."""
+
+    min: int
+    max: int
+
+
+CHOICES = Section("choices", 2, _("Multiple choice"), ChoiceBounds, ChoicesFields, collapsed=True)
 
 
 class Multiple(ChoiceKind):
@@ -19,6 +38,8 @@ class Multiple(ChoiceKind):
     label = _("Multiple choice")
     position = 2
     section = CHOICES
+    value_schema = ChosenValue  # distinct ones
+    sample_fields = {"max_choices": 3}
 
     def validate(self, spec, value):
         if not isinstance(value, list) or not all(is_int(item) for item in value):

@@ -3,24 +3,71 @@ many placed it in each quadrant."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
 from .base import QuestionKind, Refused, Section, in_range, option_ids
 
+
+class QuadrantFields(models.Model):
+    quadrant_x_label = models.CharField(_("horizontal axis"), max_length=60, blank=True)
+    quadrant_x_low = models.CharField(_("left end"), max_length=40, blank=True)
+    quadrant_x_high = models.CharField(_("right end"), max_length=40, blank=True)
+    quadrant_y_label = models.CharField(_("vertical axis"), max_length=60, blank=True)
+    quadrant_y_low = models.CharField(_("bottom end"), max_length=40, blank=True)
+    quadrant_y_high = models.CharField(_("top end"), max_length=40, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Axes(TypedDict):
+    """``state.question.quadrant``: the axes' names and the names of their ends."""
+
+    x: str
+    x_low: str
+    x_high: str
+    y: str
+    y_low: str
+    y_high: str
+
+
+class Point(TypedDict):
+    x: int
+    y: int
+
+
+PlacedValue = dict[str, Point]  # a point per option id
+
+
+class Quadrants(TypedDict):
+    tl: int
+    tr: int
+    bl: int
+    br: int
+
+
+class PlacedItem(TypedDict):
+    id: int
+    x: float | None
+    y: float | None
+    quadrants: Quadrants
+
+
+class QuadrantSummary(TypedDict):
+    items: list[PlacedItem]
+
+
 QUADRANT = Section(
     "quadrant",
     5,
     _("2x2 quadrant"),
-    (
-        "quadrant_x_label",
-        "quadrant_x_low",
-        "quadrant_x_high",
-        "quadrant_y_label",
-        "quadrant_y_low",
-        "quadrant_y_high",
-    ),
+    Axes,
+    QuadrantFields,
     in_spec=False,  # the axes' labels are for people; validating a point needs none
 )
 CORNERS = ("tl", "tr", "bl", "br")
@@ -40,6 +87,9 @@ class Quadrant(QuestionKind):
     publishes_counts = False
     print_template = "polls/kinds/quadrant/print.html"
     load_test_options = 4
+    value_schema = PlacedValue
+    summary_schema = QuadrantSummary
+    sample_fields = {"quadrant_x_label": "x", "quadrant_y_label": "y"}
 
     def validate(self, spec, value):
         """A point for every item, keyed by option id."""

@@ -3,11 +3,23 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import QuestionKind, Refused, is_int, option_ids
+from .base import ChosenValue, QuestionKind, Refused, is_int, option_ids
+
+
+class RankedItem(TypedDict):
+    id: int
+    mean_rank: float | None
+    points: int
+
+
+class RankingSummary(TypedDict):
+    items: list[RankedItem]
 
 
 class Ranking(QuestionKind):
@@ -17,6 +29,8 @@ class Ranking(QuestionKind):
     has_options = True
     publishes_counts = False
     print_template = "polls/kinds/ranking/print.html"
+    value_schema = ChosenValue  # every option id, best first
+    summary_schema = RankingSummary
 
     def validate(self, spec, value):
         if not isinstance(value, list) or not all(is_int(item) for item in value):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import Refused, is_int, option_ids
+from .base import OptionValue, Refused, is_int, option_ids
 from .families import ChoiceKind
 
 
@@ -14,6 +14,7 @@ class Single(ChoiceKind):
     label = _("Single choice")
     position = 1
     load_test_options = 4
+    value_schema = OptionValue
 
     def validate(self, spec, value):
         if is_int(value) and value in spec["options"]:

@@ -3,19 +3,48 @@ rounded to whole points (53/47) and the distribution in 10-point bins."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
 from .base import QuestionKind, Refused, Section, in_range, plain_buckets
 
-SPLIT = Section(
-    "split",
-    3,
-    _("Split / percentage guess"),
-    ("split_a_label", "split_b_label"),
-    collapsed=True,
-)
+
+class SplitFields(models.Model):
+    split_a_label = models.CharField(
+        _("part A"), max_length=60, blank=True, help_text=_("Split: e.g. self-service.")
+    )
+    split_b_label = models.CharField(
+        _("part B"),
+        max_length=60,
+        blank=True,
+        help_text=_("Split: e.g. live contact. Empty for a plain percentage guess."),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class SplitParts(TypedDict):
+    """``state.question.split``: the two parts' names (``b`` empty: a percentage guess)."""
+
+    a: str
+    b: str
+
+
+SplitValue = int  # part A's share, 0..100
+
+
+class SplitSummary(TypedDict):
+    mean_a: int | None
+    mean_b: int | None
+    bins: dict[str, int]
+
+
+SPLIT = Section("split", 3, _("Split / percentage guess"), SplitParts, SplitFields, collapsed=True)
 BINS = range(0, 100, 10)
 
 
@@ -25,6 +54,9 @@ class Split(QuestionKind):
     position = 7
     section = SPLIT
     comparable_metrics = frozenset({"split", "percentage"})
+    value_schema = SplitValue
+    summary_schema = SplitSummary
+    sample_fields = {"split_a_label": "A", "split_b_label": "B"}
 
     def validate(self, spec, value):
         if in_range(value, 0, 100):

@@ -4,15 +4,44 @@ left out); the most frequent words, the host's hidden ones gone and profanity ma
 from __future__ import annotations
 
 import heapq
+from typing import TypedDict
 
 from django.conf import settings
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
 from ..text import clean_text, mask, word_key, words_of
 from .base import QuestionKind, Refused, Section
 
-TEXT = Section("text", 4, _("Word cloud"), ("text_max_length",), collapsed=True)
+
+class TextFields(models.Model):
+    text_max_length = models.PositiveSmallIntegerField(_("longest answer"), default=40)
+
+    class Meta:
+        abstract = True
+
+
+class TextLimit(TypedDict):
+    """``state.question.text``."""
+
+    max_length: int
+
+
+TextValue = str
+
+
+class Word(TypedDict):
+    word: str
+    key: str
+    count: int
+
+
+class TextSummary(TypedDict):
+    words: list[Word]
+
+
+TEXT = Section("text", 4, _("Word cloud"), TextLimit, TextFields, collapsed=True)
 TOP_WORDS = 60
 LONGEST_ANSWER = 200
 # Load-test words: counted (no stop word, nothing masked), distinct once lowercased.
@@ -47,6 +76,8 @@ class Text(QuestionKind):
     section = TEXT
     publishes_counts = False
     counts_words = True
+    value_schema = TextValue
+    summary_schema = TextSummary
 
     def validate(self, spec, value):
         if not isinstance(value, str):
