@@ -65,12 +65,12 @@ def kind_modules(face: str) -> dict[str, str]:
     """Each question kind's renderer for one face (phone, stage, remote): the URL of
     static/polls/kinds/<kind>/<face>.js, hashed in production. The page preloads and imports
     them all, so it never names a kind itself."""
-    return {kind: static(f"polls/kinds/{kind}/{face}.js") for kind in kinds.names()}
+    return {kind.name: static(kind.front_modules()[face]) for kind in kinds.REGISTERED}
 
 
 @functools.cache
 def _kind_style_paths(face: str) -> tuple[str, ...]:
-    paths = (f"polls/kinds/{kind}/{face}.css" for kind in kinds.names())
+    paths = (kind.front_style(face) for kind in kinds.REGISTERED)
     return tuple(path for path in paths if finders.find(path))
 
 

@@ -21,10 +21,6 @@ from polls.models import Question
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS_HEADING = "### Question kinds and their answer values"
-# Off until the front end's per-kind renderer modules are merged: a kind's modules may then be
-# all missing (the pages still use their single modules), never half there. On: every kind's
-# modules must exist.
-FRONT_END_PER_KIND = False
 
 
 def own(kind: QuestionKind, hook: str) -> bool:
@@ -130,9 +126,8 @@ def test_the_protocol_lists_the_payload_keys_in_their_order():
 @pytest.mark.parametrize("kind", kinds.REGISTERED, ids=kinds.names())
 def test_every_kind_names_its_front_end_modules(kind):
     modules = kind.front_modules()
-    assert modules == {face: f"polls/kinds/{kind.name}/{face}.js" for face in ("phone", "stage")}
-    present = [(ROOT / "static" / path).is_file() for path in modules.values()]
-    if FRONT_END_PER_KIND:
-        assert all(present), f"{kind.name}: {modules}"
-    else:
-        assert all(present) or not any(present), f"{kind.name} is half moved: {modules}"
+    assert modules == {
+        face: f"polls/kinds/{kind.name}/{face}.js" for face in ("phone", "stage", "remote")
+    }
+    missing = [path for path in modules.values() if not (ROOT / "static" / path).is_file()]
+    assert not missing, f"{kind.name} lacks its renderer modules {missing}"

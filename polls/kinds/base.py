@@ -19,6 +19,9 @@ from typing import Any, ClassVar
 
 from django.db import models
 
+# The pages that draw a question: the phone, the stage screen and the host's remote control.
+FRONT_FACES = ("phone", "stage", "remote")
+
 # Parts a kind must implement itself (tests/test_kind_registry.py walks them).
 HOOKS = (
     "validate",  # an answer value -> its canonical form, or Refused
@@ -217,8 +220,13 @@ class QuestionKind:
     # --- the front end --------------------------------------------------------------------
 
     def front_modules(self) -> dict[str, str]:
-        """The kind's renderer modules under ``static/`` (ES modules the pages load)."""
-        return {face: f"polls/kinds/{self.name}/{face}.js" for face in ("phone", "stage")}
+        """The kind's renderer modules under ``static/``, per page (ES modules the pages
+        preload and import; a kind that looks like another re-exports its renderers)."""
+        return {face: f"polls/kinds/{self.name}/{face}.js" for face in FRONT_FACES}
+
+    def front_style(self, face: str) -> str:
+        """The kind's own style sheet for a page, when it brings one (under ``static/``)."""
+        return f"polls/kinds/{self.name}/{face}.css"
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"
