@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from . import attendees, kinds, tally
+from . import attendees, kinds, protocol, tally
 from .kinds.base import is_int
 from .tokens import Participant
 
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 CLIENT_TYPES = ("answer", "ping")
 
-ERROR_MESSAGES = {
+ERROR_MESSAGES: dict[protocol.ErrorCode, Promise] = {
     "bad_json": _("The message is not valid JSON."),
     "bad_message": _("The message is missing a field or has one of the wrong type."),
     "too_large": _("The message is too large."),
@@ -44,13 +45,15 @@ ERROR_MESSAGES = {
 class Rejection(Exception):
     """A client message refused with a stable code; nothing was counted."""
 
-    def __init__(self, code: str, message_id: str | None = None, detail: str | None = None):
+    def __init__(
+        self, code: protocol.ErrorCode, message_id: str | None = None, detail: str | None = None
+    ):
         super().__init__(code)
         self.code = code
         self.message_id = message_id
         self.detail = detail
 
-    def payload(self) -> dict:
+    def payload(self) -> protocol.ErrorMessage:
         text = str(ERROR_MESSAGES[self.code])
         if self.detail:
             text = f"{text} {self.detail}"
@@ -61,12 +64,13 @@ class Rejection(Exception):
 class ValidAnswer:
     message_id: str
     question_id: int
-    kind: str
-    value: Any
+    kind: protocol.Kind
+    value: protocol.AnswerValue
 
 
-def parse_message(text: str | None, data: bytes | None) -> dict:
-    """Decode a raw frame into a JSON object with a known type."""
+def parse_message(text: str | None, data: bytes | None) -> protocol.ClientMessage:
+    """Decode a raw frame into a JSON object with a known type (and a well-formed id, if any);
+    an answer's other members are checked by ``validate_answer``."""
     raw = text if text is not None else (data or b"")
     size = len(raw.encode()) if isinstance(raw, str) else len(raw)
     if size > settings.ZP_MAX_MESSAGE_BYTES:
@@ -88,7 +92,7 @@ def parse_message(text: str | None, data: bytes | None) -> dict:
     return message
 
 
-def validate_value(spec: dict, value: Any) -> Any:
+def validate_value(spec: protocol.QuestionSpec, value: Any) -> protocol.AnswerValue:
     """Check a value against the question spec; return it in its canonical form."""
     kind = kinds.find(spec["kind"])
     if kind is None:
@@ -99,7 +103,7 @@ def validate_value(spec: dict, value: Any) -> Any:
         raise Rejection(refused.code) from None
 
 
-def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
+def validate_answer(message: protocol.ClientMessage, event_spec: protocol.EventSpec) -> ValidAnswer:
     """Check an ``answer`` message against the event's current question."""
     message_id = message.get("id")
     if message_id is None:
@@ -122,7 +126,9 @@ def validate_answer(message: dict, event_spec: dict) -> ValidAnswer:
     return ValidAnswer(message_id, question_id, current["kind"], value)
 
 
-async def count_answer(message: dict, event_spec: dict, participant: Participant) -> dict:
+async def count_answer(
+    message: protocol.ClientMessage, event_spec: protocol.EventSpec, participant: Participant
+) -> protocol.AckMessage:
     """Validate and count one ``answer`` message; the ``ack`` to send back, else Rejection.
 
     Every transport a phone has (the socket, the HTTP fallback) answers through this. A token

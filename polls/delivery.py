@@ -34,7 +34,7 @@ from typing import Protocol
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import push, tally
+from . import protocol, push, tally
 from .figures import comparisons
 from .kinds import results_message
 from .redis_client import get_async_redis
@@ -50,27 +50,50 @@ Sender = Callable[[str], Awaitable[None]]
 
 class Member(Protocol):
     participant_id: str | None  # None for screens
-    gone_code: int
+    gone_code: protocol.CloseCode
 
     def apply_view(self, view: EventView, answer: object) -> Awaitable[None]: ...
-    def close(self, code: int) -> Awaitable[None]: ...
+    def close(self, code: protocol.CloseCode) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True)
 class EventView:
-    """One state of an event with its messages already encoded."""
+    """One state of an event with its messages already encoded, and its parts by name."""
 
-    state: dict
+    state: protocol.EventState
     texts: push.StateTexts
     text: str  # the state as JSON, as the Redis state cache holds it
 
     @classmethod
-    def of(cls, state: dict, text: str | None = None) -> EventView:
+    def of(cls, state: protocol.EventState, text: str | None = None) -> EventView:
         return cls(state, push.StateTexts(state), text or push.encode(state))
 
     @property
     def revision(self) -> int:
         return self.state.get("revision", 0)
+
+    @property
+    def event_id(self) -> int:
+        return self.state["event"]["id"]
+
+    @property
+    def stage_key_digest(self) -> str | None:
+        return self.state["event"].get("stage_key_digest")
+
+    @property
+    def question(self) -> protocol.Question | None:
+        """The current question as phones and screens see it."""
+        return self.state["question"]
+
+    @property
+    def spec(self) -> protocol.EventSpec:
+        """What answers are checked against (``answers.validate_answer``)."""
+        return self.state["spec"]
+
+    @property
+    def current(self) -> protocol.QuestionSpec | None:
+        """The current question's spec: what its answers and snapshots are computed with."""
+        return self.state["spec"]["current"]
 
     def replaces(self, current: EventView | None) -> bool:
         """Newer than ``current``; at the same revision, a differing copy wins (the cache was
@@ -181,10 +204,10 @@ class EventHub:
         except Exception:
             logger.exception("hub: could not deliver a published message")
 
-    async def deliver(self, message: dict) -> None:
+    async def deliver(self, message: protocol.Published) -> None:
         if message["type"] == "event.state":
-            state = message["state"]
-            await self.hand_out(state["event"]["id"], EventView.of(state))
+            view = EventView.of(message["state"])
+            await self.hand_out(view.event_id, view)
         elif message["type"] == "event.gone":
             await self.close_event(message["event"])
 
@@ -194,8 +217,8 @@ class EventHub:
             return
         self.views[event_id] = view
         members = list(self.members[event_id])
-        question = view.state["question"]
-        answers: dict | None = {}
+        question = view.question
+        answers: dict[str, protocol.AnswerValue] | None = {}
         phones = [m.participant_id for m in members if m.participant_id is not None]
         if question is not None and phones:
             try:
@@ -274,9 +297,11 @@ async def close_event_hub() -> None:
 # -- result snapshots ----------------------------------------------------------------------
 
 
-def snapshot_message(spec: dict, snapshot: tally.Snapshot) -> dict:
+def snapshot_message(
+    spec: protocol.QuestionSpec, snapshot: tally.Snapshot
+) -> protocol.ResultsMessage:
     """A results message; once the research is revealed it carries the comparison too."""
-    message = results_message(
+    message: protocol.ResultsMessage = results_message(
         spec, snapshot.version, snapshot.total, snapshot.counts, snapshot.hidden
     )
     if spec.get("figures"):
@@ -296,13 +321,15 @@ class ResultsPump:
 
     def __init__(self) -> None:
         self.subscribers: dict[int, dict[object, Sender]] = {}
-        self.specs: dict[int, dict] = {}
+        self.specs: dict[int, protocol.QuestionSpec] = {}
         self.sent_versions: dict[int, int] = {}
         self.texts: dict[int, str] = {}
         self.reads: dict[int, asyncio.Future] = {}
         self.task: asyncio.Task | None = None
 
-    async def subscribe(self, subscriber: object, spec: dict, send: Sender) -> None:
+    async def subscribe(
+        self, subscriber: object, spec: protocol.QuestionSpec, send: Sender
+    ) -> None:
         self.unsubscribe(subscriber)
         question_id = spec["id"]
         known = self.specs.get(question_id)

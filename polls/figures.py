@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from benchmarks.compare import OptionGap, compare_shares, compare_value
 from benchmarks.models import Figure
 
-from . import kinds
+from . import kinds, protocol
 from .models import Question
 
 # Per kind, the metrics of the figures it compares with (each kind's ``comparable_metrics``).
@@ -51,9 +51,14 @@ def check_figure_fits(question: Question, figure: Figure, option_count: int | No
         raise ValidationError(_("The figure and the question disagree on whether lower is better."))
 
 
-def comparisons(spec: dict, summary: dict, total: int, option_labels: dict[str, str]) -> list[dict]:
+def comparisons(
+    spec: protocol.QuestionSpec,
+    summary: protocol.Summary,
+    total: int,
+    option_labels: dict[str, str],
+) -> list[protocol.Comparison]:
     """Each revealed figure against the room's result (oldest first)."""
-    entries = []
+    entries: list[protocol.Comparison] = []
     for figure in spec.get("figures") or []:
         metric = figure["metric"]
         if metric == "shares":

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from . import protocol
 from .models import Event
 from .redis_client import get_async_redis, get_sync_redis
 from .state import build_event_state
@@ -39,7 +40,7 @@ def state_cache_key(event_id: int) -> str:
     return f"zp:event:{event_id}:state:v2"
 
 
-def encode(message: dict) -> str:
+def encode(message: object) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -59,7 +60,7 @@ return {1, ARGV[2]}
 """
 
 
-def committed_state(event_id: int) -> dict | None:
+def committed_state(event_id: int) -> protocol.EventState | None:
     """The event's state as one commit left it, with that commit's revision (sync callers).
 
     Every change moves the revision in its own transaction, so a revision read before the rows
@@ -78,7 +79,7 @@ def committed_state(event_id: int) -> dict | None:
     return state
 
 
-async def load_event_state_raw(event_id: int) -> tuple[dict | None, str | None]:
+async def load_event_state_raw(event_id: int) -> tuple[protocol.EventState | None, str | None]:
     """The state and its cached JSON text (which tells a process whether its copy is current):
     from the cache the last change wrote, else from the database (and then cached, unless a
     newer state was cached meanwhile: that one is returned)."""
@@ -107,7 +108,7 @@ async def load_event_state_raw(event_id: int) -> tuple[dict | None, str | None]:
     return state, text
 
 
-def public_event(state: dict) -> dict:
+def public_event(state: protocol.EventState) -> protocol.PublicEvent:
     event = state["event"]
     return {"code": event["code"], "title": event["title"], "look": event.get("look", "")}
 
@@ -119,7 +120,7 @@ class StateTexts:
     answer, which is spliced in as the last member.
     """
 
-    def __init__(self, state: dict) -> None:
+    def __init__(self, state: protocol.EventState) -> None:
         self.state = state
         without_answer = encode(
             {"type": "state", "event": public_event(state), "question": state["question"]}
@@ -127,7 +128,7 @@ class StateTexts:
         self._head = without_answer[:-1] + ',"answer":'
         self.stage = self._head + "null}"
 
-    def phone(self, answer) -> str:
+    def phone(self, answer: protocol.AnswerValue | None) -> str:
         if answer is None:
             return self.stage
         return f"{self._head}{encode(answer)}}}"
@@ -149,7 +150,7 @@ def forget_event(event_id: int) -> None:
 LIVE_CHANNEL = "zp:live"
 
 
-def publish(event_id: int, message: dict) -> None:
+def publish(event_id: int, message: protocol.Published) -> None:
     """To every server process: one PUBLISH that each process's hub hands to its own sockets,
     or, with ZP_FANOUT=group, a group_send to every socket's own channel (sync callers)."""
     if settings.ZP_FANOUT == "group":
@@ -158,7 +159,7 @@ def publish(event_id: int, message: dict) -> None:
         get_sync_redis().publish(LIVE_CHANNEL, encode(message))
 
 
-def notify_event_changed(event_id: int) -> dict | None:
+def notify_event_changed(event_id: int) -> protocol.EventState | None:
     """Send the event's committed state to all its phones and screens (sync callers, after the
     commit). Unless a newer state is cached already: its own push told everyone."""
     state = committed_state(event_id)

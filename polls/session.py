@@ -15,7 +15,7 @@ codes (``Refused``); the HTTP stream answers them with the statuses docs/protoco
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -24,7 +24,7 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from . import answers, attendees, tally
+from . import answers, attendees, protocol, tally
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
@@ -35,25 +35,28 @@ from .ratelimit import ABUSIVE, MessageBudget
 from .stagekeys import stage_key_digest, stage_key_matches
 from .tokens import Participant, participant_cookie_name, read_participant_token
 
-CLOSE_BAD_TOKEN = 4401
-CLOSE_BAD_KEY = 4403
-CLOSE_UNKNOWN_EVENT = 4404
+CLOSE_BAD_TOKEN: Final[protocol.CloseCode] = 4401
+CLOSE_BAD_KEY: Final[protocol.CloseCode] = 4403
+CLOSE_UNKNOWN_EVENT: Final[protocol.CloseCode] = 4404
 # Over the cap of open connections for this participant or address (polls.connlimits).
-CLOSE_TOO_MANY = 4408
-CLOSE_FLOOD = 4429
+CLOSE_TOO_MANY: Final[protocol.CloseCode] = 4408
+CLOSE_FLOOD: Final[protocol.CloseCode] = 4429
+
+# What a session answers one frame with.
+Reply = protocol.AckMessage | protocol.ErrorMessage | protocol.PongMessage
 
 
 class Line(Protocol):
     """What a transport offers a session: one text frame at a time, and a close with a code."""
 
     async def send_text(self, text: str) -> None: ...
-    async def close(self, code: int) -> None: ...
+    async def close(self, code: protocol.CloseCode) -> None: ...
 
 
 class Refused(Exception):
     """A join refused with a close code (the HTTP stream answers it with a status)."""
 
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: protocol.CloseCode) -> None:
         super().__init__(code)
         self.code = code
 
@@ -105,7 +108,7 @@ class Caller:
         cookies = parse_cookie(self.headers.get("cookie", ""))
         return self.query.get("token") or cookies.get(participant_cookie_name(self.code))
 
-    def rejection(self, code: str) -> dict:
+    def rejection(self, code: protocol.ErrorCode) -> protocol.ErrorMessage:
         """An ``error`` message in this caller's language."""
         with translation.override(self.language):
             return Rejection(code).payload()
@@ -121,7 +124,7 @@ def _event_of(code: str) -> Event | None:
     return Event.objects.filter(code=code).first()
 
 
-async def token_refusal(code: str) -> int:
+async def token_refusal(code: str) -> protocol.CloseCode:
     """Why a token is not taken: a phone whose event is gone holds a stale token (the code may
     live on in a new event), so 4401 makes it join again; 4404 when no event has the code."""
     return CLOSE_BAD_TOKEN if await _event_exists(code) else CLOSE_UNKNOWN_EVENT
@@ -169,7 +172,7 @@ class Session:
     """One phone or screen on one line; once started, a member of its process's event hub
     (``polls.delivery``), which hands it every state of the event."""
 
-    gone_code: int  # the close code when the event is deleted
+    gone_code: protocol.CloseCode  # when the event is deleted
     participant_id: str | None = None  # a phone's; the hub reads phones' answers by it
 
     def __init__(self, line: Line, event_id: int, language: str, budget: MessageBudget) -> None:
@@ -200,13 +203,13 @@ class Session:
         await self.send_view(view, answer)
         if self.view is not view:
             return  # a newer state arrived while this one was sent; it subscribes itself
-        question = view.state["spec"]["current"]
-        if question is not None and self.wants_results(view.state):
+        question = view.current
+        if question is not None and self.wants_results(view):
             await results_pump().subscribe(self, question, self.line.send_text)
         else:
             results_pump().unsubscribe(self)
 
-    async def close(self, code: int) -> None:
+    async def close(self, code: protocol.CloseCode) -> None:
         await self.line.close(code)
 
     def leave(self) -> None:
@@ -214,7 +217,7 @@ class Session:
         results_pump().unsubscribe(self)
         event_hub().remove(self, self.event_id)
 
-    async def reply(self, text: str | None, data: bytes | None) -> dict | None:
+    async def reply(self, text: str | None, data: bytes | None) -> Reply | None:
         """The answer to one frame; None when the line was closed instead (for flooding)."""
         try:
             spent = self.budget.spend()
@@ -225,19 +228,20 @@ class Session:
                 raise Rejection(spent)
             message = answers.parse_message(text, data)  # too_large, bad_json, ...
             if message["type"] == "ping":
-                return {"type": "pong", "id": message.get("id")}
+                pong: protocol.PongMessage = {"type": "pong", "id": message.get("id")}
+                return pong
             return await self.handle(message)
         except Rejection as rejection:
             with translation.override(self.language):
                 return rejection.payload()
 
-    def wants_results(self, state: dict) -> bool:
+    def wants_results(self, view: EventView) -> bool:
         raise NotImplementedError
 
     async def send_view(self, view: EventView, answer: object) -> None:
         raise NotImplementedError
 
-    async def handle(self, message: dict) -> dict | None:
+    async def handle(self, message: protocol.ClientMessage) -> Reply | None:
         """A message other than a ping: its reply, else None with the line closed."""
         raise NotImplementedError
 
@@ -265,7 +269,8 @@ class PhoneSession(Session):
         self.participant = participant
         self.participant_id = participant.participant_id
         self.admission = admission
-        self.answers: dict[int, object] = {}  # acknowledged through this process
+        # Acknowledged through this process (None: a resend whose answer is no longer counted).
+        self.answers: dict[int, protocol.AnswerValue | None] = {}
 
     async def start(self, view: EventView | None) -> None:
         phones_here.setdefault(self.participant_id, set()).add(self)
@@ -281,17 +286,17 @@ class PhoneSession(Session):
             if not phones:
                 del phones_here[self.participant_id]
 
-    def wants_results(self, state: dict) -> bool:
-        return bool(state["question"] and state["question"]["show_results"])
+    def wants_results(self, view: EventView) -> bool:
+        return bool(view.question and view.question["show_results"])
 
     async def send_view(self, view: EventView, answer: object) -> None:
         """The state with this phone's own answer: what was acknowledged here (it may be newer
         than the hub's read), else what the hub read for all phones at once, else (on joining)
         from the tally."""
-        if not attendees.admitted(self.participant, view.state["spec"]):
+        if not attendees.admitted(self.participant, view.spec):
             await self.close(CLOSE_BAD_TOKEN)  # the phone joins again, with a personal code
             return
-        question = view.state["question"]
+        question = view.question
         if question is None:
             answer = None
         elif question["id"] in self.answers:
@@ -305,13 +310,13 @@ class PhoneSession(Session):
                 return  # overtaken while reading: the newer state has been sent
         await self.line.send_text(view.texts.phone(answer))
 
-    async def handle(self, message: dict) -> dict | None:
+    async def handle(self, message: protocol.ClientMessage) -> Reply | None:
         # A session that never joined (one POSTed answer) checks against this process's copy.
         view = self.view or await event_hub().view_of(self.event_id)
-        if view is None or not attendees.admitted(self.participant, view.state["spec"]):
+        if view is None or not attendees.admitted(self.participant, view.spec):
             await self.close(CLOSE_BAD_TOKEN)  # the event is gone or takes this token no more
             return None
-        ack = await answers.count_answer(message, view.state["spec"], self.participant)
+        ack = await answers.count_answer(message, view.spec, self.participant)
         self.answers[ack["question"]] = ack["answer"]
         for phone in phones_here.get(self.participant_id, ()):
             phone.answers[ack["question"]] = ack["answer"]
@@ -330,16 +335,16 @@ class StageSession(Session):
         self.key_digest = key_digest
 
     async def apply_view(self, view: EventView, answer: object = ANSWER_UNKNOWN) -> None:
-        if view.state["event"].get("stage_key_digest") != self.key_digest:
+        if view.stage_key_digest != self.key_digest:
             await self.close(CLOSE_BAD_KEY)  # the key was rotated: this screen's link is revoked
             return
         await super().apply_view(view, answer)
 
-    def wants_results(self, state: dict) -> bool:
+    def wants_results(self, view: EventView) -> bool:
         return True
 
     async def send_view(self, view: EventView, answer: object) -> None:
         await self.line.send_text(view.texts.stage)
 
-    async def handle(self, message: dict) -> dict | None:
+    async def handle(self, message: protocol.ClientMessage) -> Reply | None:
         raise Rejection("not_allowed", message.get("id"))  # screens only ping

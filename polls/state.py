@@ -1,14 +1,14 @@
 """The event's live state as phones and screens see it, built once from the database.
 
-``public`` goes to clients as is; ``spec`` is what the server validates answers against and
-computes snapshots with.
+Its shape is ``polls.protocol.EventState``: ``question`` goes to clients as is; ``spec`` is what
+the server validates answers against and computes snapshots with.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from . import kinds
+from . import kinds, protocol
 from .models import Event, Question
 from .stagekeys import stage_key_digest
 
@@ -20,7 +20,7 @@ def look_digest(event: Event) -> str:
     return hashlib.sha256(look.encode()).hexdigest()[:12]
 
 
-def question_payload(question: Question, position: int, count: int) -> dict:
+def question_payload(question: Question, position: int, count: int) -> protocol.Question:
     options = [{"id": option.id, "label": option.label} for option in question.options.all()]
     links = list(question.figure_links.select_related("figure__study"))
     figures = [link.figure.as_payload() for link in links] if question.revealed else []
@@ -42,7 +42,7 @@ def question_payload(question: Question, position: int, count: int) -> dict:
     }
 
 
-def question_spec(payload: dict) -> dict:
+def question_spec(payload: protocol.Question) -> protocol.QuestionSpec:
     return {
         "id": payload["id"],
         "kind": payload["kind"],
@@ -54,12 +54,12 @@ def question_spec(payload: dict) -> dict:
     }
 
 
-def build_event_state(event_id: int) -> dict | None:
+def build_event_state(event_id: int) -> protocol.EventState | None:
     event = Event.objects.filter(pk=event_id).first()
     if event is None:
         return None
     question_ids = list(event.questions.values_list("id", flat=True))
-    payload = None
+    payload: protocol.Question | None = None
     current_id = event.current_question_id
     if current_id is not None and current_id in question_ids:
         question = Question.objects.prefetch_related("options").get(pk=current_id)

@@ -1,7 +1,9 @@
 """Helpers to talk to the real ASGI application over WebsocketCommunicator.
 
 Every frame received through them is held to the protocol's schemas (``polls.protocol``): a
-frame that does not fit fails the test with the path of the first wrong member.
+frame that does not fit fails the test with the path of the first wrong member. The readers of
+the other lines (event streams and POSTs in tests/http_helpers.py, real sockets, the state
+cache) check what they read with the same functions.
 """
 
 from __future__ import annotations
@@ -9,12 +11,21 @@ from __future__ import annotations
 import contextlib
 import json
 import weakref
+from typing import NoReturn
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from polls.protocol import CLOSE_CODES, FrameChecker, SchemaError
+from polls.protocol import (
+    CLOSE_CODES,
+    CloseEvent,
+    FrameChecker,
+    Published,
+    SchemaError,
+    check,
+    check_event_state,
+)
 
 # A browser page of the test site: its Origin, and the Host it asked (the origin check compares).
 ORIGIN = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
@@ -36,9 +47,55 @@ def checked(text: str | bytes, connection: object = None) -> dict:
     try:
         return checker.frame(text)
     except SchemaError as error:
-        pytest.fail(
-            f"the server sent a frame outside the protocol (polls.protocol): {error}\n{text!r}"
-        )
+        _fail("the server sent a frame", error, text)
+
+
+def follow(connection: object, stage: bool = False) -> None:
+    """Check the frames of ``connection`` from now on as one line's (a stage screen's has no
+    answer of its own and no ack)."""
+    _checkers[connection] = FrameChecker(stage=stage)
+
+
+def _fail(what: str, error: SchemaError, text: object) -> NoReturn:
+    pytest.fail(f"{what} outside the protocol (polls.protocol): {error}\n{text!r}")
+
+
+def closed_event(data: str) -> int:
+    """The close code of an event stream's ``close`` event, after checking its data."""
+    try:
+        closing = json.loads(data)
+    except ValueError:
+        pytest.fail(f"the server sent a close event whose data is not JSON: {data!r}")
+    try:
+        check(CloseEvent, closing, "close")
+    except SchemaError as error:
+        _fail("the server sent a close event", error, data)
+    return check_close_code(closing["code"])
+
+
+def cached_event_state(text: str | bytes | None) -> dict | None:
+    """The event state the Redis cache holds (None: nothing cached), after checking it against
+    ``polls.protocol.EventState``, spec and public question agreeing."""
+    if text is None:
+        return None
+    state = json.loads(text)
+    try:
+        check_event_state(state)
+    except SchemaError as error:
+        _fail("the state cache holds a state", error, text)
+    return state
+
+
+def published_message(message: object) -> dict:
+    """A message ``push.publish`` sent to every server process, after checking it (a state's
+    spec and public question agreeing)."""
+    try:
+        check(Published, message, "published")
+        if message["type"] == "event.state":
+            check_event_state(message["state"])
+    except SchemaError as error:
+        _fail("a process published a message", error, message)
+    return message
 
 
 def check_close_code(code: int) -> int:
@@ -52,7 +109,7 @@ def check_close_code(code: int) -> int:
 async def connect(path: str, headers=None) -> tuple[WebsocketCommunicator, bool, int | None]:
     communicator = WebsocketCommunicator(application, path, headers=headers or ORIGIN)
     opened.append(communicator)
-    _checkers[communicator] = FrameChecker(stage="/stage/" in path)
+    follow(communicator, stage="/stage/" in path)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 
@@ -84,6 +141,13 @@ async def disconnect_all() -> None:
 
 async def receive(communicator: WebsocketCommunicator, timeout: float = 3) -> dict:
     return checked(await communicator.receive_from(timeout=timeout), communicator)
+
+
+async def receive_text(communicator: WebsocketCommunicator, timeout: float = 3) -> str:
+    """The next frame as the text it came as (to compare with another line's), checked."""
+    text = await communicator.receive_from(timeout=timeout)
+    checked(text, communicator)
+    return text
 
 
 async def receive_type(communicator: WebsocketCommunicator, kind: str, timeout: float = 3) -> dict:

@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from polls import actions, push, tally
 from polls.models import Question
 from tests.factories import admin_data, make_event, make_open_question, make_question, make_user
+from tests.live_helpers import cached_event_state, published_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,8 +52,7 @@ def is_open(redis, question) -> bool:
 
 
 def cached_state(redis, event) -> dict | None:
-    text = redis.get(push.state_cache_key(event.id))
-    return json.loads(text) if text else None
+    return cached_event_state(redis.get(push.state_cache_key(event.id)) or None)
 
 
 def test_with_redis_away_an_action_changes_nothing_and_says_so(redis, event, first, second):
@@ -152,7 +152,8 @@ def test_an_action_moves_the_revision_once_writes_the_flags_once_and_pushes_once
     event.refresh_from_db()
     assert event.revision == before + 1
     assert flag_writes == [{first.id: False, second.id: False}]
-    assert len(published) == 1 and published[0][1]["state"]["revision"] == event.revision
+    assert len(published) == 1
+    assert published_message(published[0][1])["state"]["revision"] == event.revision
     assert cached_state(redis, event)["revision"] == event.revision
     actions.do_host_action(event, "next")  # past the last question: nothing to do, nothing sent
     event.refresh_from_db()

@@ -19,6 +19,7 @@ from polls.forms import EventForm
 from polls.models import Event, EventLogo
 from polls.state import build_event_state, look_digest
 from tests.factories import admin_data, make_event, make_user
+from tests.live_helpers import cached_event_state
 
 pytestmark = pytest.mark.django_db
 
@@ -320,7 +321,7 @@ def test_a_host_brands_an_event_in_the_admin(client, redis, django_capture_on_co
     assert redis.get(push.state_cache_key(event.id)) is None
     for announce in announcements:
         announce()
-    cached = json.loads(redis.get(push.state_cache_key(event.id)))
+    cached = cached_event_state(redis.get(push.state_cache_key(event.id)))
     assert cached["event"]["look"] == look_digest(stored)
     # The change page links the stored logo; an SVG is refused with the reason.
     page = client.get(url).content.decode()

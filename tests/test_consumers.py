@@ -12,7 +12,7 @@ from polls import actions, tally
 from polls.models import Question
 from polls.state import look_digest
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
-from tests.live_helpers import connect, receive, receive_type, refused_with, send
+from tests.live_helpers import closed_with, connect, receive, receive_type, refused_with, send
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -358,10 +358,7 @@ async def test_rotating_the_stage_key_closes_old_screens(event, question):
     screen = await stage(event)
     await receive_type(screen, "results")
     await database_sync_to_async(actions.do_rotate_stage_key)(event)
-    output = await screen.receive_output(timeout=3)
-    while output["type"] != "websocket.close":
-        output = await screen.receive_output(timeout=3)
-    assert output["code"] == 4403
+    assert await closed_with(screen) == 4403
 
 
 async def test_redis_down_gives_unavailable_and_counts_nothing(event, question, monkeypatch):

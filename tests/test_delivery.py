@@ -22,7 +22,15 @@ from polls.redis_client import get_sync_redis
 from polls.state import build_event_state, look_digest
 from polls.tokens import read_participant_token
 from tests.factories import make_event, make_question, option_ids, token_for
-from tests.live_helpers import connect, disconnect_all, receive, receive_type, send
+from tests.live_helpers import (
+    cached_event_state,
+    closed_with,
+    connect,
+    disconnect_all,
+    receive,
+    receive_type,
+    send,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -48,13 +56,6 @@ async def answer(communicator, question_id, value, message_id):
         communicator, {"type": "answer", "id": message_id, "question": question_id, "value": value}
     )
     assert (await receive_type(communicator, "ack"))["id"] == message_id
-
-
-async def closed_with(communicator, timeout=3) -> int:
-    output = await communicator.receive_output(timeout=timeout)
-    while output["type"] != "websocket.close":
-        output = await communicator.receive_output(timeout=timeout)
-    return output["code"]
 
 
 def token_participant(token: str, event) -> str:
@@ -103,9 +104,8 @@ async def test_a_lost_broadcast_heals_from_the_cached_state(event, question):
             title="Renamed on the way"
         )
         state = await database_sync_to_async(build_event_state)(event.id)
-        state["revision"] = (
-            json.loads(get_sync_redis().get(push.state_cache_key(event.id)))["revision"] + 1
-        )  # as the next commit's
+        cached = cached_event_state(get_sync_redis().get(push.state_cache_key(event.id)))
+        state["revision"] = cached["revision"] + 1  # as the next commit's
         get_sync_redis().set(push.state_cache_key(event.id), encode(state))
         healed = await receive_type(communicator, "state", timeout=5)
         assert healed["event"]["title"] == "Renamed on the way"

@@ -17,7 +17,7 @@ from polls.delivery import event_hub
 from polls.transport import http_stream
 from tests.factories import make_event, make_question, option_ids, token_for
 from tests.http_helpers import ORIGIN, Exchange
-from tests.live_helpers import connect
+from tests.live_helpers import checked, connect, receive, receive_text
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -45,16 +45,16 @@ async def stream(event, token: str | None, headers=()) -> Exchange:
 
 
 async def post(event, token: str | None, message, headers=(ORIGIN,), query: str = ""):
-    """POST one message; (status, parsed body)."""
+    """POST one message; (status, parsed body), the body checked as the socket's reply."""
     body = message if isinstance(message, bytes) else json.dumps(message).encode()
     if token is not None:
         query = f"token={token}&{query}"
     exchange = Exchange("POST", f"/api/e/{event.code}/answer", query, headers, body)
     status, response_headers = await exchange.start()
-    content = await exchange.body()
+    reply = await exchange.reply()
     await asyncio.wait_for(exchange.task, 5)
     assert response_headers["content-type"] == "application/json"
-    return status, json.loads(content)
+    return status, reply
 
 
 def on_a_stream(member, kind) -> bool:
@@ -69,7 +69,7 @@ def answer(question_id, value, message_id="a1") -> dict:
 async def test_the_stream_carries_what_the_socket_sends(event, question, token):
     socket, connected, _code = await connect(f"/ws/e/{event.code}/?token={token}")
     assert connected
-    over_socket = await socket.receive_from(timeout=3)
+    over_socket = await receive_text(socket)
     sse = await stream(event, token)
     status, headers = await sse.start()
     assert status == 200
@@ -202,7 +202,7 @@ async def test_forged_foreign_and_missing_tokens_are_refused(event, question, to
     for bad in ("forged." + token[7:], foreign, None):
         sse = await stream(event, bad)
         status, _headers = await sse.start()
-        body = json.loads(await sse.body())
+        body = await sse.reply()
         assert status == 401 and body["error"]["code"] == "bad_token"
         status, body = await post(event, bad, {"type": "ping", "id": "p"})
         assert status == 401 and body["error"]["code"] == "bad_token"
@@ -211,7 +211,7 @@ async def test_forged_foreign_and_missing_tokens_are_refused(event, question, to
 async def test_an_unknown_event_is_404(event, token):
     sse = Exchange("GET", "/api/e/NOPE99/events", f"token={token}")
     status, _headers = await sse.start()
-    assert status == 404 and json.loads(await sse.body())["error"]["code"] == "unknown_event"
+    assert status == 404 and (await sse.reply())["error"]["code"] == "unknown_event"
 
 
 async def test_answers_need_this_sites_origin_and_a_post(event, question, token):
@@ -292,7 +292,7 @@ async def test_over_real_daphne_processes(tmp_path, redis_server):
             raw += await asyncio.wait_for(reader.read(65536), 10)
         assert raw.startswith(b"HTTP/1.1 200")
         assert b"text/event-stream" in raw
-        state = json.loads(re.search(rb"data: (\{.*?\})\n\n", raw)[1])
+        state = checked(re.search(rb"data: (\{.*?\})\n\n", raw)[1], reader)
         assert state["type"] == "state" and state["question"]["id"] == question_id
         acks = []
         for index in range(6):  # separate connections: both processes take some
@@ -307,7 +307,7 @@ async def test_over_real_daphne_processes(tmp_path, redis_server):
             response = await asyncio.wait_for(answer_reader.read(), 10)
             answer_writer.close()
             assert response.startswith(b"HTTP/1.1 200"), response
-            acks.append(json.loads(response.partition(b"\r\n\r\n")[2]))
+            acks.append(checked(response.partition(b"\r\n\r\n")[2], reader))
         assert [(ack["type"], ack["id"]) for ack in acks] == [("ack", f"m{n}") for n in range(6)]
         snapshot = await tally.read_snapshot(question_id)  # the last answer, counted once
         assert snapshot.total == 1 and snapshot.counts[str(options[1])] == 1
@@ -330,15 +330,15 @@ async def stage_post(event, message, key: str | None = None, headers=(ORIGIN,)):
     query = f"key={key or event.stage_key}"
     exchange = Exchange("POST", f"/api/e/{event.code}/stage/answer", query, headers, body)
     status, _headers = await exchange.start()
-    content = await exchange.body()
+    reply = await exchange.reply()
     await asyncio.wait_for(exchange.task, 5)
-    return status, json.loads(content)
+    return status, reply
 
 
 async def test_the_stage_stream_carries_what_the_stage_socket_sends(event, question, token):
     socket, connected, _code = await connect(f"/ws/e/{event.code}/stage/?key={event.stage_key}")
     assert connected
-    over_socket = await socket.receive_from(timeout=3)
+    over_socket = await receive_text(socket)
     sse = stage_stream(event)
     status, headers = await sse.start()
     assert status == 200 and headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -351,9 +351,9 @@ async def test_the_stage_stream_carries_what_the_stage_socket_sends(event, quest
     results = await sse.message_of_type("results")
     while results["total"] == 0:  # the snapshot a screen gets on connect
         results = await sse.message_of_type("results")
-    from_socket = json.loads(await socket.receive_from(timeout=3))
+    from_socket = await receive(socket)
     while from_socket["total"] == 0:
-        from_socket = json.loads(await socket.receive_from(timeout=3))
+        from_socket = await receive(socket)
     assert results == from_socket and results["total"] == 1
     await sse.disconnect()
     await socket.disconnect()
@@ -367,7 +367,7 @@ async def test_a_stage_stream_needs_the_stage_key_and_a_known_event(event, quest
         (Exchange("GET", "/api/e/NOPE99/stage/events", f"key={event.stage_key}"), 404, None),
     ):
         assert (await exchange.start())[0] == status
-        error = json.loads(await exchange.body())["error"]
+        error = (await exchange.reply())["error"]
         assert error["code"] == (code or "unknown_event") and error["message"]
 
 
@@ -424,9 +424,7 @@ async def test_a_phone_holds_a_few_streams_not_hundreds(event, question, token, 
         assert (await exchange.start())[0] == 200
     extra = await stream(event, token)
     status, _headers = await extra.start()
-    assert (
-        status == 429 and json.loads(await extra.body())["error"]["code"] == "too_many_connections"
-    )
+    assert status == 429 and (await extra.reply())["error"]["code"] == "too_many_connections"
     for exchange in held:
         await exchange.disconnect()
 

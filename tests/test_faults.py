@@ -20,6 +20,7 @@ from devenv.private_redis import start_redis
 from devenv.processes import stop
 from polls import tally
 from polls.tokens import read_participant_token
+from tests.live_helpers import checked
 from tests.servers import http_post, make_stack
 
 pytestmark = [pytest.mark.e2e]
@@ -58,7 +59,7 @@ class Phone:
             url = f"ws://127.0.0.1:{port}/ws/e/{CODE}/?token={self.token}"
             try:
                 async with connect(url, origin=f"http://127.0.0.1:{port}", open_timeout=5) as ws:
-                    await asyncio.wait_for(ws.recv(), 5)  # state
+                    checked(await asyncio.wait_for(ws.recv(), 5), ws)  # state
                     await ws.send(
                         json.dumps(
                             {
@@ -70,7 +71,7 @@ class Phone:
                         )
                     )
                     while True:
-                        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                        reply = checked(await asyncio.wait_for(ws.recv(), 5), ws)
                         if reply["type"] == "ack" and reply["id"] == message_id:
                             self.acked[message_id] = value
                             return

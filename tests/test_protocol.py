@@ -371,8 +371,11 @@ def close_codes() -> set[int]:
     codes = set()
     for source in polls_sources().values():
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-                names = [getattr(target, "id", "") for target in node.targets]
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(
+                node.value, ast.Constant
+            ):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [getattr(target, "id", "") for target in targets]
                 if any(name.startswith("CLOSE_") for name in names):
                     codes.add(node.value.value)
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("close", "refuse"):

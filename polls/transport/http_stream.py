@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .. import push
+from .. import protocol, push
 from ..codes import PLACEHOLDER, path_pattern
 from ..origin import allowed_host, headers_of, is_secure, origin_allowed
 from ..ratelimit import KeptBudgets
@@ -86,12 +86,13 @@ class EventStream:
         # JSON text has no raw line breaks, so one frame is one ``data:`` line.
         await self.write(f"data: {text}\n\n")
 
-    async def close(self, code: int) -> None:
+    async def close(self, code: protocol.CloseCode) -> None:
         """As a socket's close code: the page reads it from the ``close`` event."""
         if self.ended.is_set():
             return
         self.ended.set()
-        await self._body(f"event: close\ndata: {push.encode({'code': code})}\n\n", more=False)
+        closing: protocol.CloseEvent = {"code": code}
+        await self._body(f"event: close\ndata: {push.encode(closing)}\n\n", more=False)
 
     async def finish(self) -> None:
         self.ended.set()
@@ -106,12 +107,12 @@ class EventStream:
 class OneReply:
     """The line of a POST's session: its reply is the response; a close only says why not."""
 
-    closed_with: int | None = None
+    closed_with: protocol.CloseCode | None = None
 
     async def send_text(self, text: str) -> None:
         raise RuntimeError("a POST's session never joins, so it is sent no state")
 
-    async def close(self, code: int) -> None:
+    async def close(self, code: protocol.CloseCode) -> None:
         self.closed_with = code
 
 
@@ -123,7 +124,7 @@ def _error(code: str, message: str, status: int) -> HttpResponse:
     return _json(push.encode({"error": {"code": code, "message": message}}), status)
 
 
-def refusal(close_code: int) -> HttpResponse:
+def refusal(close_code: protocol.CloseCode) -> HttpResponse:
     """The response where the socket would close with ``close_code`` (in the active language)."""
     if close_code == CLOSE_BAD_TOKEN:
         return _error("bad_token", _("Your pass for this session is not valid; join again."), 401)

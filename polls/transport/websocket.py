@@ -11,7 +11,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .. import push
+from .. import protocol, push
 from ..delivery import EventView
 from ..session import Caller, Refused, Session, open_phone, open_stage
 
@@ -90,11 +90,11 @@ class SessionSocket(AsyncWebsocketConsumer):
         if reply is not None:
             await self.send_text(push.encode(reply))
 
-    async def event_state(self, message):
+    async def event_state(self, message: protocol.Published):
         """A host's change, when every socket is a group member (ZP_FANOUT=group)."""
         await self.session.take(EventView.of(message["state"]))
 
-    async def event_gone(self, message):
+    async def event_gone(self, message: protocol.Published):
         await self.close(self.session.gone_code)
 
     async def send_text(self, text: str) -> None:
