@@ -4,6 +4,7 @@ generator, and dev.py's package runs on the bare standard library (before .venv 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,5 +68,22 @@ def test_dev_py_and_its_package_need_only_the_standard_library():
         capture_output=True,
         text=True,
         timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_load_generators_processes_and_scripts_start_without_django_set_up():
+    """A worker process of ``manage.py loadtest`` (spawned: a fresh interpreter) and the abuse
+    scripts import the kinds without Django's settings or app registry."""
+    environment = {
+        key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import loadgen.phones, loadgen.stuffing, loadgen.wordflood"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr

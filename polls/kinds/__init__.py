@@ -70,7 +70,7 @@ def sections() -> list[Section]:
 
 def field_models() -> tuple[type[models.Model], ...]:
     """The abstract models holding the sections' ``Question`` fields: ``Question``'s bases."""
-    return tuple(section.model for section in sections())
+    return tuple(section.model.abstract_model() for section in sections())
 
 
 def payload_blocks(question) -> dict[str, dict | None]:

@@ -1,6 +1,7 @@
 """What a question kind is made of: the hooks every kind implements, and the shared pieces.
 
-A kind knows nothing of the database or of Redis: it is handed a question (a model instance or
+A kind knows nothing of the database or of Redis (its own fields are declared, and become a
+model only while the apps load): it is handed a question (a model instance or
 the ``spec``/``state.question`` dict) and answers with plain values. So ``polls.models`` can
 take its choices and its per-kind fields from the registry, and the load generator can use a
 kind without a server.
@@ -44,6 +45,28 @@ SCHEMAS = (
 )
 
 
+class QuestionFields:
+    """A kind's own ``Question`` fields, declared as class attributes of a subclass.
+
+    Not a Django model itself: a model class needs the app registry loaded, and the load
+    generator's processes and abuse scripts import the kinds without setting Django up.
+    ``abstract_model`` makes the abstract model ``Question`` takes as a base, while the apps
+    load (``polls.models``)."""
+
+    @classmethod
+    def declared(cls) -> dict[str, models.Field]:
+        """The fields in their declared order (the admin fieldset's order)."""
+        return {name: value for name, value in vars(cls).items() if isinstance(value, models.Field)}
+
+    @classmethod
+    def abstract_model(cls) -> type[models.Model]:
+        if "_abstract_model" not in vars(cls):
+            meta = type("Meta", (), {"abstract": True})
+            attributes = {"__module__": "polls.models", "Meta": meta, **cls.declared()}
+            cls._abstract_model = type(cls.__name__, (models.Model,), attributes)
+        return cls._abstract_model
+
+
 @dataclass(frozen=True)
 class Section:
     """A kind's own configuration: one key of the public question payload (``null`` for every
@@ -55,8 +78,8 @@ class Section:
     title: Any
     # The block under ``key`` in ``state.question`` (and the spec), a TypedDict.
     schema: type
-    # The section's ``Question`` fields: an abstract model that ``Question`` takes as a base.
-    model: type[models.Model]
+    # The section's ``Question`` fields (``QuestionFields``); ``Question`` inherits them.
+    model: type[QuestionFields]
     collapsed: bool = False
     # Whether the server's validation spec carries it (labels only for people it need not).
     in_spec: bool = True
@@ -64,11 +87,11 @@ class Section:
     @property
     def fields(self) -> tuple[str, ...]:
         """The model's fields in their declared order (the admin fieldset's order)."""
-        return tuple(field.name for field in self.model._meta.local_fields)
+        return tuple(self.model.declared())
 
     def defaults(self) -> dict[str, Any]:
         """Each field's default: what a question made without a database holds."""
-        return {field.name: field.get_default() for field in self.model._meta.local_fields}
+        return {name: field.get_default() for name, field in self.model.declared().items()}
 
     def fieldset(self) -> tuple:
         options: dict[str, Any] = {"fields": list(self.fields)}

@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import QuestionKind, Refused, Section, in_range, per_key, plain_buckets
+from .base import QuestionFields, QuestionKind, Refused, Section, in_range, per_key, plain_buckets
 
 # -- choosing options -------------------------------------------------------------------------
 
@@ -25,7 +25,7 @@ class ChoiceSummary(TypedDict):
 # -- numbers on a scale -----------------------------------------------------------------------
 
 
-class ScaleFields(models.Model):
+class ScaleFields(QuestionFields):
     scale_min = models.IntegerField(_("scale minimum"), default=1)
     scale_max = models.IntegerField(_("scale maximum"), default=10)
     scale_min_label = models.CharField(_("label at the minimum"), max_length=40, blank=True)
@@ -35,9 +35,6 @@ class ScaleFields(models.Model):
         default=False,
         help_text=_("Customer effort score: a lower score means less effort."),
     )
-
-    class Meta:
-        abstract = True
 
 
 class ScaleRange(TypedDict):

@@ -9,18 +9,15 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import ChosenValue, Refused, Section, is_int, option_ids
+from .base import ChosenValue, QuestionFields, Refused, Section, is_int, option_ids
 from .families import ChoiceKind
 
 
-class ChoicesFields(models.Model):
+class ChoicesFields(QuestionFields):
     min_choices = models.PositiveSmallIntegerField(_("fewest choices"), default=1)
     max_choices = models.PositiveSmallIntegerField(
         _("most choices"), null=True, blank=True, help_text=_("Empty: any number of options.")
     )
-
-    class Meta:
-        abstract = True
 
 
 class ChoiceBounds(TypedDict):

@@ -10,19 +10,16 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import QuestionKind, Refused, Section, in_range, option_ids
+from .base import QuestionFields, QuestionKind, Refused, Section, in_range, option_ids
 
 
-class QuadrantFields(models.Model):
+class QuadrantFields(QuestionFields):
     quadrant_x_label = models.CharField(_("horizontal axis"), max_length=60, blank=True)
     quadrant_x_low = models.CharField(_("left end"), max_length=40, blank=True)
     quadrant_x_high = models.CharField(_("right end"), max_length=40, blank=True)
     quadrant_y_label = models.CharField(_("vertical axis"), max_length=60, blank=True)
     quadrant_y_low = models.CharField(_("bottom end"), max_length=40, blank=True)
     quadrant_y_high = models.CharField(_("top end"), max_length=40, blank=True)
-
-    class Meta:
-        abstract = True
 
 
 class Axes(TypedDict):

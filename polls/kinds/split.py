@@ -10,10 +10,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
-from .base import QuestionKind, Refused, Section, in_range, plain_buckets
+from .base import QuestionFields, QuestionKind, Refused, Section, in_range, plain_buckets
 
 
-class SplitFields(models.Model):
+class SplitFields(QuestionFields):
     split_a_label = models.CharField(
         _("part A"), max_length=60, blank=True, help_text=_("Split: e.g. self-service.")
     )
@@ -23,9 +23,6 @@ class SplitFields(models.Model):
         blank=True,
         help_text=_("Split: e.g. live contact. Empty for a plain percentage guess."),
     )
-
-    class Meta:
-        abstract = True
 
 
 class SplitParts(TypedDict):

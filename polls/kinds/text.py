@@ -12,14 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import results
 from ..text import clean_text, mask, word_key, words_of
-from .base import QuestionKind, Refused, Section
+from .base import QuestionFields, QuestionKind, Refused, Section
 
 
-class TextFields(models.Model):
+class TextFields(QuestionFields):
     text_max_length = models.PositiveSmallIntegerField(_("longest answer"), default=40)
-
-    class Meta:
-        abstract = True
 
 
 class TextLimit(TypedDict):
