@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import translation
 
 from .clientaddr import address_of_scope
 from .codes import PLACEHOLDER, path_pattern
-from .origin import allowed_host, headers_of, is_secure
 from .session import negotiate_language, query_of
-from .transport.responses import read_body, send_response
+from .transport.responses import Door, read_body, send_response
 from .views import MAX_JOIN_BODY_BYTES, join_response
 
 logger = logging.getLogger("django.request")
@@ -47,12 +45,11 @@ class JoinFastPath:
         code = self._join_code(scope)
         if code is None:
             return await self.django_app(scope, receive, send)
-        headers = headers_of(scope)
-        secure = is_secure(scope, headers)
-        if settings.SECURE_SSL_REDIRECT and not secure:
-            return await self.django_app(scope, receive, send)  # Django redirects to https
-        host = headers.get("host", "")
-        if not allowed_host(host):
+        door = Door.of(scope)
+        if door.for_django:
+            return await self.django_app(scope, receive, send)
+        headers, host, secure = door.headers, door.host, door.secure
+        if not door.host_allowed:
             logger.warning("Invalid HTTP_HOST header for the join API: %r", host)
             return await _send_plain(send, 400, host, secure)
         # The body is empty on a free join, a little JSON otherwise.

@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from .. import protocol, push
 from ..codes import PLACEHOLDER, path_pattern
-from ..origin import allowed_host, headers_of, is_secure, origin_allowed
+from ..origin import origin_allowed
 from ..ratelimit import KeptBudgets
 from ..session import (
     CLOSE_BAD_KEY,
@@ -51,7 +51,7 @@ from ..session import (
     stage_event,
     token_refusal,
 )
-from .responses import encode_headers, read_body, security_headers, send_response
+from .responses import Door, encode_headers, read_body, security_headers, send_response
 
 logger = logging.getLogger("django.request")
 
@@ -159,12 +159,11 @@ class FallbackPath:
         if matched is None:
             return await self.app(scope, receive, send)
         code, kind = matched
-        headers = headers_of(scope)
-        secure = is_secure(scope, headers)
-        if settings.SECURE_SSL_REDIRECT and not secure:
-            return await self.app(scope, receive, send)  # Django redirects to https
-        host = headers.get("host", "")
-        if not allowed_host(host):
+        door = Door.of(scope)
+        if door.for_django:
+            return await self.app(scope, receive, send)
+        headers, host, secure = door.headers, door.host, door.secure
+        if not door.host_allowed:
             logger.warning("Invalid HTTP_HOST header for the phone fallback: %r", host)
             return await send_response(send, _error("bad_request", "", 400), host, secure)
         method = "GET" if kind.endswith("events") else "POST"

@@ -3,10 +3,38 @@ HTTP fallback): the headers Django's middlewares would have added, built once.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.http import HttpResponse
 
 from ..middleware import content_security_policy
+from ..origin import allowed_host, headers_of, is_secure
+
+
+@dataclass(frozen=True)
+class Door:
+    """A request at a bare ASGI app's door: its headers, its host and whether it came over https,
+    read once, with the two checks Django's middlewares would make before any view."""
+
+    headers: dict[str, str]
+    host: str
+    secure: bool
+
+    @classmethod
+    def of(cls, scope) -> Door:
+        headers = headers_of(scope)
+        return cls(headers, headers.get("host", ""), is_secure(scope, headers))
+
+    @property
+    def for_django(self) -> bool:
+        """Plain http under SECURE_SSL_REDIRECT: Django's SecurityMiddleware redirects it."""
+        return settings.SECURE_SSL_REDIRECT and not self.secure
+
+    @property
+    def host_allowed(self) -> bool:
+        return allowed_host(self.host)
+
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
