@@ -203,6 +203,13 @@ async def test_the_socket_takes_a_code_as_the_other_routes_do():
     assert await refused_with("/ws/e/nope99/stage/?key=x") == 4404
 
 
+@pytest.mark.parametrize("path", ["/ws/e/" + "A" * 40 + "/", "/ws/e/KSF2018/../x/", "/ws/x/"])
+async def test_a_socket_to_a_path_no_route_knows_is_refused_at_the_handshake(path, caplog):
+    _communicator, connected, _code = await connect(path)
+    assert not connected
+    assert not [record for record in caplog.records if record.exc_info], caplog.text
+
+
 def test_no_module_imports_another_modules_private_names():
     borrowed = []
     for path in sorted((ROOT / "polls").rglob("*.py")):
