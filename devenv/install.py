@@ -33,17 +33,33 @@ def ensure_venv(requirement_files: list[str]) -> None:
 CHROMIUM = Path("/usr/lib/chromium/chromium")  # the binary behind Debian's launcher script
 
 
-def ensure_chromium() -> None:
-    """Debian's Chromium for the browser tests, driven by Playwright (never its own download)."""
-    if CHROMIUM.exists():
+def ensure_debian_packages(wanted: dict[str, str]) -> None:
+    """Install those of Debian's packages (name -> what they are for) that are missing, in one
+    apt-get run, saying which and why."""
+    if not wanted:
         return
     if shutil.which("apt-get") is None:
-        raise SystemExit("The browser tests need Chromium: install Debian's 'chromium' package.")
-    say("installing Debian's chromium for the browser tests")
+        listed = ", ".join(f"'{name}' ({why})" for name, why in wanted.items())
+        raise SystemExit(f"The tests need Debian's packages {listed}: install them.")
+    for name, why in wanted.items():
+        say(f"installing Debian's {name} {why}")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run([*sudo, "apt-get", "update", "-qq"], check=False, env=env)
-    run(*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
+    run(*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *wanted, env=env)
+
+
+def ensure_test_packages() -> None:
+    """Debian's Chromium (driven by Playwright, never its own download) and PostgreSQL's
+    server, when absent."""
+    from .private_postgres import server_binaries
+
+    wanted = {}
+    if not CHROMIUM.exists():
+        wanted["chromium"] = "for the browser tests"
+    if server_binaries() is None:
+        wanted["postgresql"] = "for the tests' private PostgreSQL server"
+    ensure_debian_packages(wanted)
 
 
 def compile_messages(env: dict) -> None:

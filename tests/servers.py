@@ -1,4 +1,5 @@
-"""Real processes for end-to-end tests: Daphne and the answer writer on a private database."""
+"""Real processes for end-to-end tests: Daphne and the answer writer on a private database
+(a PostgreSQL database of its own on the test server; SQLite only where a test asks for it)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ import atexit
 import json
 import os
 import secrets
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ class Stack:
     directory: Path
     env: dict
     port: int = 0
+    database: StackDatabase | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
@@ -159,17 +159,27 @@ class Stack:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if self.database is not None:
+            self.database.drop()
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        """Rows of ``sql`` (``%s`` placeholders) read from the stack's own database."""
+        return self.database.query(sql, *params)
+
+    def query_one(self, sql: str, *params) -> tuple:
+        rows = self.query(sql, *params)
+        assert len(rows) == 1, rows
+        return rows[0]
 
     def current_question(self, code: str) -> tuple[int, list[int]]:
         """The event's current question id and its option ids, read from the stack's database."""
-        with sqlite3.connect(self.directory / "e2e.sqlite3") as db:
-            (question_id,) = db.execute(
-                "SELECT current_question_id FROM polls_event WHERE code = ?", (code,)
-            ).fetchone()
-            rows = db.execute(
-                "SELECT id FROM polls_option WHERE question_id = ? ORDER BY id", (question_id,)
-            )
-            return question_id, [row[0] for row in rows]
+        (question_id,) = self.query_one(
+            "SELECT current_question_id FROM polls_event WHERE code = %s", code
+        )
+        rows = self.query(
+            "SELECT id FROM polls_option WHERE question_id = %s ORDER BY id", question_id
+        )
+        return question_id, [row[0] for row in rows]
 
     def urls(self, code: str) -> dict[str, str]:
         lines = self.manage("event_urls", code, "--base", self.base).splitlines()
@@ -177,43 +187,101 @@ class Stack:
         return {name: url.strip() for name, url in pairs}
 
 
-def stack_environment(database: Path, redis_url: str | None = None) -> dict:
+@dataclass
+class StackDatabase:
+    """One database a test made: on the test's PostgreSQL server (``url`` names it), or a
+    SQLite file."""
+
+    url: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite:")
+
+    def connect(self):
+        if self.is_sqlite:
+            return sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30)
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        if self.is_sqlite:
+            sql = sql.replace("%s", "?")
+        connection = self.connect()
+        try:
+            return list(connection.execute(sql, params).fetchall())
+        finally:
+            connection.close()
+
+    def drop(self) -> None:
+        if not self.is_sqlite:
+            name = self.url.rsplit("/", 1)[1]
+            on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_url(database: str) -> str:
+    """The URL of ``database`` on the test session's PostgreSQL server."""
+    base = settings.ZP_TEST_DATABASE_SERVER_URL
+    if not base.startswith(("postgres://", "postgresql://")):
+        raise RuntimeError(f"the tests' database server is not PostgreSQL: {base}")
+    return f"{base.rsplit('/', 1)[0]}/{database}"
+
+
+def on_server(sql: str) -> None:
+    """A statement outside any database's transaction (CREATE / DROP DATABASE)."""
+    import psycopg
+
+    with psycopg.connect(settings.ZP_TEST_DATABASE_SERVER_URL, autocommit=True) as admin:
+        admin.execute(sql)
+
+
+def new_database(template: str | None = None) -> StackDatabase:
+    """A new, empty PostgreSQL database (a copy of ``template`` when given), dropped when the
+    session ends if its test did not drop it."""
+    name = f"zp_{os.getpid()}_{secrets.token_hex(4)}"
+    on_server(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    database = StackDatabase(server_url(name))
+    atexit.register(database.drop)
+    return database
+
+
+def stack_environment(database: StackDatabase, redis_url: str | None = None) -> dict:
     return dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="config.settings.test",
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database.url,
         ZP_TEST_REDIS_URL=redis_url or settings.REDIS_URL,
         ZP_DEMO_PASSWORD=DEMO_PASSWORD,
         PYTHONUNBUFFERED="1",
     )
 
 
-_migrated: list[Path] = []
+_migrated: list[str] = []
 
 
-def migrated_database() -> Path:
-    """One database migrated for the whole session; each stack starts from a copy of it (a
-    migrate is a Django start-up and every migration, for each of some fifty stacks)."""
+def migrated_template() -> str:
+    """One database migrated for the whole session; each stack starts from a copy of it
+    (PostgreSQL's CREATE DATABASE ... TEMPLATE, a file copy: a migrate is a Django start-up and
+    every migration, for each of some fifty stacks)."""
     if not _migrated:
-        directory = Path(tempfile.mkdtemp(prefix="zp-migrated-"))
-        atexit.register(shutil.rmtree, directory, True)
-        template = Stack(directory=directory, env=stack_environment(directory / "db.sqlite3"))
-        template.manage("migrate", "--noinput")
-        _migrated.append(directory / "db.sqlite3")
+        template = new_database()
+        Stack(directory=Path.cwd(), env=stack_environment(template)).manage("migrate", "--noinput")
+        _migrated.append(template.url.rsplit("/", 1)[1])
     return _migrated[0]
 
 
-def make_stack(directory: Path, redis_url: str | None = None) -> Stack:
-    """A private database, migrated, with the demo event seeded (its tally in ``redis_url``)."""
-    database = directory / "e2e.sqlite3"
-    # SQLite's backup, not a file copy: it carries what the template's WAL may still hold.
-    source, target = sqlite3.connect(migrated_database()), sqlite3.connect(database)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    stack = Stack(directory=directory, env=stack_environment(database, redis_url))
+def make_stack(directory: Path, redis_url: str | None = None, sqlite: bool = False) -> Stack:
+    """A private database, migrated, with the demo event seeded (its tally in ``redis_url``):
+    on the test PostgreSQL server, or with ``sqlite`` a SQLite file in ``directory``, migrated
+    here (the embedded default's own path)."""
+    if sqlite:
+        database = StackDatabase(f"sqlite:///{directory / 'e2e.sqlite3'}")
+        stack = Stack(directory, stack_environment(database, redis_url), database=database)
+        stack.manage("migrate", "--noinput")
+    else:
+        database = new_database(template=migrated_template())
+        stack = Stack(directory, stack_environment(database, redis_url), database=database)
     stack.manage("seed_demo")
     return stack
 

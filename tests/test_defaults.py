@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -185,20 +184,19 @@ def test_seed_demo_mends_a_demo_left_with_no_current_question(redis):
     assert redis.hget(tally.question_keys(first.id)["meta"], "open") == b"1"
 
 
-def demo_rows(database: Path) -> tuple:
-    with sqlite3.connect(database) as db:
-        event = db.execute(
-            "SELECT id, current_question_id FROM polls_event WHERE code = 'KSF2018'"
-        ).fetchone()
-        questions = db.execute(
-            "SELECT id, state FROM polls_question WHERE event_id = ? ORDER BY id", (event[0],)
-        ).fetchall()
-        return event, questions
+def demo_rows(stack) -> tuple:
+    event = stack.query_one(
+        "SELECT id, current_question_id FROM polls_event WHERE code = 'KSF2018'"
+    )
+    questions = stack.query(
+        "SELECT id, state FROM polls_question WHERE event_id = %s ORDER BY id", event[0]
+    )
+    return event, questions
 
 
 def test_seed_demo_reset_without_redis_says_so_in_one_line_and_keeps_the_demo(tmp_path):
     stack = make_stack(tmp_path)  # migrated, demo seeded with the test Redis
-    before = demo_rows(tmp_path / "e2e.sqlite3")
+    before = demo_rows(stack)
     assert before[0][1] is not None and len(before[1]) > 3
     dead = tmp_path / "dead.sock"  # a socket file nothing listens on: a Redis that crashed
     with socket.socket(socket.AF_UNIX) as listener:
@@ -214,7 +212,7 @@ def test_seed_demo_reset_without_redis_says_so_in_one_line_and_keeps_the_demo(tm
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "Redis is not reachable" in result.stderr and "nothing was changed" in result.stderr
-    assert demo_rows(tmp_path / "e2e.sqlite3") == before
+    assert demo_rows(stack) == before
 
 
 # dev.py serve

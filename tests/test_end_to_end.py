@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 import time
 
 import pytest
@@ -21,11 +20,10 @@ CODE = "KSF2018"
 
 
 def answer_rows(stack, question_id: int) -> tuple[int, int]:
-    with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
-        return db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT participant) FROM polls_answer WHERE question_id = ?",
-            (question_id,),
-        ).fetchone()
+    return stack.query_one(
+        "SELECT COUNT(*), COUNT(DISTINCT participant) FROM polls_answer WHERE question_id = %s",
+        question_id,
+    )
 
 
 async def join(stack) -> str:
@@ -138,8 +136,7 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis, fanout):
     members_expected = 1000 if fanout == "group" else 0
     members_after = 0
     question_id, options = stack.current_question(CODE)
-    with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
-        (event_id,) = db.execute("SELECT id FROM polls_event WHERE code = ?", (CODE,)).fetchone()
+    (event_id,) = stack.query_one("SELECT id FROM polls_event WHERE code = %s", CODE)
     group_key = f"zp:layer:group:event.{event_id}"
 
     async def scenario():

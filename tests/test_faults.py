@@ -8,7 +8,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -86,13 +85,10 @@ class Phone:
 
 
 def answer_rows(stack, question_id: int) -> dict[str, int]:
-    with sqlite3.connect(stack.directory / "e2e.sqlite3") as db:
-        return {
-            participant: json.loads(value)
-            for participant, value in db.execute(
-                "SELECT participant, value FROM polls_answer WHERE question_id = ?", (question_id,)
-            )
-        }
+    rows = stack.query(
+        "SELECT participant, value FROM polls_answer WHERE question_id = %s", question_id
+    )
+    return dict(rows)  # the JSON column arrives decoded from PostgreSQL
 
 
 def counted(client, question_id: int) -> dict[str, int]:

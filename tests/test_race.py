@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import time
 import urllib.parse
 
@@ -148,17 +147,16 @@ def shown(state: dict | None) -> tuple | None:
     return question["id"], question["open"], question["show_results"], question["revealed"]
 
 
-def committed(db_path) -> tuple[int, int, tuple | None]:
+def committed(stack) -> tuple[int, int, tuple | None]:
     """What the database says: the event's id, revision and current question as shown."""
-    with sqlite3.connect(db_path) as db:
-        event_id, revision, current = db.execute(
-            "SELECT id, revision, current_question_id FROM polls_event WHERE code = ?", (CODE,)
-        ).fetchone()
-        if current is None:
-            return event_id, revision, None
-        state, show_results, revealed = db.execute(
-            "SELECT state, show_results, revealed FROM polls_question WHERE id = ?", (current,)
-        ).fetchone()
+    event_id, revision, current = stack.query_one(
+        "SELECT id, revision, current_question_id FROM polls_event WHERE code = %s", CODE
+    )
+    if current is None:
+        return event_id, revision, None
+    state, show_results, revealed = stack.query_one(
+        "SELECT state, show_results, revealed FROM polls_question WHERE id = %s", current
+    )
     return event_id, revision, (current, state == "open", bool(show_results), bool(revealed))
 
 
@@ -198,11 +196,7 @@ def two_processes(tmp_path, redis_server):
 
 async def test_every_phone_and_screen_ends_on_the_last_committed_action(two_processes):
     stack, ports = two_processes
-    db_path = stack.directory / "e2e.sqlite3"
-    with sqlite3.connect(db_path) as db:
-        (stage_key,) = db.execute(
-            "SELECT stage_key FROM polls_event WHERE code = ?", (CODE,)
-        ).fetchone()
+    (stage_key,) = stack.query_one("SELECT stage_key FROM polls_event WHERE code = %s", CODE)
     browser = Browser()
     await browser.log_in(ports[0])
 
@@ -232,12 +226,12 @@ async def test_every_phone_and_screen_ends_on_the_last_committed_action(two_proc
             if round_number % 2:
                 presses.reverse()  # the other process presses first
             await press_together(browser, presses, LAGS[round_number % len(LAGS)])
-            event_id, revision, expected = committed(db_path)
+            event_id, revision, expected = committed(stack)
             differences = await settled(watchers, expected, event_id, revision)
             if differences:
                 failures.append(f"round {round_number} ({first} | {second}): {differences}")
         await asyncio.sleep(0.5)  # nothing stale arrives late either
-        event_id, revision, expected = committed(db_path)
+        event_id, revision, expected = committed(stack)
         differences = await settled(watchers, expected, event_id, revision)
         if differences:
             failures.append(f"after the last round: {differences}")

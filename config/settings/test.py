@@ -1,9 +1,33 @@
-"""Test settings: a private Redis started by the test setup, plain static storage."""
+"""Test settings: PostgreSQL (the private server the test setup starts, or the user's
+DATABASE_URL), a private Redis started by the test setup, plain static storage."""
 
 import os
 
+import dj_database_url
+
 from .base import *  # noqa: F403
 from .base import VAR_DIR, ZP_CHANNEL_LAYER, channel_layer_settings
+
+
+def test_database_server_url() -> str:
+    """DATABASE_URL set by the user wins; else the private PostgreSQL the test setup started
+    (``ZP_TEST_DATABASE_URL``), started here when pytest runs on its own. Never SQLite: the
+    tests that claim the production path run on the production database."""
+    url = os.environ.get("DATABASE_URL") or os.environ.get("ZP_TEST_DATABASE_URL")
+    if not url:
+        from devenv.private_postgres import start_postgres
+
+        server, _ = start_postgres()
+        url = server.url("postgres")
+        os.environ["ZP_TEST_DATABASE_URL"] = url  # the processes tests start inherit it
+    return url
+
+
+ZP_TEST_DATABASE_SERVER_URL = test_database_server_url()
+DATABASES = {"default": dj_database_url.parse(ZP_TEST_DATABASE_SERVER_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # pytest-django's own database on the server (``_gw<n>`` added per xdist worker).
+    DATABASES["default"]["TEST"] = {"NAME": "zp_test"}
 
 SECRET_KEY = "test-only-key"  # noqa: S105
 DEBUG = False
