@@ -185,12 +185,14 @@ def stage_fits(page: Page) -> dict:
     return report
 
 
+# As long as a question may be (Question.prompt: 300 characters; PostgreSQL holds it to that).
 LONG_PROMPT = (
-    "Stel dat uw organisatie volgend jaar precies één investering in klantcontact mag doen, "
-    "met het budget van dit jaar en zonder extra mensen: welke keuze levert volgens u het "
+    "Stel dat je organisatie volgend jaar precies één investering in klantcontact mag doen, "
+    "met het budget van dit jaar en zonder extra mensen: welke keuze levert volgens jou het "
     "meeste op voor de klant, voor de medewerkers in het contactcenter én voor de financiële "
-    "resultaten op de lange termijn, ook als de concurrent intussen iets anders kiest?"
+    "resultaten op de lange termijn?"
 )
+assert len(LONG_PROMPT) <= 300
 LONG_OPTIONS = [
     "Een vernieuwde selfservice-omgeving met een slimme zoekfunctie en antwoorden op maat",
     "Meer en beter opgeleide medewerkers aan de telefoon, in de chat en op sociale media, ook "

@@ -81,6 +81,10 @@ def test_the_join_page_is_gzipped_too(client):
     assert response["Content-Encoding"] == "gzip"
 
 
+# The join view reads the event through channels' database_sync_to_async, which closes a
+# connection found inside a transaction: on PostgreSQL that is the test's own, so these tests
+# commit for real (transaction=True), as the server does.
+@pytest.mark.django_db(transaction=True)
 def test_join_returns_a_token_bound_to_the_event_and_a_cookie(client, event):
     response = client.post(f"/api/e/{event.code}/join")
     assert response.status_code == 200
@@ -92,6 +96,7 @@ def test_join_returns_a_token_bound_to_the_event_and_a_cookie(client, event):
     assert response.cookies[f"zp_p_{event.code}"]["httponly"]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_join_unknown_code_is_a_json_404(client):
     response = client.post("/api/e/NOPE99/join")
     assert response.status_code == 404
@@ -225,6 +230,7 @@ def test_a_non_host_cannot_reveal_or_hide(client, event):
     assert not question.revealed
 
 
+@pytest.mark.django_db(transaction=True)
 def test_every_page_has_a_strict_content_security_policy(client, event, host):
     client.force_login(host)
     pages = [

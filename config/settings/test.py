@@ -33,7 +33,12 @@ SECRET_KEY = "test-only-key"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 ZP_DEMO_ALLOWED = True  # seed_demo makes the demo host here too
-REDIS_URL = os.environ.get("ZP_TEST_REDIS_URL", f"unix://{VAR_DIR / 'test-redis' / 'redis.sock'}")
+# One private Redis per pytest-xdist worker (each flushes its own before every test).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REDIS_URL = os.environ.get(
+    "ZP_TEST_REDIS_URL",
+    f"unix://{VAR_DIR / ('test-redis-' + _WORKER if _WORKER else 'test-redis') / 'redis.sock'}",
+)
 CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
