@@ -310,7 +310,9 @@ def test_every_line_is_json_and_none_holds_a_secret(json_stack, settings):
     assert any("a=***" in record["path"] for record in access)
 
     refusals = [record for record in records if record["logger"] == "polls.refusals"]
-    prefix = participant_prefix(seen["participant"][0])
+    (participant_id,) = seen["participant"]
+    prefix = participant_prefix(participant_id)
+    assert participant_id not in text and participant_id.startswith(prefix)
 
     def refused(action: str, code: str, event: str = CODE) -> list[dict]:
         return [
