@@ -18,13 +18,13 @@ frame, a file) is refused too.
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-logger = logging.getLogger(__name__)
+from .clientaddr import address_of_scope
+from .logs import log_refusal
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 Origin = tuple[str, str, int]  # scheme (http or https), host (lower case), port
@@ -123,11 +123,9 @@ class OriginCheck:
         headers = headers_of(scope)
         if request_origin_allowed(headers, scope):
             return await self.app(scope, receive, send)
-        logger.warning(
-            "WebSocket refused: Origin %r is not this site (Host %r)",
-            headers.get("origin"),
-            headers.get("host"),
-        )
+        detail = f"Origin {headers.get('origin')!r} is not this site (Host {headers.get('host')!r})"
+        address = address_of_scope(scope)
+        log_refusal("connect", "bad_origin", sender=address, path=scope["path"], detail=detail)
         message = await receive()
         if message["type"] == "websocket.connect":
             await send({"type": "websocket.close"})

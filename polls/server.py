@@ -11,10 +11,11 @@ What Daphne's own command line (daphne 4.2, Twisted 26) leaves open, closed here
   any idle close). The clock stops once the head is in: a request body, a long server-sent
   event stream and an upgraded WebSocket are not cut by it (a body's pace is the proxy's
   ``client_body_timeout``; a socket's life is Daphne's ping and ``--websocket_timeout``).
-- **No secrets in the logs.** The stage key (``?key=``) and the participant token (``?token=``)
-  ride in URLs; Daphne writes the whole request line into its access log, and Twisted's request
-  repr (in a few warnings) holds it too. Their values become ``***`` in every access-log line
-  and in every log record of the process.
+- **No secrets in the logs.** The stage key (``?key=``), the participant token (``?token=``)
+  and a badge's personal code (``?a=``) ride in URLs; Daphne writes the whole request line into
+  its access log, and Twisted's request repr (in a few warnings) holds it too. Their values
+  become ``***`` in every access-log line and in every log record of the process
+  (``polls.logs.scrub``). With ``ZP_LOG_FORMAT=json`` the access log is JSON lines too.
 - **No ``--proxy-headers``.** Daphne's option takes the client address from the *left-most*
   ``X-Forwarded-For`` address, which the client writes itself. The application takes the
   address from the hops the trusted proxies added (``polls.clientaddr``); the option is refused.
@@ -27,9 +28,7 @@ import functools
 import logging
 import math
 import os
-import re
 import sys
-from urllib.parse import unquote_plus
 
 # daphne.cli imports daphne.server, which installs Twisted's asyncio reactor: it must come
 # before anything imports twisted.internet.reactor.
@@ -38,34 +37,13 @@ from daphne.http_protocol import HTTPFactory
 from daphne.server import Server
 from twisted.web import http
 
+from .logs import JsonAccessLog, json_enabled, scrub
+
 HEADER_TIMEOUT_VARIABLE = "ZP_HEADER_TIMEOUT"
 DEFAULT_HEADER_TIMEOUT = 10.0
-SECRET_PARAMETERS = frozenset({"key", "token"})
-SCRUBBED = "***"
 REQUEST_TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 )
-
-# A query string inside a log line: up to the first character that ends a URL in the text
-# (the space before the protocol in a request line, the quote closing a repr).
-_QUERY = re.compile(r"\?([^\s\"'<>]*)")
-
-
-def scrub(text: str) -> str:
-    """``text`` with the value of every ``key`` and ``token`` query parameter replaced by
-    ``***``. Names are compared decoded (``k%65y`` is ``key`` to Django too)."""
-    if "?" not in text:
-        return text
-    return _QUERY.sub(_scrub_query, text)
-
-
-def _scrub_query(match: re.Match) -> str:
-    pairs = match.group(1).split("&")
-    for index, pair in enumerate(pairs):
-        name, equals, _value = pair.partition("=")
-        if equals and unquote_plus(name) in SECRET_PARAMETERS:
-            pairs[index] = f"{name}={SCRUBBED}"
-    return "?" + "&".join(pairs)
 
 
 def header_timeout(environ: dict) -> float:
@@ -174,6 +152,8 @@ class ProductServer(Server):
     def __init__(self, *args, head_timeout=DEFAULT_HEADER_TIMEOUT, action_logger=None, **kwargs):
         self.head_timeout = head_timeout
         if action_logger is not None:
+            if json_enabled():  # the settings are loaded: Daphne builds its server after the app
+                action_logger = JsonAccessLog(getattr(action_logger, "stream", sys.stdout))
             action_logger = _scrubbed_actions(action_logger)
         super().__init__(*args, action_logger=action_logger, **kwargs)
 

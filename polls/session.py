@@ -29,6 +29,7 @@ from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
 from .delivery import ANSWER_UNKNOWN, EventView, event_hub, results_pump
+from .logs import log_refusal
 from .models import Event
 from .origin import headers_of
 from .ratelimit import ABUSIVE, MessageBudget
@@ -41,6 +42,14 @@ CLOSE_UNKNOWN_EVENT: Final[protocol.CloseCode] = 4404
 # Over the cap of open connections for this participant or address (polls.connlimits).
 CLOSE_TOO_MANY: Final[protocol.CloseCode] = 4408
 CLOSE_FLOOD: Final[protocol.CloseCode] = 4429
+# Each close code by the error code the HTTP fallback answers it with (the logs name it so).
+REFUSAL_CODES: Final[dict[protocol.CloseCode, str]] = {
+    CLOSE_BAD_TOKEN: "bad_token",
+    CLOSE_BAD_KEY: "bad_key",
+    CLOSE_UNKNOWN_EVENT: "unknown_event",
+    CLOSE_TOO_MANY: "too_many_connections",
+    CLOSE_FLOOD: "flood",
+}
 
 # What a session answers one frame with.
 Reply = protocol.AckMessage | protocol.ErrorMessage | protocol.PongMessage
@@ -108,6 +117,13 @@ class Caller:
         cookies = parse_cookie(self.headers.get("cookie", ""))
         return self.query.get("token") or cookies.get(participant_cookie_name(self.code))
 
+    def refused(self, close_code: protocol.CloseCode, participant_id: str | None = None) -> Refused:
+        """The refusal of this caller's line, logged once, here where it is decided."""
+        code = REFUSAL_CODES[close_code]
+        sender = participant_id or self.address
+        log_refusal("connect", code, sender=sender, event=self.code, participant=participant_id)
+        return Refused(close_code)
+
     def rejection(self, code: protocol.ErrorCode) -> protocol.ErrorMessage:
         """An ``error`` message in this caller's language."""
         with translation.override(self.language):
@@ -135,7 +151,8 @@ async def participant_of(caller: Caller) -> Participant:
     another event or of a revoked personal code (``Refused``)."""
     participant = read_participant_token(caller.token, caller.code)
     if participant is None or await attendees.revoked(participant):
-        raise Refused(await token_refusal(caller.code))
+        participant_id = participant.participant_id if participant else None
+        raise caller.refused(await token_refusal(caller.code), participant_id)
     return participant
 
 
@@ -143,9 +160,9 @@ async def stage_event(caller: Caller) -> Event:
     """The event whose stage key the caller carries (``Refused`` 4404, or 4403 for the key)."""
     event = await _event_of(caller.code)
     if event is None:
-        raise Refused(CLOSE_UNKNOWN_EVENT)
+        raise caller.refused(CLOSE_UNKNOWN_EVENT)
     if not stage_key_matches(event, caller.query.get("key", "")):
-        raise Refused(CLOSE_BAD_KEY)
+        raise caller.refused(CLOSE_BAD_KEY)
     return event
 
 
@@ -155,14 +172,14 @@ async def open_phone(line: Line, caller: Caller) -> PhoneSession:
     participant = await participant_of(caller)
     admission = admit(participant.participant_id, caller.address)
     if admission is None:
-        raise Refused(CLOSE_TOO_MANY)
+        raise caller.refused(CLOSE_TOO_MANY, participant.participant_id)
     return PhoneSession(line, participant, caller.language, MessageBudget(), admission)
 
 
 async def open_stage(line: Line, caller: Caller) -> StageSession:
     event = await stage_event(caller)
     digest = stage_key_digest(event.stage_key)
-    return StageSession(line, event.id, digest, caller.language, MessageBudget())
+    return StageSession(line, event.id, digest, caller.language, MessageBudget(), event.code)
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -174,6 +191,7 @@ class Session:
 
     gone_code: protocol.CloseCode  # when the event is deleted
     participant_id: str | None = None  # a phone's; the hub reads phones' answers by it
+    event_code = ""  # as the logs name the event
 
     def __init__(self, line: Line, event_id: int, language: str, budget: MessageBudget) -> None:
         self.line = line
@@ -222,6 +240,7 @@ class Session:
         try:
             spent = self.budget.spend()
             if spent == ABUSIVE:
+                self.log_refusal(REFUSAL_CODES[CLOSE_FLOOD])
                 await self.close(CLOSE_FLOOD)
                 return None
             if spent is not None:
@@ -232,8 +251,15 @@ class Session:
                 return pong
             return await self.handle(message)
         except Rejection as rejection:
+            self.log_refusal(rejection.code)
             with translation.override(self.language):
                 return rejection.payload()
+
+    def log_refusal(self, code: str) -> None:
+        """A frame refused, on whichever transport (once per sender and code a while)."""
+        sender = self.participant_id or f"stage:{self.event_id}"
+        participant = self.participant_id
+        log_refusal("answer", code, sender=sender, event=self.event_code, participant=participant)
 
     def wants_results(self, view: EventView) -> bool:
         raise NotImplementedError
@@ -268,6 +294,7 @@ class PhoneSession(Session):
         super().__init__(line, participant.event_id, language, budget)
         self.participant = participant
         self.participant_id = participant.participant_id
+        self.event_code = participant.event_code
         self.admission = admission
         # Acknowledged through this process (None: a resend whose answer is no longer counted).
         self.answers: dict[int, protocol.AnswerValue | None] = {}
@@ -314,6 +341,7 @@ class PhoneSession(Session):
         # A session that never joined (one POSTed answer) checks against this process's copy.
         view = self.view or await event_hub().view_of(self.event_id)
         if view is None or not attendees.admitted(self.participant, view.spec):
+            self.log_refusal(REFUSAL_CODES[CLOSE_BAD_TOKEN])
             await self.close(CLOSE_BAD_TOKEN)  # the event is gone or takes this token no more
             return None
         ack = await answers.count_answer(message, view.spec, self.participant)
@@ -329,10 +357,17 @@ class StageSession(Session):
     gone_code = CLOSE_UNKNOWN_EVENT
 
     def __init__(
-        self, line: Line, event_id: int, key_digest: str, language: str, budget: MessageBudget
+        self,
+        line: Line,
+        event_id: int,
+        key_digest: str,
+        language: str,
+        budget: MessageBudget,
+        event_code: str = "",
     ) -> None:
         super().__init__(line, event_id, language, budget)
         self.key_digest = key_digest
+        self.event_code = event_code
 
     async def apply_view(self, view: EventView, answer: object = ANSWER_UNKNOWN) -> None:
         if view.stage_key_digest != self.key_digest:

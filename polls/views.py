@@ -28,6 +28,7 @@ from . import actions, attendees, joinguard, kinds, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
+from .logs import log_refusal
 from .models import Event, Question
 from .stagekeys import stage_key_matches
 from .state import look_digest
@@ -169,13 +170,16 @@ async def join_response(
 ) -> JsonResponse:
     event = await _event_for_join(normalise_code(code))
     if event is None:
+        log_refusal("join", "unknown_event", sender=address, event=normalise_code(code))
         return _json_error("unknown_event", _("There is no session with this code."), 404)
     body = parse_join_body(raw_body, content_type)
     if body is None:
+        log_refusal("join", "bad_json", sender=address, event=event[1])
         return _json_error("bad_json", _("The message is not valid JSON."), 400)
     event_id, event_code, voice = event
     required = await joinguard.required_bits(address)
     if required and not await joinguard.accepts(address, body.get("work"), required):
+        log_refusal("join", "work_required", sender=address, event=event_code)
         work = joinguard.new_work(address, required)
         return _json_error(
             "work_required",
@@ -186,6 +190,7 @@ async def join_response(
     await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
     token = await _token_for(event_id, event_code, voice, address, body.get("attendee"))
     if token is None:
+        log_refusal("join", "attendee_code", sender=address, event=event_code)
         return _json_error(
             "attendee_code",
             _("This session is for registered attendees: enter the personal code from your badge."),

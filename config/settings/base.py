@@ -203,10 +203,38 @@ if ZP_MAX_WORDS_PER_QUESTION < 1:
 ZP_TOKEN_MAX_AGE = int(os.environ.get("ZP_TOKEN_MAX_AGE", str(2 * 24 * 3600)))
 ZP_PARTICIPANT_COOKIE_AGE = ZP_TOKEN_MAX_AGE
 
+# Log lines: "text" (the message alone) or "json" (one object per line, polls.logs), on stderr;
+# Daphne's access log goes to stdout in the same format. Secrets never reach a line in either.
+ZP_LOG_FORMAT = os.environ.get("ZP_LOG_FORMAT", "text")
+if ZP_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"ZP_LOG_FORMAT must be 'text' or 'json', not {ZP_LOG_FORMAT!r}")
+# Seconds one sender's refusals of one code get one log line (the rest are counted, then logged
+# as a number): a phone flooding bad messages must not flood the log.
+ZP_REFUSAL_LOG_SECONDS = float(os.environ.get("ZP_REFUSAL_LOG_SECONDS", "60"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "secrets": {"()": "polls.logs.ScrubSecrets"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {"json": {"()": "polls.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["secrets"],
+            **({"formatter": "json"} if ZP_LOG_FORMAT == "json" else {}),
+        },
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {"polls": {"level": os.environ.get("ZP_LOG_LEVEL", "INFO")}},
 }
+if ZP_LOG_FORMAT == "json":
+    # Django's default logging adds a plain console handler of its own (DEBUG only): its lines
+    # would come twice, once not JSON. Its mail to ADMINS stays.
+    LOGGING["handlers"]["mail_admins"] = {
+        "level": "ERROR",
+        "filters": ["require_debug_false"],
+        "class": "django.utils.log.AdminEmailHandler",
+    }
+    LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}

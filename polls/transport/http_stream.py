@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 
 from .. import protocol, push
 from ..codes import PLACEHOLDER, path_pattern
+from ..logs import log_refusal
 from ..origin import origin_allowed
 from ..ratelimit import KeptBudgets
 from ..session import (
@@ -178,6 +179,7 @@ class FallbackPath:
                 opening = open_stage if kind.startswith("stage/") else open_phone
                 await exchange.stream(opening, caller)
             elif not origin_allowed(headers.get("origin"), host, secure):
+                log_refusal("answer", "bad_origin", sender=caller.address, event=code)
                 await exchange.respond(_error("bad_origin", "", 403))
             elif kind == "answer":
                 await exchange.post(caller, phone_post_session)
@@ -260,4 +262,5 @@ async def phone_post_session(caller: Caller) -> Session:
 async def stage_post_session(caller: Caller) -> Session:
     """Screens only ping (to notice a dead line), as on the stage socket."""
     event = await stage_event(caller)
-    return StageSession(OneReply(), event.id, "", caller.language, budgets.of(f"stage:{event.id}"))
+    budget = budgets.of(f"stage:{event.id}")
+    return StageSession(OneReply(), event.id, "", caller.language, budget, event.code)

@@ -1,3 +1,4 @@
+import logging
 import signal
 import socket
 import time
@@ -6,6 +7,9 @@ from django.core.management.base import BaseCommand
 from redis.exceptions import RedisError
 
 from polls import writer
+from polls.logs import json_enabled
+
+logger = logging.getLogger("polls.writer")
 
 
 class Command(BaseCommand):
@@ -27,12 +31,20 @@ class Command(BaseCommand):
             return
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        self.stdout.write(f"answer writer {consumer} running")
+        self.say(logging.INFO, f"answer writer {consumer} running")
         while not stopping:
             try:
                 written = writer.drain_once(consumer, count=batch, block_ms=1000)
                 if written == 0:
                     time.sleep(0.05)
             except RedisError as error:
-                self.stderr.write(f"Redis unavailable ({error}); retrying")
+                self.say(logging.WARNING, f"Redis unavailable ({error}); retrying")
                 time.sleep(1)
+
+    def say(self, level: int, text: str) -> None:
+        """A line of the running writer: a log record when the logs are JSON lines (it would
+        break them), else the plain line it has always printed."""
+        if json_enabled():
+            logger.log(level, text)
+        else:
+            (self.stdout if level < logging.WARNING else self.stderr).write(text)
