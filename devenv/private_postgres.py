@@ -79,12 +79,13 @@ class PrivatePostgres:
             return False
 
 
-def _as_server_user() -> dict:
-    """Popen arguments that run a server command as the user allowed to own the data."""
+def _as_server_user(server: PrivatePostgres) -> dict:
+    """Popen arguments that run a server command as the user allowed to own the data, in its
+    folder (the caller's may be closed to that user)."""
     if os.geteuid() != 0:
-        return {}
+        return {"cwd": server.directory}
     user = pwd.getpwnam(SERVER_USER)
-    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": server.directory}
 
 
 def _reachable_by_server_user(path: Path) -> bool:
@@ -162,7 +163,7 @@ def _initdb(server: PrivatePostgres, binaries: Path) -> str:
             ],
             check=True,
             stdout=subprocess.DEVNULL,
-            **_as_server_user(),
+            **_as_server_user(server),
         )
     finally:
         os.unlink(pwfile.name)
@@ -210,7 +211,7 @@ def start_postgres(directory: Path | None = None) -> tuple[PrivatePostgres, bool
         check=True,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
-        **_as_server_user(),
+        **_as_server_user(server),
     )
     deadline = time.monotonic() + 30
     while not server.answering():
@@ -228,5 +229,5 @@ def stop_postgres(server: PrivatePostgres) -> None:
         [str(binaries / "pg_ctl"), "--pgdata", str(server.data), "--mode", "fast", "stop"],
         check=False,
         stdout=subprocess.DEVNULL,
-        **_as_server_user(),
+        **_as_server_user(server),
     )
