@@ -12,6 +12,17 @@ from .private_postgres import start_postgres, stop_postgres
 from .shell import PYTHON, ROOT, say
 
 
+def parallel_options(pytest_args: list[str]) -> list[str]:
+    """pytest-xdist across the cores unless the caller chose (``-n``, ``-p no:xdist``): most of
+    the suite waits on real servers, so two workers on two cores finish it in well under the
+    time one takes (docs/development.md). A module's tests stay on one worker (``loadfile``):
+    they share its browser and its fixtures."""
+    if any(arg == "no:xdist" or arg.startswith(("-n", "--numprocesses")) for arg in pytest_args):
+        return []
+    cores = len(os.sched_getaffinity(0))
+    return ["-n", str(min(cores, 4)), "--dist", "loadfile"] if cores > 1 else []
+
+
 def run_tests(pytest_args: list[str]) -> int:
     ensure_venv(["requirements-test.txt"])
     ensure_test_packages()
@@ -26,7 +37,9 @@ def run_tests(pytest_args: list[str]) -> int:
         started = server if is_new else None
     try:
         return subprocess.run(
-            [str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env
+            [str(PYTHON), "-m", "pytest", *parallel_options(pytest_args), *pytest_args],
+            cwd=ROOT,
+            env=env,
         ).returncode
     finally:
         if started is not None:
