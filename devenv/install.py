@@ -50,8 +50,8 @@ def ensure_debian_packages(wanted: dict[str, str]) -> None:
 
 
 def ensure_test_packages() -> None:
-    """Debian's Chromium (driven by Playwright, never its own download) and PostgreSQL's
-    server, when absent."""
+    """Debian's Chromium (driven by Playwright, never its own download), PostgreSQL's server,
+    nginx and HAProxy, when absent."""
     from .private_postgres import server_binaries
 
     wanted = {}
@@ -59,6 +59,12 @@ def ensure_test_packages() -> None:
         wanted["chromium"] = "for the browser tests"
     if server_binaries() is None:
         wanted["postgresql"] = "for the tests' private PostgreSQL server"
+    # tests/test_deploy.py runs the binaries as its own processes; Debian's packages also
+    # enable their services, which start where a service manager runs.
+    if not Path("/usr/sbin/nginx").exists():
+        wanted["nginx"] = "for the test of deploy/nginx/ in front of a real server"
+    if not Path("/usr/sbin/haproxy").exists():
+        wanted["haproxy"] = "for the check of deploy/haproxy/ (haproxy -c)"
     ensure_debian_packages(wanted)
 
 
