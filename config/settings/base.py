@@ -203,6 +203,14 @@ if ZP_MAX_WORDS_PER_QUESTION < 1:
 ZP_TOKEN_MAX_AGE = int(os.environ.get("ZP_TOKEN_MAX_AGE", str(2 * 24 * 3600)))
 ZP_PARTICIPANT_COOKIE_AGE = ZP_TOKEN_MAX_AGE
 
+# Operations (polls.health, polls.metrics): /metrics answers only "Authorization: Bearer
+# <ZP_METRICS_TOKEN>"; unset, it does not exist. /readyz waits at most ZP_READY_TIMEOUT seconds
+# for Redis and the database together.
+ZP_METRICS_TOKEN = os.environ.get("ZP_METRICS_TOKEN", "").strip()
+if ZP_METRICS_TOKEN and len(ZP_METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("ZP_METRICS_TOKEN must be at least 24 characters (or unset)")
+ZP_READY_TIMEOUT = float(os.environ.get("ZP_READY_TIMEOUT", "1"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
