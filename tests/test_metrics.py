@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from loadgen.options import DEFAULT_HOST_ACTIONS
-from polls import protocol
+from polls import protocol, tally
 from tests.live_helpers import checked
 from tests.servers import ROOT, http_post, make_stack
 
@@ -46,7 +48,7 @@ def metered(tmp_path_factory, redis_server):
     stack.env.update(PROMETHEUS_MULTIPROC_DIR=str(directory / "prometheus"), ZP_METRICS_TOKEN=TOKEN)
     try:
         stack.start_daphnes(2)
-        stack.start_writer()
+        stack.writer = stack.start_writer()
         yield stack
     finally:
         stack.stop()
@@ -170,7 +172,8 @@ def test_a_scrape_counts_what_a_load_run_reports(metered, tmp_path):
     assert grew("zaalpeiling_ack_seconds_bucket", le="5.0") == acked
     refused = {code: grew("zaalpeiling_answers_refused_total", code=code) for code in ERRORS}
     assert refused == {code: report["answers"]["errors"].get(code, 0) for code in ERRORS}
-    assert grew("zaalpeiling_snapshots_pushed_total") > 0
+    # The stage screen's snapshots of the question answered, among those of the others.
+    assert grew("zaalpeiling_snapshots_pushed_total") >= report["stage"]["snapshots"] > 0
     actions = {a: grew("zaalpeiling_host_actions_total", action=a) for a in DEFAULT_HOST_ACTIONS}
     assert actions == Counter(DEFAULT_HOST_ACTIONS)
     assert grew("zaalpeiling_writer_batch_seconds_count") > 0
@@ -178,6 +181,8 @@ def test_a_scrape_counts_what_a_load_run_reports(metered, tmp_path):
 
 
 def test_refusals_are_counted_by_their_code_and_the_connection_caps_by_theirs(metered):
+    question_id, options = metered.current_question(CODE)
+    tally.set_open_many({question_id: True})  # its flag went with the flush before this test
     before = scrape(metered)
     attempts = 12  # one token: at most 4 lines per process, 2 processes
 
@@ -198,18 +203,41 @@ def test_refusals_are_counted_by_their_code_and_the_connection_caps_by_theirs(me
                 closed += 1
         open_now = scrape(metered)
         replies = []
-        frames = ["{", json.dumps({"type": "answer", "id": "a1", "question": -1, "value": 1})]
-        for frame in frames:
-            await admitted[0].send(frame)
-            replies.append(checked(await asyncio.wait_for(admitted[0].recv(), 10)))
+        frames = [
+            "{",
+            json.dumps({"type": "answer", "id": "a1", "question": -1, "value": options[0]}),
+            json.dumps(
+                {"type": "answer", "id": "a2", "question": question_id, "value": options[0]}
+            ),
+        ]
+        # The writer held still: the answer waits in the log, and the scrape sees it there.
+        os.kill(metered.writer.pid, signal.SIGSTOP)
+        try:
+            for frame in frames:
+                await admitted[0].send(frame)
+                replies.append(checked(await asyncio.wait_for(admitted[0].recv(), 10)))
+            held = scrape(metered)
+        finally:
+            os.kill(metered.writer.pid, signal.SIGCONT)
         for ws in sockets:
             await ws.close()
-        return len(admitted), closed, open_now, replies
+        return len(admitted), closed, open_now, replies, held
 
-    admitted, closed, open_now, replies = asyncio.run(scenario())
+    admitted, closed, open_now, replies, held = asyncio.run(scenario())
     assert closed >= attempts - 8 and admitted + closed == attempts
     assert value(open_now, "zaalpeiling_phones_connected") == admitted
-    assert [reply["code"] for reply in replies] == ["bad_json", "unknown_question"]
+    assert [reply.get("code", reply["type"]) for reply in replies] == [
+        "bad_json",
+        "unknown_question",
+        "ack",
+    ]
+    assert value(held, "zaalpeiling_writer_lag") == 1
+    # A writer blocked in its read when stopped may have been handed the entry already.
+    assert value(held, "zaalpeiling_writer_pending") <= 1
+    assert value(wait_for(metered, "zaalpeiling_writer_lag", 0), "zaalpeiling_writer_lag") == 0
+    assert metered.query_one(
+        "SELECT COUNT(*) FROM polls_answer WHERE question_id = %s", question_id
+    ) == (1,)
     after = wait_for(metered, "zaalpeiling_phones_connected", 0)
 
     def grew(name: str, **labels: str) -> float:
@@ -222,4 +250,4 @@ def test_refusals_are_counted_by_their_code_and_the_connection_caps_by_theirs(me
     assert grew("zaalpeiling_answers_refused_total") == 2
     assert grew("zaalpeiling_join_refusals_total", reason="unknown_event") == 1
     assert grew("zaalpeiling_join_refusals_total") == 1
-    assert grew("zaalpeiling_answers_acknowledged_total") == 0
+    assert grew("zaalpeiling_answers_acknowledged_total") == 1
