@@ -251,3 +251,65 @@ def test_refusals_are_counted_by_their_code_and_the_connection_caps_by_theirs(me
     assert grew("zaalpeiling_join_refusals_total", reason="unknown_event") == 1
     assert grew("zaalpeiling_join_refusals_total") == 1
     assert grew("zaalpeiling_answers_acknowledged_total") == 1
+
+
+CRASHING = """
+import time
+import django
+django.setup()
+from polls import metrics
+metrics.line_joined(True, 3)
+metrics.answer_acknowledged(0.01)
+print("counted", flush=True)
+time.sleep(60)
+"""
+SCRAPING = """
+import sys
+import django
+django.setup()
+from polls import metrics
+for _line in sys.stdin:
+    print(metrics.exposition()[0].decode() + "# end", flush=True)
+"""
+
+
+def test_a_crashed_process_leaves_its_counts_and_takes_its_lines_along(tmp_path):
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+    )
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for script in (CRASHING, SCRAPING)
+    ]
+    crashing, scraper = started
+
+    def scraped() -> Samples:
+        scraper.stdin.write("scrape\n")
+        scraper.stdin.flush()
+        lines = iter(scraper.stdout.readline, "# end\n")
+        return parse("".join(lines))
+
+    try:
+        assert crashing.stdout.readline() == "counted\n"
+        alive = scraped()
+        crashing.kill()  # no exit handler runs: its files stay in the folder
+        crashing.wait()
+        gone = scraped()  # the same scraping process: it notices at the scrape
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+    assert per_process(alive, "zaalpeiling_phones_connected_here") == {str(crashing.pid): 3}
+    assert value(alive, "zaalpeiling_phones_connected") == 3
+    assert value(gone, "zaalpeiling_phones_connected_here") == 0
+    assert value(gone, "zaalpeiling_phones_connected") == 0
+    assert value(gone, "zaalpeiling_answers_acknowledged_total") == 1  # a total outlives it
