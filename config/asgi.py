@@ -1,5 +1,5 @@
-"""ASGI entry point: HTTP through Django (the join API and the HTTP fallback in front of it),
-WebSockets through polls.transport."""
+"""ASGI entry point: HTTP through Django (the operator's URLs, the join API and the HTTP fallback
+in front of it), WebSockets through polls.transport."""
 
 import os
 
@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from polls.health import OpsPaths  # noqa: E402
 from polls.join_api import JoinFastPath  # noqa: E402
 from polls.origin import OriginCheck  # noqa: E402
 from polls.routing import websocket_urlpatterns  # noqa: E402
@@ -17,8 +18,9 @@ from polls.transport.http_stream import FallbackPath  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # The join storm's one request skips Django's middleware stack (see polls.join_api).
-        "http": FallbackPath(JoinFastPath(django_asgi_app)),
+        # The join storm's one request skips Django's middleware stack (see polls.join_api);
+        # health checks and scrapes, with any Host header, reach no part of it (polls.health).
+        "http": OpsPaths(FallbackPath(JoinFastPath(django_asgi_app))),
         "websocket": OriginCheck(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from .daphne import listening_socket, start_daphnes
 from .install import compile_messages, ensure_venv, set_up_database_and_static_files
@@ -58,6 +59,13 @@ def serve_environment(host: str, environ: dict) -> dict:
     return env
 
 
+def empty_metrics_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
+
+
 def host_login_line(base: str, env: dict) -> str:
     if env.get(DEMO_PASSWORD_VARIABLE):
         where = f"from {DEMO_PASSWORD_VARIABLE}"
@@ -77,6 +85,9 @@ def serve() -> int:
     ensure_venv([])
     VAR.mkdir(parents=True, exist_ok=True)
     env = serve_environment(HOST, dict(os.environ))
+    # One metrics folder for every process (polls.metrics): emptied, so no figure of an earlier
+    # run's processes is summed in.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(empty_metrics_folder(VAR / "metrics"))
     # The children get their own session: Ctrl-C in the terminal reaches serve alone, which
     # stops them in order, instead of every process at once.
     own_session = {"start_new_session": True}

@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from . import push, tally, voice
+from . import metrics, push, tally, voice
 from .consistency import set_aside_of
 from .figures import check_figure_fits
 from .limits import LONGEST_HIDDEN_WORD
@@ -422,6 +422,8 @@ def do_host_action(event: Event, action: str, word: str = "", burst: str = "") -
     else:
         with host_change(event) as change:
             _press(change, action)
+    if action in HOST_ACTIONS:  # done (a refused one raised); only known names become labels
+        metrics.host_action(action)
 
 
 def _press(change: Change, action: str) -> None:

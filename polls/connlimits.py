@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from . import metrics
+
 
 class _Counts:
     def __init__(self) -> None:
@@ -56,8 +58,10 @@ class Admission:
 def admit(participant_id: str, address: str) -> Admission | None:
     """A place for one more connection of this participant from this address, or None."""
     if not _addresses.take(address, settings.ZP_MAX_CONNECTIONS_PER_ADDRESS):
+        metrics.connection_refused("address")
         return None
     if not _participants.take(participant_id, settings.ZP_MAX_CONNECTIONS_PER_PARTICIPANT):
         _addresses.give_back(address)
+        metrics.connection_refused("participant")
         return None
     return Admission(participant_id, address)

@@ -34,7 +34,7 @@ from typing import Protocol
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import protocol, push, tally
+from . import metrics, protocol, push, tally
 from .figures import comparisons
 from .kinds import results_message
 from .redis_client import get_async_redis
@@ -118,16 +118,20 @@ class EventHub:
     async def add(self, member: Member, event_id: int) -> EventView | None:
         """Register a socket; returns the event's current view (None: the event is gone).
         The caller removes the socket again when it ends, however it ends."""
-        self.members.setdefault(event_id, set()).add(member)
+        members = self.members.setdefault(event_id, set())
+        if member not in members:
+            members.add(member)
+            metrics.line_joined(member.participant_id is not None)
         if not self.tasks or any(task.done() for task in self.tasks):
             self._start()
         return await self.view_of(event_id)
 
     def remove(self, member: Member, event_id: int) -> None:
         members = self.members.get(event_id)
-        if members is None:
-            return
-        members.discard(member)
+        if members is None or member not in members:
+            return  # a socket of a deleted event was removed by close_event, and leaves again
+        members.remove(member)
+        metrics.line_joined(member.participant_id is not None, -1)
         if not members:
             del self.members[event_id]
             self.views.pop(event_id, None)
@@ -350,6 +354,7 @@ class ResultsPump:
             except tally.TallyUnavailable:
                 return  # the pump pushes once Redis answers again
         if text is not None:
+            metrics.snapshots_pushed(1)
             await send(text)
 
     async def _read(self, question_id: int) -> str | None:
@@ -395,7 +400,9 @@ class ResultsPump:
                     text = self._encode(snapshot)
                     self.sent_versions[question_id] = snapshot.version
                     self.texts[question_id] = text
-                    for send in list(self.subscribers.get(question_id, {}).values()):
+                    sends = list(self.subscribers.get(question_id, {}).values())
+                    metrics.snapshots_pushed(len(sends))
+                    for send in sends:
                         await _send_quietly(send, text)
             except tally.TallyUnavailable:
                 if push.being_cancelled():

@@ -11,12 +11,14 @@ headers the middlewares would have added.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import translation
 
+from . import metrics
 from .clientaddr import address_of_scope
 from .codes import PLACEHOLDER, path_pattern
 from .session import negotiate_language, query_of
@@ -69,10 +71,14 @@ class JoinFastPath:
         except Exception:
             logger.exception("Internal Server Error: %s", scope["path"])
             return await _send_plain(send, 500, host, secure)
+        if response.status_code != 200:
+            metrics.join_refused(json.loads(response.content)["error"]["code"])
         await send_response(send, response, host, secure)
 
 
 async def _send_plain(send, status: int, host: str, secure: bool) -> None:
-    response = JsonResponse({"error": {"code": "bad_request" if status == 400 else "server"}})
+    code = "bad_request" if status == 400 else "server"
+    metrics.join_refused(code)
+    response = JsonResponse({"error": {"code": code}})
     response.status_code = status
     await send_response(send, response, host, secure)

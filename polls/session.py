@@ -14,6 +14,7 @@ codes (``Refused``); the HTTP stream answers them with the statuses docs/protoco
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import parse_qs
@@ -24,7 +25,7 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from . import answers, attendees, protocol, tally
+from . import answers, attendees, metrics, protocol, tally
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
@@ -237,6 +238,7 @@ class Session:
 
     async def reply(self, text: str | None, data: bytes | None) -> Reply | None:
         """The answer to one frame; None when the line was closed instead (for flooding)."""
+        arrived = time.perf_counter()
         try:
             spent = self.budget.spend()
             if spent == ABUSIVE:
@@ -249,9 +251,13 @@ class Session:
             if message["type"] == "ping":
                 pong: protocol.PongMessage = {"type": "pong", "id": message.get("id")}
                 return pong
-            return await self.handle(message)
+            reply = await self.handle(message)
+            if reply is not None:
+                metrics.answer_acknowledged(time.perf_counter() - arrived)
+            return reply
         except Rejection as rejection:
             self.log_refusal(rejection.code)
+            metrics.answer_refused(rejection.code)
             with translation.override(self.language):
                 return rejection.payload()
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 from django.db import transaction
 from redis.exceptions import ResponseError
 
-from . import tally
+from . import metrics, tally
 from .models import Answer, Question
 from .redis_client import get_sync_redis
 
@@ -123,8 +124,10 @@ def drain_once(consumer: str, count: int = 1000, block_ms: int | None = None) ->
         )
     if not entries:
         return 0
+    started = time.perf_counter()
     written = _write(entries)
     _acknowledge(client, entries)
+    metrics.writer_batch(time.perf_counter() - started)
     return written
 
 

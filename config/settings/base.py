@@ -211,6 +211,15 @@ if ZP_LOG_FORMAT not in ("text", "json"):
 # Seconds one sender's refusals of one code get one log line (the rest are counted, then logged
 # as a number): a phone flooding bad messages must not flood the log.
 ZP_REFUSAL_LOG_SECONDS = float(os.environ.get("ZP_REFUSAL_LOG_SECONDS", "60"))
+
+# Operations (polls.health, polls.metrics): /metrics answers only "Authorization: Bearer
+# <ZP_METRICS_TOKEN>"; unset, it does not exist. /readyz waits at most ZP_READY_TIMEOUT seconds
+# for Redis and the database together.
+ZP_METRICS_TOKEN = os.environ.get("ZP_METRICS_TOKEN", "").strip()
+if ZP_METRICS_TOKEN and len(ZP_METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("ZP_METRICS_TOKEN must be at least 24 characters (or unset)")
+ZP_READY_TIMEOUT = float(os.environ.get("ZP_READY_TIMEOUT", "1"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .. import protocol, push
+from .. import metrics, protocol, push
 from ..codes import PLACEHOLDER, path_pattern
 from ..logs import log_refusal
 from ..origin import origin_allowed
@@ -246,6 +246,7 @@ class Exchange:
             return
         reply = await session.reply(None, body)
         if reply is None and session.line.closed_with == CLOSE_FLOOD:
+            metrics.answer_refused("rate_limited")  # as the session counts its own refusals
             reply = caller.rejection("rate_limited")
         if reply is None:  # the event was deleted, or takes this token no more: join again
             await self.respond(refusal(await token_refusal(caller.code)))
