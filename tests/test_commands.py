@@ -97,8 +97,11 @@ def test_check_tallies_reports_and_repairs_differences(redis):
     report = run("check_tallies")
     assert "1 missing rows, 1 extra rows, 1 different rows, counts wrong" in report
     assert "4 differences" in report
+    with pytest.raises(SystemExit) as failed:  # what the hourly timer runs: the unit fails
+        run("check_tallies", "--exit-status")
+    assert failed.value.code == 1
     run("check_tallies", "--repair")
-    assert "0 differences" in run("check_tallies")
+    assert "0 differences" in run("check_tallies", "--exit-status")
     assert dict(Answer.objects.values_list("participant", "value")) == {
         f"p{participant}": first for participant in range(4)
     }

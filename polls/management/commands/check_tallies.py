@@ -12,8 +12,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Make the table mirror Redis and recount tallies from their stored answers.",
         )
+        parser.add_argument(
+            "--exit-status",
+            action="store_true",
+            help="Exit with status 1 when differences are found and not repaired (for a timer: "
+            "the run shows as failed).",
+        )
 
-    def handle(self, *args, repair=False, **options):
+    def handle(self, *args, repair=False, exit_status=False, **options):
         checks = check_all(repair=repair)
         total = 0
         for check in checks:
@@ -27,3 +33,5 @@ class Command(BaseCommand):
                     + (" (repaired)" if repair else "")
                 )
         self.stdout.write(f"{len(checks)} questions checked, {total} differences")
+        if exit_status and total and not repair:
+            raise SystemExit(1)
