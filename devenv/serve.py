@@ -140,11 +140,9 @@ def serve() -> int:
         print()
         manage(env, "event_urls", "KSF2018", "--base", base)
         print(host_login_line(base, env))
-        print(
-            "A part that stops is started again. "
-            "Ctrl-C stops the server, the answer writer and the private Redis.\n",
-            flush=True,
-        )
+        # Only the Redis serve started is serve's to stop (not REDIS_URL's, nor one left running).
+        stops = ", the answer writer and the private Redis" if redis else " and the answer writer"
+        print(f"A part that stops is started again. Ctrl-C stops the server{stops}.\n", flush=True)
         watched = [*daphnes, writer, *([redis] if redis else [])]
         say(supervise(watched))
         return 1

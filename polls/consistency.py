@@ -126,7 +126,8 @@ def repair_question(
             ],
             update_conflicts=True,
             unique_fields=["question", "participant"],
-            update_fields=["value", "answered_at", "log_id"],
+            # No log position: the next answer from the log replaces the repaired row.
+            update_fields=["value", "answered_at", "log_id", "log_ms", "log_seq"],
         )
     if check.counts_wrong or check.aside_wrong:
         if aside is None:

@@ -245,6 +245,10 @@ class Answer(models.Model):
     value = models.JSONField(_("value"))
     answered_at = models.DateTimeField(_("answered at"))
     log_id = models.CharField(_("answer log entry"), max_length=32)
+    # The log entry's id as numbers (``<ms>-<seq>``), so the writer's upsert keeps the later of
+    # two answers whichever writer commits last; empty for a row not written from the log.
+    log_ms = models.BigIntegerField(_("answer log time"), null=True, editable=False)
+    log_seq = models.BigIntegerField(_("answer log sequence"), null=True, editable=False)
 
     class Meta:
         verbose_name = _("answer")

@@ -8,12 +8,11 @@ died are claimed after ``CLAIM_IDLE_MS``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from redis.exceptions import ResponseError
 
 from . import metrics, tally
@@ -38,14 +37,73 @@ def _streams(client) -> list[str]:
     return sorted(member.decode() for member in client.smembers(tally.LOG_REGISTRY))
 
 
+def _log_position(entry_id: bytes) -> tuple[int, int]:
+    milliseconds, sequence = entry_id.split(b"-")
+    return int(milliseconds), int(sequence)
+
+
 def _entry_order(entry: tuple[str, bytes, dict]) -> tuple[str, int, int]:
-    milliseconds, sequence = entry[1].split(b"-")
-    return entry[0], int(milliseconds), int(sequence)
+    return entry[0], *_log_position(entry[1])
+
+
+_UPSERT_FIELDS = ["question", "participant", "value", "answered_at", "log_id", "log_ms", "log_seq"]
+# Rows per statement where each value is a parameter (SQLite): far below its limit.
+VALUES_ROWS = 500
+
+
+def _upsert_sql(rows_sql: str) -> str:
+    """Insert the answers; a row already there takes the entry only if the entry is later in
+    the log than what the row holds (or the row holds no log position: a repair's). Two
+    writers drain one log at once, and a participant's first answer and its change may go to
+    different writers: whichever commits last, the row ends with the change. One statement
+    (PostgreSQL's and SQLite's ON CONFLICT ... DO UPDATE ... WHERE): no lock beyond the rows',
+    and no IntegrityError when writers insert the same new row at once."""
+    quote = connection.ops.quote_name
+    table = quote(Answer._meta.db_table)
+    columns = [quote(Answer._meta.get_field(name).column) for name in _UPSERT_FIELDS]
+    question, participant, *updated = columns
+    log_ms, log_seq = columns[-2:]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) {rows_sql}"
+        f" ON CONFLICT ({question}, {participant}) DO UPDATE SET "
+        + ", ".join(f"{column} = excluded.{column}" for column in updated)
+        + f" WHERE {table}.{log_ms} IS NULL OR {table}.{log_ms} < excluded.{log_ms}"
+        f" OR ({table}.{log_ms} = excluded.{log_ms} AND {table}.{log_seq} < excluded.{log_seq})"
+    )
+
+
+def _column_type(name: str) -> str:
+    field = Answer._meta.get_field(name)
+    return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+
+
+def _upsert(rows: list[tuple]) -> None:
+    """``rows``: the ``_UPSERT_FIELDS`` of each answer, the value as JSON text."""
+    if not rows:
+        return
+    adapt_time = connection.ops.adapt_datetimefield_value
+    rows = [(*row[:3], adapt_time(row[3]), *row[4:]) for row in rows]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array a column (as Django's own bulk insert there): seven parameters
+            # whatever the batch, not seven a row for the driver to parse and bind.
+            casts = ", ".join(f"%s::{_column_type(name)}[]" for name in _UPSERT_FIELDS)
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            # Built from the model's names and types alone; the answers are parameters.
+            sql = _upsert_sql(f"SELECT * FROM unnest({casts})")  # noqa: S608
+            cursor.execute(sql, columns)
+            return
+        placeholders = "(" + ", ".join(["%s"] * len(_UPSERT_FIELDS)) + ")"
+        for start in range(0, len(rows), VALUES_ROWS):
+            chunk = rows[start : start + VALUES_ROWS]
+            values = "VALUES " + ", ".join([placeholders] * len(chunk))
+            cursor.execute(_upsert_sql(values), [value for row in chunk for value in row])
 
 
 def _write(entries: list[tuple[str, bytes, dict]]) -> int:
-    """Upsert the entries' answers (the latest per participant wins); returns rows written."""
-    latest: dict[tuple[int, str], Answer] = {}
+    """Upsert the entries' answers (the latest per participant wins, in the batch and against
+    the table); returns the answers sent to the table."""
+    latest: dict[tuple[int, str], tuple] = {}
     existing = set(
         Question.objects.filter(
             pk__in={tally.question_id_from_log_key(stream) for stream, _id, _f in entries}
@@ -58,21 +116,17 @@ def _write(entries: list[tuple[str, bytes, dict]]) -> int:
             logger.warning("dropping answer log entry for deleted question %s", question_id)
             continue
         participant = fields[b"p"].decode()
-        latest[(question_id, participant)] = Answer(
-            question_id=question_id,
-            participant=participant,
-            value=json.loads(fields[b"v"]),
-            answered_at=datetime.fromtimestamp(int(fields[b"t"]) / 1000, tz=UTC),
-            log_id=entry_id.decode(),
+        latest[(question_id, participant)] = (
+            question_id,
+            participant,
+            fields[b"v"].decode(),  # JSON already, as the tally encoded it
+            datetime.fromtimestamp(int(fields[b"t"]) / 1000, tz=UTC),
+            entry_id.decode(),
+            *_log_position(entry_id),
         )
-    if latest:
-        with transaction.atomic():
-            Answer.objects.bulk_create(
-                list(latest.values()),
-                update_conflicts=True,
-                unique_fields=["question", "participant"],
-                update_fields=["value", "answered_at", "log_id"],
-            )
+    # In key order: two writers upserting overlapping rows take the rows' locks in one order,
+    # so neither waits on the other in a circle (PostgreSQL would abort one as a deadlock).
+    _upsert([latest[key] for key in sorted(latest)])
     return len(latest)
 
 
