@@ -17,11 +17,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import ctypes
 import functools
 import gc
 import json
 import os
 import random
+import signal
 import time
 from collections import Counter
 from typing import Any
@@ -681,8 +683,17 @@ class Worker:
 # --- worker processes ------------------------------------------------------------------------
 
 
+def _end_with_the_coordinator() -> None:
+    """Have the kernel end this worker when the coordinator goes: a worker busy solving a join's
+    proof of work never reads its pipe's end, and was seen burning a core for many minutes
+    after its coordinator was killed (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 def serve(connection, index: int, config: dict, phone_indexes: list[int]) -> None:
     """The body of a worker process: run commands from the coordinator until told to exit."""
+    _end_with_the_coordinator()
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)  # thousands of live objects: fewer, cheaper collections
