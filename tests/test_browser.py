@@ -543,6 +543,9 @@ CONTRAST_REPORT = """() => {
         if (!walker.currentNode.textContent.trim() || seen.has(el)) continue;
         seen.add(el);
         if (el.closest('[hidden], [aria-hidden=true], noscript, script, style, svg')) continue;
+        // WCAG 1.4.3 exempts inactive controls; the remote's disabled buttons were once caught
+        // mid-transition of their colours on a busy machine (1.99 : 1).
+        if (el.closest(':disabled, [aria-disabled=true]')) continue;
         const r = el.getBoundingClientRect();
         const s = getComputedStyle(el);
         if (!r.width || !r.height || s.visibility === 'hidden' || parseFloat(s.opacity) === 0)
