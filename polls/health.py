@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import time
 import weakref
 
 from django.conf import settings
@@ -86,8 +87,29 @@ async def metrics_text(door: Door) -> HttpResponse:
 # -- readiness -------------------------------------------------------------------------------
 
 
+# A stranger may ask /readyz as often as they like: each process asks Redis and the database
+# at most once a second, checks arriving meanwhile wait for that one's outcome, and checks in
+# the second after it get the same outcome.
+READY_REUSE_SECONDS = 1.0
+_last_readiness: tuple[float, dict[str, str]] | None = None
+_asking: asyncio.Task | None = None
+
+
 async def readiness() -> dict[str, str]:
-    """Each part's outcome: ``ok``, ``error`` or ``timeout``, both asked at once."""
+    """Each part's outcome: ``ok``, ``error`` or ``timeout``, both asked at once (or those of a
+    check under way, or of one less than ``READY_REUSE_SECONDS`` ago)."""
+    global _last_readiness, _asking
+    if _last_readiness and time.monotonic() - _last_readiness[0] < READY_REUSE_SECONDS:
+        return _last_readiness[1]
+    loop = asyncio.get_running_loop()
+    if _asking is None or _asking.done() or _asking.get_loop() is not loop:
+        _asking = loop.create_task(_ask_both())
+    outcome = await asyncio.shield(_asking)
+    _last_readiness = (time.monotonic(), outcome)
+    return outcome
+
+
+async def _ask_both() -> dict[str, str]:
     timeout = settings.ZP_READY_TIMEOUT
     probes = {"redis": _redis_answers(timeout), "database": _database_answers()}
     outcomes = await asyncio.gather(

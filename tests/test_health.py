@@ -131,3 +131,20 @@ def test_metrics_do_not_exist_without_a_token(servers):
     # Unset ZP_METRICS_TOKEN: the URL is Django's, which knows no such page.
     assert get(servers["up"], "/metrics", host="127.0.0.1")[0] == 404
     assert get(servers["up"], "/metrics")[0] == 400  # and a foreign Host is refused as anywhere
+
+
+def test_a_flood_of_readiness_checks_asks_redis_about_once_a_second(servers, redis):
+    """A stranger asking /readyz in a loop costs Redis and the database one check a second."""
+    from polls.health import READY_REUSE_SECONDS
+
+    def pings() -> int:
+        return redis.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+
+    before, started = pings(), time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: get(servers["up"], "/readyz")[0], range(200)))
+    elapsed = time.monotonic() - started
+    asked = pings() - before
+    assert statuses == [200] * 200
+    # A margin for the pools' own health-check pings meanwhile.
+    assert asked <= elapsed / READY_REUSE_SECONDS + 3, (asked, elapsed)
