@@ -44,16 +44,24 @@ class Stack:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def manage(self, *args: str) -> str:
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        """``manage.py`` with the stack's settings; its output, or a failure that shows it and
+        the end of the stack's server logs."""
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
             env=self.env,
-            check=True,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"manage.py {' '.join(args)} exited {result.returncode}:\n"
+                + result.stdout
+                + result.stderr
+                + self.log_text()[-3000:]
+            )
         return result.stdout
 
     def start(self, name: str, *args: str) -> subprocess.Popen:

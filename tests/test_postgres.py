@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from polls.models import Answer, Question
 from polls.redis_client import get_sync_redis
 from tests.factories import make_event, make_open_question, option_ids
 from tests.live_helpers import checked
-from tests.servers import ROOT, Stack, http_post, make_stack, new_database, stack_environment
+from tests.servers import Stack, http_post, make_stack, new_database, stack_environment
 from tests.test_faults import counted
 
 CODE = "KSF2018"
@@ -183,19 +182,6 @@ def test_two_writers_draining_at_once_lose_and_duplicate_no_answer(tmp_path, red
 BURST_PHONES = int(os.environ.get("ZP_BURST_PHONES", "500"))
 
 
-def run_manage(stack: Stack, *args: str, timeout: float = 300) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr + stack.log_text()[-3000:]
-    return result.stdout
-
-
 def burst_figures(report: dict, drained_s: float) -> dict:
     """What the closing note compares between PostgreSQL and SQLite."""
     answers, join = report["answers"], report["join"]
@@ -215,8 +201,7 @@ def phone_burst(stack: Stack, tmp_path) -> dict:
     test's defaults). Returns the report and the figures once the writer drained."""
     report_path = tmp_path / "burst.json"
     began = time.monotonic()
-    run_manage(
-        stack,
+    stack.manage(
         "loadtest",
         "--no-progress",
         "--url",
@@ -229,6 +214,7 @@ def phone_burst(stack: Stack, tmp_path) -> dict:
         "120",
         "--report",
         str(report_path),
+        timeout=300,
     )
     report = json.loads(report_path.read_text())
     report["figures"] = burst_figures(report, report["exactness"].get("db_wait_s", 0.0))
@@ -255,7 +241,7 @@ def test_check_tallies_finds_no_difference_after_a_burst_of_phones(tmp_path, red
             "SELECT COUNT(*) FROM polls_answer WHERE question_id = %s", question_id
         )
         assert rows == BURST_PHONES
-        checked_tallies = run_manage(stack, "check_tallies")
+        checked_tallies = stack.manage("check_tallies")
         assert checked_tallies.rstrip().endswith(" questions checked, 0 differences")
         assert "Traceback" not in stack.log_text()
     finally:
