@@ -80,21 +80,56 @@ def bits_for(rate: float, free: int | None = None) -> int:
     return min(bits, settings.ZP_JOIN_WORK_MAX_BITS)
 
 
-async def required_bits(address: str) -> int:
-    """The work a join from this address needs now: the most any window asks. With Redis away
-    the rate is unknown: the most work, since a token minted in an outage outlives it (phones
-    that hold a token, nearly all of them by then, do not join again)."""
-    now = time.time()
-    windows = _windows()
-    keys = [key for span, _free in windows for key in _window_keys(address, now, span)]
-    try:
-        counts = [int(count or 0) for count in await get_async_redis().mget(*keys)]
-    except (RedisError, OSError):
-        return settings.ZP_JOIN_WORK_MAX_BITS
+# One round trip for a join: the sliding rates of every window and, when each is below its free
+# budget, the count of this join. KEYS: per window its current and previous slot. ARGV: per
+# window the previous slot's weight, its free budget and its keys' lifetime.
+_TAKE_FREE_JOIN = """
+local counts, free = {}, true
+for i = 1, #KEYS do counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0') end
+for w = 0, #KEYS / 2 - 1 do
+  local rate = counts[2 * w + 1] + counts[2 * w + 2] * tonumber(ARGV[3 * w + 1])
+  if rate >= tonumber(ARGV[3 * w + 2]) then free = false end
+end
+if not free then return counts end
+for w = 0, #KEYS / 2 - 1 do
+  redis.call('INCR', KEYS[2 * w + 1])
+  redis.call('EXPIRE', KEYS[2 * w + 1], ARGV[3 * w + 3])
+end
+return {}
+"""
+_take_free_join_script = None  # registered once; each call names its loop's client
+
+
+def _bits_of_counts(counts: list[int], now: float, windows: list[tuple[int, int]]) -> int:
     return max(
         bits_for(sliding_rate(counts[2 * i], counts[2 * i + 1], now, span), free)
         for i, (span, free) in enumerate(windows)
     )
+
+
+async def take_free_join(address: str) -> int:
+    """0 when a join from this address is free now, and then it is counted already; else the
+    work it must carry (and ``count_join`` counts it once the work is accepted).
+
+    With Redis away the rate is unknown: the most work, since a token minted in an outage
+    outlives it (phones that hold a token, nearly all of them by then, do not join again)."""
+    now = time.time()
+    windows = _windows()
+    keys, args = [], []
+    for span, free in windows:
+        keys.extend(_window_keys(address, now, span))
+        args.extend([repr(1 - (now % span) / span), str(free), str(2 * span + 5)])
+    global _take_free_join_script
+    client = get_async_redis()
+    if _take_free_join_script is None:
+        _take_free_join_script = client.register_script(_TAKE_FREE_JOIN)
+    try:
+        counts = await _take_free_join_script(keys=keys, args=args, client=client)
+    except (RedisError, OSError):
+        return settings.ZP_JOIN_WORK_MAX_BITS
+    if not counts:
+        return 0
+    return max(1, _bits_of_counts([int(count) for count in counts], now, windows))
 
 
 async def count_join(address: str) -> None:

@@ -9,6 +9,7 @@ import weakref
 import redis
 from django.conf import settings
 from redis import asyncio as aioredis
+from redis.driver_info import DriverInfo
 
 # Per event loop: the URL it was made for, and the client.
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -19,6 +20,9 @@ CLIENT_OPTIONS = {
     "socket_timeout": 10,
     "socket_connect_timeout": 3,
     "health_check_interval": 15,
+    # Made once: left to each connection, redis-py reads its own version from the installed
+    # package metadata per connection, the dearest part of opening one in a join storm.
+    "driver_info": DriverInfo(),
 }
 
 

@@ -177,17 +177,18 @@ async def join_response(
         log_refusal("join", "bad_json", sender=address, event=event[1])
         return _json_error("bad_json", _("The message is not valid JSON."), 400)
     event_id, event_code, voice = event
-    required = await joinguard.required_bits(address)
-    if required and not await joinguard.accepts(address, body.get("work"), required):
-        log_refusal("join", "work_required", sender=address, event=event_code)
-        work = joinguard.new_work(address, required)
-        return _json_error(
-            "work_required",
-            _("Your phone is checking in; one moment, please."),
-            428,
-            {"work": work.payload()},
-        )
-    await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
+    required = await joinguard.take_free_join(address)  # a free join is counted by it
+    if required:
+        if not await joinguard.accepts(address, body.get("work"), required):
+            log_refusal("join", "work_required", sender=address, event=event_code)
+            work = joinguard.new_work(address, required)
+            return _json_error(
+                "work_required",
+                _("Your phone is checking in; one moment, please."),
+                428,
+                {"work": work.payload()},
+            )
+        await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
     token = await _token_for(event_id, event_code, voice, address, body.get("attendee"))
     if token is None:
         log_refusal("join", "attendee_code", sender=address, event=event_code)

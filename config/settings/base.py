@@ -175,12 +175,13 @@ ZP_TRUSTED_PROXY_HOPS = int(
     or ("1" if os.environ.get("ZP_TRUST_X_FORWARDED_FOR") == "1" else "0")
 )
 # The join guard (polls.joinguard, docs/reliability.md): tokens an address gets per sliding
-# minute without work; past that each join carries a proof of work of
+# minute (and hour) without work; past that each join carries a proof of work of
 # ZP_JOIN_WORK_BITS + log2(rate / free) leading zero bits, at most ZP_JOIN_WORK_MAX_BITS. Joins
-# are never refused for their rate: a hall behind one NAT address pays a fraction of a second
-# per phone, in parallel; a script pays for every token it mints, in series.
-ZP_JOIN_FREE_PER_MINUTE = int(os.environ.get("ZP_JOIN_FREE_PER_MINUTE", "100"))
-ZP_JOIN_FREE_PER_HOUR = int(os.environ.get("ZP_JOIN_FREE_PER_HOUR", "1000"))
+# are never refused for their rate. The free budget is a hall's: a congress hall of 10,000
+# behind one NAT address arrives within seconds and must not wait for work; a script minting
+# more than a hall pays for every token past it, in series.
+ZP_JOIN_FREE_PER_MINUTE = int(os.environ.get("ZP_JOIN_FREE_PER_MINUTE", "12000"))
+ZP_JOIN_FREE_PER_HOUR = int(os.environ.get("ZP_JOIN_FREE_PER_HOUR", "30000"))
 ZP_JOIN_WORK_BITS = int(os.environ.get("ZP_JOIN_WORK_BITS", "12"))
 ZP_JOIN_WORK_MAX_BITS = int(os.environ.get("ZP_JOIN_WORK_MAX_BITS", "20"))
 # Seconds a new token waits before its first answer counts (the answer is held, not refused):
