@@ -15,12 +15,14 @@ from polls.join_api import JoinFastPath  # noqa: E402
 from polls.origin import OriginCheck  # noqa: E402
 from polls.routing import websocket_urlpatterns  # noqa: E402
 from polls.transport.http_stream import FallbackPath  # noqa: E402
+from polls.transport.static_files import StaticPath  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # The join storm's one request skips Django's middleware stack (see polls.join_api);
-        # health checks and scrapes, with any Host header, reach no part of it (polls.health).
-        "http": OpsPaths(FallbackPath(JoinFastPath(django_asgi_app))),
+        # What a join storm asks, the phones' static files and their join, skips Django's
+        # middleware stack (polls.transport.static_files, polls.join_api); health checks and
+        # scrapes, with any Host header, reach no part of it (polls.health).
+        "http": OpsPaths(StaticPath(FallbackPath(JoinFastPath(django_asgi_app)))),
         "websocket": OriginCheck(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -53,8 +53,10 @@ def refusal_to_serve(host: str, environ: dict) -> str | None:
 
 def serve_environment(host: str, environ: dict) -> dict:
     env = dict(environ, DJANGO_SETTINGS_MODULE="config.settings.dev", PYTHONUNBUFFERED="1")
-    if not is_loopback(host):
-        # Debug pages show settings and tracebacks: for this machine's own browser only.
+    # Served as in production unless asked: debug pages show settings and tracebacks, and debug
+    # mode looks for every static file again on each request (the hall's first visit is a
+    # dozen files a phone). DJANGO_DEBUG=1 asks, for this machine's own browser only.
+    if not is_loopback(host) or env.get("DJANGO_DEBUG") != "1":
         env["DJANGO_DEBUG"] = "0"
     return env
 

@@ -239,6 +239,7 @@ def test_serve_refuses_only_beyond_loopback_and_serves_there_without_debug():
     for loopback in ("127.0.0.1", "127.0.0.2", "localhost", "::1"):
         assert refusal_to_serve(loopback, {}) is None
         assert serve_environment(loopback, {"DJANGO_DEBUG": "1"})["DJANGO_DEBUG"] == "1"
+        assert serve_environment(loopback, {})["DJANGO_DEBUG"] == "0"
     for network in (EVERY_INTERFACE, "192.168.1.20", "::", "poll.local"):
         assert "ZP_DEMO_PASSWORD" in refusal_to_serve(network, {})
         assert refusal_to_serve(network, {"ZP_DEMO_PASSWORD": "twelve-chars"}) is None
