@@ -16,7 +16,6 @@ import logging
 
 from django.http import JsonResponse
 from django.urls import reverse
-from django.utils import translation
 
 from . import metrics
 from .clientaddr import address_of_scope
@@ -60,14 +59,14 @@ class JoinFastPath:
             return await _send_plain(send, 400, host, secure)
         address = address_of_scope(scope)
         try:
-            with translation.override(negotiate_language(query_of(scope), headers)):
-                response = await join_response(
-                    address,
-                    code,
-                    secure=secure,
-                    raw_body=body,
-                    content_type=headers.get("content-type", ""),
-                )
+            response = await join_response(
+                address,
+                code,
+                secure=secure,
+                raw_body=body,
+                content_type=headers.get("content-type", ""),
+                language=negotiate_language(query_of(scope), headers),
+            )
         except Exception:
             logger.exception("Internal Server Error: %s", scope["path"])
             return await _send_plain(send, 500, host, secure)

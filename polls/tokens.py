@@ -9,6 +9,7 @@ instead, so a personal code counts once however many devices use it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -41,7 +42,14 @@ class Origin:
 
 def address_tag(address: str) -> str:
     """Eight hex digits keyed by the secret key: equal for one address, useless to reverse."""
-    key = settings.SECRET_KEY.encode()
+    return _address_tag(settings.SECRET_KEY, address)
+
+
+# A hall behind one address asks for the same tag thousands of times a second (the join guard's
+# keys, each participant id); the key is part of the cache's key, so a new key gives new tags.
+@functools.lru_cache(maxsize=4096)
+def _address_tag(secret_key: str, address: str) -> str:
+    key = secret_key.encode()
     return hmac.new(key, f"addr:{address}".encode(), hashlib.sha256).hexdigest()[:8]
 
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
@@ -165,38 +166,51 @@ async def join(request: HttpRequest, code: str) -> JsonResponse:
     )
 
 
+def _join_refusal(
+    language: str | None, code: str, message, status: int, extra: dict | None = None
+) -> JsonResponse:
+    """A refused join, its message in ``language`` (None: the request's, as Django chose it).
+    Only refusals are translated: a free join, nearly all of a storm, never touches gettext."""
+    if language is None:
+        return _json_error(code, str(message), status, extra)
+    with translation.override(language):
+        return _json_error(code, str(message), status, extra)
+
+
 async def join_response(
-    address: str, code: str, secure: bool, raw_body: bytes = b"", content_type: str = ""
+    address: str,
+    code: str,
+    secure: bool,
+    raw_body: bytes = b"",
+    content_type: str = "",
+    language: str | None = None,
 ) -> JsonResponse:
     event = await _event_for_join(normalise_code(code))
     if event is None:
         log_refusal("join", "unknown_event", sender=address, event=normalise_code(code))
-        return _json_error("unknown_event", _("There is no session with this code."), 404)
+        message = gettext_lazy("There is no session with this code.")
+        return _join_refusal(language, "unknown_event", message, 404)
     body = parse_join_body(raw_body, content_type)
     if body is None:
         log_refusal("join", "bad_json", sender=address, event=event[1])
-        return _json_error("bad_json", _("The message is not valid JSON."), 400)
+        message = gettext_lazy("The message is not valid JSON.")
+        return _join_refusal(language, "bad_json", message, 400)
     event_id, event_code, voice = event
     required = await joinguard.take_free_join(address)  # a free join is counted by it
     if required:
         if not await joinguard.accepts(address, body.get("work"), required):
             log_refusal("join", "work_required", sender=address, event=event_code)
             work = joinguard.new_work(address, required)
-            return _json_error(
-                "work_required",
-                _("Your phone is checking in; one moment, please."),
-                428,
-                {"work": work.payload()},
-            )
+            message = gettext_lazy("Your phone is checking in; one moment, please.")
+            return _join_refusal(language, "work_required", message, 428, {"work": work.payload()})
         await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
     token = await _token_for(event_id, event_code, voice, address, body.get("attendee"))
     if token is None:
         log_refusal("join", "attendee_code", sender=address, event=event_code)
-        return _json_error(
-            "attendee_code",
-            _("This session is for registered attendees: enter the personal code from your badge."),
-            403,
+        message = gettext_lazy(
+            "This session is for registered attendees: enter the personal code from your badge."
         )
+        return _join_refusal(language, "attendee_code", message, 403)
     response = JsonResponse({"token": token})
     response.set_cookie(
         participant_cookie_name(event_code),
