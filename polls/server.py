@@ -19,6 +19,10 @@ What Daphne's own command line (daphne 4.2, Twisted 26) leaves open, closed here
 - **No ``--proxy-headers``.** Daphne's option takes the client address from the *left-most*
   ``X-Forwarded-For`` address, which the client writes itself. The application takes the
   address from the hops the trusted proxies added (``polls.clientaddr``); the option is refused.
+- **No debug text made for nothing.** autobahn pretty-prints its whole configuration for a debug
+  log line at every socket's opening, whether debug logging is on or not; in a join storm that
+  was a sixth of opening a socket (docs/performance.md). The text is now made only when a debug
+  line is really written.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ import functools
 import logging
 import math
 import os
+import pprint
 import sys
 
 # daphne.cli imports daphne.server, which installs Twisted's asyncio reactor: it must come
 # before anything imports twisted.internet.reactor.
+import autobahn.websocket.protocol
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory
 from daphne.server import Server
@@ -130,6 +136,27 @@ class HeadDeadlineHTTPFactory(HTTPFactory):
         wrapper = http._GenericHTTPChannelProtocol(channel)
         channel.owner = wrapper
         return wrapper
+
+
+# -- debug text on demand --------------------------------------------------------------------
+
+
+class _PrettyWhenShown:
+    """``pformat(value)`` as a log argument, formatted only if a log line shows it."""
+
+    def __init__(self, value, *args, **kwargs) -> None:
+        self.value, self.args, self.kwargs = value, args, kwargs
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value, *self.args, **self.kwargs)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+autobahn.websocket.protocol.pformat = _PrettyWhenShown
+# The module's one other use of the name must still give a string.
+autobahn.websocket.protocol.Timings.__str__ = lambda timings: pprint.pformat(timings._timings)
 
 
 # -- the server ------------------------------------------------------------------------------

@@ -183,3 +183,21 @@ def test_proxy_headers_are_refused():
     )
     assert result.returncode == 2
     assert "--proxy-headers is refused" in result.stderr
+
+
+def test_autobahn_debug_text_is_made_only_when_a_line_shows_it():
+    import autobahn.websocket.protocol as autobahn_protocol
+
+    import polls.server  # noqa: F401 - the module's import makes the change
+
+    class Counted:
+        shown = 0
+
+        def __repr__(self):
+            Counted.shown += 1
+            return "counted"
+
+    deferred = autobahn_protocol.pformat([Counted()])
+    assert Counted.shown == 0  # what every socket's opening pays when debug logging is off
+    assert f"{deferred}" == "[counted]" and Counted.shown == 1  # as txaio formats it
+    assert str(autobahn_protocol.Timings()) == "{}"
