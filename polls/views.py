@@ -93,6 +93,12 @@ def phone(request: HttpRequest, code: str) -> HttpResponse:
         query = request.GET.urlencode()
         target = reverse("polls:phone", args=[event.code])
         return redirect(f"{target}?{query}" if query else target)
+    return render(request, "polls/phone.html", phone_page_context(event))
+
+
+def phone_page_context(event: Event) -> dict:
+    """All the phone page shows, in the active language: nothing of the request is in it, so
+    the bare path in front of Django (``polls.transport.phone_page``) renders it once."""
     config = {
         "code": event.code,
         "ws_path": f"/ws/e/{event.code}/",
@@ -102,7 +108,7 @@ def phone(request: HttpRequest, code: str) -> HttpResponse:
         "attendees": event.voice == Event.Voice.ATTENDEES,
         "kinds": kind_modules("phone"),
     }
-    return render(request, "polls/phone.html", {"event": event, "config": config})
+    return {"event": event, "config": config}
 
 
 def _json_error(
