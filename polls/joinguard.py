@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from .redis_client import get_async_redis
+from .redis_client import BatchedScript, get_async_redis
 from .tokens import address_tag
 
 CHALLENGE_SECONDS = 120
@@ -83,7 +83,7 @@ def bits_for(rate: float, free: int | None = None) -> int:
 # One round trip for a join: the sliding rates of every window and, when each is below its free
 # budget, the count of this join. KEYS: per window its current and previous slot. ARGV: per
 # window the previous slot's weight, its free budget and its keys' lifetime.
-_TAKE_FREE_JOIN = """
+_TAKE_FREE_JOIN_SOURCE = """
 local counts, free = {}, true
 for i = 1, #KEYS do counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0') end
 for w = 0, #KEYS / 2 - 1 do
@@ -97,7 +97,7 @@ for w = 0, #KEYS / 2 - 1 do
 end
 return {}
 """
-_take_free_join_script = None  # registered once; each call names its loop's client
+_take_free_join = BatchedScript(_TAKE_FREE_JOIN_SOURCE)
 
 
 def _bits_of_counts(counts: list[int], now: float, windows: list[tuple[int, int]]) -> int:
@@ -119,12 +119,8 @@ async def take_free_join(address: str) -> int:
     for span, free in windows:
         keys.extend(_window_keys(address, now, span))
         args.extend([repr(1 - (now % span) / span), str(free), str(2 * span + 5)])
-    global _take_free_join_script
-    client = get_async_redis()
-    if _take_free_join_script is None:
-        _take_free_join_script = client.register_script(_TAKE_FREE_JOIN)
     try:
-        counts = await _take_free_join_script(keys=keys, args=args, client=client)
+        counts = await _take_free_join(keys, args)
     except (RedisError, OSError):
         return settings.ZP_JOIN_WORK_MAX_BITS
     if not counts:

@@ -362,20 +362,8 @@ async def test_tokens_from_before_the_switch_to_an_attendee_list_answer_no_more(
 
 
 @override_settings(ZP_JOIN_WORK_MAX_BITS=10)
-def test_with_redis_away_a_join_carries_the_most_work(client, event, monkeypatch):
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    class Away:
-        def __getattr__(self, name):
-            async def refuse(*args, **kwargs):
-                raise RedisConnectionError("connection refused")
-
-            return refuse
-
-        def pipeline(self, *args, **kwargs):
-            return self
-
-    monkeypatch.setattr(joinguard, "get_async_redis", lambda: Away())
+def test_with_redis_away_a_join_carries_the_most_work(client, event, settings, tmp_path):
+    settings.REDIS_URL = f"unix://{tmp_path / 'no-redis-here.sock'}"  # refused at once
     asked = join(client, event)
     assert asked.status_code == 428 and asked.json()["work"]["bits"] == 10
     work = asked.json()["work"]
@@ -394,3 +382,14 @@ def test_a_stock_of_free_tokens_cannot_be_built_up_just_under_the_minutes_rate(
         statuses.append(join(client, event).status_code)
     assert set(statuses[:990]) == {200}
     assert set(statuses[1010:]) == {428}  # past the hour's thousand, every join carries work
+
+
+@override_settings(ZP_JOIN_FREE_PER_MINUTE=100, ZP_JOIN_WORK_BITS=8)
+async def test_a_storm_of_joins_at_once_gets_exactly_the_free_budget(clock):
+    """300 joins in one turn of the loop, sent as one pipeline: exactly the first 100 are free
+    and counted, every other one is priced, and the count is the free joins'."""
+    required = await asyncio.gather(*(joinguard.take_free_join("203.0.113.9") for _ in range(300)))
+    assert required.count(0) == 100
+    assert set(required) - {0} == {8, 9} or set(required) - {0} == {8}
+    current, _previous = joinguard._window_keys("203.0.113.9", clock.now, joinguard.WINDOW_SECONDS)
+    assert int(await tally.get_async_redis().get(current)) == 100
