@@ -35,7 +35,7 @@ from channels.layers import get_channel_layer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from polls import kinds  # noqa: E402
+from loadgen.bare import state_text  # noqa: E402
 from polls.redis_client import get_async_redis  # noqa: E402
 
 API = re.compile(r"^/api/e/(?P<code>[A-Z0-9]{4,12})/(?P<what>join|counts|broadcast)$")
@@ -54,40 +54,6 @@ def group(code: str) -> str:
 
 def counts_key(code: str) -> str:
     return f"zp:baseline:{code}:counts"
-
-
-def question(question_id: int, kind: str) -> dict:
-    """A question of ``kind`` shaped like the product's ``state.question``, its kind's block
-    that of a sample question (``polls.kinds``: no database)."""
-    options = [{"id": question_id * 10 + n, "label": f"Option {n}"} for n in range(1, 5)]
-    known = kinds.find(kind)
-    return {
-        "id": question_id,
-        "kind": kind,
-        "prompt": f"Baseline question {question_id}",
-        "options": options if known is not None and known.has_options else [],
-        "open": True,
-        "state": "open",
-        "show_results": False,
-        "revealed": False,
-        **kinds.sample_blocks(kind),
-        "figures": [],
-        "figures_count": 0,
-        "position": 1,
-        "count": 2,
-    }
-
-
-def state_text(code: str, question_id: int, kind: str) -> str:
-    return json.dumps(
-        {
-            "type": "state",
-            "event": {"code": code, "title": "Baseline"},
-            "question": question(question_id, kind),
-            "answer": None,
-        },
-        separators=(",", ":"),
-    )
 
 
 def bucket(value) -> str:

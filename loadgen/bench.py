@@ -3,13 +3,15 @@
     .venv/bin/python -m loadgen.bench --scenario storm --server-processes 2 \\
         --layer pubsub --fanout local --out /tmp/bench/x
 
-For the product and then (unless ``--no-baseline``) the bare-consumer baseline, it makes a fresh
-working directory under ``--out``, starts a private Redis (``devenv.private_redis``: unix socket,
-AOF with ``appendfsync always``), ``--server-processes`` Daphne processes sharing one listening
+For each of ``--sides`` (default the product, then the bare-consumer baseline; ``ceiling``: the
+product's Redis work on a minimal asyncio server, ``loadgen.ceiling``) it makes a fresh working
+directory under ``--out``, starts a private Redis (``devenv.private_redis``: unix socket, AOF
+with ``appendfsync always``), ``--server-processes`` server processes sharing one listening
 port (``devenv.daphne``, as ``dev.py serve`` starts them), for the product the answer writer
 (``manage.py drain_answers``) after ``migrate`` and ``collectstatic``, runs ``manage.py
 loadtest`` with the scenario's options against that port, and stops everything again. It
-prints a markdown table (figure | product | bare) and writes ``<out>/summary.json`` and
+prints a markdown table (a column per side, then product / bare and product / ceiling for the
+join storm's figures) and writes ``<out>/summary.json`` and
 ``<out>/summary.md``. See docs/loadtest.md ("Reproducing a figure").
 
 Standard library only (plus ``devenv``): the servers and the load test run as subprocesses with
@@ -139,16 +141,25 @@ def raise_open_files() -> int:
     return soft
 
 
-class Servers:
-    """Redis, N Daphne processes on one port and (product) the answer writer, in ``directory``."""
+SIDES = ("product", "baseline", "ceiling")
+# What serves each side: (module run with --fd, the ASGI application or None).
+SERVERS = {
+    "product": ("polls.server", "config.asgi:application"),  # as the product is served
+    "baseline": ("daphne", "loadgen.baseline:application"),  # the bare consumer, bare Daphne
+    "ceiling": ("loadgen.ceiling", None),  # no Daphne: docs/loadtest.md, "The ceiling"
+}
 
-    def __init__(
-        self, directory: Path, processes: int, env: dict, baseline: bool, runner: dict
-    ) -> None:
+
+class Servers:
+    """Redis, N server processes on one port and (product) the answer writer, in ``directory``.
+    The server processes are Daphne's, or the ceiling's (still under ``pids["daphne"]``)."""
+
+    def __init__(self, directory: Path, processes: int, env: dict, side: str, runner: dict) -> None:
         self.directory = directory
         self.count = processes
         self.env = env
-        self.baseline = baseline
+        self.side = side
+        self.baseline = side != "product"  # the load test drives it with --baseline
         self.runner = runner  # what the load test's environment changes (its settings)
         self.redis: subprocess.Popen | None = None
         self.daphnes: list[subprocess.Popen] = []
@@ -184,11 +195,25 @@ class Servers:
         sock = listening_socket(HOST, port)
         try:
             self.port = sock.getsockname()[1]
-            application = (
-                "loadgen.baseline:application" if self.baseline else "config.asgi:application"
-            )
+            server, application = SERVERS[self.side]
             for index in range(self.count):
-                with self._log(f"daphne-{index}") as log:
+                with self._log(f"{self.side if application is None else 'daphne'}-{index}") as log:
+                    popen = {
+                        "stdout": log,
+                        "stderr": subprocess.STDOUT,
+                        "start_new_session": True,  # Ctrl-C reaches the bench; it stops them
+                    }
+                    if application is None:
+                        self.daphnes.append(
+                            subprocess.Popen(
+                                [sys.executable, "-m", server, "--fd", str(sock.fileno())],
+                                cwd=ROOT,
+                                env=self.env,
+                                pass_fds=(sock.fileno(),),
+                                **popen,
+                            )
+                        )
+                        continue
                     self.daphnes += start_daphnes(
                         sock,
                         1,
@@ -196,11 +221,8 @@ class Servers:
                         application=application,
                         extra=("--verbosity", "0"),
                         python=sys.executable,
-                        # The bare baseline under bare Daphne; the product as it is served.
-                        server="daphne" if self.baseline else "polls.server",
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,  # Ctrl-C reaches the bench; it stops them
+                        server=server,
+                        **popen,
                     )
             if not self.baseline:
                 with self._log("writer") as log:
@@ -309,7 +331,7 @@ def run_loadtest(
     ]
     log = servers.directory / "loadtest.log"
     (servers.directory / "loadtest.command").write_text(shlex.join(command) + "\n")
-    say(f"{'baseline' if servers.baseline else 'product'}: {shlex.join(command[2:])}")
+    say(f"{servers.side}: {shlex.join(command[2:])}")
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
@@ -359,13 +381,16 @@ def run_side(
     runner: dict,
 ) -> dict:
     directory.mkdir(parents=True)
-    servers = Servers(directory, processes, env, baseline=name == "baseline", runner=runner)
+    servers = Servers(directory, processes, env, side=name, runner=runner)
     outcome: dict = {"directory": str(directory), "report": None}
     try:
-        say(f"{name}: starting Redis, {processes} Daphne process(es) in {directory}")
+        say(f"{name}: starting Redis, {processes} server process(es) in {directory}")
         servers.start(port)
         outcome["pids"] = servers.pids
-        outcome["settings"] = probe_layer(servers.env)
+        # The ceiling has no channel layer: one PUBLISH per broadcast, heard by every process.
+        outcome["settings"] = (
+            probe_layer(servers.env) if name != "ceiling" else {"layer": "none (PUBLISH)"}
+        )
         say(f"{name}: serving on port {servers.port}, pids {servers.pids}")
         report_path = directory / "report.json"
         started = time.monotonic()
@@ -551,16 +576,67 @@ ROWS = [
 ]
 
 
-def markdown(title: str, product: dict, baseline: dict | None) -> str:
-    columns = ["figure", "product"] + (["bare"] if baseline is not None else [])
+# --- the limit: the product beside the bare consumer and the ceiling ---------------------------
+
+LABELS = {"product": "product", "baseline": "bare", "ceiling": "ceiling"}
+
+
+def joins_per_second(f: dict) -> float | None:
+    """Phones ready per second of the join phase (it cannot beat the offered --join-rate)."""
+    if not f.get("connected") or not f.get("join_duration_s"):
+        return None
+    return f["connected"] / f["join_duration_s"]
+
+
+def server_ms_per_phone(f: dict) -> float | None:
+    """Server processes' CPU during the join phase, per phone that got its first state."""
+    percent = (f.get("daphne_cpu_percent") or {}).get("join")
+    seconds = (f.get("phases") or {}).get("join")
+    if percent is None or not seconds or not f.get("connected"):
+        return None
+    return percent / 100 * seconds * 1000 / f["connected"]
+
+
+def _ready(f: dict) -> tuple:
+    summary = f.get("join_ready_ms") or {}
+    return (summary.get("p50"), summary.get("p99")) if summary.get("n") else (None, None)
+
+
+# The join storm's figures that get ratio columns (product / each other side): row -> numbers.
+RATIO_ROWS = {
+    "join -> ready p50 / p99": _ready,
+    "joins per second": lambda f: (joins_per_second(f),),
+    "server CPU ms per phone, join": lambda f: (server_ms_per_phone(f),),
+}
+LIMIT_ROWS = [
+    ("joins per second", lambda f: _n(joins_per_second(f))),
+    ("server CPU ms per phone, join", lambda f: _n(server_ms_per_phone(f))),
+]
+
+
+def _ratio(product: tuple, other: tuple) -> str:
+    parts = [
+        f"{mine / theirs:,.2f}" if mine is not None and theirs else "n/a"
+        for mine, theirs in zip(product, other, strict=True)
+    ]
+    return "" if set(parts) == {"n/a"} else " / ".join(parts) + " x"
+
+
+def markdown(title: str, by_side: dict[str, dict]) -> str:
+    """One column per side, then product / bare and product / ceiling for the storm's rows."""
+    others = [side for side in by_side if side != "product"] if "product" in by_side else []
+    columns = ["figure"] + [LABELS[side] for side in by_side]
+    columns += [f"product / {LABELS[side]}" for side in others]
     lines = [title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    product_cells = cells(product)
-    baseline_cells = cells(baseline) if baseline is not None else None
-    for index, row in enumerate(ROWS):
-        values = [row, product_cells[index]]
-        if baseline_cells is not None:
-            values.append(baseline_cells[index])
-        lines.append("| " + " | ".join(v.replace("|", "/") for v in values) + " |")
+    side_cells = {side: cells(f) for side, f in by_side.items()}
+    rows = [(row, [side_cells[side][index] for side in by_side]) for index, row in enumerate(ROWS)]
+    rows += [(row, [cell(f) if f else "n/a" for f in by_side.values()]) for row, cell in LIMIT_ROWS]
+    for row, values in rows:
+        numbers = RATIO_ROWS.get(row)
+        for side in others:
+            ok = numbers and by_side["product"] and by_side[side]
+            values.append(_ratio(numbers(by_side["product"]), numbers(by_side[side])) if ok else "")
+        lines.append("| " + " | ".join(v.replace("|", "/") for v in [row, *values]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -613,7 +689,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='Extra loadtest options, e.g. "--kind multiple --burst 0"; they win over the '
         "scenario's.",
     )
-    parser.add_argument("--no-baseline", action="store_true", help="Only the product.")
+    parser.add_argument(
+        "--sides",
+        default="product,baseline",
+        help="Comma-separated, run in this order: product, baseline (the bare Channels "
+        "consumer), ceiling (the product's Redis work on a minimal asyncio server).",
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="Leave the baseline out.")
     parser.add_argument("--port", type=int, default=0, help="Listening port (default: free).")
     parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
@@ -621,6 +703,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.server_processes < 1:
         parser.error("--server-processes must be at least 1")
+    sides = [side.strip() for side in args.sides.split(",") if side.strip()]
+    unknown = sorted(set(sides) - set(SIDES))
+    if unknown or not sides or len(set(sides)) != len(sides):
+        parser.error(f"--sides takes each of {', '.join(SIDES)} at most once, not {args.sides!r}")
+    if args.no_baseline:
+        sides = [side for side in sides if side != "baseline"] or ["product"]
+    args.sides = sides
     return args
 
 
@@ -643,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     work = Path(tempfile.mkdtemp(prefix=f"{args.scenario}-{stamp}-", dir=out))
-    if len(str(work / "baseline" / "redis" / "redis.sock")) > 100:
+    if len(str(work / "baseline" / "redis" / "redis.sock")) > 100:  # the longest side name
         raise SystemExit(f"--out {out} is too long for a unix socket path; use a shorter one")
 
     shared = {"PYTHONUNBUFFERED": "1"}
@@ -668,11 +757,21 @@ def main(argv: list[str] | None = None) -> int:
         DATABASE_URL=f"sqlite:///{work / 'baseline' / 'db.sqlite3'}",
         ZP_VAR_DIR=str(work / "baseline"),
     )
+    # The ceiling runs on the product's settings (its secret key, join guard and Redis), in its
+    # own directory; nothing there touches the database.
+    ceiling_env = dict(
+        product_env,
+        DATABASE_URL=f"sqlite:///{work / 'ceiling' / 'db.sqlite3'}",
+        ZP_VAR_DIR=str(work / "ceiling"),
+    )
     # The load test runs with the project's settings; against the baseline it needs only Redis.
-    sides = [("product", product_env, {})]
-    if not args.no_baseline:
-        runner = {"DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "0"}
-        sides.append(("baseline", baseline_env, runner))
+    runner = {"DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "0"}
+    environments = {
+        "product": (product_env, {}),
+        "baseline": (baseline_env, runner),
+        "ceiling": (ceiling_env, {}),
+    }
+    sides = [(name, *environments[name]) for name in args.sides]
 
     say(f"scenario {args.scenario}: {scenario['about']}; working directory {work}")
     results: dict[str, dict] = {}
@@ -697,22 +796,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, result in results.items()
     }
     figures_by_side = {name: figures(reports[name], results[name].get("pids")) for name in results}
-    product_settings = results["product"].get("settings", {})
+    product_settings = results[args.sides[0]].get("settings", {})
     title = (
         f"**{args.scenario}** ({scenario['about']}): {options.phones:,} phones, "
-        f"{args.server_processes} Daphne process(es), layer "
+        f"{args.server_processes} server process(es), {'/'.join(args.sides)}, layer "
         f"{_short(product_settings, 'layer', args.layer)}, fan-out "
         f"{_short(product_settings, 'fanout', args.fanout)}; "
         f"loadtest {shlex.join(loadtest_args)}"
     )
-    table = markdown(
-        title,
-        figures_by_side["product"],
-        figures_by_side.get("baseline") if not args.no_baseline else None,
-    )
+    table = markdown(title, figures_by_side)
     notes = []
     baseline_settings = (results.get("baseline") or {}).get("settings", {})
-    if baseline_settings and baseline_settings.get("layer") != product_settings.get("layer"):
+    if (
+        "product" in results
+        and baseline_settings
+        and baseline_settings.get("layer") != product_settings.get("layer")
+    ):
         notes.append(
             f"the baseline ran on {baseline_settings.get('layer')}, the product on "
             f"{product_settings.get('layer')}"
@@ -742,7 +841,8 @@ def main(argv: list[str] | None = None) -> int:
             "fanout": args.fanout,
             "loadtest_args": loadtest_args,
             "loadtest_timeout_s": round(timeout),
-            "baseline": not args.no_baseline,
+            "baseline": "baseline" in args.sides,
+            "sides": args.sides,
             "forwarded_for_trusted": bool(options.forwarded_for),
         },
         "revision": git_revision(),
