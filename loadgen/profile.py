@@ -275,7 +275,18 @@ def summarise(profiles: dict[int, Path], cpu_seconds: dict[int, float | None], p
         per_step, other = attribute(stacks)
         total = sum(per_step.values())
         seconds = cpu_seconds.get(pid)
-        processes.append({"pid": pid, "file": str(path), "samples": total, "cpu_s": seconds})
+        log = Path(path).with_suffix(".log")
+        behind = log.read_text(errors="replace").count("behind in sampling") if log.exists() else 0
+        processes.append(
+            {
+                "pid": pid,
+                "file": str(path),
+                "samples": total,
+                "cpu_s": seconds,
+                # py-spy could not keep the rate (many threads): lower --profile-rate
+                "behind_warnings": behind,
+            }
+        )
         samples.update(per_step)
         unattributed.update(other)
         if total and seconds is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen import page, procinfo, stats, values
+from loadgen import page, phones, procinfo, stats, values
 from loadgen import profile as profiling
 from loadgen.django_side import create_question
 from polls import answers
@@ -151,11 +151,12 @@ def test_loadtest_run_counts_every_acknowledged_answer_exactly_once(stack, tmp_p
     # Each phone arrived as a phone: the page and its files (a warm cache asks for nothing
     # fresh), the join, the socket; a first visit moves every byte of the page figure.
     arrival = report["arrival"]
-    assert arrival["mode"] == "page" and arrival["warm_cache_phones"] == 25
+    warm = sum(phones.chosen(index, phones.WARM_STEP, 0.5) for index in range(50))
+    assert arrival["mode"] == "page" and arrival["warm_cache_phones"] == warm
     assert arrival["requests"]["page:200"] == 50
     files = len(report["page"]["files"])
-    assert arrival["requests"]["asset:200"] == 25 * (files - 1)
-    assert arrival["requests"]["asset:cached"] == 25 * (files - 1)
+    assert arrival["requests"]["asset:200"] == (50 - warm) * (files - 1)
+    assert arrival["requests"]["asset:cached"] == warm * (files - 1)
     assert arrival["page_ms"]["n"] == arrival["assets_ms"]["n"] == arrival["ready_ms"]["n"] == 50
     assert arrival["bytes_in_first_visit"]["p50"] > report["page"]["wire_bytes"]
     assert arrival["bytes_in_warm_cache"]["max"] < report["page"]["wire_bytes"]
