@@ -37,6 +37,7 @@ from pathlib import Path
 from devenv.daphne import listening_socket, start_daphnes, wait_serving
 from devenv.private_redis import start_redis
 from devenv.processes import stop
+from loadgen import profile as profiling
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -312,9 +313,13 @@ def loadtest_timeout(options: argparse.Namespace) -> float:
 
 
 def run_loadtest(
-    servers: Servers, loadtest_args: list[str], report: Path, timeout: float
+    servers: Servers, loadtest_args: list[str], report: Path, timeout: float, profile: bool = False
 ) -> tuple[int | None, Path]:
     pids = [pid for group in servers.pids.values() for pid in group]
+    profiling = []
+    if profile:  # py-spy on each Daphne process during the join phase (loadgen.profile)
+        profiling = ["--profile", str(servers.directory / "profile")]
+        profiling += ["--profile-pids", ",".join(map(str, servers.pids["daphne"]))]
     command = [
         sys.executable,
         "manage.py",
@@ -327,6 +332,7 @@ def run_loadtest(
         "--server-pids",
         ",".join(map(str, pids)),
         *(["--baseline"] if servers.baseline else []),
+        *profiling,
         *loadtest_args,
     ]
     log = servers.directory / "loadtest.log"
@@ -379,6 +385,7 @@ def run_side(
     timeout: float,
     port: int,
     runner: dict,
+    profile: bool = False,
 ) -> dict:
     directory.mkdir(parents=True)
     servers = Servers(directory, processes, env, side=name, runner=runner)
@@ -394,7 +401,7 @@ def run_side(
         say(f"{name}: serving on port {servers.port}, pids {servers.pids}")
         report_path = directory / "report.json"
         started = time.monotonic()
-        code, log = run_loadtest(servers, loadtest_args, report_path, timeout)
+        code, log = run_loadtest(servers, loadtest_args, report_path, timeout, profile)
         outcome["loadtest_exit"] = code
         outcome["loadtest_seconds"] = round(time.monotonic() - started, 1)
         outcome["loadtest_log"] = str(log)
@@ -451,6 +458,14 @@ def figures(report: dict | None, pids: dict[str, list[int]] | None) -> dict:
         "ready_within_10s": _get(report, "join", "ready_within_10s"),
         "join_duration_s": _get(report, "join", "duration_s"),
         "join_ready_ms": _get(report, "join", "ready_ms"),
+        "arrival": _get(report, "arrival", "mode"),
+        "page_ms": _get(report, "arrival", "page_ms"),
+        "assets_ms": _get(report, "arrival", "assets_ms"),
+        "join_post_ms": _get(report, "join", "post_ms"),
+        "socket_open_ms": _get(report, "join", "socket_open_ms"),
+        "first_state_ms": _get(report, "arrival", "first_state_ms"),
+        "bytes_in_per_phone": _get(report, "arrival", "bytes_in_per_phone"),
+        "profile": report.get("profile"),
         "answers_sent": _get(report, "answers", "sent"),
         "answers_acked": _get(report, "answers", "acked"),
         "answers_errors": _get(report, "answers", "errors"),
@@ -502,6 +517,12 @@ def _ms(summary: dict | None) -> str:
     return f"{summary['p50']:,.0f} / {summary['p99']:,.0f} ms"
 
 
+def _bytes(summary: dict | None) -> str:
+    if not summary or not summary.get("n"):
+        return "n/a"
+    return f"{summary['p50']:,} / {summary['p99']:,}"
+
+
 def _pair(values: dict | None) -> str:
     values = values or {}
     return f"{_n(values.get('join'))} / {_n(values.get('burst'))}"
@@ -541,6 +562,13 @@ def cells(f: dict) -> list[str]:
         f"{_n(f['join_ok_percent'])} %",
         f"{_n(f['ready_within_10s'])} of {_n(f['phones'])}",
         _ms(f["join_ready_ms"]),
+        f"{f.get('arrival') or 'n/a'}",
+        _ms(f.get("page_ms")),
+        _ms(f.get("assets_ms")),
+        _ms(f.get("join_post_ms")),
+        _ms(f.get("socket_open_ms")),
+        _ms(f.get("first_state_ms")),
+        _bytes(f.get("bytes_in_per_phone")),
         answers,
         f"{_n(f['answers_per_second'])} (peak {_n(f['answers_peak_per_second'])})",
         _ms(f["ack_ms"]),
@@ -561,6 +589,13 @@ ROWS = [
     "join ok",
     "ready within 10 s",
     "join -> ready p50 / p99",
+    "arrival (page: page, assets, join, socket; api: join, socket)",
+    "page p50 / p99",
+    "assets p50 / p99 (all of one phone's, wall time)",
+    "join POST p50 / p99",
+    "socket open p50 / p99",
+    "first state p50 / p99 (after the socket opened)",
+    "bytes received per phone p50 / p99",
     "answers sent / acked",
     "answers per second",
     "ack p50 / p99",
@@ -696,6 +731,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "consumer), ceiling (the product's Redis work on a minimal asyncio server).",
     )
     parser.add_argument("--no-baseline", action="store_true", help="Leave the baseline out.")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy each Daphne process during the join phase; per-phone server CPU per step "
+        "of arriving in the summary (loadgen.profile).",
+    )
     parser.add_argument("--port", type=int, default=0, help="Listening port (default: free).")
     parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
@@ -786,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout,
                 args.port,
                 runner,
+                args.profile,
             )
     except KeyboardInterrupt:
         say("interrupted; the servers are stopped")
@@ -830,6 +872,12 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"{name}: {warning}")
     if notes:
         table += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    for name, side in figures_by_side.items():
+        summary_of_profile = side.get("profile")
+        if summary_of_profile and summary_of_profile.get("steps"):
+            table += f"\n**{name}**, py-spy during the join phase. " + profiling.markdown(
+                summary_of_profile
+            )
     print(table, flush=True)
 
     summary = {

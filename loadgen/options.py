@@ -15,6 +15,7 @@ DEFAULT_CODE = "DRUKTEST"
 BASELINE_CODE = "BARE"
 DEFAULT_HOST_ACTIONS = ("next", "prev", "next")
 PHONES_PER_PROCESS = 2500
+ARRIVALS = ("page", "api")
 
 
 class LoadTestError(Exception):
@@ -47,6 +48,15 @@ class Options:
     forwarded_for: int = 0
     seed: int = 2018
     progress: bool = True
+    # "page": a phone's whole arrival (the phone page, its assets, the join, the socket);
+    # "api": from the join POST on (a server without pages; always so with ``baseline``).
+    arrival: str = "page"
+    cached_share: float = 0.0  # phones arriving with a warm browser cache (a second visit)
+    home_share: float = 0.0  # phones that start at the join page /?code=<CODE>
+    profile: str | None = None  # a directory: py-spy the server during the join phase
+    profile_pids: list[int] = field(default_factory=list)
+    profile_rate: int = 250
+    profile_blocking: bool = False
 
 
 def parse_target(url: str) -> dict:

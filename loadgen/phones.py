@@ -2,11 +2,16 @@
 
 A ``Worker`` owns some of the phones and runs them on its event loop; the coordinator
 (``runner``) tells it what to do next: join, answer (the burst), arm/collect a broadcast, report,
-close. Every phone uses the real protocol: ``POST /api/e/<CODE>/join`` for a token, the phone
-socket ``/ws/e/<CODE>/?token=...``, the first ``state``, ``answer`` -> ``ack`` / ``error``, a
-``ping`` every 25 s like the phone page's heartbeat.
+close. Every phone uses the real protocol. It arrives as a phone does (``arrival`` "page"): the
+phone page ``/e/<CODE>/`` (or the join page ``/?code=<CODE>``, which redirects there) with its
+scripts and styles through its own browser (``page.Browser``: keep-alive connections, an HTTP
+cache that is empty on a first visit), then ``POST /api/e/<CODE>/join`` for a token on one of
+those connections, the phone socket ``/ws/e/<CODE>/?token=...``, the first ``state``; with
+``arrival`` "api" (a server without pages) it starts at the join POST on a fresh connection.
+Then ``answer`` -> ``ack`` / ``error``, a ``ping`` every 25 s like the phone page's heartbeat.
 
-No Django in here: a worker process imports only this module (and ``wsclient``/``values``).
+No Django in here: a worker process imports only this module (and ``wsclient``/``page``/
+``values``).
 All times are ``time.monotonic()``, which is one system-wide clock on Linux, so the
 coordinator can compare them across processes.
 """
@@ -32,10 +37,20 @@ from urllib.parse import quote
 from polls import joinguard
 
 from . import values
+from .page import Browser
 from .wsclient import HandshakeError, http_request, ws_connect
 
 NO_RETRY_CLOSE_CODES = (4401, 4403, 4404)
 SWEEP_SECONDS = 0.5
+# Which phones arrive with a warm cache, or typing the code on the join page: spread evenly over
+# the phone numbers (a low-discrepancy sequence), without drawing from the phones' own random
+# streams, so their answers stay what the seed made them.
+WARM_STEP = 0.6180339887498949
+HOME_STEP = 0.7548776662466927
+
+
+def chosen(index: int, step: float, share: float) -> bool:
+    return (index * step) % 1.0 < share
 
 
 class Answer:
@@ -73,26 +88,35 @@ class Phone:
     __slots__ = (
         "acked_value",
         "answers",
+        "assets_seconds",
         "bcast_round",
+        "browser",
+        "bytes_in",
+        "bytes_out",
         "close_code",
         "closed_by_us",
         "dropped_at",
         "failed",
+        "first_state_seconds",
         "has_acked",
+        "home",
         "index",
         "join_started",
         "last_rx",
         "outstanding",
+        "page_seconds",
         "participant",
         "ping_due",
         "ping_sent",
         "question",
         "ready_at",
         "rng",
+        "socket_opened_at",
         "target",
         "token",
         "waiter",
         "wants_change",
+        "warm",
         "ws",
     )
 
@@ -120,6 +144,15 @@ class Phone:
         self.last_rx = 0.0
         self.ping_due = 0.0
         self.ping_sent = 0.0
+        self.browser: Browser | None = None
+        self.warm = False
+        self.home = False
+        self.page_seconds: float | None = None
+        self.assets_seconds: float | None = None
+        self.socket_opened_at: float | None = None
+        self.first_state_seconds: float | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
 
     @property
     def live(self) -> bool:
@@ -156,6 +189,13 @@ class Worker:
         targets = config["targets"]
         self.phones = [Phone(i, targets[i % len(targets)], config["seed"]) for i in phone_indexes]
         self.code = config["code"]
+        self.arrival = config.get("arrival", "api")
+        self.warm_cache = config.get("warm_cache") or {}
+        for phone in self.phones:
+            phone.warm = chosen(phone.index, WARM_STEP, config.get("cached_share", 0.0))
+            phone.home = chosen(phone.index, HOME_STEP, config.get("home_share", 0.0))
+        self.arrival_requests: Counter[str] = Counter()
+        self.connections_opened = 0
         self.parse_cache: dict[bytes, dict] = {}
         # counters (progress)
         self.joining = 0
@@ -243,12 +283,63 @@ class Worker:
         try:
             phone.join_started = time.monotonic()
             deadline = phone.join_started + join_timeout
+            if self.arrival == "page":
+                target = phone.target
+                cache = self.warm_cache.get(target["url"]) if phone.warm else None
+                phone.browser = Browser(target, cache)
+                if not await self._load_page(phone, deadline):
+                    return
             if await self._get_token(phone, deadline):
                 await self._open_socket(phone, deadline)
         except Exception as error:  # a phone's failure is a figure, not a crash
             self._fail(phone, f"unexpected:{type(error).__name__}")
         finally:
             self.joining -= 1
+            self._let_go_of_the_page(phone)
+
+    def _let_go_of_the_page(self, phone: Phone) -> None:
+        """The page is loaded and the socket open (or the phone gave up): its HTTP connections
+        go. A browser would keep them idle until the server's idle timeout (10 s); six per phone
+        for 10 s at 1,000 phones a second would be 60,000 of the generator's ~28,000 ports to
+        one address."""
+        browser, phone.browser = phone.browser, None
+        if browser is None:
+            return
+        phone.bytes_in += browser.pool.bytes_in
+        phone.bytes_out += browser.pool.bytes_out
+        self.connections_opened += browser.pool.opened
+        browser.close()
+
+    async def _load_page(self, phone: Phone, deadline: float) -> bool:
+        """The phone page and its assets, as its browser loads them. A page that fails
+        (a 5xx, a refused connection) is reloaded after 1 s, doubling up to 15 s, as a person
+        would; a 404 or a failed script or style ends the phone (the page cannot join)."""
+        code = self.code
+        start = f"/?code={code}" if phone.home else f"/e/{code}/"
+        wait = 1.0
+        while True:
+            if deadline - time.monotonic() <= 0:
+                self._fail(phone, "page:timeout")
+                return False
+            try:
+                visit = await phone.browser.visit(start, deadline)
+            except (OSError, TimeoutError, ConnectionError) as error:
+                reason = f"page:{type(error).__name__}"
+            else:
+                self.arrival_requests.update(visit.requests)
+                reason = visit.failed
+                if reason is None:
+                    phone.page_seconds = visit.page_seconds
+                    phone.assets_seconds = visit.assets_seconds
+                    return True
+                if reason == "page:404" or reason.startswith("asset:"):
+                    self._fail(phone, reason)
+                    return False
+                if visit.page_seconds is not None:
+                    phone.page_seconds = visit.page_seconds
+            self.join_status[reason] += 1
+            await asyncio.sleep(wait * (1 + phone.rng.random() / 4))
+            wait = min(wait * 2, 15.0)
 
     def _fail(self, phone: Phone, reason: str) -> None:
         if phone.failed is None and phone.ready_at is None:
@@ -275,16 +366,27 @@ class Worker:
                 self._fail(phone, "join:timeout")
                 return False
             try:
-                response = await http_request(
-                    target["ip"],
-                    target["port"],
-                    "POST",
-                    f"/api/e/{self.code}/join",
-                    host_header=target["host_header"],
-                    headers=headers,
-                    timeout=remaining,  # a browser has no shorter limit
-                    body=body,
-                )
+                if phone.browser is not None:  # the page's fetch(): a kept-alive connection
+                    response = await phone.browser.pool.request(
+                        "POST",
+                        f"/api/e/{self.code}/join",
+                        headers=headers,
+                        timeout=remaining,
+                        body=body,
+                    )
+                else:
+                    response = await http_request(
+                        target["ip"],
+                        target["port"],
+                        "POST",
+                        f"/api/e/{self.code}/join",
+                        host_header=target["host_header"],
+                        headers=headers,
+                        timeout=remaining,  # a browser has no shorter limit
+                        body=body,
+                    )
+                    phone.bytes_in += response.wire_bytes
+                    phone.bytes_out += response.sent_bytes
             except (OSError, TimeoutError, ConnectionError) as error:
                 self.join_status[type(error).__name__] += 1
                 delay = wait
@@ -353,9 +455,14 @@ class Worker:
                     on_close=functools.partial(self._on_close, phone),
                     timeout=remaining,  # a browser has no shorter limit
                 )
-                self.ws_open_seconds.append(time.monotonic() - started)
+                phone.socket_opened_at = phone.ws.opened_at or time.monotonic()
+                self.ws_open_seconds.append(phone.socket_opened_at - started)
                 await asyncio.wait_for(phone.waiter, max(0.1, deadline - time.monotonic()))
-                return  # ready (the first state arrived)
+                # ready (the first state arrived, perhaps in the handshake's own packet)
+                phone.first_state_seconds = max(0.0, phone.ready_at - phone.socket_opened_at)
+                phone.bytes_in += phone.ws.bytes_in if phone.ws is not None else 0
+                phone.bytes_out += len(phone.ws.request) if phone.ws is not None else 0
+                return
             except HandshakeError as error:
                 reason = f"socket:http_{error.status}"
             except ConnectionClosed as error:
@@ -635,6 +742,13 @@ class Worker:
                         else None
                     ),
                     "ready_at": phone.ready_at,
+                    "page_seconds": phone.page_seconds,
+                    "assets_seconds": phone.assets_seconds,
+                    "first_state_seconds": phone.first_state_seconds,
+                    "bytes_in": phone.bytes_in,
+                    "bytes_out": phone.bytes_out,
+                    "warm": phone.warm,
+                    "home": phone.home,
                     "dropped_at": phone.dropped_at,
                     "close_code": phone.close_code,
                     "live": phone.live,
@@ -653,6 +767,8 @@ class Worker:
             "join_post_seconds": self.join_post_seconds,
             "ws_open_seconds": self.ws_open_seconds,
             "join_status": dict(self.join_status),
+            "arrival_requests": dict(self.arrival_requests),
+            "arrival_connections": self.connections_opened,
             "fail_reasons": dict(self.fail_reasons),
             "close_codes": dict(self.close_codes),
             "errors": dict(self.errors),

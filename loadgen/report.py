@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from . import procinfo, stats
+from . import profile as profiling
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -35,6 +36,17 @@ def phase_figures(run: Runner) -> tuple[dict, dict]:
             if a and b:
                 servers[pid][start["name"]] = round((b["cpu_s"] - a["cpu_s"]) / seconds * 100, 1)
     return generator, servers
+
+
+def phase_cpu_seconds(run: Runner) -> dict[int, dict[str, float]]:
+    """CPU seconds per phase of each server process (every phase, however short)."""
+    seconds: dict[int, dict[str, float]] = defaultdict(dict)
+    for start, end in zip(run.phases, run.phases[1:], strict=False):
+        for pid in run.server_pids:
+            a, b = start["servers"].get(pid), end["servers"].get(pid)
+            if a and b:
+                seconds[pid][start["name"]] = round(b["cpu_s"] - a["cpu_s"], 2)
+    return seconds
 
 
 def drops_by_phase(run: Runner, phones: list[dict]) -> dict:
@@ -101,7 +113,7 @@ def broadcast_section(run: Runner) -> dict:
     return {"rounds": rounds, "ms": stats.summary_ms(broadcast_all)}
 
 
-def server_section(run: Runner, ready: list, server_cpu: dict) -> dict:
+def server_section(run: Runner, ready: list, server_cpu: dict, cpu_seconds: dict) -> dict:
     """Server memory: RSS growth from before the join to the end of the hold (idle sockets)."""
     marks = {phase["name"]: phase for phase in run.phases}
     server = []
@@ -122,6 +134,7 @@ def server_section(run: Runner, ready: list, server_cpu: dict) -> dict:
             "fds_idle": idle and idle["fds"],
             "threads_idle": idle and idle["threads"],
             "cpu_percent": server_cpu.get(pid, {}),
+            "cpu_s": cpu_seconds.get(pid, {}),
         }
         if before and idle:
             growth += idle["rss_kib"] - before["rss_kib"]
@@ -157,6 +170,69 @@ def join_section(run: Runner, results: dict, ready: list) -> dict:
     }
 
 
+def _bytes_summary(values: list[int]) -> dict:
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0, "p50": None, "p99": None, "max": None, "mean": None}
+    return {
+        "n": len(ordered),
+        "p50": stats.percentile(ordered, 0.50),
+        "p99": stats.percentile(ordered, 0.99),
+        "max": ordered[-1],
+        "mean": round(sum(ordered) / len(ordered)),
+    }
+
+
+def arrival_section(run: Runner, results: dict, ready: list) -> dict:
+    """Each step of arriving, per phone: the page, its assets (all of one phone's, wall time),
+    the join POST, the socket's handshake, the first state after it, and the whole."""
+    phones = results["phones"]
+    started = [p for p in phones if p.get("bytes_in") is not None]
+
+    def seconds(key: str, among: list) -> dict:
+        return stats.summary_ms(p[key] for p in among if p.get(key) is not None)
+
+    arrived = [p for p in ready if p.get("bytes_in")]
+    return {
+        "mode": run.arrival,
+        "cached_share": run.options.cached_share,
+        "home_share": run.options.home_share,
+        "page_ms": seconds("page_seconds", started),
+        "assets_ms": seconds("assets_seconds", started),
+        "post_ms": stats.summary_ms(results.get("join_post_seconds", [])),
+        "socket_open_ms": stats.summary_ms(results.get("ws_open_seconds", [])),
+        "first_state_ms": seconds("first_state_seconds", ready),
+        "ready_ms": seconds("ready_seconds", ready),
+        "bytes_in_per_phone": _bytes_summary([p["bytes_in"] for p in arrived]),
+        "bytes_out_per_phone": _bytes_summary([p["bytes_out"] for p in arrived]),
+        "bytes_in_first_visit": _bytes_summary(
+            [p["bytes_in"] for p in arrived if not p.get("warm")]
+        ),
+        "bytes_in_warm_cache": _bytes_summary([p["bytes_in"] for p in arrived if p.get("warm")]),
+        "warm_cache_phones": sum(1 for p in phones if p.get("warm")),
+        "home_page_phones": sum(1 for p in phones if p.get("home")),
+        "requests": dict(results.get("arrival_requests", {})),
+        "connections_per_phone": (
+            round(results.get("arrival_connections", 0) / len(phones), 2)
+            if run.arrival == "page" and phones
+            else None
+        ),
+    }
+
+
+def profile_section(run: Runner, cpu_seconds: dict) -> dict | None:
+    if not run.options.profile:
+        return None
+    if not run.profiles:
+        return {"error": "no profile was recorded (see the warnings)"}
+    cpu = {pid: cpu_seconds.get(pid, {}).get("join") for pid in run.profiles}
+    summary = profiling.summarise(run.profiles, cpu, run.options.phones)
+    summary["directory"] = run.options.profile
+    summary["blocking"] = run.options.profile_blocking
+    summary["rate"] = run.options.profile_rate
+    return summary
+
+
 def answers_section(run: Runner, results: dict, acked: list, unacked_sends: list) -> dict:
     answers = results["answers"]
     per_second, peak = answer_rate(answers, acked)
@@ -187,6 +263,7 @@ def build(run: Runner, results: dict, held: int, check: dict) -> dict:
     acked = [(a[0], a[1]) for a in answers if a[2] == "acked"]
     unacked_sends = [a[0] for a in answers if a[2] in ("sent", "timeout", "lost")]
     generator_cpu, server_cpu = phase_figures(run)
+    cpu_seconds = phase_cpu_seconds(run)
     return {
         "tool": "zaalpeiling loadtest",
         "report_version": REPORT_VERSION,
@@ -219,16 +296,18 @@ def build(run: Runner, results: dict, held: int, check: dict) -> dict:
             "pings": results.get("pings", 0),
         },
         "join": join_section(run, results, ready),
+        "arrival": arrival_section(run, results, ready),
         "answers": answers_section(run, results, acked, unacked_sends),
         "stage": stage_section(run, acked, unacked_sends, check),
         "broadcast": broadcast_section(run),
         "exactness": check,
-        "server": server_section(run, ready, server_cpu),
+        "server": server_section(run, ready, server_cpu, cpu_seconds),
         "generator": {"processes": run.process_count, "cpu_percent": generator_cpu},
         "phases": [
             {"name": start["name"], "seconds": round(end["t"] - start["t"], 2)}
             for start, end in zip(run.phases, run.phases[1:], strict=False)
         ],
         "page": run.page,
+        "profile": profile_section(run, cpu_seconds),
         "warnings": run.warnings,
     }

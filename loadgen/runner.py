@@ -26,16 +26,19 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from . import page, phones, procinfo, report
+from . import profile as profiling
 from .django_side import (
     close_database,
     existing_event,
@@ -45,6 +48,7 @@ from .django_side import (
 )
 from .exactness import Check, baseline_exactness
 from .options import (
+    ARRIVALS,
     BASELINE_CODE,
     DEFAULT_CODE,
     DEFAULT_HOST_ACTIONS,
@@ -78,6 +82,10 @@ class Runner:
         self.broadcasts: list[dict] = []
         self.burst_window: tuple[float, float] | None = None
         self.join_window: tuple[float, float] | None = None
+        self.arrival = options.arrival
+        self.warm_cache: dict[str, dict] = {}
+        self.recorders: list[profiling.Recorder] = []
+        self.profiles: dict[int, Path] = {}
 
     # helpers
 
@@ -103,6 +111,14 @@ class Runner:
         options = self.options
         if options.phones < 1:
             raise LoadTestError("--phones must be at least 1")
+        if options.arrival not in ARRIVALS:
+            raise LoadTestError(f"--arrival must be one of {', '.join(ARRIVALS)}")
+        for name in ("cached_share", "home_share"):
+            if not 0.0 <= getattr(options, name) <= 1.0:
+                raise LoadTestError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        if options.baseline and options.arrival == "page":
+            # The bare consumer serves no page: its phones start at the join POST.
+            self.arrival = "api"
         self.loop = asyncio.get_running_loop()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="loadtest-db")
         self.started_wall = datetime.now(UTC)
@@ -118,12 +134,17 @@ class Runner:
             progress = self.loop.create_task(self._progress())
             await self._connect_stages()
             await self._warm_up()
+            await self._start_profiling()
             await self._mark("join")
             await self._join()
+            stopping = self._stop_profiling()
             await self._mark("hold")
             # A new token's first answer is held for the server's warm-up (docs/reliability.md);
             # a hall answers after reading the question, so the burst starts after it too.
-            await asyncio.sleep(max(1.0, options.hold, settings.ZP_ANSWER_WARMUP_SECONDS))
+            await asyncio.gather(
+                asyncio.sleep(max(1.0, options.hold, settings.ZP_ANSWER_WARMUP_SECONDS)),
+                stopping,
+            )
             await self._mark("burst")
             await self._burst()
             await self._mark("settle")
@@ -142,6 +163,9 @@ class Runner:
         finally:
             if progress is not None:
                 progress.cancel()
+            for recorder in self.recorders:
+                with contextlib.suppress(Exception):
+                    recorder.process.kill()
             for stage in self.stages:
                 stage.close()
             for worker in self.workers:
@@ -197,19 +221,27 @@ class Runner:
             self.info["stage_key"] = options.stage_key
 
     async def _measure_page(self) -> dict | None:
+        """The phone page's first visit (the page figure); for each server address, the cache a
+        first visit leaves, which the phones arriving a second time start with."""
         if self.options.baseline:
             return None
-        try:
-            measured = await page.measure_phone_page(self.targets[0], self.info["code"])
-        except (OSError, TimeoutError, ConnectionError) as error:
-            raise LoadTestError(
-                f"cannot reach {self.targets[0]['url']} ({type(error).__name__}: {error})"
-            ) from error
-        if measured["files"] and measured["files"][0]["status"] == 404:
-            raise LoadTestError(
-                f"{self.targets[0]['url']} has no event {self.info['code']}: run the load test "
-                "with the server's DATABASE_URL (and REDIS_URL), or pass --code"
-            )
+        measured = None
+        for target in self.targets:
+            if target["url"] in self.warm_cache:
+                continue
+            try:
+                visit, cache = await page.measure_phone_page(target, self.info["code"])
+            except (OSError, TimeoutError, ConnectionError) as error:
+                raise LoadTestError(
+                    f"cannot reach {target['url']} ({type(error).__name__}: {error})"
+                ) from error
+            if visit["files"] and visit["files"][0]["status"] == 404:
+                raise LoadTestError(
+                    f"{target['url']} has no event {self.info['code']}: run the load test "
+                    "with the server's DATABASE_URL (and REDIS_URL), or pass --code"
+                )
+            self.warm_cache[target["url"]] = cache
+            measured = measured or visit
         return measured
 
     def _find_servers(self) -> None:
@@ -260,6 +292,10 @@ class Runner:
             "ack_timeout": options.ack_timeout,
             "forwarded_for": options.forwarded_for,
             "baseline_kind": self.info["kind"] if options.baseline else None,
+            "arrival": self.arrival,
+            "cached_share": options.cached_share,
+            "home_share": options.home_share,
+            "warm_cache": self.warm_cache if options.cached_share > 0 else {},
         }
         self.worker_config = config
         count = self._processes()
@@ -315,6 +351,59 @@ class Runner:
             for stage in self.stages:
                 if stage.question_id is not None:
                     self.info["question_id"] = stage.question_id
+
+    # the profiler
+
+    def _profile_pids(self) -> list[int]:
+        if self.options.profile_pids:
+            return list(self.options.profile_pids)
+        return [pid for pid, meta in self.server_pids.items() if meta["found"] != "given"]
+
+    async def _start_profiling(self) -> None:
+        """py-spy on each server process, sampling before the join phase starts."""
+        options = self.options
+        if not options.profile:
+            return
+        directory = Path(options.profile)
+        directory.mkdir(parents=True, exist_ok=True)
+        pids = self._profile_pids()
+        if not pids:
+            self.warn("--profile: no server process to profile (pass --profile-pids)")
+            return
+        for pid in pids:
+            try:
+                recorder = profiling.Recorder(
+                    pid, directory, options.profile_rate, blocking=options.profile_blocking
+                )
+            except OSError as error:
+                self.warn(f"--profile: {error}")
+                return
+            self.recorders.append(recorder)
+        started = await asyncio.gather(
+            *(asyncio.to_thread(recorder.wait_sampling) for recorder in self.recorders)
+        )
+        for recorder, ok in zip(self.recorders, started, strict=True):
+            if not ok:
+                self.warn(f"--profile: py-spy on {recorder.pid} did not start: {recorder.error()}")
+
+    def _stop_profiling(self):
+        """Signal every py-spy now (the join is over); the returned coroutine waits for their
+        files, during the hold."""
+        recorders, self.recorders = self.recorders, []
+        for recorder in recorders:
+            if recorder.process.poll() is None:
+                recorder.process.send_signal(signal.SIGINT)
+        return self._collect_profiles(recorders)
+
+    async def _collect_profiles(self, recorders: list) -> None:
+        if not recorders:
+            return
+        written = await asyncio.gather(*(asyncio.to_thread(r.stop) for r in recorders))
+        for recorder, ok in zip(recorders, written, strict=True):
+            if ok:
+                self.profiles[recorder.pid] = recorder.path
+            else:
+                self.warn(f"--profile: no profile of {recorder.pid}: {recorder.error()}")
 
     # phases
 

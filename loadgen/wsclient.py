@@ -1,4 +1,5 @@
-"""Lean asyncio clients: one HTTP/1.1 request per connection, and WebSocket (RFC 6455).
+"""Lean asyncio clients: HTTP/1.1 (one request per connection, or a browser's keep-alive pool
+of up to six connections per host) and WebSocket (RFC 6455).
 
 The load generator holds thousands of sockets per process, so each socket is one
 ``asyncio.Protocol`` object driven by callbacks: no task, no queue and no keepalive timer per
@@ -16,6 +17,7 @@ import os
 import random
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -35,10 +37,21 @@ class HandshakeError(Exception):
 
 
 class HttpResponse:
-    __slots__ = ("body", "finished", "header_bytes", "headers", "started", "status")
+    __slots__ = (
+        "body",
+        "finished",
+        "header_bytes",
+        "headers",
+        "reused",
+        "sent_bytes",
+        "started",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.status = 0
+        self.reused = False  # sent on a kept-alive connection (no TCP connect)
+        self.sent_bytes = 0
         self.headers: dict[str, str] = {}
         self.body = b""
         self.header_bytes = 0
@@ -80,6 +93,39 @@ def _dechunk(data: bytes) -> tuple[bytes, bool]:
         pos = start + size + 2
 
 
+def _body_complete(response: HttpResponse, body: bytes, eof: bool) -> bytes | None:
+    """The body once it is whole (by chunked encoding, Content-Length, or the end of the
+    connection), else None."""
+    headers = response.headers
+    if response.status in (204, 304) or 100 <= response.status < 200:
+        return b""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        decoded, complete = _dechunk(body)
+        return decoded if complete or eof else None
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        return body[:length] if len(body) >= length or eof else None
+    return body if eof else None
+
+
+def _request_bytes(
+    method: str,
+    path: str,
+    host_header: str,
+    headers: dict[str, str] | None,
+    body: bytes,
+    close: bool,
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    if close:
+        lines.append("Connection: close")
+    lines += ["", ""]
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
 class _HttpProtocol(asyncio.Protocol):
     """Sends one request, resolves ``done`` with the response; the server closes (we asked
     for ``Connection: close``), so TIME_WAIT lands on the server's side, not on our ports."""
@@ -113,18 +159,8 @@ class _HttpProtocol(asyncio.Protocol):
             self.head_end = end + 4
             response.header_bytes = self.head_end
             response.status, response.headers = _parse_head(bytes(self.buffer[:end]))
-        body = bytes(self.buffer[self.head_end :])
-        headers = response.headers
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            decoded, complete = _dechunk(body)
-            if complete or eof:
-                response.body = decoded
-                self._finish()
-        elif "content-length" in headers:
-            if len(body) >= int(headers["content-length"]) or eof:
-                response.body = body[: int(headers["content-length"])]
-                self._finish()
-        elif eof or response.status in (204, 304):
+        body = _body_complete(response, bytes(self.buffer[self.head_end :]), eof)
+        if body is not None:
             response.body = body
             self._finish()
 
@@ -156,12 +192,7 @@ async def http_request(
 ) -> HttpResponse:
     """One request on a fresh connection (what a phone's browser does for the join call)."""
     loop = asyncio.get_running_loop()
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    if method in ("POST", "PUT"):
-        lines.append(f"Content-Length: {len(body)}")
-    lines += ["Connection: close", "", ""]
-    request = "\r\n".join(lines).encode("latin-1") + body
+    request = _request_bytes(method, path, host_header, headers, body, close=True)
     done = loop.create_future()
     started = time.monotonic()
     transport, _protocol = await asyncio.wait_for(
@@ -173,9 +204,221 @@ async def http_request(
         transport.abort()
         raise
     response.started = started
+    response.sent_bytes = len(request)
     # Let the server close first; only a server that keeps the socket open is cut off.
     loop.call_later(CLOSE_TIMEOUT, transport.close)
     return response
+
+
+class _KeptAlive(asyncio.Protocol):
+    """One HTTP/1.1 connection that carries one request after another (no pipelining)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.head_end = -1
+        self.response: HttpResponse | None = None
+        self.done: asyncio.Future | None = None
+        self.closed = False
+        self.reusable = True
+        self.requests = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def send(self, request: bytes, done: asyncio.Future) -> None:
+        self.buffer.clear()
+        self.head_end = -1
+        self.response = HttpResponse()
+        self.response.reused = self.requests > 0
+        self.response.sent_bytes = len(request)
+        self.done = done
+        self.requests += 1
+        self.bytes_out += len(request)
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self.done is None:
+            return  # nothing asked: a stray byte makes the connection useless
+        self.buffer += data
+        self._try_finish(eof=False)
+
+    def _try_finish(self, eof: bool) -> None:
+        done, response = self.done, self.response
+        if done is None or done.done():
+            return
+        if self.head_end < 0:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if eof:
+                    done.set_exception(ConnectionError("connection closed before headers"))
+                return
+            self.head_end = end + 4
+            response.header_bytes = self.head_end
+            response.status, response.headers = _parse_head(bytes(self.buffer[:end]))
+        body = _body_complete(response, bytes(self.buffer[self.head_end :]), eof)
+        if body is None:
+            return
+        response.body = body
+        response.finished = time.monotonic()
+        if eof or "close" in response.headers.get("connection", "").lower():
+            self.reusable = False
+        elif not (
+            "content-length" in response.headers
+            or "chunked" in response.headers.get("transfer-encoding", "").lower()
+            or response.status in (204, 304)
+        ):
+            self.reusable = False  # a body delimited by the connection's end
+        self.done = None
+        done.set_result(response)
+
+    def eof_received(self):
+        self._try_finish(eof=True)
+        self.reusable = False
+        return False
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.reusable = False
+        self._try_finish(eof=True)
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(exc or ConnectionError("connection lost"))
+        self.done = None
+
+    @property
+    def idle_usable(self) -> bool:
+        return self.reusable and not self.closed and self.done is None
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class HttpPool:
+    """A browser's connections to one host: up to ``limit`` HTTP/1.1 keep-alive connections
+    (six, as browsers allow per host over HTTP/1.1), each reused for the next request waiting.
+
+    A request that fails on a reused connection before any response byte came is sent once
+    more on a fresh one, as browsers do: the server may have closed the idle connection just
+    as the request went out."""
+
+    def __init__(self, target: dict, limit: int = 6) -> None:
+        self.target = target
+        self.limit = limit
+        self.idle: list[_KeptAlive] = []
+        self.busy = 0
+        self.waiting: deque[asyncio.Future] = deque()
+        self.connections: list[_KeptAlive] = []
+        self.opened = 0
+        self.closed = False
+
+    @property
+    def bytes_in(self) -> int:
+        return sum(connection.bytes_in for connection in self.connections)
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(connection.bytes_out for connection in self.connections)
+
+    async def _connect(self, timeout: float) -> _KeptAlive:
+        loop = asyncio.get_running_loop()
+        _transport, connection = await asyncio.wait_for(
+            loop.create_connection(_KeptAlive, self.target["ip"], self.target["port"]), timeout
+        )
+        self.opened += 1
+        self.connections.append(connection)
+        return connection
+
+    async def _acquire(self, deadline: float) -> _KeptAlive:
+        while True:
+            while self.idle:
+                connection = self.idle.pop()
+                if connection.idle_usable:
+                    self.busy += 1
+                    return connection
+            if self.busy < self.limit:
+                self.busy += 1
+                try:
+                    return await self._connect(max(0.1, deadline - time.monotonic()))
+                except BaseException:
+                    self._release(None)
+                    raise
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiting.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, max(0.1, deadline - time.monotonic()))
+            finally:
+                if waiter in self.waiting:
+                    self.waiting.remove(waiter)
+
+    def _release(self, connection: _KeptAlive | None) -> None:
+        self.busy -= 1
+        if connection is not None:
+            if connection.idle_usable and not self.closed:
+                self.idle.append(connection)
+            else:
+                connection.close()
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+        body: bytes = b"",
+    ) -> HttpResponse:
+        deadline = time.monotonic() + timeout
+        request = _request_bytes(
+            method, path, self.target["host_header"], headers, body, close=False
+        )
+        for attempt in (1, 2):
+            started = time.monotonic()
+            connection = await self._acquire(deadline)
+            reused = connection.requests > 0
+            done = asyncio.get_running_loop().create_future()
+            try:
+                connection.send(request, done)
+                response = await asyncio.wait_for(done, max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                connection.reusable = False
+                if connection.transport is not None:
+                    connection.transport.abort()
+                self._release(connection)
+                raise
+            except (OSError, ConnectionError) as error:
+                got_nothing = connection.head_end < 0 and not connection.buffer
+                connection.reusable = False
+                self._release(connection)
+                if attempt == 1 and reused and got_nothing:
+                    continue
+                raise error
+            except BaseException:
+                connection.reusable = False
+                if connection.transport is not None:
+                    connection.transport.abort()
+                self._release(connection)
+                raise
+            response.started = started
+            self._release(connection)
+            return response
+        raise ConnectionError("unreachable")
+
+    def close(self) -> None:
+        """Let go of every connection (the phone is done with the page)."""
+        self.closed = True
+        for connection in self.connections:
+            if connection.done is None:
+                connection.close()
+        self.idle.clear()
 
 
 # --- WebSocket --------------------------------------------------------------------------------
@@ -228,6 +471,7 @@ class WebSocket(asyncio.Protocol):
         self.closed_by_us = False
         self.fragments: list[bytes] = []
         self.bytes_in = 0
+        self.opened_at: float | None = None  # the 101 read (a first message may come with it)
 
     # asyncio.Protocol
 
@@ -252,6 +496,7 @@ class WebSocket(asyncio.Protocol):
                 self._fail(HandshakeError(status, "bad Sec-WebSocket-Accept"))
                 return
             self.is_open = True
+            self.opened_at = time.monotonic()
             if not self.opened.done():
                 self.opened.set_result(True)
             if not rest:

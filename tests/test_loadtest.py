@@ -12,10 +12,12 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from loadgen import procinfo, stats, values
+from loadgen import page, phones, procinfo, stats, values
+from loadgen import profile as profiling
 from loadgen.django_side import create_question
 from polls import answers
 from polls.state import question_payload, question_spec
@@ -41,6 +43,18 @@ REPORT_FIELDS = {
     "generator": {"processes", "cpu_percent"},
     "phases": None,
     "page": None,
+    "arrival": {
+        "mode",
+        "page_ms",
+        "assets_ms",
+        "post_ms",
+        "socket_open_ms",
+        "first_state_ms",
+        "ready_ms",
+        "bytes_in_per_phone",
+        "requests",
+    },
+    "profile": None,
     "warnings": None,
 }
 LATENCY_FIELDS = {"n", "p50", "p90", "p99", "max", "mean"}
@@ -126,12 +140,26 @@ def test_loadtest_run_counts_every_acknowledged_answer_exactly_once(stack, tmp_p
         "multiple",
         "--drain-timeout",
         "15",
+        "--cached-share",
+        "0.5",
         "--report",
         str(report_path),
     )
     report = json.loads(report_path.read_text())
     assert_documented_fields(report)
     assert "exactness" in table and "exact:" in table
+    # Each phone arrived as a phone: the page and its files (a warm cache asks for nothing
+    # fresh), the join, the socket; a first visit moves every byte of the page figure.
+    arrival = report["arrival"]
+    warm = sum(phones.chosen(index, phones.WARM_STEP, 0.5) for index in range(50))
+    assert arrival["mode"] == "page" and arrival["warm_cache_phones"] == warm
+    assert arrival["requests"]["page:200"] == 50
+    files = len(report["page"]["files"])
+    assert arrival["requests"]["asset:200"] == (50 - warm) * (files - 1)
+    assert arrival["requests"]["asset:cached"] == warm * (files - 1)
+    assert arrival["page_ms"]["n"] == arrival["assets_ms"]["n"] == arrival["ready_ms"]["n"] == 50
+    assert arrival["bytes_in_first_visit"]["p50"] > report["page"]["wire_bytes"]
+    assert arrival["bytes_in_warm_cache"]["max"] < report["page"]["wire_bytes"]
     assert report["mode"] == "product" and report["target"]["kind"] == "multiple"
     assert report["phones"]["connected"] == report["phones"]["held"] == 50
     assert report["answers"]["sent"] == report["answers"]["acked"] > 50  # changes included
@@ -187,6 +215,8 @@ def test_loadtest_drives_the_bare_consumer_baseline(tmp_path, redis_server):
     report = json.loads(report_path.read_text())
     assert_documented_fields(report)
     assert report["mode"] == "baseline"
+    assert report["arrival"]["mode"] == "api", "the bare consumer serves no page"
+    assert report["arrival"]["first_state_ms"]["n"] == 30
     assert report["exactness"]["ok"] is True, report["exactness"]
     assert report["exactness"]["redis_hincrby_total"] == report["answers"]["acked"] >= 30
     assert [r["received"] for r in report["broadcast"]["rounds"]] == [30, 30, 30]
@@ -242,3 +272,54 @@ def test_loadtest_through_two_server_processes_on_one_port(two_process_stack, tm
         assert found[pid]["found"].startswith("listening on"), found[pid]
         assert found[pid]["fds_idle"] >= fds_at_rest[pid] + 10, (fds_at_rest, found)
     assert "Traceback" not in stack.log_text()
+
+
+def test_browser_cache_follows_the_response_headers():
+    now = 1_000_000.0
+    hashed = {"cache-control": "max-age=315360000, public, immutable", "etag": '"a-1"'}
+    assert page.freshness(200, hashed, now) == (True, now + 315360000)
+    # no lifetime and no validator (the phone page today): fetched again on every visit
+    assert page.freshness(200, {"content-type": "text/html"}, now) == (False, now)
+    # a validator without a lifetime: kept, and revalidated at once
+    assert page.freshness(200, {"etag": '"b"', "cache-control": "no-cache"}, now) == (True, now)
+    assert page.freshness(200, {"cache-control": "no-store, max-age=60"}, now)[0] is False
+    # Last-Modified alone: a tenth of the age it had when served (RFC 9111 4.2.2)
+    dated = {
+        "date": "Wed, 02 Dec 2026 10:00:00 GMT",
+        "last-modified": "Wed, 02 Dec 2026 00:00:00 GMT",
+    }
+    assert page.freshness(200, dated, now) == (True, now + 3600)
+    # a redirect without an explicit lifetime is followed afresh each time
+    assert page.freshness(302, {"location": "/e/X/"}, now)[0] is False
+
+
+# A few stacks of a real ``py-spy record --format raw --gil --nonblocking`` (0.4.3) of the
+# product's Daphne during a join storm (one line per stack, outermost frame first, the samples
+# last), a couple of outer frames left out where they repeat.
+RAW_PROFILE = Path(__file__).parent / "data" / "py-spy-join-storm.txt"
+
+
+def test_profile_puts_every_sample_in_exactly_one_step(tmp_path):
+    (tmp_path / "profile-4242.txt").write_text(RAW_PROFILE.read_text())
+    profiles = profiling.profiles_in(tmp_path)
+    summary = profiling.summarise(profiles, {4242: 3.0}, phones=100)
+    samples = {row["step"]: row["samples"] for row in summary["steps"]}
+    assert samples == {
+        profiling.PAGE: 40,
+        profiling.STATIC: 40,
+        profiling.DJANGO: 40,
+        profiling.JOIN: 20,
+        profiling.HANDSHAKE: 10,
+        profiling.CONNECT: 25,
+        profiling.ANSWERS: 5,
+        profiling.THREADS: 50,
+        profiling.REACTOR: 60,
+        profiling.OTHER: 10,
+    }
+    assert summary["samples"] == sum(samples.values()) == 300  # none dropped
+    assert summary["top_other"][0]["samples"] == 10
+    # 3 CPU seconds over 100 phones: 30 ms a phone, split by the samples
+    cpu = {row["step"]: row["cpu_ms_per_phone"] for row in summary["steps"]}
+    assert summary["cpu_ms_per_phone"] == 30.0
+    assert cpu[profiling.PAGE] == cpu[profiling.STATIC] == 4.0 and cpu[profiling.OTHER] == 1.0
+    assert "| other | 10 | 3.3 % | 1.000 |" in profiling.markdown(summary)

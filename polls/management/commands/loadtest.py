@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 
-def _pids(values: list[str]) -> list[int]:
+def _pids(values: list[str], option: str = "--server-pids") -> list[int]:
     pids = []
     for value in values:
         for part in value.split(","):
@@ -12,7 +12,7 @@ def _pids(values: list[str]) -> list[int]:
                 try:
                     pids.append(int(part))
                 except ValueError as error:
-                    raise CommandError(f"--server-pids: {part!r} is not a process id") from error
+                    raise CommandError(f"{option}: {part!r} is not a process id") from error
     return pids
 
 
@@ -112,6 +112,47 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=2018)
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--arrival",
+            choices=("page", "api"),
+            default="page",
+            help="page: each phone loads the phone page and its assets through its own browser "
+            "cache, then joins (default); api: from the join POST on (always so with "
+            "--baseline, which serves no page).",
+        )
+        parser.add_argument(
+            "--cached-share",
+            type=float,
+            default=0.0,
+            help="Share of phones (0..1) arriving with a warm browser cache (a second visit).",
+        )
+        parser.add_argument(
+            "--home-share",
+            type=float,
+            default=0.0,
+            help="Share of phones (0..1) that start at the join page /?code=<CODE> (typing the "
+            "code) instead of the QR code's /e/<CODE>/.",
+        )
+        parser.add_argument(
+            "--profile",
+            metavar="DIR",
+            help="Record the server with py-spy during the join phase into DIR "
+            "(profile-<pid>.txt) and attribute its CPU to the steps of arriving.",
+        )
+        parser.add_argument(
+            "--profile-pids",
+            action="append",
+            default=[],
+            help="Processes to profile (comma-separated, repeatable; default: the processes "
+            "listening on local --url ports).",
+        )
+        parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s.")
+        parser.add_argument(
+            "--profile-blocking",
+            action="store_true",
+            help="Let py-spy pause the server for each sample (default: --nonblocking; paused, "
+            "py-spy 0.4.3 counted threads idle in a queue as running).",
+        )
 
     def handle(self, *args, **o):
         from loadgen import table
@@ -146,6 +187,13 @@ class Command(BaseCommand):
             forwarded_for=o["forwarded_for"],
             seed=o["seed"],
             progress=not o["no_progress"],
+            arrival=o["arrival"],
+            cached_share=o["cached_share"],
+            home_share=o["home_share"],
+            profile=o["profile"],
+            profile_pids=_pids(o["profile_pids"], "--profile-pids"),
+            profile_rate=o["profile_rate"],
+            profile_blocking=o["profile_blocking"],
         )
         try:
             result = run(options, stream=self.stderr._out)
