@@ -386,17 +386,7 @@ class Connection(asyncio.Protocol):
 async def guard(address: str, solution: object) -> joinguard.Work | None:
     """The join guard's steps as ``views.join_response`` takes them: None when the join may
     have its token (it is counted then), else the work to ask for."""
-    take_free_join = getattr(joinguard, "take_free_join", None)
-    if take_free_join is not None:  # one script both prices a join and counts a free one
-        required = await take_free_join(address)
-        if not required:
-            return None
-    else:  # the guard before that script: one MGET to price, one pipeline to count
-        required = await joinguard.required_bits(address)
-    if required and not await joinguard.accepts(address, solution, required):
-        return joinguard.new_work(address, required)
-    await joinguard.count_join(address)
-    return None
+    return await joinguard.work_for_join(address, solution)
 
 
 def _unmask(payload: bytes, key: int) -> bytes:

@@ -128,6 +128,18 @@ async def take_free_join(address: str) -> int:
     return max(1, _bits_of_counts([int(count) for count in counts], now, windows))
 
 
+async def work_for_join(address: str, solution: object) -> Work | None:
+    """None when a join from this address may have its token now (it is counted then); else
+    the work it must carry first (``solution`` is the join's ``work`` field)."""
+    required = await take_free_join(address)
+    if not required:
+        return None
+    if not await accepts(address, solution, required):
+        return new_work(address, required)
+    await count_join(address)  # after the work: only tokens and code guesses heat it
+    return None
+
+
 async def count_join(address: str) -> None:
     now = time.time()
     try:

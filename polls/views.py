@@ -202,14 +202,11 @@ async def join_response(
         message = gettext_lazy("The message is not valid JSON.")
         return _join_refusal(language, "bad_json", message, 400)
     event_id, event_code, voice = event
-    required = await joinguard.take_free_join(address)  # a free join is counted by it
-    if required:
-        if not await joinguard.accepts(address, body.get("work"), required):
-            log_refusal("join", "work_required", sender=address, event=event_code)
-            work = joinguard.new_work(address, required)
-            message = gettext_lazy("Your phone is checking in; one moment, please.")
-            return _join_refusal(language, "work_required", message, 428, {"work": work.payload()})
-        await joinguard.count_join(address)  # after the work: only tokens and code guesses heat it
+    work = await joinguard.work_for_join(address, body.get("work"))
+    if work is not None:
+        log_refusal("join", "work_required", sender=address, event=event_code)
+        message = gettext_lazy("Your phone is checking in; one moment, please.")
+        return _join_refusal(language, "work_required", message, 428, {"work": work.payload()})
     token = await _token_for(event_id, event_code, voice, address, body.get("attendee"))
     if token is None:
         log_refusal("join", "attendee_code", sender=address, event=event_code)
