@@ -1,0 +1,233 @@
+"""Process-local caches that cannot lie: what a host changes, or deletes and makes again under
+the same code, is what the next join on every server process sees.
+
+Two Daphne processes share one listening socket, as ``dev.py serve`` runs them; which of them
+answered a join is read from /proc (the process holding the accepted end of the connection), so
+each test first makes sure both have served one (both have cached the event), then changes the
+event through a Django process of the stack's own (``manage.py shell``, started beforehand so the
+change lands well within the caches' time bound), and joins fresh phones until both processes
+have answered several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.live_helpers import checked
+from tests.servers import ROOT, make_stack
+
+pytestmark = pytest.mark.e2e
+
+CODE = "KSF2018"
+RENAMED = "KSF2019"
+# Fresh joins each process must answer after a change (both processes are asked).
+JOINS_PER_PROCESS = 4
+
+# Runs in the stack's own Django: one change per line read, "done" once it is committed (and
+# its on_commit messages published). The host's edit is the admin's: save, then
+# record_admin_save with restore_live_state as its announcement.
+HOST = """
+import io, sys
+from django.core.management import call_command
+from django.db import transaction
+from polls import actions
+from polls.models import Event
+
+def edit(**fields):
+    with transaction.atomic():
+        event = Event.objects.select_for_update().get(code=fields.pop("old", "KSF2018"))
+        for name, value in fields.items():
+            setattr(event, name, value)
+        event.save()
+        actions.record_admin_save(event.id, actions.restore_live_state)
+
+print("ready", flush=True)
+for line in sys.stdin:
+    action, *args = line.split()
+    if action == "reset":
+        call_command("seed_demo", "--reset", stdout=io.StringIO())
+    elif action == "voice":
+        edit(voice=args[0])
+    elif action == "code":
+        edit(old=args[0], code=args[1])
+    print("done", flush=True)
+"""
+
+
+class Host:
+    """A Django process on the stack's database and Redis that changes the demo event on cue."""
+
+    def __init__(self, env: dict) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", HOST],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.expect("ready")
+
+    def expect(self, word: str) -> None:
+        line = self.process.stdout.readline()
+        assert line.strip() == word, f"the host process said {line!r}"
+
+    def do(self, *words: str) -> None:
+        self.process.stdin.write(" ".join(words) + "\n")
+        self.process.stdin.flush()
+        self.expect("done")
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory, redis_server):
+    """Two Daphne processes on one port, the writer, and the host's process."""
+    stack = make_stack(tmp_path_factory.mktemp("caches"))
+    try:
+        stack.pids = [process.pid for process in stack.start_daphnes(2)]
+        stack.start_writer()
+        stack.host = Host(stack.env)
+        yield stack
+        stack.host.stop()
+        assert "Traceback" not in stack.log_text()
+    finally:
+        stack.stop()
+
+
+def accepted_inode(server_port: int, client_port: int) -> str | None:
+    """The socket inode of the server's end of the connection from ``client_port``."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.rsplit(":", 1)[1], 16) == server_port:
+            if int(remote.rsplit(":", 1)[1], 16) == client_port:
+                return fields[9]
+    return None
+
+
+def owner_of(inode: str, pids: list[int]) -> int | None:
+    wanted = f"socket:[{inode}]"
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == wanted:
+                    return pid
+            except OSError:
+                continue  # closed meanwhile
+    return None
+
+
+def join(stack, code: str = CODE) -> tuple[int, int, dict]:
+    """One phone's join on a connection of its own: (the pid that answered, status, body).
+
+    The kernel hands the connection to one of the processes when it accepts it, before any
+    byte is read: the process holding it then is the one that answers."""
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as sock:
+        client_port = sock.getsockname()[1]
+        deadline, pid = time.monotonic() + 10, None
+        while pid is None:
+            assert time.monotonic() < deadline, "no server process accepted the connection"
+            inode = accepted_inode(stack.port, client_port)
+            pid = owner_of(inode, stack.pids) if inode else None
+            if pid is None:
+                time.sleep(0.002)
+        sock.sendall(
+            f"POST /api/e/{code}/join HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return pid, int(head.split(b" ", 2)[1]), json.loads(body or b"{}")
+
+
+def joins_on_both(stack, code: str = CODE, each: int = 1) -> list[tuple[int, int, dict]]:
+    """Fresh joins until each of the two processes has answered ``each`` of them."""
+    answered: list[tuple[int, int, dict]] = []
+    deadline = time.monotonic() + 30
+    while any(sum(1 for a in answered if a[0] == pid) < each for pid in stack.pids):
+        assert time.monotonic() < deadline, f"one process answered no join: {answered}"
+        answered.append(join(stack, code))
+    return answered
+
+
+def warm(stack, code: str = CODE) -> None:
+    """Both processes have answered a join of ``code``: each holds its event in its cache."""
+    for _pid, status, body in joins_on_both(stack, code):
+        assert status == 200, body
+
+
+async def first_frames(stack, tokens: list[str], code: str = CODE) -> list[dict | int]:
+    """Each phone's socket: its first frame, or the close code it was refused with."""
+
+    async def first(token: str) -> dict | int:
+        url = f"ws://127.0.0.1:{stack.port}/ws/e/{code}/?token={token}"
+        async with connect(url, origin=stack.base) as ws:
+            try:
+                return checked(await asyncio.wait_for(ws.recv(), 10), ws)
+            except Exception:  # closed: the close code says why
+                if ws.close_code is None:
+                    raise
+                return ws.close_code
+
+    return await asyncio.gather(*(first(token) for token in tokens))
+
+
+def current_question(stack, code: str = CODE) -> int:
+    (question_id,) = stack.query_one(
+        "SELECT current_question_id FROM polls_event WHERE code = %s", code
+    )
+    return question_id
+
+
+def test_a_join_after_the_event_is_made_again_under_its_code_gets_the_new_event(two):
+    two.host.do("reset")
+    warm(two)
+    old_question = current_question(two)
+    two.host.do("reset")  # seed_demo --reset: deleted and made again as KSF2018
+    new_question = current_question(two)
+    assert new_question != old_question
+
+    answered = joins_on_both(two, each=JOINS_PER_PROCESS)
+    assert [status for _pid, status, _body in answered] == [200] * len(answered), answered
+    frames = asyncio.run(first_frames(two, [body["token"] for _pid, _status, body in answered]))
+    refused = [frame for frame in frames if isinstance(frame, int)]
+    assert refused == [], f"{len(refused)} of {len(frames)} fresh phones refused: {refused}"
+    assert {frame["type"] for frame in frames} == {"state"}
+    assert {frame["question"]["id"] for frame in frames} == {new_question}
+
+
+def test_an_event_closed_to_its_attendee_list_takes_no_open_join_on_any_process(two):
+    two.host.do("reset")
+    warm(two)
+    two.host.do("voice", "attendees")
+
+    answered = joins_on_both(two, each=JOINS_PER_PROCESS)
+    refusals = {(status, body.get("error", {}).get("code")) for _pid, status, body in answered}
+    assert refusals == {(403, "attendee_code")}, answered
+
+
+def test_a_renamed_event_is_not_found_under_its_old_code_on_any_process(two):
+    two.host.do("reset")
+    warm(two)
+    two.host.do("code", CODE, RENAMED)
+
+    answered = joins_on_both(two, each=JOINS_PER_PROCESS)
+    refusals = {(status, body.get("error", {}).get("code")) for _pid, status, body in answered}
+    assert refusals == {(404, "unknown_event")}, answered
+    warm(two, RENAMED)  # and found under its new one
+    two.host.do("reset")
