@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from polls import push
+from polls.redis_client import get_sync_redis
 from tests.live_helpers import checked
 from tests.servers import ROOT, make_stack
 
@@ -100,6 +102,12 @@ def two(tmp_path_factory, redis_server):
         stack.pids = [process.pid for process in stack.start_daphnes(2)]
         stack.start_writer()
         stack.host = Host(stack.env)
+        listening_first = subscribers()
+        warm(stack)  # each process's first join starts its listener ...
+        deadline = time.monotonic() + 10
+        while subscribers() < listening_first + 2:  # ... which drops what it cached before
+            assert time.monotonic() < deadline, "the processes do not listen to the live channel"
+            time.sleep(0.05)
         yield stack
         stack.host.stop()
         assert "Traceback" not in stack.log_text()
@@ -107,14 +115,18 @@ def two(tmp_path_factory, redis_server):
         stack.stop()
 
 
+def subscribers() -> int:
+    """Listeners of the live channel on the tests' Redis (the stack's processes use it too)."""
+    return get_sync_redis().pubsub_numsub(push.LIVE_CHANNEL)[0][1]
+
+
 def accepted_inode(server_port: int, client_port: int) -> str | None:
     """The socket inode of the server's end of the connection from ``client_port``."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        local, remote = fields[1], fields[2]
-        if int(local.rsplit(":", 1)[1], 16) == server_port:
-            if int(remote.rsplit(":", 1)[1], 16) == client_port:
-                return fields[9]
+        local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+        if (local, remote) == (server_port, client_port):
+            return fields[9]
     return None
 
 
