@@ -154,8 +154,8 @@ def publish(event_id: int, message: protocol.Published) -> None:
     """To every server process: one PUBLISH that each process's hub hands to its own sockets,
     and, with ZP_FANOUT=group, a group_send to every socket's own channel too (sync callers).
 
-    The PUBLISH goes in both ways: every process's code -> event cache (``polls.joinevents``)
-    and its hub's HTTP-fallback streams hear the event's changes there."""
+    The PUBLISH goes in both ways: every process's caches (``polls.caches``) and its hub's
+    HTTP-fallback streams hear the event's changes there."""
     if settings.ZP_FANOUT == "group":
         async_to_sync(get_channel_layer().group_send)(event_group(event_id), message)
     get_sync_redis().publish(LIVE_CHANNEL, encode(message))

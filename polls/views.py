@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import actions, attendees, joinevents, joinguard, kinds, tally, voice
+from . import actions, attendees, caches, joinguard, kinds, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
@@ -114,8 +114,8 @@ def _json_error(
 
 MAX_JOIN_BODY_BYTES = 2048
 # code -> event, cached per process for the join storm and dropped the moment a host's change
-# or a deletion is published (polls.joinevents): a join asks nothing but a dict.
-_event_for_join = joinevents.event_for_join
+# or a deletion is published (polls.caches): a join asks nothing but a dict.
+_event_for_join = caches.event_for_join
 
 
 def parse_join_body(raw: bytes, content_type: str) -> dict | None:

@@ -63,7 +63,7 @@ def clean_redis(redis_server):
     """
     from channels.layers import channel_layers
 
-    from polls import joinevents
+    from polls import caches
     from polls.redis_client import get_sync_redis
 
     get_sync_redis().flushall()
@@ -71,7 +71,7 @@ def clean_redis(redis_server):
     # The process's code -> event cache: PostgreSQL never hands a rolled-back test's event id
     # out again, so a cached TEST42 of the last test is another event than this test's (a
     # rollback publishes nothing: no message drops it).
-    joinevents.forget_all()
+    caches.forget_all()
     yield
 
 

@@ -6,7 +6,8 @@ answered a join is read from /proc (the process holding the accepted end of the 
 each test first makes sure both have served one (both have cached the event), then changes the
 event through a Django process of the stack's own (``manage.py shell``, started beforehand so the
 change lands well within the caches' time bound), and joins fresh phones until both processes
-have answered several.
+have answered several. The listener's own rules (a published message drops an entry however
+long it had to live, a read overtaken by a drop is not kept) are checked in this process.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from polls import push
+from polls import caches, push
 from polls.redis_client import get_sync_redis
 from tests.live_helpers import checked
 from tests.servers import ROOT, make_stack
@@ -243,3 +244,50 @@ def test_a_renamed_event_is_not_found_under_its_old_code_on_any_process(two):
     assert refusals == {(404, "unknown_event")}, answered
     warm(two, RENAMED)  # and found under its new one
     two.host.do("reset")
+
+
+# -- the listener, in this process ------------------------------------------------------------
+
+
+def listening_here() -> None:
+    caches.listen()
+    deadline = time.monotonic() + 10
+    while not caches.listening():
+        assert time.monotonic() < deadline, "the listener did not subscribe"
+        time.sleep(0.01)
+
+
+def dropped(code: str) -> bool:
+    """Whether ``code``'s entry goes (a message takes milliseconds; an entry lives an hour)."""
+    deadline = time.monotonic() + 10
+    while code in caches._entries and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return code not in caches._entries
+
+
+@pytest.mark.parametrize("published", ["event.gone", "event.state"])
+def test_a_published_change_drops_the_entry_however_long_it_had_to_live(published):
+    listening_here()
+    an_hour = time.monotonic() + 3600
+    caches._entries.update({"GONE1": (901, "GONE1", "open", an_hour)})
+    caches._entries.update({"KEPT1": (902, "KEPT1", "open", an_hour)})
+    before = caches.version()
+    if published == "event.gone":
+        push.publish(901, {"type": "event.gone", "event": 901})
+    else:  # renamed: the state names its new code only (every hub on this Redis hears it too)
+        event = {"id": 901, "code": "NEW901", "title": "Renamed", "look": ""}
+        state = {"event": event, "question": None, "spec": {}, "revision": 1}
+        push.publish(901, {"type": "event.state", "state": state})
+    assert dropped("GONE1")
+    assert "KEPT1" in caches._entries  # another event's entry stays
+    assert caches.version() > before  # and every versioned cache sees something moved
+
+
+def test_a_read_overtaken_by_a_drop_is_answered_but_not_kept(monkeypatch):
+    async def read_while_the_event_goes(code: str):
+        caches.forget_event(903)  # its message arrives while the database answers
+        return 903, code, "open"
+
+    monkeypatch.setattr(caches, "_find_event", read_while_the_event_goes)
+    assert asyncio.run(caches.event_for_join("RACE1")) == (903, "RACE1", "open")
+    assert "RACE1" not in caches._entries

@@ -1,22 +1,24 @@
-"""Which event a join code names, for the join storm: one database read per code and process
-a few seconds apart, and never an answer the database has stopped giving.
+"""Process-local caches of what a host can change, kept honest by the live channel.
 
-A hall of phones joining at once asks for the same code thousands of times a second, so each
-process keeps code -> (event id, code, voice). What a host can change there (the event deleted,
-made again under the same code, renamed, switched to its attendee list) is published on the
-live channel (``push.LIVE_CHANNEL``) by every process that commits it: a deletion as
-``event.gone``, any other change as ``event.state``. One thread per process listens there and
-drops the event's entries (and any entry under the code the state names) as the message
-arrives, on every host that shares the Redis; a join asks nothing more than the dict.
+The live channel (``push.LIVE_CHANNEL``) carries every host change (``event.state``) and every
+deletion (``event.gone``), published by whichever process commits it. One thread per process
+listens there (``listen``) and, as each message arrives, on every host sharing the Redis:
 
-A message can be lost (Redis away, restarted, a deletion outside the ORM), so an entry also
-lives at most ``MAX_AGE_SECONDS``; and when the listener (re)subscribes, everything cached
-before is dropped, as it may have missed a message meanwhile. A read of the database that a
-drop overtook is answered but not kept: it may hold what the drop was about.
+- drops the event's entries from the code -> event cache of the join storm (``event_for_join``),
+  and any entry under the code the state names (renamed, deleted, made again under the same
+  code, switched to its attendee list: the next join reads the database again);
+- moves ``version()``, which any other cache stores with what it made and compares on each use
+  (an int compared: a cached page, say, is current while the version has not moved).
 
-Why a thread and not the event hub's own subscription (``delivery.EventHub``): the hub lives
-per event loop and starts with the first socket, while joins come first, in processes that may
-hold no socket yet, and (under Django's test client) on event loops made for one request.
+Neither costs a hit anything but a dict lookup or an int compare: no Redis round trip per join.
+A message can be lost (Redis away or restarted, a deletion outside the ORM), so every entry also
+has a time bound (``MAX_AGE_SECONDS`` here); when the listener (re)subscribes, the version moves
+and the join cache empties, as a message may have gone by meanwhile. A database read that a drop
+overtook is answered but not kept: it may hold what the drop was about.
+
+Why a thread and not the event hub's own subscription (``delivery.EventHub``): the hub lives per
+event loop and starts with the first socket, while joins and pages come first, in processes that
+may hold no socket yet, and (under Django's test client) on event loops made for one request.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ async def event_for_join(code: str) -> JoinEvent | None:
 
 
 async def _read(code: str) -> JoinEvent | None:
-    _listen()
+    listen()
     drops_before = _drops
     found = await _find_event(code)
     if found is not None:
@@ -90,6 +92,13 @@ def forget_event(event_id: int, code: str | None = None) -> None:
                 del _entries[key]
 
 
+def version() -> int:
+    """Moves with every change heard (and every (re)subscription). A cache keeps the version it
+    read before reading what it caches, and serves that while ``version()`` still returns it;
+    the caller starts the listener with ``listen()`` when it fills an entry."""
+    return _drops
+
+
 def forget_all() -> None:
     global _drops
     with _lock:
@@ -110,15 +119,16 @@ def hear(data: bytes | str) -> None:
 # -- the listener -----------------------------------------------------------------------------
 
 
-def _listen() -> None:
-    """Start this process's listener unless it runs (a forked child has none of its parent's)."""
+def listen() -> None:
+    """Start this process's listener unless it runs (a forked child has none of its parent's).
+    Cheap, but not free: call it when filling an entry, not on every hit."""
     global _listener
     if _listener is not None and _listener.is_alive():
         return
     with _lock:
         if _listener is None or not _listener.is_alive():
             _stopping.clear()
-            _listener = threading.Thread(target=_run, name="join-events", daemon=True)
+            _listener = threading.Thread(target=_run, name="live-caches", daemon=True)
             _listener.start()
 
 
@@ -136,7 +146,6 @@ def stop_listening() -> None:
 
 
 def _run() -> None:
-    lost = False
     while not _stopping.is_set():
         url = settings.REDIS_URL
         client = redis.Redis.from_url(url, **CLIENT_OPTIONS)
@@ -146,17 +155,13 @@ def _run() -> None:
             _wait_until_subscribed(pubsub)
             forget_all()  # cached while not subscribed: a message may have gone by
             _subscribed.set()
-            if lost:
-                logger.info("join events: listening to the live channel again")
-            lost = False
             while not _stopping.is_set() and url == settings.REDIS_URL:
                 message = pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                 if message is not None and message["type"] == "message":
                     _hear_quietly(message["data"])
         except (RedisError, OSError):
-            if not lost:  # the hub and the health checks say so too: once an outage is enough
-                logger.info("join events: lost the live channel; entries age out", exc_info=True)
-            lost = True
+            # Said at debug only: the hub's subscription and /readyz tell of Redis away already.
+            logger.debug("live caches: lost the live channel; entries age out", exc_info=True)
             _stopping.wait(RETRY_SECONDS)
         finally:
             _subscribed.clear()
@@ -164,7 +169,7 @@ def _run() -> None:
                 pubsub.close()
                 client.close()
             except Exception:  # the connection is gone already
-                logger.debug("join events: closing the subscription failed", exc_info=True)
+                logger.debug("live caches: closing the subscription failed", exc_info=True)
 
 
 def _wait_until_subscribed(pubsub) -> None:
@@ -185,4 +190,4 @@ def _hear_quietly(data: bytes) -> None:
     try:
         hear(data)
     except Exception:  # an unreadable message must not end the listening; it ages out instead
-        logger.exception("join events: could not read a published message")
+        logger.exception("live caches: could not read a published message")
