@@ -63,6 +63,8 @@ for line in sys.stdin:
         edit(voice=args[0])
     elif action == "code":
         edit(old=args[0], code=args[1])
+    elif action == "title":
+        edit(title=" ".join(args))
     print("done", flush=True)
 """
 
@@ -143,8 +145,8 @@ def owner_of(inode: str, pids: list[int]) -> int | None:
     return None
 
 
-def join(stack, code: str = CODE) -> tuple[int, int, dict]:
-    """One phone's join on a connection of its own: (the pid that answered, status, body).
+def ask(stack, method: str, path: str) -> tuple[int, int, bytes]:
+    """One request on a connection of its own: (the pid that answered, status, body).
 
     The kernel hands the connection to one of the processes when it accepts it, before any
     byte is read: the process holding it then is the one that answers."""
@@ -158,24 +160,46 @@ def join(stack, code: str = CODE) -> tuple[int, int, dict]:
             if pid is None:
                 time.sleep(0.002)
         sock.sendall(
-            f"POST /api/e/{code}/join HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n"
             "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
         )
         raw = b""
         while chunk := sock.recv(65536):
             raw += chunk
     head, _, body = raw.partition(b"\r\n\r\n")
-    return pid, int(head.split(b" ", 2)[1]), json.loads(body or b"{}")
+    return pid, int(head.split(b" ", 2)[1]), body
+
+
+def join(stack, code: str = CODE) -> tuple[int, int, dict]:
+    """One phone's join: (the pid that answered, status, body)."""
+    pid, status, body = ask(stack, "POST", f"/api/e/{code}/join")
+    return pid, status, json.loads(body or b"{}")
+
+
+def on_both(stack, request, each: int = 1) -> list[tuple]:
+    """``request(stack)`` again on fresh connections until each of the two processes has
+    answered ``each`` of them."""
+    answered: list[tuple] = []
+    deadline = time.monotonic() + 30
+    while any(sum(1 for a in answered if a[0] == pid) < each for pid in stack.pids):
+        assert time.monotonic() < deadline, f"one process answered nothing: {answered}"
+        answered.append(request(stack))
+    return answered
 
 
 def joins_on_both(stack, code: str = CODE, each: int = 1) -> list[tuple[int, int, dict]]:
     """Fresh joins until each of the two processes has answered ``each`` of them."""
-    answered: list[tuple[int, int, dict]] = []
-    deadline = time.monotonic() + 30
-    while any(sum(1 for a in answered if a[0] == pid) < each for pid in stack.pids):
-        assert time.monotonic() < deadline, f"one process answered no join: {answered}"
-        answered.append(join(stack, code))
-    return answered
+    return on_both(stack, lambda stack: join(stack, code), each)
+
+
+def pages_on_both(stack, each: int = 1) -> list[tuple[int, int, str]]:
+    """The phone page, as a phone opening the join link asks for it, from both processes."""
+
+    def page(stack) -> tuple[int, int, str]:
+        pid, status, body = ask(stack, "GET", f"/e/{CODE}/")
+        return pid, status, body.decode()
+
+    return on_both(stack, page, each)
 
 
 def warm(stack, code: str = CODE) -> None:
@@ -244,6 +268,16 @@ def test_a_renamed_event_is_not_found_under_its_old_code_on_any_process(two):
     assert refusals == {(404, "unknown_event")}, answered
     warm(two, RENAMED)  # and found under its new one
     two.host.do("reset")
+
+
+def test_the_phone_page_shows_a_host_edit_at_once_on_every_process(two):
+    two.host.do("reset")
+    for _pid, status, page in pages_on_both(two):  # each process has made the page once
+        assert status == 200 and "Zaal B" not in page
+    two.host.do("title", "Zaal B, na de pauze")
+
+    for _pid, status, page in pages_on_both(two, each=JOINS_PER_PROCESS):
+        assert status == 200 and "Zaal B, na de pauze" in page
 
 
 # -- the listener, in this process ------------------------------------------------------------
