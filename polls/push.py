@@ -146,17 +146,19 @@ def forget_event(event_id: int) -> None:
         logger.warning("could not tell the sockets of event %s it is gone", event_id)
 
 
-# The Redis pub/sub channel every server process's hub listens on (ZP_FANOUT=local).
+# The Redis pub/sub channel every server process's hub and join-event cache listen on.
 LIVE_CHANNEL = "zp:live"
 
 
 def publish(event_id: int, message: protocol.Published) -> None:
     """To every server process: one PUBLISH that each process's hub hands to its own sockets,
-    or, with ZP_FANOUT=group, a group_send to every socket's own channel (sync callers)."""
+    and, with ZP_FANOUT=group, a group_send to every socket's own channel too (sync callers).
+
+    The PUBLISH goes in both ways: every process's caches (``polls.caches``) and its hub's
+    HTTP-fallback streams hear the event's changes there."""
     if settings.ZP_FANOUT == "group":
         async_to_sync(get_channel_layer().group_send)(event_group(event_id), message)
-    else:
-        get_sync_redis().publish(LIVE_CHANNEL, encode(message))
+    get_sync_redis().publish(LIVE_CHANNEL, encode(message))
 
 
 def notify_event_changed(event_id: int) -> protocol.EventState | None:

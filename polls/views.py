@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 
 import segno
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import actions, attendees, joinguard, kinds, tally, voice
+from . import actions, attendees, caches, joinguard, kinds, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
@@ -121,27 +119,10 @@ def _json_error(
     return response
 
 
-# code -> (event id, code, voice, monotonic expiry): a join storm asks for the same event
-# thousands of times a second; the database is asked again after a few seconds.
-_JOIN_EVENTS: dict[str, tuple[int, str, str, float]] = {}
-JOIN_EVENT_SECONDS = 5.0
 MAX_JOIN_BODY_BYTES = 2048
-
-
-@database_sync_to_async  # closes stale database connections, as a request's end would
-def _find_event(code: str) -> Event | None:
-    return Event.objects.filter(code=code).only("id", "code", "voice").first()
-
-
-async def _event_for_join(code: str) -> tuple[int, str, str] | None:
-    cached = _JOIN_EVENTS.get(code)
-    if cached and cached[3] > time.monotonic():
-        return cached[:3]
-    event = await _find_event(code)
-    if event is None:
-        return None
-    _JOIN_EVENTS[code] = (event.id, event.code, event.voice, time.monotonic() + JOIN_EVENT_SECONDS)
-    return event.id, event.code, event.voice
+# code -> event, cached per process for the join storm and dropped the moment a host's change
+# or a deletion is published (polls.caches): a join asks nothing but a dict.
+_event_for_join = caches.event_for_join
 
 
 def parse_join_body(raw: bytes, content_type: str) -> dict | None:
