@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from .. import caches
 from ..codes import PLACEHOLDER, path_pattern
 from ..models import Event
 from ..session import negotiate_language, query_of
@@ -44,10 +45,11 @@ class RenderedPage:
     gzipped: bytes
     etag: str
     expires: float
+    version: int  # caches.version() before the render: current while it has not moved
 
 
 @database_sync_to_async  # closes stale database connections, as a request's end would
-def _render(code: str, language: str) -> RenderedPage | None:
+def _render(code: str, language: str, version: int) -> RenderedPage | None:
     from ..views import phone_page_context  # the view's own context: one page, two doors
 
     event = Event.objects.filter(code=code).first()
@@ -56,7 +58,8 @@ def _render(code: str, language: str) -> RenderedPage | None:
     with translation.override(language):
         html = render_to_string("polls/phone.html", phone_page_context(event)).encode()
     etag = f'"{hashlib.sha1(html).hexdigest()[:16]}"'  # noqa: S324 - a name, not a seal
-    return RenderedPage(html, gzip.compress(html, 6), etag, time.monotonic() + PAGE_SECONDS)
+    expires = time.monotonic() + PAGE_SECONDS
+    return RenderedPage(html, gzip.compress(html, 6), etag, expires, version)
 
 
 class PhonePages:
@@ -77,7 +80,11 @@ class PhonePages:
     async def get(self, code: str, language: str) -> RenderedPage | None:
         key = (code, language)
         page = self.pages.get(key)
-        if page is not None and page.expires > time.monotonic():
+        if (
+            page is not None
+            and page.version == caches.version()
+            and page.expires > time.monotonic()
+        ):
             return page
         pending = self.rendering.get(key)
         if pending is not None:  # a hall asks at once: one render, every phone waits for it
@@ -85,7 +92,8 @@ class PhonePages:
         future = asyncio.get_running_loop().create_future()
         self.rendering[key] = future
         try:
-            page = await _render(code, language)
+            caches.listen()
+            page = await _render(code, language, caches.version())
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # retrieved: nobody else may be waiting
