@@ -104,9 +104,21 @@ def phone_page_context(event: Event) -> dict:
         "lang": translation.get_language(),
         # Attendee-list events ask for a personal code (or take it from a badge's ?a= link).
         "attendees": event.voice == Event.Voice.ATTENDEES,
-        "kinds": kind_modules("phone"),
+        **phone_kind_modules(event),
     }
     return {"event": event, "config": config}
+
+
+def phone_kind_modules(event: Event) -> dict[str, dict[str, str]]:
+    """The renderers of the kinds the event's questions have, preloaded with the page (a new
+    question never waits for a fetch), and the others' URLs, fetched only if a question of
+    such a kind is added during the show. A hall's first visit is a request per module."""
+    modules = kind_modules("phone")
+    used = set(event.questions.values_list("kind", flat=True)) & set(modules)
+    return {
+        "kinds": {kind: url for kind, url in modules.items() if kind in used},
+        "later_kinds": {kind: url for kind, url in modules.items() if kind not in used},
+    }
 
 
 def _json_error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import posixpath
 import re
 from pathlib import Path
@@ -52,7 +53,8 @@ PHONE_BUDGET = 25_000  # bytes, gzipped: what a phone downloads to be ready to a
 def test_the_phone_page_fits_its_budget_gzipped_with_everything_it_loads(client, event):
     """As served in production: the page gzipped by its view, the static files precompressed
     by the storage (at whitenoise's level 9, scripts without their comment lines). Every module
-    counts: the page's preloads, what they import, and every kind's renderer. The load test
+    counts: the page's preloads, what they import, and every kind's renderer (the event's are
+    preloaded, the others fetched if a question of their kind is added). The load test
     reports the figure as served."""
     response = client.get(f"/e/{event.code}/", headers={"Accept-Encoding": "gzip"})
     assert response["Content-Encoding"] == "gzip"
@@ -60,6 +62,9 @@ def test_the_phone_page_fits_its_budget_gzipped_with_everything_it_loads(client,
     assert "zp-config" in html
     sizes = {"page": len(response.content)}
     queue = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+    # The worst case: an event with every kind, or one added during the show (loaded then).
+    config = json.loads(re.search(r'id="zp-config" type="application/json">(.*?)<', html)[1])
+    queue += [url.removeprefix("/static/") for url in config["later_kinds"].values()]
     while queue:
         name = queue.pop()
         if name in sizes:
@@ -400,3 +405,13 @@ async def test_the_asgi_join_cookie_is_secure_behind_a_tls_proxy(event):
         assert headers["strict-transport-security"] == ["max-age=3600"]
         status, headers, _body = await post_join_over_asgi(event.code)
         assert status == 200 and "Secure" not in headers["set-cookie"][0]
+
+
+def test_the_phone_preloads_its_event_s_kinds_and_names_the_others_for_later(event):
+    from polls.views import phone_kind_modules
+
+    modules = phone_kind_modules(event)
+    used = set(event.questions.values_list("kind", flat=True))
+    assert set(modules["kinds"]) == used and used
+    assert set(modules["kinds"]) | set(modules["later_kinds"]) == set(Question.Kind.values)
+    assert not set(modules["kinds"]) & set(modules["later_kinds"])

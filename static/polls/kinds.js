@@ -1,6 +1,6 @@
 // The question kinds a page draws: each kind's renderer module for this face, listed by the
-// server (config.kinds: kind -> module URL, hashed in production; polls/views.py). All are
-// loaded before the first state, so a question change never waits for a fetch; a kind whose
+// server (config.kinds: kind -> module URL, hashed in production; polls/views.py). The page
+// loads them before the first state, so a question change never waits for a fetch; a kind whose
 // module failed to load is drawn by the page's plain fallback.
 export async function loadKinds(urls) {
   const kinds = {};

@@ -186,6 +186,15 @@ function onState(m) {
     }
     // A state composed just before our answer was counted may still say null: keep the ack.
     if (m.answer != null) page.counted[q.id] = m.answer;
+    // A kind none of the event's questions had when the page was made (a question added
+    // during the show): its module now, the plain options meanwhile.
+    const later = (cfg.later_kinds || {})[q.kind];
+    if (later && !page.kinds[q.kind]) {
+      loadKinds({ [q.kind]: later }).then((more) => {
+        Object.assign(page.kinds, more);
+        build();
+      });
+    }
   }
   build();
 }
