@@ -410,8 +410,10 @@ async def test_the_asgi_join_cookie_is_secure_behind_a_tls_proxy(event):
 def test_the_phone_preloads_its_event_s_kinds_and_names_the_others_for_later(event):
     from polls.views import phone_kind_modules
 
+    make_question(event, kind=Question.Kind.SCALE)
+    make_question(event, kind=Question.Kind.TEXT)
     modules = phone_kind_modules(event)
-    used = set(event.questions.values_list("kind", flat=True))
-    assert set(modules["kinds"]) == used and used
+    assert set(modules["kinds"]) == set(event.questions.values_list("kind", flat=True))
+    assert {Question.Kind.SCALE, Question.Kind.TEXT} <= set(modules["kinds"])
     assert set(modules["kinds"]) | set(modules["later_kinds"]) == set(Question.Kind.values)
     assert not set(modules["kinds"]) & set(modules["later_kinds"])
