@@ -38,6 +38,7 @@ from devenv.daphne import listening_socket, start_daphnes, wait_serving
 from devenv.private_redis import start_redis
 from devenv.processes import stop
 from loadgen import profile as profiling
+from loadgen.proxy import Nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,8 +156,12 @@ class Servers:
     """Redis, N server processes on one port and (product) the answer writer, in ``directory``.
     The server processes are Daphne's, or the ceiling's (still under ``pids["daphne"]``)."""
 
-    def __init__(self, directory: Path, processes: int, env: dict, side: str, runner: dict) -> None:
+    def __init__(
+        self, directory: Path, processes: int, env: dict, side: str, runner: dict, proxy: str = ""
+    ) -> None:
         self.directory = directory
+        self.proxy_kind = proxy if side == "product" else ""  # the bare sides serve no files
+        self.proxy: Nginx | None = None
         self.count = processes
         self.env = env
         self.side = side
@@ -190,6 +195,8 @@ class Servers:
     def start(self, port: int = 0) -> None:
         url, self.redis = start_redis(self.directory / "redis", fsync="always")
         self.env["REDIS_URL"] = url
+        if self.proxy_kind:  # deploy/nginx/zaalpeiling.conf's one hop
+            self.env["ZP_TRUSTED_PROXY_HOPS"] = "1"
         if not self.baseline:
             self.manage("migrate", "--noinput")
             self.manage("collectstatic", "--noinput")
@@ -238,6 +245,11 @@ class Servers:
             wait_serving(self.daphnes, sock, START_TIMEOUT)
         finally:
             sock.close()  # the servers hold it now
+        if self.proxy_kind == "nginx":  # the load test talks to nginx; it serves /static/
+            self.proxy = Nginx(
+                self.directory / "nginx", HOST, self.port, self.directory / "staticfiles"
+            )
+            self.port = self.proxy.port
 
     @property
     def runner_env(self) -> dict:
@@ -250,9 +262,12 @@ class Servers:
             "daphne": [process.pid for process in self.daphnes],
             "writer": [self.writer.pid] if self.writer else [],
             "redis": [self.redis.pid] if self.redis else [],
+            "proxy": self.proxy.pids if self.proxy else [],
         }
 
     def stop(self) -> None:
+        if self.proxy:
+            self.proxy.stop()
         stop_all(self.daphnes)
         if self.writer:
             stop_all([self.writer])
@@ -386,9 +401,10 @@ def run_side(
     port: int,
     runner: dict,
     profile: bool = False,
+    proxy: str = "",
 ) -> dict:
     directory.mkdir(parents=True)
-    servers = Servers(directory, processes, env, side=name, runner=runner)
+    servers = Servers(directory, processes, env, side=name, runner=runner, proxy=proxy)
     outcome: dict = {"directory": str(directory), "report": None}
     try:
         say(f"{name}: starting Redis, {processes} server process(es) in {directory}")
@@ -489,6 +505,9 @@ def figures(report: dict | None, pids: dict[str, list[int]] | None) -> dict:
         "writer_redis_cpu_percent": {
             phase: _cpu(report, others, phase) for phase in ("join", "burst")
         },
+        "proxy_cpu_percent": {
+            phase: _cpu(report, pids.get("proxy", []), phase) for phase in ("join", "burst")
+        },
         "daphne_fds_idle": [
             entry["fds_idle"] for entry in servers if entry["pid"] in pids.get("daphne", [])
         ],
@@ -578,6 +597,7 @@ def cells(f: dict) -> list[str]:
         _n(f["rss_per_connection_kib"]),
         _pair(f["daphne_cpu_percent"]),
         _pair(f["writer_redis_cpu_percent"]),
+        _pair(f.get("proxy_cpu_percent")),
         _pair(f["generator_cpu_percent"]),
         " / ".join(_n(fds) for fds in f["daphne_fds_idle"]) or "n/a",
         _n(f["page_bytes"]),
@@ -605,6 +625,7 @@ ROWS = [
     "server RSS per connection KiB",
     "Daphne CPU % join / burst",
     "writer + Redis CPU % join / burst",
+    "proxy (nginx) CPU % join / burst",
     "generator CPU % join / burst",
     "Daphne open fds when idle, per process",
     "page bytes",
@@ -737,6 +758,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="py-spy each Daphne process during the join phase; per-phone server CPU per step "
         "of arriving in the summary (loadgen.profile).",
     )
+    parser.add_argument(
+        "--proxy",
+        choices=("nginx",),
+        default="",
+        help="Put Debian's nginx with deploy/nginx's site (plain HTTP) in front of the product: "
+        "the production layout, static files served by nginx (loadgen.proxy).",
+    )
     parser.add_argument("--port", type=int, default=0, help="Listening port (default: free).")
     parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
@@ -828,6 +856,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.port,
                 runner,
                 args.profile,
+                args.proxy,
             )
     except KeyboardInterrupt:
         say("interrupted; the servers are stopped")
@@ -844,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.server_processes} server process(es), {'/'.join(args.sides)}, layer "
         f"{_short(product_settings, 'layer', args.layer)}, fan-out "
         f"{_short(product_settings, 'fanout', args.fanout)}; "
+        f"{'behind nginx (loadgen.proxy); ' if args.proxy else ''}"
         f"loadtest {shlex.join(loadtest_args)}"
     )
     table = markdown(title, figures_by_side)
