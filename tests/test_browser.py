@@ -117,6 +117,51 @@ def test_the_phone_fetches_every_module_with_the_page_and_none_on_a_new_question
     assert errors == []
 
 
+def test_a_kind_added_during_the_show_loads_when_its_question_arrives(browser, stack):
+    """The page preloads its event's kinds only (config.later_kinds names the others): a
+    question of a kind the event did not have when the page was made still works, its module
+    fetched when the question arrives."""
+    django(
+        stack,
+        """
+        from tests.factories import make_event, make_open_question
+        make_open_question(make_event("NPS2026", title="Late kinds", language="en"))
+        """,
+    )
+    errors: list[str] = []
+    phone = new_phone(browser)
+    watch_errors(phone, errors)
+    scripts: list[str] = []
+    phone.on("request", lambda request: scripts.append(urlsplit(request.url).path))
+    phone.goto(stack.base + "/e/NPS2026/")
+    expect(phone.get_by_role("button", name="Red")).to_be_visible()
+    assert "{#" not in phone.locator("body").inner_text()  # a template comment left showing
+    config = phone.eval_on_selector("#zp-config", "script => JSON.parse(script.textContent)")
+    assert set(config["kinds"]) == {"single"}
+    assert "nps" in config["later_kinds"]
+    nps_module = urlsplit(config["later_kinds"]["nps"]).path
+    assert nps_module not in scripts
+
+    django(
+        stack,
+        """
+        from polls import actions
+        from polls.models import Event
+        from tests.factories import make_question
+        event = Event.objects.get(code="NPS2026")
+        question = make_question(event, kind="nps", prompt="Would you recommend us?", options=())
+        actions.do_set_current(event, question, open_it=True)
+        """,
+    )
+    expect(phone.get_by_text("Would you recommend us?")).to_be_visible(timeout=10_000)
+    expect(phone.get_by_role("button", name="9", exact=True)).to_be_visible(timeout=10_000)
+    assert nps_module in scripts
+    phone.get_by_role("button", name="9", exact=True).click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    shot(phone, "phone-kind-added-during-the-show")
+    assert errors == []
+
+
 # --- helpers for the tests below ----------------------------------------------------
 
 

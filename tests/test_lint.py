@@ -21,3 +21,14 @@ def test_ruff_lint_is_clean():
 def test_ruff_format_is_clean():
     result = ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_template_comments_close_on_their_line():
+    """Django's {# ... #} is one line only: one that spans two is printed on the page as text."""
+    open_comments = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "templates").rglob("*.html"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.count("{#") > line.count("#}")
+    ]
+    assert open_comments == [], "use {% comment %} for comments over several lines"
