@@ -162,6 +162,8 @@ class Site:
     network: netns.Network | None = None
     processes_by_host: dict[str, list[subprocess.Popen]] = field(default_factory=dict)
     postgres_directory: Path | None = None
+    gone: set[str] = field(default_factory=set)  # app hosts killed or cut off
+    question_before: int | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
     redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     database_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -469,6 +471,7 @@ class Site:
 
     def loadtest(self, *args: str, report: Path | None = None) -> subprocess.Popen:
         """``manage.py loadtest`` in the hall, through the proxy, phones that reconnect."""
+        self.question_before = self.current_question("DRUKTEST")
         command = [
             sys.executable,
             "manage.py",
@@ -480,27 +483,94 @@ class Site:
             "--reconnect",
             "--no-progress",
             "--server-pids",
-            ",".join(str(pid) for pid in self.server_pids()),
+            ",".join(str(pid) for pids in self.pids_by_role().values() for pid in pids),
             *(["--report", str(report)] if report else []),
             *args,
         ]
         return self.popen(HALL, "loadtest", command, env=self.env(HALL))
 
-    def server_pids(self) -> list[int]:
-        """Every process of the app hosts and the data host (one pid namespace: /proc sees
-        them all), for the report's CPU and memory figures."""
-        hosts = [*self.app_hosts, DATA]
-        return [pid for host in hosts for pid in netns.pids_in(self.network[host].namespace)]
-
     # -- taking a host away ------------------------------------------------------------------
 
     def kill(self, host: str) -> list[int]:
         """Every process of the host SIGKILLed at once (a power cut)."""
+        self.gone.add(host)
         return self.network.kill(host)
 
     def cut(self, host: str) -> None:
         """The host's cable pulled at the switch: its processes run on, unheard."""
+        self.gone.add(host)
         self.network.cut(host)
+
+    def take_away_mid_burst(
+        self, host: str, how: str, loadtest: subprocess.Popen, counted: int, timeout: float = 150
+    ) -> bool:
+        """Once ``counted`` answers of the load test's question are in the tally (read from
+        Redis), take ``host`` away (``how``: "kill" or "cut"). False if the load test ended or
+        the time ran out first."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        before = self.question_before  # an earlier run's, until the load test makes its own
+        deadline = time.monotonic() + timeout
+        try:
+            while loadtest.poll() is None and time.monotonic() < deadline:
+                question = self.current_question("DRUKTEST")
+                if question is not None and question != before:
+                    total = client.hget(f"zp:{{q:{question}}}:meta", "total")
+                    if int(total or 0) >= counted:
+                        (self.kill if how == "kill" else self.cut)(host)
+                        return True
+                time.sleep(0.1)
+        finally:
+            client.close()
+        return False
+
+    def current_question(self, code: str) -> int | None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as db:
+            row = db.execute(
+                "SELECT current_question_id FROM polls_event WHERE code = %s", (code,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def pids_by_role(self) -> dict[str, list[int]]:
+        """The servers' processes by what they run (the bench's figures group them so)."""
+        roles: dict[str, list[int]] = {
+            "daphne": [],
+            "writer": [],
+            "redis": [],
+            "postgres": [],
+            "proxy": [],
+        }
+        for host in [*self.app_hosts, DATA, PROXY]:
+            for pid in netns.pids_in(self.network[host].namespace):
+                try:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                words = [word.decode(errors="replace") for word in command]
+                if "polls.server" in words:
+                    roles["daphne"].append(pid)
+                elif "drain_answers" in words:
+                    roles["writer"].append(pid)
+                elif words and words[0].endswith("redis-server"):
+                    roles["redis"].append(pid)
+                elif words and Path(words[0]).name == "postgres":
+                    roles["postgres"].append(pid)
+                elif words and Path(words[0]).name == "haproxy":
+                    roles["proxy"].append(pid)
+        return roles
+
+    def bring_back(self, host: str) -> None:
+        """A machine in the place of one taken away: whatever still ran there stopped, the
+        cable back in, its units started again (its writer, under the same name, first writes
+        what its predecessor had read)."""
+        self.network.kill(host)
+        self.network.mend(host)
+        self._start_app_host(host)
+        self._wait_app_host(host)
+        self.gone.discard(host)
 
     # -- stopping ----------------------------------------------------------------------------
 

@@ -533,7 +533,10 @@ class Worker:
     def _on_state(self, phone: Phone, message: dict, now: float) -> None:
         phone.question = message.get("question")
         if phone.reconnecting_since is not None:
-            self._reconnected(phone, now)
+            # The new socket's first state: the loop reconnecting this phone takes it from here
+            # (the socket may not be handed to the phone yet when it comes with the handshake).
+            if phone.waiter is not None and not phone.waiter.done():
+                phone.waiter.set_result(True)
         elif phone.ready_at is None:
             phone.ready_at = now
             phone.ping_due = now + self.config.get("ping_interval", 0)
@@ -619,13 +622,17 @@ class Worker:
         deadline = since + self.reconnect_timeout
         target = phone.target
         tries = 0
+        why = "timeout"
         try:
-            while not phone.closed_by_us:
+            while True:
                 tries += 1
                 cap = min(15.0, 0.5 * 2 ** (tries - 1))
                 await asyncio.sleep(0.5 + phone.rng.random() * max(0.0, cap - 0.5))
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or phone.closed_by_us:
+                if phone.closed_by_us:
+                    why = "closed"  # the run ended first
+                    break
+                if remaining <= 0:
                     break
                 phone.waiter = asyncio.get_running_loop().create_future()
                 try:
@@ -641,12 +648,15 @@ class Worker:
                         tls=tls_of(target),
                     )
                     await asyncio.wait_for(phone.waiter, max(0.1, deadline - time.monotonic()))
-                    return  # the first state is in: _reconnected did the rest
+                    if phone.live:
+                        self._reconnected(phone)
+                        return
+                    reason = "closed_after_state"
                 except HandshakeError as error:
                     reason = f"http_{error.status}"
                 except ConnectionClosed as error:
                     if error.code in NO_RETRY_CLOSE_CODES:
-                        self.reconnect_failures[f"close_{error.code}"] += 1
+                        why = f"close_{error.code}"
                         break
                     reason = f"close_{error.code}"
                 except (OSError, TimeoutError, ConnectionError) as error:
@@ -659,10 +669,7 @@ class Worker:
                     phone.ws.on_close = None
                     phone.ws.close()
                     phone.ws = None
-            else:
-                self.reconnect_failures["closed"] += 1
-                return
-            self.reconnect_failures["timeout"] += 1
+            self.reconnect_failures[why] += 1
             for answer in list(phone.outstanding.values()):
                 if answer.status == "sent":
                     answer.status = "lost"
@@ -672,17 +679,17 @@ class Worker:
                 phone.reconnecting_since = None
                 self.reconnecting -= 1
 
-    def _reconnected(self, phone: Phone, now: float) -> None:
-        self.reconnect_seconds.append(now - phone.dropped_at)
+    def _reconnected(self, phone: Phone) -> None:
+        """Back: the time since the drop (to the first state), and the outbox sent again."""
+        self.reconnect_seconds.append(phone.last_rx - phone.dropped_at)
         phone.reconnects += 1
         phone.reconnecting_since = None
         self.reconnecting -= 1
-        phone.ping_due = now + self.config.get("ping_interval", 0)
+        phone.ping_due = time.monotonic() + self.config.get("ping_interval", 0)
         phone.ping_sent = 0.0
-        if phone.waiter is not None and not phone.waiter.done():
-            phone.waiter.set_result(True)
         for answer in sorted(phone.outstanding.values(), key=lambda a: a.first_sent):
-            if answer.status == "sent" and not answer.resolved:
+            # A timed-out answer goes again too: the phone page keeps its outbox until an ack.
+            if answer.status in ("sent", "timeout"):
                 self.resent_after_reconnect += 1
                 self._transmit(phone, answer)
 
