@@ -29,6 +29,7 @@ import http.client
 import ipaddress
 import os
 import pwd
+import resource
 import secrets
 import shutil
 import signal
@@ -114,14 +115,29 @@ def make_certificate(directory: Path, address: str) -> tuple[Path, Path]:
     return cert_path, pem_path
 
 
-def haproxy_config(servers: dict[str, str], name: str, pem: Path, admin_socket: Path) -> str:
+SHIPPED_MAXCONN = 50000
+
+
+def haproxy_maxconn(open_files: int) -> int:
+    """The shipped ``maxconn``, or what this machine's open-file limit holds: HAProxy needs two
+    descriptors per connection (the phone's and the server's) and refuses to start when it
+    cannot raise its limit that far. Debian's systemd allows 524,288; some machines (this
+    sandbox: 20,000, which not even root may raise) allow less."""
+    return min(SHIPPED_MAXCONN, (open_files - 100) // 2)
+
+
+def haproxy_config(
+    servers: dict[str, str], name: str, pem: Path, admin_socket: Path, maxconn: int
+) -> str:
     """deploy/haproxy/zaalpeiling.cfg with an operator's fill-ins: ``servers`` (name ->
-    address:port), the site's ``name`` (the proxy's address here), the certificate."""
+    address:port), the site's ``name`` (the proxy's address here), the certificate, and the
+    global ``maxconn`` for this machine (``haproxy_maxconn``)."""
     shipped = (ROOT / "deploy" / "haproxy" / "zaalpeiling.cfg").read_text()
     lines = "".join(f"    server {host} {address} check\n" for host, address in servers.items())
     return filled_in(
         shipped,
         {
+            f"    maxconn {SHIPPED_MAXCONN}\n": f"    maxconn {maxconn}\n",
             "    server app1 10.0.0.11:8000 check\n"
             "    server app2 10.0.0.12:8000 check\n"
             "    server app3 10.0.0.13:8000 check\n": lines,
@@ -234,8 +250,6 @@ class Site:
 
     def start(self) -> Site:
         self.directory.mkdir(parents=True, exist_ok=True)
-        # Others (PostgreSQL's user) pass through to the folders they own inside.
-        self.directory.chmod(0o755)
         try:
             self.network = netns.Network.make([DATA, *self.app_hosts, PROXY, HALL])
             make_certificate(self.directory, self.address(PROXY))
@@ -451,6 +465,7 @@ class Site:
                 self.address(PROXY),
                 self.directory / "haproxy.pem",
                 self.directory / "haproxy.sock",
+                haproxy_maxconn(resource.getrlimit(resource.RLIMIT_NOFILE)[1]),
             )
         )
         checked = subprocess.run(
@@ -554,7 +569,7 @@ class Site:
                     roles["daphne"].append(pid)
                 elif "drain_answers" in words:
                     roles["writer"].append(pid)
-                elif words and words[0].endswith("redis-server"):
+                elif words and "redis-server" in words[0]:  # its title replaces its argv
                     roles["redis"].append(pid)
                 elif words and Path(words[0]).name == "postgres":
                     roles["postgres"].append(pid)
@@ -575,15 +590,21 @@ class Site:
     # -- stopping ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        processes = [p for group in self.processes_by_host.values() for p in group]
-        for process in processes:
-            if process.poll() is None:
+        """From the hall inwards, as an operator would: the load, the proxy, the app hosts
+        (their writers finish what they hold while Redis and the database still answer), the
+        data host; then the network, with whatever still runs in it."""
+        order = [HALL, PROXY, *self.app_hosts, DATA]
+        order += [host for host in self.processes_by_host if host not in order]
+        processes = [p for host in order for p in self.processes_by_host.get(host, [])]
+        for host in order:
+            group = [p for p in self.processes_by_host.get(host, []) if p.poll() is None]
+            for process in group:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            deadline = time.monotonic() + 10
+            for process in group:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
         if self.network is not None:
             self.network.remove()  # SIGKILLs whatever is left in a namespace
         for process in processes:
@@ -600,7 +621,7 @@ def serve_app_host(processes: int, consumer: str) -> int:
     """What deploy/systemd/ starts on an app host: ``processes`` Daphne processes on one socket
     (port 8000, every address of the host), never --proxy-headers, no access log, and the answer
     writer. No supervisor: a part that dies ends the host (the caller sees it)."""
-    from devenv.daphne import listening_socket, start_daphnes, wait_serving
+    from devenv.daphne import accepting, listening_socket, start_daphnes
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -614,11 +635,24 @@ def serve_app_host(processes: int, consumer: str) -> int:
         )
     )
     try:
-        wait_serving(children[:-1], sock, timeout=START_TIMEOUT)
+        # As devenv.daphne.wait_serving, asking /readyz (answered for any Host) rather than a
+        # page, which production's ALLOWED_HOSTS refuses for 127.0.0.1 with a logged error.
+        inode = os.fstat(sock.fileno()).st_ino
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (
+            all(accepting(child.pid, inode) for child in children[:-1])
+            and _answers("127.0.0.1", PORT) is not None
+        ):
+            if time.monotonic() > deadline or any(c.poll() is not None for c in children):
+                print("the Daphne processes did not start", flush=True)
+                stopping.append(True)
+                break
+            time.sleep(0.1)
     finally:
         sock.close()
-    print(f"serving on :{PORT} with {processes} Daphne process(es) and {consumer}", flush=True)
-    code = 0
+    code = 1 if stopping else 0
+    if not stopping:
+        print(f"serving on :{PORT}: {processes} Daphne process(es) and {consumer}", flush=True)
     while not stopping:
         dead = [child for child in children if child.poll() is not None]
         if dead:
