@@ -98,6 +98,7 @@ class Phone:
         "dropped_at",
         "failed",
         "first_state_seconds",
+        "gave_up",
         "has_acked",
         "home",
         "index",
@@ -157,6 +158,7 @@ class Phone:
         self.bytes_out = 0
         self.reconnecting_since: float | None = None  # dropped, connecting again since then
         self.reconnects = 0
+        self.gave_up = False  # stopped reconnecting (--join-timeout, or a refused token)
 
     @property
     def live(self) -> bool:
@@ -670,6 +672,7 @@ class Worker:
                     phone.ws.close()
                     phone.ws = None
             self.reconnect_failures[why] += 1
+            phone.gave_up = True
             for answer in list(phone.outstanding.values()):
                 if answer.status == "sent":
                     answer.status = "lost"
@@ -722,7 +725,9 @@ class Worker:
 
     def _send_answer(self, phone: Phone, kind: str) -> None:
         question = phone.question
-        waiting = phone.reconnecting_since is not None  # into the outbox, sent on reconnect
+        # With --reconnect a phone between sockets (dropped, or its drop not yet noticed) keeps
+        # the answer in its outbox, sent once it is back, as the phone page does.
+        waiting = self.reconnect and phone.ready_at is not None and not phone.gave_up
         if not phone.live and not waiting:
             self._skip("not connected")
             return
