@@ -23,8 +23,10 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -157,8 +159,8 @@ def query(site: Site, sql: str, *params) -> list[tuple]:
         return list(connection.execute(sql, params).fetchall())
 
 
-def servers_state(site: Site) -> dict[str, str]:
-    """HAProxy's view of its servers (its admin socket): name -> UP / DOWN / ..."""
+def stat_rows(site: Site) -> list[dict]:
+    """HAProxy's backend rows (its admin socket's ``show stat``)."""
     with socket.socket(socket.AF_UNIX) as admin:
         admin.connect(str(site.directory / "haproxy.sock"))
         admin.sendall(b"show stat\n")
@@ -168,7 +170,12 @@ def servers_state(site: Site) -> dict[str, str]:
     lines = raw.decode().splitlines()
     header = lines[0].lstrip("# ").split(",")
     rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
-    return {row["svname"]: row["status"] for row in rows if row.get("pxname") == "daphne"}
+    return [row for row in rows if row.get("pxname") == "daphne"]
+
+
+def servers_state(site: Site) -> dict[str, str]:
+    """HAProxy's view of its servers: name -> UP / NOLB (drained) / DOWN / ..."""
+    return {row["svname"]: row["status"] for row in stat_rows(site) if row["svname"] != "BACKEND"}
 
 
 def address_tag(secret_key: str, address: str) -> str:
@@ -196,6 +203,42 @@ def test_the_phone_page_and_its_files_are_the_same_on_every_host(site):
     assert hashed
     for path in hashed:
         assert get(site, "app2", path)[0] == 200, path
+
+
+def test_the_shared_redis_away_drains_every_host_and_closes_no_socket(site):
+    """Redis frozen for a few seconds (as in a failover): every host's /readyz fails, HAProxy
+    drains them all (no new connections), and the phones' sockets stay: nobody reconnects, and
+    the answers afterwards count as ever. Only a host that does not answer at all is put down,
+    with its sockets closed (the next test)."""
+    loadtest = site.loadtest(
+        "--phones", "100", "--arrival", "api", "--hold", "12", "--burst", "1",
+        "--host-actions", "", "--ping-interval", "0", report=site.directory / "report-redis.json",
+    )  # fmt: skip
+    (redis_pid,) = site.pids_by_role()["redis"]
+    try:
+        assert wait_for(lambda: sessions(site) >= 100 or loadtest.poll() is not None, 60)
+        os.kill(redis_pid, signal.SIGSTOP)
+        try:
+            drained = wait_for(
+                lambda: all(s.startswith("NOLB") for s in servers_state(site).values()), 15
+            )
+            assert drained, servers_state(site)
+            assert sessions(site) >= 100  # the phones' sockets are still there
+        finally:
+            os.kill(redis_pid, signal.SIGCONT)
+        assert wait_for(lambda: all(s.startswith("UP") for s in servers_state(site).values()))
+        code = loadtest.wait(timeout=TIMEOUT)
+    finally:
+        if loadtest.poll() is None:
+            loadtest.kill()
+    result = json.loads((site.directory / "report-redis.json").read_text())
+    assert code == 0 and result["exactness"]["verdict"].startswith("exact"), result["exactness"]
+    assert result["phones"]["dropped"] == 0 and result["stage"]["dropped"] == 0
+
+
+def sessions(site: Site) -> int:
+    """The sockets HAProxy holds to the app hosts now."""
+    return sum(int(row["scur"] or 0) for row in stat_rows(site) if row.get("svname") != "BACKEND")
 
 
 @pytest.mark.parametrize("how", ["cut", "kill"])
