@@ -13,8 +13,9 @@ Mid-burst one app host is taken away, all of it (its processes killed; or its ca
 switch, its processes running on unheard). The phones on it reconnect through the proxy to the
 other host and resend what was not acknowledged; the stage follows; and every acknowledged
 answer is counted exactly once: stage total == Redis tally == Answer rows == distinct
-participants. Speed is reported by the bench (``python -m loadgen.bench --scenario hosts``),
-never asserted here.
+participants. And when the shared Redis is away for a few seconds, the proxy drains both
+hosts but closes no socket. Speed is reported by the bench (``python -m loadgen.bench
+--scenario hosts``), never asserted here.
 """
 
 from __future__ import annotations
