@@ -87,6 +87,16 @@ SCENARIOS: dict[str, dict] = {
         "phones": 10000,
         "args": ["--join-rate", "250", "--burst", "0", "--forwarded-for", "100"],
     },
+    # Not the product beside the baseline: the several-hosts layout (loadgen.hosts, network
+    # namespaces, root) with one app host, then with two, behind HAProxy over TLS, every phone
+    # from the hall's one address. The phones start at the join POST: over TLS a phone's page
+    # and its files would be some ten handshakes each, and the generator's, not the servers'.
+    "hosts": {
+        "about": "2,000 phones through HAProxy (TLS) to one app host, then to two",
+        "phones": 2000,
+        "args": ["--join-rate", "200", "--burst", "5", "--arrival", "api", "--stages", "2"],
+        "site": True,
+    },
 }
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
@@ -634,7 +644,13 @@ ROWS = [
 
 # --- the limit: the product beside the bare consumer and the ceiling ---------------------------
 
-LABELS = {"product": "product", "baseline": "bare", "ceiling": "ceiling"}
+LABELS = {
+    "product": "product",
+    "baseline": "bare",
+    "ceiling": "ceiling",
+    "one-host": "one app host",
+    "two-hosts": "two app hosts",
+}
 
 
 def joins_per_second(f: dict) -> float | None:
@@ -767,6 +783,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=0, help="Listening port (default: free).")
     parser.add_argument(
+        "--take-away",
+        choices=("kill", "cut"),
+        help="--scenario hosts: mid-burst, take the first app host of the two-host run away "
+        "(kill its processes, or cut its link).",
+    )
+    parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
     )
     args = parser.parse_args(argv)
@@ -788,6 +810,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     scenario = SCENARIOS[args.scenario]
+    if scenario.get("site"):
+        return run_hosts_scenario(args, scenario)
     loadtest_args = ["--phones", str(args.phones or scenario["phones"])]
     hold = args.hold if args.hold is not None else scenario.get("hold")
     if hold is not None:
@@ -936,6 +960,163 @@ def main(argv: list[str] | None = None) -> int:
     say(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")
     ok = all(f.get("exact") for f in figures_by_side.values())
     return 0 if ok else 1
+
+
+# --- several hosts --------------------------------------------------------------------------------
+
+
+def run_site_side(
+    name: str,
+    directory: Path,
+    apps: int,
+    processes: int,
+    loadtest_args: list[str],
+    timeout: float,
+    take_away: str | None = None,
+) -> dict:
+    """One run of the several-hosts layout (``loadgen.hosts.Site``): start it, run the load test
+    from the hall, optionally take the first app host away mid-burst, stop it all."""
+    from loadgen.hosts import Site
+
+    directory.mkdir(parents=True)
+    site = Site(directory, apps=apps, processes=processes)
+    outcome: dict = {"directory": str(directory), "report": None, "apps": apps}
+    try:
+        say(f"{name}: {apps} app host(s) x {processes} Daphne process(es), HAProxy, data host")
+        started = time.monotonic()
+        site.start()
+        outcome["start_seconds"] = round(time.monotonic() - started, 1)
+        outcome["pids"] = site.pids_by_role()
+        outcome["settings"] = {"layer": "default", "fanout": "default"}
+        report_path = directory / "report.json"
+        say(f"{name}: serving at {site.proxy_url}; the load test runs in the hall")
+        started = time.monotonic()
+        process = site.loadtest(*loadtest_args, report=report_path)
+        if take_away:
+            phones = effective_options(loadtest_args).phones
+            taken = site.take_away_mid_burst(site.app_hosts[0], take_away, process, phones // 3)
+            outcome["taken_away"] = f"{take_away} {site.app_hosts[0]}" if taken else None
+        try:
+            outcome["loadtest_exit"] = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            say(f"{name}: the load test did not finish within {timeout:.0f} s; stopping it")
+            outcome["loadtest_exit"] = None
+        outcome["loadtest_seconds"] = round(time.monotonic() - started, 1)
+        outcome["loadtest_log"] = str(site.log("loadtest"))
+        if report_path.exists():
+            outcome["report"] = str(report_path)
+        else:
+            say(f"{name}: no report; see {site.log('loadtest')}")
+    except RuntimeError as error:
+        outcome["error"] = str(error)
+        say(f"{name}: {error}")
+    finally:
+        site.stop()
+    problems = {}
+    for log in directory.glob("app*.log"):
+        text = log.read_text(errors="replace")
+        count = text.count("Traceback") + text.count(" ERROR ")
+        if count:
+            problems[log.name] = count
+    outcome["log_problems"] = problems
+    return outcome
+
+
+def run_hosts_scenario(args: argparse.Namespace, scenario: dict) -> int:
+    """``--scenario hosts``: the same load through HAProxy to one app host running
+    2 x ``--server-processes`` Daphne processes, then to two app hosts running
+    ``--server-processes`` each: as many processes on the same cores, so what differs is the
+    layout."""
+    from loadgen import netns
+
+    reason = netns.unavailable()
+    if reason:
+        raise SystemExit(f"--scenario hosts needs network namespaces: {reason}")
+    loadtest_args = ["--phones", str(args.phones or scenario["phones"])]
+    if args.hold is not None:
+        loadtest_args += ["--hold", f"{args.hold:g}"]
+    loadtest_args += scenario["args"] + shlex.split(args.loadtest_args)
+    options = effective_options(loadtest_args)
+    timeout = args.timeout or loadtest_timeout(options)
+    open_files = raise_open_files()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    work = Path(tempfile.mkdtemp(prefix=f"hosts-{stamp}-", dir=out))
+    per_host = args.server_processes
+    sides = [("one-host", 1, 2 * per_host, None), ("two-hosts", 2, per_host, args.take_away)]
+    say(f"scenario {args.scenario}: {scenario['about']}; working directory {work}")
+    results: dict[str, dict] = {}
+    try:
+        for name, apps, processes, take_away in sides:
+            results[name] = run_site_side(
+                name, work / name, apps, processes, loadtest_args, timeout, take_away
+            )
+    except KeyboardInterrupt:
+        say("interrupted; the hosts are removed")
+        return 130
+    reports = {
+        name: json.loads(Path(result["report"]).read_text()) if result.get("report") else None
+        for name, result in results.items()
+    }
+    by_side = {name: figures(reports[name], results[name].get("pids")) for name in results}
+    title = (
+        f"**hosts** ({scenario['about']}): {options.phones:,} phones from one address through "
+        f"HAProxy (TLS); one app host x {2 * per_host} Daphne processes, then two x {per_host}; "
+        f"a data host (Redis over TCP, PostgreSQL); loadtest {shlex.join(loadtest_args)}"
+        + (f"; {args.take_away} the first app host mid-burst" if args.take_away else "")
+    )
+    table = markdown(title, by_side)
+
+    def proxy_cpu(name: str) -> str:
+        report, pids = reports[name] or {}, (results[name].get("pids") or {}).get("proxy", [])
+        return f"{_n(_cpu(report, pids, 'join'))} / {_n(_cpu(report, pids, 'burst'))}"
+
+    extra = {
+        "dropped -> back p50 / p99": lambda name: _ms(
+            _get(reports[name], "phones", "reconnect_ms")
+        ),
+        "HAProxy CPU % join / burst": proxy_cpu,
+        "the site's start-up, s": lambda name: _n(results[name].get("start_seconds")),
+    }
+    for row, cell in extra.items():
+        table += "| " + " | ".join([row, *(cell(name) for name in results)]) + " |\n"
+    notes = []
+    for name, result in results.items():
+        if result.get("error"):
+            notes.append(f"{name}: {result['error']}")
+        if result.get("loadtest_exit") not in (0,):
+            notes.append(f"{name}: loadtest exit status {result.get('loadtest_exit')}")
+        if result.get("log_problems"):
+            notes.append(f"{name}: errors in server logs {result['log_problems']}")
+        if result.get("taken_away"):
+            notes.append(f"{name}: {result['taken_away']} mid-burst")
+        for warning in by_side[name].get("warnings") or []:
+            notes.append(f"{name}: {warning}")
+    if notes:
+        table += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    print(table, flush=True)
+    summary = {
+        "scenario": args.scenario,
+        "about": scenario["about"],
+        "options": {
+            "server_processes_per_host": per_host,
+            "loadtest_args": loadtest_args,
+            "loadtest_timeout_s": round(timeout),
+            "take_away": args.take_away,
+        },
+        "revision": git_revision(),
+        "machine": {"cpus": os.cpu_count(), "open_files_limit": open_files},
+        "started": stamp,
+        "work_dir": str(work),
+        "runs": results,
+        "figures": by_side,
+        "notes": notes,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(table)
+    say(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")
+    return 0 if all(f.get("exact") for f in by_side.values()) else 1
 
 
 if __name__ == "__main__":

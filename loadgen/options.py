@@ -57,15 +57,23 @@ class Options:
     profile_pids: list[int] = field(default_factory=list)
     profile_rate: int = 250
     profile_blocking: bool = False
+    ca_file: str | None = None  # the authorities an https:// --url's certificate is checked by
+    # After a drop the phones and stage screens connect again (the page's backoff) and resend
+    # what was not acknowledged, as the phone page does; off, a drop ends the phone's run.
+    reconnect: bool = False
 
 
-def parse_target(url: str) -> dict:
+def parse_target(url: str, ca_file: str | None = None) -> dict:
+    """Where one ``--url`` points: http:// (a Daphne process) or https:// (a proxy in front,
+    its certificate checked against the system's authorities or ``ca_file``'s)."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme not in ("http", "ws"):
-        raise LoadTestError(f"{url}: only http:// addresses (point it at Daphne, no TLS)")
+    if parts.scheme not in ("http", "ws", "https", "wss"):
+        raise LoadTestError(f"{url}: only http:// and https:// addresses")
     if not parts.hostname:
         raise LoadTestError(f"{url}: no host")
-    port = parts.port or 80
+    tls = parts.scheme in ("https", "wss")
+    scheme = "https" if tls else "http"
+    port = parts.port or (443 if tls else 80)
     try:
         ip = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)[0][4][0]
     except OSError as error:
@@ -73,12 +81,15 @@ def parse_target(url: str) -> dict:
     address = ip_address(ip)
     local = address.is_loopback or ip in _local_addresses()
     return {
-        "url": f"http://{parts.netloc}",
+        "url": f"{scheme}://{parts.netloc}",
         "ip": ip,
         "port": port,
         "host_header": parts.netloc,
-        "origin": f"http://{parts.netloc}",
+        "origin": f"{scheme}://{parts.netloc}",
         "local": local,
+        "tls": tls,
+        "hostname": parts.hostname,
+        "ca_file": ca_file if tls else None,
     }
 
 

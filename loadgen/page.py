@@ -173,7 +173,7 @@ class Browser:
         self.target = target
         self.pool = HttpPool(target)
         self.cache: dict[str, Entry] = dict(cache) if cache else {}
-        self.base = f"http://{target['host_header']}"
+        self.base = target["url"]
 
     async def fetch(
         self, url: str, role: str, visit: Visit, deadline: float

@@ -38,7 +38,7 @@ from polls import joinguard
 
 from . import values
 from .page import Browser
-from .wsclient import HandshakeError, http_request, ws_connect
+from .wsclient import HandshakeError, http_request, tls_of, ws_connect
 
 NO_RETRY_CLOSE_CODES = (4401, 4403, 4404)
 SWEEP_SECONDS = 0.5
@@ -98,6 +98,7 @@ class Phone:
         "dropped_at",
         "failed",
         "first_state_seconds",
+        "gave_up",
         "has_acked",
         "home",
         "index",
@@ -110,6 +111,8 @@ class Phone:
         "ping_sent",
         "question",
         "ready_at",
+        "reconnecting_since",
+        "reconnects",
         "rng",
         "socket_opened_at",
         "target",
@@ -153,6 +156,9 @@ class Phone:
         self.first_state_seconds: float | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        self.reconnecting_since: float | None = None  # dropped, connecting again since then
+        self.reconnects = 0
+        self.gave_up = False  # stopped reconnecting (--join-timeout, or a refused token)
 
     @property
     def live(self) -> bool:
@@ -229,6 +235,14 @@ class Worker:
         self.bcast_times: list[float] = []
         self.closed_count = 0
         self.heartbeat: asyncio.Task | None = None
+        # reconnecting after a drop (config "reconnect")
+        self.reconnect = bool(config.get("reconnect"))
+        self.reconnect_timeout = float(config.get("join_timeout", 60))
+        self.reconnecting = 0
+        self.reconnect_seconds: list[float] = []
+        self.reconnect_failures: Counter[str] = Counter()
+        self.resent_after_reconnect = 0
+        self.tasks: set[asyncio.Task] = set()
 
     # --- progress --------------------------------------------------------------------------
 
@@ -242,6 +256,8 @@ class Worker:
             "acked": self.acked,
             "errors": sum(self.errors.values()),
             "bcast": len(self.bcast_times),
+            "reconnecting": self.reconnecting,
+            "reconnected": len(self.reconnect_seconds),
             "cpu": time.process_time(),
         }
 
@@ -384,6 +400,7 @@ class Worker:
                         headers=headers,
                         timeout=remaining,  # a browser has no shorter limit
                         body=body,
+                        tls=tls_of(target),
                     )
                     phone.bytes_in += response.wire_bytes
                     phone.bytes_out += response.sent_bytes
@@ -430,11 +447,15 @@ class Worker:
         solution = {"challenge": work["challenge"], "nonce": joinguard.solve(work)}
         return json.dumps({"work": solution}).encode()
 
-    async def _open_socket(self, phone: Phone, deadline: float) -> None:
-        target = phone.target
+    def _socket_path(self, phone: Phone) -> str:
         path = f"/ws/e/{self.code}/?token={quote(phone.token, safe='')}&lang=en"
         if self.config.get("baseline_kind"):
             path += f"&kind={self.config['baseline_kind']}"
+        return path
+
+    async def _open_socket(self, phone: Phone, deadline: float) -> None:
+        target = phone.target
+        path = self._socket_path(phone)
         tries = 0
         while True:
             remaining = deadline - time.monotonic()
@@ -454,6 +475,7 @@ class Worker:
                     on_text=functools.partial(self._on_text, phone),
                     on_close=functools.partial(self._on_close, phone),
                     timeout=remaining,  # a browser has no shorter limit
+                    tls=tls_of(target),
                 )
                 phone.socket_opened_at = phone.ws.opened_at or time.monotonic()
                 self.ws_open_seconds.append(phone.socket_opened_at - started)
@@ -512,7 +534,12 @@ class Worker:
 
     def _on_state(self, phone: Phone, message: dict, now: float) -> None:
         phone.question = message.get("question")
-        if phone.ready_at is None:
+        if phone.reconnecting_since is not None:
+            # The new socket's first state: the loop reconnecting this phone takes it from here
+            # (the socket may not be handed to the phone yet when it comes with the handshake).
+            if phone.waiter is not None and not phone.waiter.done():
+                phone.waiter.set_result(True)
+        elif phone.ready_at is None:
             phone.ready_at = now
             phone.ping_due = now + self.config.get("ping_interval", 0)
             self.ready += 1
@@ -562,7 +589,8 @@ class Worker:
         if by_us or phone.closed_by_us:
             self.closed_count += 1
             return
-        if phone.ready_at is None:
+        if phone.ready_at is None or phone.reconnecting_since is not None:
+            # Closed before its first state: the loop connecting it tries again.
             if phone.waiter is not None and not phone.waiter.done():
                 phone.waiter.set_exception(ConnectionClosed(code))
             return
@@ -571,10 +599,102 @@ class Worker:
         phone.close_code = code
         self.dropped += 1
         self.close_codes[str(code)] += 1
+        if self.reconnect and code not in NO_RETRY_CLOSE_CODES:
+            # As the phone page: what was not acknowledged stays in the outbox, and goes again
+            # (same ids) once the new socket's first state is in.
+            self._spawn(self._reconnect(phone))
+            return
         for answer in list(phone.outstanding.values()):
             if answer.status == "sent":
                 answer.status = "lost"
             self._resolve(answer)
+
+    # --- reconnecting ----------------------------------------------------------------------
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _reconnect(self, phone: Phone) -> None:
+        """socket.js after a drop: full jitter, 0.5 s doubling up to 15 s, the same token, until
+        the first state (then ``_reconnected`` resends the outbox) or ``join_timeout``."""
+        since = phone.reconnecting_since = time.monotonic()
+        self.reconnecting += 1
+        deadline = since + self.reconnect_timeout
+        target = phone.target
+        tries = 0
+        why = "timeout"
+        try:
+            while True:
+                tries += 1
+                cap = min(15.0, 0.5 * 2 ** (tries - 1))
+                await asyncio.sleep(0.5 + phone.rng.random() * max(0.0, cap - 0.5))
+                remaining = deadline - time.monotonic()
+                if phone.closed_by_us:
+                    why = "closed"  # the run ended first
+                    break
+                if remaining <= 0:
+                    break
+                phone.waiter = asyncio.get_running_loop().create_future()
+                try:
+                    phone.ws = await ws_connect(
+                        target["ip"],
+                        target["port"],
+                        self._socket_path(phone),
+                        host_header=target["host_header"],
+                        origin=target["origin"],
+                        on_text=functools.partial(self._on_text, phone),
+                        on_close=functools.partial(self._on_close, phone),
+                        timeout=remaining,
+                        tls=tls_of(target),
+                    )
+                    await asyncio.wait_for(phone.waiter, max(0.1, deadline - time.monotonic()))
+                    if phone.live:
+                        self._reconnected(phone)
+                        return
+                    reason = "closed_after_state"
+                except HandshakeError as error:
+                    reason = f"http_{error.status}"
+                except ConnectionClosed as error:
+                    if error.code in NO_RETRY_CLOSE_CODES:
+                        why = f"close_{error.code}"
+                        break
+                    reason = f"close_{error.code}"
+                except (OSError, TimeoutError, ConnectionError) as error:
+                    reason = type(error).__name__
+                finally:
+                    phone.waiter = None
+                self.join_status[f"reconnect:{reason}"] += 1
+                if phone.ws is not None:
+                    phone.ws.on_text = _ignore
+                    phone.ws.on_close = None
+                    phone.ws.close()
+                    phone.ws = None
+            self.reconnect_failures[why] += 1
+            phone.gave_up = True
+            for answer in list(phone.outstanding.values()):
+                if answer.status == "sent":
+                    answer.status = "lost"
+                self._resolve(answer)
+        finally:
+            if phone.reconnecting_since == since:  # gave up (else _reconnected cleared it)
+                phone.reconnecting_since = None
+                self.reconnecting -= 1
+
+    def _reconnected(self, phone: Phone) -> None:
+        """Back: the time since the drop (to the first state), and the outbox sent again."""
+        self.reconnect_seconds.append(phone.last_rx - phone.dropped_at)
+        phone.reconnects += 1
+        phone.reconnecting_since = None
+        self.reconnecting -= 1
+        phone.ping_due = time.monotonic() + self.config.get("ping_interval", 0)
+        phone.ping_sent = 0.0
+        for answer in sorted(phone.outstanding.values(), key=lambda a: a.first_sent):
+            # A timed-out answer goes again too: the phone page keeps its outbox until an ack.
+            if answer.status in ("sent", "timeout"):
+                self.resent_after_reconnect += 1
+                self._transmit(phone, answer)
 
     # --- answering -------------------------------------------------------------------------
 
@@ -605,7 +725,10 @@ class Worker:
 
     def _send_answer(self, phone: Phone, kind: str) -> None:
         question = phone.question
-        if not phone.live:
+        # With --reconnect a phone between sockets (dropped, or its drop not yet noticed) keeps
+        # the answer in its outbox, sent once it is back, as the phone page does.
+        waiting = self.reconnect and phone.ready_at is not None and not phone.gave_up
+        if not phone.live and not waiting:
             self._skip("not connected")
             return
         if question is None or not question.get("open"):
@@ -630,11 +753,17 @@ class Worker:
         self.answers.append(answer)
         self.unresolved.add(answer)
         self.sent += 1
-        phone.ws.send_text(text)
+        if phone.live:
+            phone.ws.send_text(text)
 
     def _resend(self, phone: Phone, answer: Answer) -> None:
         if answer.status != "sent" or answer.resolved or not phone.live:
             return
+        self._transmit(phone, answer)
+
+    def _transmit(self, phone: Phone, answer: Answer) -> None:
+        """Send an answer again, with its own id: counted at most once whatever came of the
+        first send."""
         question = phone.question or {}
         answer.last_sent = time.monotonic()
         phone.ws.send_text(
@@ -691,6 +820,10 @@ class Worker:
                 if phone.ping_sent and now - phone.ping_sent > pong_within:
                     if phone.last_rx < phone.ping_sent:
                         self.pong_misses += 1
+                        if self.reconnect:  # socket.js: silence is a dead line; drop it
+                            phone.ping_sent = 0.0
+                            phone.ws._abort()
+                            continue
                     phone.ping_sent = 0.0
                 if now >= phone.ping_due:
                     count += 1
@@ -752,6 +885,7 @@ class Worker:
                     "dropped_at": phone.dropped_at,
                     "close_code": phone.close_code,
                     "live": phone.live,
+                    "reconnects": phone.reconnects,
                     "has_acked": phone.has_acked,
                     "acked_value": phone.acked_value,
                     "uncertain": uncertain,
@@ -778,6 +912,9 @@ class Worker:
             "pong_misses": self.pong_misses,
             "pings": self.pings,
             "messages_in": self.messages_in,
+            "reconnect_seconds": self.reconnect_seconds,
+            "reconnect_failures": dict(self.reconnect_failures),
+            "resent_after_reconnect": self.resent_after_reconnect,
         }
 
     async def close(self, timeout: float = 15.0) -> int:
@@ -786,6 +923,7 @@ class Worker:
             self.heartbeat.cancel()
         expected = 0
         for phone in self.phones:
+            phone.closed_by_us = True  # a reconnect under way stops
             if phone.ws is not None:
                 phone.closed_by_us = True
                 phone.ws.close()

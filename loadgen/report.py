@@ -81,6 +81,7 @@ def stage_section(run: Runner, acked: list, unacked_sends: list, check: dict) ->
     stage_figures: dict[str, Any] = {
         "clients": len(run.stages),
         "dropped": sum(1 for stage in run.stages if stage.closed_code is not None),
+        "reconnects": sum(stage.reconnects for stage in run.stages),
     }
     if run.stages and question_id is not None and run.v0 is not None:
         series = [stats.StageSeries(stage.series.get(question_id, [])) for stage in run.stages]
@@ -294,6 +295,12 @@ def build(run: Runner, results: dict, held: int, check: dict) -> dict:
             "close_codes": dict(results.get("close_codes", {})),
             "heartbeat_misses": results.get("pong_misses", 0),
             "pings": results.get("pings", 0),
+            # With --reconnect: drops that came back (drop -> first state of the new socket),
+            # those that did not, and the answers sent again on the new socket.
+            "reconnected": len(results.get("reconnect_seconds", [])),
+            "reconnect_ms": stats.summary_ms(results.get("reconnect_seconds", [])),
+            "reconnect_failures": dict(results.get("reconnect_failures", {})),
+            "resent_after_reconnect": results.get("resent_after_reconnect", 0),
         },
         "join": join_section(run, results, ready),
         "arrival": arrival_section(run, results, ready),

@@ -59,7 +59,7 @@ from .options import (
 )
 from .stage import StageClient
 from .workers import LocalWorker, ProcessWorker
-from .wsclient import HandshakeError, http_request
+from .wsclient import HandshakeError, http_request, tls_of
 
 
 class Runner:
@@ -123,7 +123,7 @@ class Runner:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="loadtest-db")
         self.started_wall = datetime.now(UTC)
         self.started = time.monotonic()
-        self.targets = [parse_target(url) for url in options.urls]
+        self.targets = [parse_target(url, options.ca_file) for url in options.urls]
         progress = None
         try:
             await self._prepare()
@@ -290,6 +290,8 @@ class Runner:
             "ping_interval": options.ping_interval,
             "pong_timeout": 10.0,
             "ack_timeout": options.ack_timeout,
+            "join_timeout": options.join_timeout,
+            "reconnect": options.reconnect,
             "forwarded_for": options.forwarded_for,
             "baseline_kind": self.info["kind"] if options.baseline else None,
             "arrival": self.arrival,
@@ -340,7 +342,8 @@ class Runner:
         count = self.options.stages or len(self.targets)
         path = f"/ws/e/{self.info['code']}/stage/?key={key}"
         for number in range(count):
-            stage = StageClient(self.targets[number % len(self.targets)], path)
+            target = self.targets[number % len(self.targets)]
+            stage = StageClient(target, path, reconnect=self.options.reconnect)
             try:
                 await stage.connect()
             except (HandshakeError, OSError, TimeoutError, ConnectionError) as error:
@@ -479,6 +482,7 @@ class Runner:
                 "POST",
                 f"/api/e/{self.info['code']}/broadcast?question={question}&kind={self.info['kind']}",
                 host_header=target["host_header"],
+                tls=tls_of(target),
             )
             if response.status != 200:
                 raise LoadTestError(f"baseline broadcast: HTTP {response.status}")
@@ -549,6 +553,7 @@ class Runner:
                 "GET",
                 f"/api/e/{self.info['code']}/counts",
                 host_header=target["host_header"],
+                tls=tls_of(target),
             )
         except (OSError, TimeoutError, ConnectionError) as error:
             raise LoadTestError(f"cannot reach the baseline at {target['url']}: {error}") from error
@@ -575,7 +580,13 @@ class Runner:
                 f"ready {totals['ready']}/{self.options.phones} "
                 f"(joining {totals['joining']}, failed {totals['failed']}) "
                 f"| answers sent {totals['sent']} acked {totals['acked']} "
-                f"errors {totals['errors']} | dropped {totals['dropped']}{stage}"
+                f"errors {totals['errors']} | dropped {totals['dropped']}"
+                + (
+                    f" (reconnected {totals['reconnected']}, reconnecting {totals['reconnecting']})"
+                    if self.options.reconnect
+                    else ""
+                )
+                + stage
             )
 
     # the exactness check

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections import defaultdict
 
-from .wsclient import ws_connect
+from .wsclient import HandshakeError, tls_of, ws_connect
 
 
 class StageClient:
     """A stage screen: keeps every results snapshot's receipt time and version."""
 
-    def __init__(self, target: dict, path: str) -> None:
+    def __init__(self, target: dict, path: str, reconnect: bool = False) -> None:
         self.target = target
         self.path = path
+        self.reconnect = reconnect  # as the stage page: a dropped socket connects again
+        self.reconnects = 0
+        self.closing = False
+        self.again: asyncio.Task | None = None
         self.ws = None
         self.series: dict[int, list[tuple[float, int]]] = defaultdict(list)
         self.latest: dict[int, dict] = {}
@@ -35,6 +40,7 @@ class StageClient:
             on_text=self.on_text,
             on_close=self.on_close,
             timeout=timeout,
+            tls=tls_of(self.target),
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.first_results), timeout)
@@ -61,11 +67,39 @@ class StageClient:
             self.closed_code = code
         if not self.first_results.done():
             self.first_results.set_result(False)
+        if self.reconnect and not by_us and not self.closing:
+            task = asyncio.get_running_loop().create_task(self._again())
+            self.again = task  # held: a task nobody holds may be collected mid-run
+
+    async def _again(self) -> None:
+        """socket.js's backoff; the new socket's first snapshot is the tally as it is now."""
+        tries = 0
+        while not self.closing:
+            tries += 1
+            cap = min(15.0, 0.5 * 2 ** (tries - 1))
+            await asyncio.sleep(0.5 + random.random() * max(0.0, cap - 0.5))  # noqa: S311
+            try:
+                self.ws = await ws_connect(
+                    self.target["ip"],
+                    self.target["port"],
+                    self.path,
+                    host_header=self.target["host_header"],
+                    origin=self.target["origin"],
+                    on_text=self.on_text,
+                    on_close=self.on_close,
+                    timeout=15.0,
+                    tls=tls_of(self.target),
+                )
+            except (HandshakeError, OSError, TimeoutError, ConnectionError):
+                continue
+            self.reconnects += 1
+            return
 
     def shown_version(self, question_id: int) -> int:
         latest = self.latest.get(question_id)
         return latest["version"] if latest else -1
 
     def close(self) -> None:
+        self.closing = True
         if self.ws is not None:
             self.ws.close()

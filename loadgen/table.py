@@ -39,6 +39,19 @@ def rows(report: dict) -> list[tuple[str, str]]:
             f"{phones['connected']:,} / {phones['held']:,} / {phones['dropped']:,} "
             f"of {phones['target']:,}",
         ),
+        *(
+            [
+                (
+                    "dropped -> back p50 / p99",
+                    _ms(phones["reconnect_ms"], "p50", "p99")
+                    + f" ({phones['reconnected']:,} back, "
+                    + f"{sum(phones['reconnect_failures'].values()):,} not; "
+                    + f"{phones['resent_after_reconnect']:,} answers sent again)",
+                )
+            ]
+            if phones.get("reconnected") or phones.get("reconnect_failures")
+            else []
+        ),
         (
             "join ok / failed",
             f"{join['ok']:,} / {join['failed']:,} ({join['success_percent']}%)"

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import random
+import ssl
 import struct
 import time
 from collections import deque
@@ -23,6 +24,25 @@ from collections.abc import Callable
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CLOSE_TIMEOUT = 5.0
 _random = random.Random()  # noqa: S311 - masking keys need not be secret (RFC 6455 10.3)
+
+
+_contexts: dict[str | None, ssl.SSLContext] = {}
+
+
+def tls_of(target: dict) -> dict:
+    """``create_connection``'s TLS arguments for a target (none for http://): the certificate
+    checked against the system's authorities, or ``ca_file``'s. One context per process and
+    authority file (a context cannot cross into a worker process; each makes its own)."""
+    if not target.get("tls"):
+        return {}
+    ca_file = target.get("ca_file")
+    context = _contexts.get(ca_file)
+    if context is None:
+        context = ssl.create_default_context(cafile=ca_file)
+        # HTTP/1.1 only: the phones' sockets are RFC 6455 upgrades, which HTTP/2 has not.
+        context.set_alpn_protocols(["http/1.1"])
+        _contexts[ca_file] = context
+    return {"ssl": context, "server_hostname": target["hostname"]}
 
 
 class HandshakeError(Exception):
@@ -189,14 +209,17 @@ async def http_request(
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
     body: bytes = b"",
+    tls: dict | None = None,
 ) -> HttpResponse:
-    """One request on a fresh connection (what a phone's browser does for the join call)."""
+    """One request on a fresh connection (what a phone's browser does for the join call);
+    ``tls``: ``tls_of(target)`` for https://."""
     loop = asyncio.get_running_loop()
     request = _request_bytes(method, path, host_header, headers, body, close=True)
     done = loop.create_future()
     started = time.monotonic()
     transport, _protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: _HttpProtocol(request, done), host, port), timeout
+        loop.create_connection(lambda: _HttpProtocol(request, done), host, port, **(tls or {})),
+        timeout,
     )
     try:
         response = await asyncio.wait_for(done, max(0.1, timeout - (time.monotonic() - started)))
@@ -326,7 +349,10 @@ class HttpPool:
     async def _connect(self, timeout: float) -> _KeptAlive:
         loop = asyncio.get_running_loop()
         _transport, connection = await asyncio.wait_for(
-            loop.create_connection(_KeptAlive, self.target["ip"], self.target["port"]), timeout
+            loop.create_connection(
+                _KeptAlive, self.target["ip"], self.target["port"], **tls_of(self.target)
+            ),
+            timeout,
         )
         self.opened += 1
         self.connections.append(connection)
@@ -628,8 +654,10 @@ async def ws_connect(
     on_text: TextHandler,
     on_close: CloseHandler,
     timeout: float = 10.0,
+    tls: dict | None = None,
 ) -> WebSocket:
-    """Open a WebSocket; raises HandshakeError, OSError or TimeoutError."""
+    """Open a WebSocket (``tls``: ``tls_of(target)`` for wss://); raises HandshakeError,
+    OSError or TimeoutError."""
     loop = asyncio.get_running_loop()
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
@@ -639,7 +667,9 @@ async def ws_connect(
     ).encode("latin-1")
     started = time.monotonic()
     transport, protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: WebSocket(request, key, on_text, on_close), host, port),
+        loop.create_connection(
+            lambda: WebSocket(request, key, on_text, on_close), host, port, **(tls or {})
+        ),
         timeout,
     )
     try:

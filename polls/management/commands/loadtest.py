@@ -32,8 +32,8 @@ class Command(BaseCommand):
             "--url",
             action="append",
             dest="urls",
-            help=f"Server address (default {DEFAULT_URL}); repeat for several server "
-            "processes: phones are spread round-robin.",
+            help=f"Server address, http:// or https:// (default {DEFAULT_URL}); repeat for "
+            "several server processes: phones are spread round-robin.",
         )
         parser.add_argument("--phones", type=int, default=100, help="Simulated phones.")
         parser.add_argument(
@@ -146,6 +146,17 @@ class Command(BaseCommand):
             help="Processes to profile (comma-separated, repeatable; default: the processes "
             "listening on local --url ports).",
         )
+        parser.add_argument(
+            "--ca-file",
+            help="Certificate authorities (PEM) an https:// --url's certificate is checked "
+            "against, instead of the system's (a proxy with a private certificate).",
+        )
+        parser.add_argument(
+            "--reconnect",
+            action="store_true",
+            help="A dropped phone or stage screen connects again (the page's backoff) and "
+            "resends its unacknowledged answers, as the phone page does.",
+        )
         parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s.")
         parser.add_argument(
             "--profile-blocking",
@@ -194,6 +205,8 @@ class Command(BaseCommand):
             profile_pids=_pids(o["profile_pids"], "--profile-pids"),
             profile_rate=o["profile_rate"],
             profile_blocking=o["profile_blocking"],
+            ca_file=o["ca_file"],
+            reconnect=o["reconnect"],
         )
         try:
             result = run(options, stream=self.stderr._out)
