@@ -38,7 +38,7 @@ from polls import joinguard
 
 from . import values
 from .page import Browser
-from .wsclient import HandshakeError, http_request, tls_of, ws_connect
+from .wsclient import HandshakeError, http_request, reconnect_delay, tls_of, ws_connect
 
 NO_RETRY_CLOSE_CODES = (4401, 4403, 4404)
 SWEEP_SECONDS = 0.5
@@ -504,9 +504,7 @@ class Worker:
                 phone.ws.close()
                 phone.ws = None
             tries += 1
-            # socket.js: full jitter, 0.5 s doubling up to 15 s.
-            cap = min(15.0, 0.5 * 2 ** (tries - 1))
-            await asyncio.sleep(0.5 + phone.rng.random() * max(0.0, cap - 0.5))
+            await asyncio.sleep(reconnect_delay(tries, phone.rng))
 
     # --- messages --------------------------------------------------------------------------
 
@@ -628,8 +626,7 @@ class Worker:
         try:
             while True:
                 tries += 1
-                cap = min(15.0, 0.5 * 2 ** (tries - 1))
-                await asyncio.sleep(0.5 + phone.rng.random() * max(0.0, cap - 0.5))
+                await asyncio.sleep(reconnect_delay(tries, phone.rng))
                 remaining = deadline - time.monotonic()
                 if phone.closed_by_us:
                     why = "closed"  # the run ended first

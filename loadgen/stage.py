@@ -9,7 +9,10 @@ import random
 import time
 from collections import defaultdict
 
-from .wsclient import HandshakeError, tls_of, ws_connect
+from .wsclient import HandshakeError, reconnect_delay, tls_of, ws_connect
+
+# A stage's reconnect jitter: no seed needed, the phones' own are what a run repeats.
+_jitter = random.Random()  # noqa: S311
 
 
 class StageClient:
@@ -76,8 +79,7 @@ class StageClient:
         tries = 0
         while not self.closing:
             tries += 1
-            cap = min(15.0, 0.5 * 2 ** (tries - 1))
-            await asyncio.sleep(0.5 + random.random() * max(0.0, cap - 0.5))  # noqa: S311
+            await asyncio.sleep(reconnect_delay(tries, _jitter))
             try:
                 self.ws = await ws_connect(
                     self.target["ip"],

@@ -23,6 +23,17 @@ from collections.abc import Callable
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CLOSE_TIMEOUT = 5.0
+# static/polls/socket.js's reconnect backoff: full jitter between 0.5 s and a cap that starts at
+# 1.5 s and doubles per try up to 15 s.
+MIN_DELAY, FIRST_SPREAD, MAX_DELAY = 0.5, 1.5, 15.0
+
+
+def reconnect_delay(tries: int, rng: random.Random) -> float:
+    """Seconds before reconnect attempt ``tries`` (1, 2, ...), as a phone page waits them."""
+    cap = min(MAX_DELAY, FIRST_SPREAD * 2 ** (tries - 1))
+    return MIN_DELAY + rng.random() * (cap - MIN_DELAY)
+
+
 _random = random.Random()  # noqa: S311 - masking keys need not be secret (RFC 6455 10.3)
 
 

@@ -6,6 +6,7 @@
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 15000;
+const FIRST_SPREAD = 1500; // the first retry: 0.5-1.5 s after the drop
 const PING_EVERY = 25000;
 const PONG_WITHIN = 10000;
 const GIVE_UP_AFTER = 8000; // ms without a word over a WebSocket: fall back
@@ -158,8 +159,9 @@ export function openSocket(
     tries += 1;
     if (tries > GIVE_UP_TRIES && !http && !proven) return fallBack();
     status('reconnecting');
-    // Full jitter keeps thousands of phones from reconnecting in lockstep after a restart.
-    const cap = Math.min(MAX_DELAY, MIN_DELAY * 2 ** (tries - 1));
+    // Full jitter keeps thousands of phones from reconnecting in lockstep after a restart,
+    // the first retry too: a hall whose server went away all drops in the same instant.
+    const cap = Math.min(MAX_DELAY, FIRST_SPREAD * 2 ** (tries - 1));
     retryTimer = setTimeout(connect, MIN_DELAY + Math.random() * (cap - MIN_DELAY));
   }
 
