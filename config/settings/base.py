@@ -185,9 +185,10 @@ ZP_REDIS_WAIT_REPLICAS = int(os.environ.get("ZP_REDIS_WAIT_REPLICAS", "0"))
 ZP_REDIS_WAIT_MS = int(os.environ.get("ZP_REDIS_WAIT_MS", "1000"))
 if ZP_REDIS_WAIT_REPLICAS < 0:
     raise ImproperlyConfigured("ZP_REDIS_WAIT_REPLICAS must be 0 or more")
-if ZP_REDIS_WAIT_MS < 1:
-    # WAIT's timeout 0 means "for ever": one replica away would hold every answer.
-    raise ImproperlyConfigured("ZP_REDIS_WAIT_MS must be at least 1 (milliseconds)")
+if not 1 <= ZP_REDIS_WAIT_MS <= 9000:
+    # WAIT's timeout 0 means "for ever": one replica away would hold every answer. Past the
+    # clients' 10 s socket timeout (polls.redis_client) the read would give up first.
+    raise ImproperlyConfigured("ZP_REDIS_WAIT_MS must be at least 1 and at most 9000 (ms)")
 
 
 def channel_layer_settings(
