@@ -155,8 +155,17 @@ class Servers:
     """Redis, N server processes on one port and (product) the answer writer, in ``directory``.
     The server processes are Daphne's, or the ceiling's (still under ``pids["daphne"]``)."""
 
-    def __init__(self, directory: Path, processes: int, env: dict, side: str, runner: dict) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        processes: int,
+        env: dict,
+        side: str,
+        runner: dict,
+        redis_url: str | None = None,
+    ) -> None:
         self.directory = directory
+        self.redis_url = redis_url  # a running Redis of the caller's, instead of a private one
         self.count = processes
         self.env = env
         self.side = side
@@ -188,7 +197,10 @@ class Servers:
         return path.open("wb")
 
     def start(self, port: int = 0) -> None:
-        url, self.redis = start_redis(self.directory / "redis", fsync="always")
+        if self.redis_url:
+            url = self.redis_url  # neither started nor stopped here
+        else:
+            url, self.redis = start_redis(self.directory / "redis", fsync="always")
         self.env["REDIS_URL"] = url
         if not self.baseline:
             self.manage("migrate", "--noinput")
@@ -386,9 +398,10 @@ def run_side(
     port: int,
     runner: dict,
     profile: bool = False,
+    redis_url: str | None = None,
 ) -> dict:
     directory.mkdir(parents=True)
-    servers = Servers(directory, processes, env, side=name, runner=runner)
+    servers = Servers(directory, processes, env, side=name, runner=runner, redis_url=redis_url)
     outcome: dict = {"directory": str(directory), "report": None}
     try:
         say(f"{name}: starting Redis, {processes} server process(es) in {directory}")
@@ -739,6 +752,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=0, help="Listening port (default: free).")
     parser.add_argument(
+        "--redis-url",
+        help="A running Redis to use (flushed by you between runs), e.g. a primary with its "
+        "replica for ZP_REDIS_WAIT_REPLICAS; default: a private one per side.",
+    )
+    parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
     )
     args = parser.parse_args(argv)
@@ -828,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.port,
                 runner,
                 args.profile,
+                args.redis_url,
             )
     except KeyboardInterrupt:
         say("interrupted; the servers are stopped")
