@@ -30,9 +30,12 @@ from tests.servers import free_port
 
 SERVICE = "zaalpeiling"
 HOST = "127.0.0.1"
-# Fast enough for a test: a primary silent for 1 s is down, a failover may take 5 s.
+# Fast enough for a test: a primary silent for 1 s is down.
 DOWN_AFTER_MS = 1000
-FAILOVER_TIMEOUT_MS = 5000
+# Long on purpose: a sentinel "fixes" a replica that replicates from another address than the
+# primary's (the ReplicationLink's) once it has been so for failover-timeout, which would take
+# the link out of the path mid-test. A failover here takes a second or two whatever this is.
+FAILOVER_TIMEOUT_MS = 120_000
 
 
 def _wait(predicate, seconds: float, what: str, interval: float = 0.05):
@@ -103,6 +106,11 @@ class RedisNode:
         info = self.client().info("replication")
         return info["role"] == "slave" and info.get("master_link_status") == "up"
 
+    def replicating_from(self) -> int | None:
+        """The port this replica's primary has (from its own view), None if it is none's."""
+        info = self.client().info("replication")
+        return int(info["master_port"]) if info["role"] == "slave" else None
+
 
 class ReplicationLink:
     """A TCP forwarder between a replica and its primary that the test can hold or cut.
@@ -121,13 +129,18 @@ class ReplicationLink:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         self.held = threading.Event()
+        self.holding = threading.Event()  # the forwarder has stopped reading the primary
         self.stopping = threading.Event()
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         self.thread = threading.Thread(target=self._run, name="replication-link", daemon=True)
         self.thread.start()
 
     def hold(self) -> None:
+        """Returns once nothing more is forwarded to the replica: a write made after this call
+        stays with the primary."""
         self.held.set()
+        if not self.holding.wait(timeout=5):
+            raise TimeoutError("the replication link did not stop forwarding")
 
     def cut(self) -> None:
         self.stopping.set()
@@ -142,6 +155,7 @@ class ReplicationLink:
                         if up in upstream_registered:
                             self.selector.unregister(up)
                             upstream_registered.discard(up)
+                    self.holding.set()
                 for key, _events in self.selector.select(timeout=0.05):
                     if key.data is None:
                         self._accept(upstream_registered)
