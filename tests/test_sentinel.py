@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,36 +68,81 @@ async def stage_results(stack, version: int) -> dict:
                 return message
 
 
+class Hall:
+    """``PHONES`` phones that each resend an answer until it is acknowledged (test_faults'
+    Phone), all answering at once, each time another value than their last."""
+
+    def __init__(self, stack, seed: int) -> None:
+        self.question_id, self.options = stack.current_question(CODE)
+        rng = random.Random(seed)
+        self.rng = rng
+        self.phones = [
+            Phone([stack.port], self.question_id, self.options, random.Random(rng.random()))
+            for _ in range(PHONES)
+        ]
+
+    async def join_and_answer(self) -> None:
+        await asyncio.wait_for(asyncio.gather(*(p.run(answers=1) for p in self.phones)), 30)
+
+    async def answer(self, message_id: str) -> None:
+        async def one(phone):
+            # Another value than the last: an answer lost would show as the old one.
+            value = self.rng.choice([option for option in self.options if option != phone.final])
+            await phone.deliver(message_id, value)
+            phone.final = value
+
+        await asyncio.gather(*(one(phone) for phone in self.phones))
+
+    def acked(self, message_id: str) -> int:
+        return sum(message_id in phone.acked for phone in self.phones)
+
+    def resends(self) -> list[int]:
+        return [phone.resends for phone in self.phones]
+
+
+def check_counted_once(stack, client, hall: Hall, answers: int) -> None:
+    """Every phone's answers acknowledged, and its last one counted once: in the tally of the
+    node ``client`` talks to, on a new stage screen, in the Answer rows."""
+    question_id = hall.question_id
+    participants = {
+        read_participant_token(phone.token, CODE).participant_id: phone.final
+        for phone in hall.phones
+    }
+    assert all(len(phone.acked) == answers for phone in hall.phones)
+    assert counted(client, question_id) == participants
+    meta = client.hgetall(tally.question_keys(question_id)["meta"])
+    counts = {
+        key.decode(): int(value)
+        for key, value in client.hgetall(tally.question_keys(question_id)["counts"]).items()
+    }
+    assert int(meta[b"total"]) == len(participants) == sum(counts.values()) == PHONES
+    stage = asyncio.run(stage_results(stack, int(meta[b"version"])))
+    assert stage["total"] == PHONES and stage["counts"] == counts
+    assert wait_for_rows(stack, question_id, participants) == participants
+    assert len(answer_rows(stack, question_id)) == PHONES
+
+
 @pytest.mark.e2e
 def test_primary_killed_mid_burst_loses_no_acknowledged_answer(tmp_path, redis_group):
     group = redis_group
     stack = sentinel_stack(tmp_path, group, wait_replicas=1)
-    question_id, options = stack.current_question(CODE)
-    rng = random.Random(13)
-    phones = [
-        Phone([stack.port], question_id, options, random.Random(rng.random()))
-        for _ in range(PHONES)
-    ]
-
-    async def deliver_all(message_id: str) -> None:
-        async def one(phone):
-            # Another value than the last: an answer lost would show as the old one.
-            value = rng.choice([option for option in options if option != phone.final])
-            await phone.deliver(message_id, value)
-            phone.final = value
-
-        await asyncio.gather(*(one(phone) for phone in phones))
+    hall = Hall(stack, seed=13)
 
     async def scenario():
-        await asyncio.wait_for(asyncio.gather(*(phone.run(answers=1) for phone in phones)), 30)
+        await hall.join_and_answer()
         # The replica falls behind: what the primary writes from here on it does not get.
         group.link.hold()
-        probe = group.primary.client()
-        probe.set("zp:test:held", "1")  # acknowledged by the primary alone
-        burst = asyncio.create_task(deliver_all("m1"))
-        await asyncio.sleep(1.0)  # the burst runs into WAIT's timeout, again and again
-        acked_while_held = sum("m1" in phone.acked for phone in phones)
-        resends_while_held = sum(phone.resends for phone in phones)
+        assert group.replica.replicating_from() == group.link.port  # still through the link
+        group.primary.client().set("zp:test:held", "1")  # acknowledged by the primary alone
+        before = hall.resends()
+        burst = asyncio.create_task(hall.answer("m1"))
+        # Until every phone has been refused at least once (WAIT's timeout, again and again).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+            now == then for now, then in zip(hall.resends(), before, strict=True)
+        ):
+            await asyncio.sleep(0.05)
+        held = hall.acked("m1"), sum(hall.resends()) - sum(before)
         group.primary.kill()  # mid-burst: phones are still sending
         group.link.cut()
         promoted = await asyncio.to_thread(group.wait_for_failover, group.primary.port)
@@ -104,39 +150,52 @@ def test_primary_killed_mid_burst_loses_no_acknowledged_answer(tmp_path, redis_g
         await asyncio.to_thread(group.primary.start, promoted.port)
         await asyncio.wait_for(burst, 60)
         # The show goes on, on the same Daphne processes: one more answer each.
-        await asyncio.wait_for(deliver_all("m2"), 30)
-        return promoted, acked_while_held, resends_while_held
+        await asyncio.wait_for(hall.answer("m2"), 30)
+        return promoted, held
 
     try:
-        promoted, acked_while_held, resends_while_held = asyncio.run(scenario())
-        client = promoted.client()
-        resends = sum(phone.resends for phone in phones)
+        promoted, (acked_while_held, resends_while_held) = asyncio.run(scenario())
         print(
             f"\nprimary kill -9 with the replica held: {acked_while_held} of {PHONES} answers "
-            f"acknowledged while held ({resends_while_held} resends then), {resends} resends "
-            f"in all; port {promoted.port} promoted"
+            f"acknowledged while held ({resends_while_held} resends then), "
+            f"{sum(hall.resends())} resends in all; port {promoted.port} promoted"
         )
+        client = promoted.client()
         # The fault is real: a write the primary alone acknowledged is gone after the failover.
         assert client.get("zp:test:held") is None
         # WAIT held every acknowledgement back while the replica lacked the answer...
-        assert acked_while_held == 0 and resends_while_held >= PHONES
+        assert acked_while_held == 0
+        assert resends_while_held >= PHONES
         # ...and every answer acknowledged is counted once: Redis, stage, database, phones.
-        participants = {
-            read_participant_token(phone.token, CODE).participant_id: phone.final
-            for phone in phones
-        }
-        assert all(len(phone.acked) == 3 for phone in phones)
-        assert counted(client, question_id) == participants
-        meta = client.hgetall(tally.question_keys(question_id)["meta"])
-        counts = {
-            key.decode(): int(value)
-            for key, value in client.hgetall(tally.question_keys(question_id)["counts"]).items()
-        }
-        assert int(meta[b"total"]) == len(participants) == sum(counts.values()) == PHONES
-        stage = asyncio.run(stage_results(stack, int(meta[b"version"])))
-        assert stage["total"] == PHONES and stage["counts"] == counts
-        assert wait_for_rows(stack, question_id, participants) == participants
-        assert len(answer_rows(stack, question_id)) == PHONES
+        check_counted_once(stack, client, hall, answers=3)
+    finally:
+        stack.stop()
+
+
+@pytest.mark.e2e
+def test_a_switchover_mid_burst_moves_every_process_to_the_new_primary(tmp_path, redis_group):
+    """``SENTINEL FAILOVER``: the replica is promoted while the old primary still takes writes,
+    and the old one is made its replica some seconds later (the sentinels wait 8 s before they
+    reconfigure a node that still says it is a primary). Phones keep answering throughout."""
+    group = redis_group
+    stack = sentinel_stack(tmp_path, group, wait_replicas=1)
+    hall = Hall(stack, seed=17)
+
+    async def scenario():
+        await hall.join_and_answer()
+        burst = asyncio.create_task(hall.answer("m1"))
+        await asyncio.sleep(0.05)
+        group.sentinels[0].client().sentinel_failover(SERVICE)
+        promoted = await asyncio.to_thread(group.wait_for_failover, group.primary.port)
+        await asyncio.wait_for(burst, 60)
+        await asyncio.wait_for(hall.answer("m2"), 30)
+        return promoted
+
+    try:
+        promoted = asyncio.run(scenario())
+        print(f"\nswitchover to port {promoted.port}: {sum(hall.resends())} resends")
+        assert promoted is group.replica
+        check_counted_once(stack, promoted.client(), hall, answers=3)
     finally:
         stack.stop()
 
@@ -176,9 +235,12 @@ def test_waiting_for_a_replica_that_is_not_there_refuses_the_answer(redis, quest
     with pytest.raises(tally.TallyUnavailable):
         asyncio.run(tally.record_answer(question.id, question.kind, "p1", "m0", option.id))
     assert redis.info("commandstats")["cmdstat_wait"]["calls"] == 2
+    # A host closing the question: written on the primary, yet refused (the action's retry
+    # writes the database's flags again).
     with pytest.raises(tally.TallyUnavailable, match="0 of 1 replicas"):
         tally.set_open(question.id, False)
     settings.ZP_REDIS_WAIT_REPLICAS = 0
+    tally.set_open(question.id, True)
     again = asyncio.run(tally.record_answer(question.id, question.kind, "p1", "m0", option.id))
     assert again.status == "duplicate"
     assert tally.read_snapshot_sync(question.id).total == 1
