@@ -93,6 +93,18 @@ class Hall:
 
         await asyncio.gather(*(one(phone) for phone in self.phones))
 
+    def participants(self) -> dict[str, int]:
+        """Each phone's participant id and its last answer."""
+        return {
+            read_participant_token(phone.token, CODE).participant_id: phone.final
+            for phone in self.phones
+        }
+
+    def rows_once_written(self, stack) -> dict[str, int]:
+        rows = wait_for_rows(stack, self.question_id, self.participants())
+        assert rows == self.participants()
+        return rows
+
     def acked(self, message_id: str) -> int:
         return sum(message_id in phone.acked for phone in self.phones)
 
@@ -104,10 +116,7 @@ def check_counted_once(stack, client, hall: Hall, answers: int) -> None:
     """Every phone's answers acknowledged, and its last one counted once: in the tally of the
     node ``client`` talks to, on a new stage screen, in the Answer rows."""
     question_id = hall.question_id
-    participants = {
-        read_participant_token(phone.token, CODE).participant_id: phone.final
-        for phone in hall.phones
-    }
+    participants = hall.participants()
     assert all(len(phone.acked) == answers for phone in hall.phones)
     assert counted(client, question_id) == participants
     meta = client.hgetall(tally.question_keys(question_id)["meta"])
@@ -130,6 +139,7 @@ def test_primary_killed_mid_burst_loses_no_acknowledged_answer(tmp_path, redis_g
 
     async def scenario():
         await hall.join_and_answer()
+        first = await asyncio.to_thread(hall.rows_once_written, stack)
         # The replica falls behind: what the primary writes from here on it does not get.
         group.link.hold()
         assert group.replica.replicating_from() == group.link.port  # still through the link
@@ -143,6 +153,8 @@ def test_primary_killed_mid_burst_loses_no_acknowledged_answer(tmp_path, redis_g
         ):
             await asyncio.sleep(0.05)
         held = hall.acked("m1"), sum(hall.resends()) - sum(before)
+        # Counted on the primary alone, so not in the table either (the writer waits too).
+        assert await asyncio.to_thread(answer_rows, stack, hall.question_id) == first
         group.primary.kill()  # mid-burst: phones are still sending
         group.link.cut()
         promoted = await asyncio.to_thread(group.wait_for_failover, group.primary.port)
