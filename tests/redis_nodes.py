@@ -38,7 +38,7 @@ DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 120_000
 
 
-def _wait(predicate, seconds: float, what: str, interval: float = 0.05):
+def wait_until(predicate, seconds: float, what: str, interval: float = 0.05):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with contextlib.suppress(redis.RedisError, OSError):
@@ -90,7 +90,7 @@ class RedisNode:
         if replica_of is not None:
             command += ["--replicaof", HOST, str(replica_of)]
         self.process = subprocess.Popen(command, cwd=self.directory)
-        _wait(lambda: self.client().ping(), 10, f"redis-server on port {self.port} answering")
+        wait_until(lambda: self.client().ping(), 10, f"redis-server on port {self.port} answering")
         return self
 
     def kill(self) -> None:
@@ -233,7 +233,7 @@ class SentinelNode:
         self.process = subprocess.Popen(
             [redis_server_binary(), str(config), "--sentinel"], cwd=self.directory
         )
-        _wait(lambda: self.client().ping(), 10, f"sentinel on port {self.port} answering")
+        wait_until(lambda: self.client().ping(), 10, f"sentinel on port {self.port} answering")
         return self
 
     def primary_port(self) -> int:
@@ -257,7 +257,7 @@ class RedisGroup:
         replica = RedisNode(directory / "b").start(replica_of=link.port)
         group = cls(primary, replica, link, [])
         try:
-            _wait(replica.replica_in_sync, 10, "the replica in sync")
+            wait_until(replica.replica_in_sync, 10, "the replica in sync")
             group.sentinels = [
                 SentinelNode(directory / f"sentinel-{n}", primary.port).start() for n in range(3)
             ]
@@ -265,7 +265,7 @@ class RedisGroup:
             # (their hello messages, every 2 s): only then can two of them agree on a failover.
             for sentinel in group.sentinels:
                 client = sentinel.client()
-                _wait(
+                wait_until(
                     lambda c=client: (
                         len(c.sentinel_slaves(SERVICE)) == 1
                         and len(c.sentinel_sentinels(SERVICE)) == 2
@@ -296,7 +296,7 @@ class RedisGroup:
                 return node if node.role() == "master" else None
             return None
 
-        return _wait(promoted, seconds, "a failover to the replica", interval=0.1)
+        return wait_until(promoted, seconds, "a failover to the replica", interval=0.1)
 
     def stop(self) -> None:
         stop_all([s.process for s in self.sentinels if s.process is not None], timeout=5)

@@ -22,10 +22,11 @@ import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
 
+from devenv.processes import stop
 from polls import redis_client, tally
 from polls.tokens import read_participant_token
 from tests.live_helpers import checked
-from tests.redis_nodes import SERVICE, RedisGroup
+from tests.redis_nodes import SERVICE, RedisGroup, RedisNode, wait_until
 from tests.servers import make_stack
 from tests.test_faults import CODE, Phone, answer_rows, counted, wait_for_rows
 
@@ -260,6 +261,34 @@ def test_waiting_for_a_replica_that_is_not_there_refuses_the_answer(redis, quest
     again = asyncio.run(tally.record_answer(question.id, question.kind, "p1", "m0", option.id))
     assert again.status == "duplicate"
     assert tally.read_snapshot_sync(question.id).total == 1
+
+
+@pytest.mark.django_db
+def test_an_answer_sent_to_a_demoted_node_is_unavailable(tmp_path, question, settings):
+    """A connection still open to a node that is a replica now (a demoted primary): the
+    script's write is refused inside EVALSHA, which redis-py's Sentinel connection does not take
+    for a demotion. The answer is ``unavailable`` and the pool's connections are dropped, so the
+    next one asks the sentinels again."""
+    primary = RedisNode(tmp_path / "a").start()
+    replica = RedisNode(tmp_path / "b").start(replica_of=primary.port)
+    try:
+        keys = tally.question_keys(question.id)
+        primary.client().hset(keys["meta"], "open", "1")
+        wait_until(lambda: replica.client().hget(keys["meta"], "open") == b"1", 10, "replicated")
+        settings.REDIS_URL = replica.url
+        option = question.options.first()
+
+        async def answer():
+            with pytest.raises(tally.TallyUnavailable, match="READONLY"):
+                await tally.record_answer(question.id, question.kind, "p1", "m0", option.id)
+            pool = redis_client.get_async_redis().connection_pool
+            return [connection.is_connected for connection in pool._available_connections]
+
+        assert not any(asyncio.run(answer()))
+        assert not replica.client().exists(keys["answers"])
+    finally:
+        for node in (replica, primary):
+            stop(node.process, timeout=5)
 
 
 # -- the settings ---------------------------------------------------------------------------
