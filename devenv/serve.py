@@ -98,7 +98,8 @@ def serve() -> int:
     daphnes: list[Child] = []
     sock = None
     try:
-        if not env.get("REDIS_URL"):
+        # REDIS_URL or REDIS_SENTINELS name the user's Redis: none of serve's own then.
+        if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             directory = VAR / "redis"
             env["REDIS_URL"], process = start_redis(directory, **own_session)
             if process is not None:  # not one left by an earlier run, which is not serve's

@@ -167,9 +167,17 @@ class Servers:
     The server processes are Daphne's, or the ceiling's (still under ``pids["daphne"]``)."""
 
     def __init__(
-        self, directory: Path, processes: int, env: dict, side: str, runner: dict, proxy: str = ""
+        self,
+        directory: Path,
+        processes: int,
+        env: dict,
+        side: str,
+        runner: dict,
+        redis_url: str | None = None,
+        proxy: str = "",
     ) -> None:
         self.directory = directory
+        self.redis_url = redis_url  # a running Redis of the caller's, instead of a private one
         self.proxy_kind = proxy if side == "product" else ""  # the bare sides serve no files
         self.proxy: Nginx | None = None
         self.count = processes
@@ -203,7 +211,10 @@ class Servers:
         return path.open("wb")
 
     def start(self, port: int = 0) -> None:
-        url, self.redis = start_redis(self.directory / "redis", fsync="always")
+        if self.redis_url:
+            url = self.redis_url  # neither started nor stopped here
+        else:
+            url, self.redis = start_redis(self.directory / "redis", fsync="always")
         self.env["REDIS_URL"] = url
         if self.proxy_kind:  # deploy/nginx/zaalpeiling.conf's one hop
             self.env["ZP_TRUSTED_PROXY_HOPS"] = "1"
@@ -411,10 +422,13 @@ def run_side(
     port: int,
     runner: dict,
     profile: bool = False,
+    redis_url: str | None = None,
     proxy: str = "",
 ) -> dict:
     directory.mkdir(parents=True)
-    servers = Servers(directory, processes, env, side=name, runner=runner, proxy=proxy)
+    servers = Servers(
+        directory, processes, env, side=name, runner=runner, redis_url=redis_url, proxy=proxy
+    )
     outcome: dict = {"directory": str(directory), "report": None}
     try:
         say(f"{name}: starting Redis, {processes} server process(es) in {directory}")
@@ -789,6 +803,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(kill its processes, or cut its link).",
     )
     parser.add_argument(
+        "--redis-url",
+        help="A running Redis to use (flushed by you between runs), e.g. a primary with its "
+        "replica for ZP_REDIS_WAIT_REPLICAS; default: a private one per side.",
+    )
+    parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
     )
     args = parser.parse_args(argv)
@@ -880,6 +899,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.port,
                 runner,
                 args.profile,
+                args.redis_url,
                 args.proxy,
             )
     except KeyboardInterrupt:

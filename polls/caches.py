@@ -30,12 +30,11 @@ import time
 
 import redis
 from channels.db import database_sync_to_async
-from django.conf import settings
 from redis.exceptions import RedisError
 
 from . import push
 from .models import Event
-from .redis_client import CLIENT_OPTIONS
+from .redis_client import CLIENT_OPTIONS, config_key, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +146,17 @@ def stop_listening() -> None:
 
 def _run() -> None:
     while not _stopping.is_set():
-        url = settings.REDIS_URL
-        client = redis.Redis.from_url(url, **CLIENT_OPTIONS)
+        # Under Sentinel a new client asks where the primary is: after a failover, the
+        # promoted one (a PUBLISH reaches the subscribers of the node it is sent to).
+        made_for = config_key()
+        client = sync_client(**CLIENT_OPTIONS)
         pubsub = client.pubsub()
         try:
             pubsub.subscribe(push.LIVE_CHANNEL)
             _wait_until_subscribed(pubsub)
             forget_all()  # cached while not subscribed: a message may have gone by
             _subscribed.set()
-            while not _stopping.is_set() and url == settings.REDIS_URL:
+            while not _stopping.is_set() and made_for == config_key():
                 message = pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                 if message is not None and message["type"] == "message":
                     _hear_quietly(message["data"])

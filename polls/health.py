@@ -30,10 +30,9 @@ import weakref
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse
-from redis import asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from . import metrics
+from . import metrics, redis_client
 from .transport.responses import Door, send_response
 
 HEALTH_PATH, READY_PATH, METRICS_PATH = "/healthz", "/readyz", "/metrics"
@@ -131,15 +130,17 @@ _probe_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 async def _redis_answers(timeout: float) -> bool:
     loop = asyncio.get_running_loop()
-    url, client = _probe_clients.get(loop, (None, None))
-    if client is None or url != settings.REDIS_URL:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL,
+    made_for, client = _probe_clients.get(loop, (None, None))
+    if client is None or made_for != redis_client.config_key():
+        # Under Sentinel: the PING goes to the node the sentinels name primary now, so a
+        # process is ready again after a failover without a restart.
+        client = redis_client.async_client(
+            blocking=False,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             max_connections=4,
         )
-        _probe_clients[loop] = (settings.REDIS_URL, client)
+        _probe_clients[loop] = (redis_client.config_key(), client)
     return bool(await client.ping())
 
 

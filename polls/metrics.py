@@ -74,7 +74,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from . import protocol, tally
+from . import protocol, redis_client, tally
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 FOLDER = os.environ.get(MULTIPROCESS_VARIABLE, "")
@@ -221,17 +221,15 @@ def connection_refused(limit: str) -> None:
 
 # -- the writer's backlog, read at scrape time ---------------------------------------------------
 
-_backlog_client: tuple[str, redis.Redis] | None = None
+_backlog_client: tuple[tuple, redis.Redis] | None = None
 
 
 def _backlog_redis() -> redis.Redis:
     """A client of its own with short timeouts: a scrape must not wait 10 s on a Redis away."""
     global _backlog_client
-    if _backlog_client is None or _backlog_client[0] != settings.REDIS_URL:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
-        )
-        _backlog_client = (settings.REDIS_URL, client)
+    if _backlog_client is None or _backlog_client[0] != redis_client.config_key():
+        client = redis_client.sync_client(socket_timeout=1, socket_connect_timeout=1)
+        _backlog_client = (redis_client.config_key(), client)
     return _backlog_client[1]
 
 

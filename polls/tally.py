@@ -9,7 +9,10 @@ Per question (hash tag ``{q:ID}`` keeps one question on one cluster slot):
 - ``aside``:   participants the host set aside (``aside_key``): their answers are kept, not counted
 
 Answers that arrive in the same moment go to Redis in one pipeline (``_Batcher``): with
-``appendfsync always`` Redis then fsyncs once per batch instead of once per answer.
+``appendfsync always`` Redis then fsyncs once per batch instead of once per answer. With a
+standby (``ZP_REDIS_WAIT_REPLICAS``) the same pipeline ends in WAIT: a batch is acknowledged
+only once the replicas have it, else its phones hear ``unavailable`` and send again, so a
+failover to the replica loses no acknowledged answer. The host's writes here wait alike.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from . import kinds
-from .redis_client import get_async_redis, get_sync_redis
+from .redis_client import (
+    confirm_replicated_sync,
+    forget_demoted,
+    get_async_redis,
+    get_sync_redis,
+    queue_replication,
+    replication_shortfall,
+)
 
 LOG_REGISTRY = "zp:logs"
 WRITER_GROUP = "writers"
@@ -187,21 +197,43 @@ class _Batcher:
                 for keys, args, _future in batch:
                     await script(keys=keys, args=args, client=pipe)
                 pipe.sadd(LOG_REGISTRY, *{keys[4] for keys, _args, _future in batch})
+                waiting = queue_replication(pipe)
                 results = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as error:
-                for _keys, _args, future in batch:
-                    if not future.done():
-                        future.set_exception(TallyUnavailable(str(error)))
+                _refuse(batch, error)
+                continue
+            # Counted on the primary but not known to be on the replica: not acknowledged. The
+            # phones send again with the same ids, and the script's ``seen`` set makes what
+            # did count (here, or on the replica once promoted) count once.
+            shortfall = replication_shortfall(results) if waiting else None
+            if shortfall is not None:
+                _refuse(batch, shortfall)
                 continue
             for (_keys, _args, future), result in zip(batch, results, strict=False):
                 if future.done():
                     continue
                 if isinstance(result, Exception):
+                    await forget_demoted(client, result)
                     future.set_exception(TallyUnavailable(str(result)))
                 else:
                     status, version = result
                     status = status.decode() if isinstance(status, bytes) else status
                     future.set_result(Outcome(status, int(version)))
+
+
+def _refuse(batch: list, reason: object) -> None:
+    for _keys, _args, future in batch:
+        if not future.done():
+            future.set_exception(TallyUnavailable(str(reason)))
+
+
+def _replicated(client) -> None:
+    """After a host's (sync) write of the tally: TallyUnavailable unless the wanted replicas
+    have it. The caller's transaction then rolls back, and its retry (polls.actions) writes the
+    flags from the database again, so a failover cannot bring back flags the host changed."""
+    shortfall = confirm_replicated_sync(client)
+    if shortfall is not None:
+        raise TallyUnavailable(shortfall)
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
@@ -360,7 +392,9 @@ def read_counted_buckets_sync(question_id: int) -> dict[str, list[str]]:
 def set_open(question_id: int, is_open: bool) -> None:
     """Open or close a question for answers; the Lua script checks this flag atomically."""
     try:
-        get_sync_redis().hset(question_keys(question_id)["meta"], "open", "1" if is_open else "0")
+        client = get_sync_redis()
+        client.hset(question_keys(question_id)["meta"], "open", "1" if is_open else "0")
+        _replicated(client)
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
 
@@ -368,10 +402,12 @@ def set_open(question_id: int, is_open: bool) -> None:
 def set_open_many(flags: dict[int, bool]) -> None:
     """Several questions' flags in one round trip (``set_open`` for each)."""
     try:
-        pipe = get_sync_redis().pipeline(transaction=False)
+        client = get_sync_redis()
+        pipe = client.pipeline(transaction=False)
         for question_id, is_open in flags.items():
             pipe.hset(question_keys(question_id)["meta"], "open", "1" if is_open else "0")
         pipe.execute()
+        _replicated(client)
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
 
@@ -381,13 +417,15 @@ def set_word_hidden(question_id: int, word: str, hidden: bool, also: tuple[str, 
     screens get a new version."""
     keys = question_keys(question_id)
     try:
-        pipe = get_sync_redis().pipeline(transaction=True)
+        client = get_sync_redis()
+        pipe = client.pipeline(transaction=True)
         if hidden:
             pipe.sadd(keys["hidden"], word, *also)
         else:
             pipe.srem(keys["hidden"], word, *also)
         pipe.hincrby(keys["meta"], "version", 1)
         pipe.execute()
+        _replicated(client)
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
 
@@ -501,6 +539,7 @@ def rebuild(
         mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": respondents},
     )
     pipe.execute()
+    _replicated(client)
     return read_snapshot_sync(question_id)
 
 
@@ -592,7 +631,10 @@ def sync_aside(questions: dict[int, str], participants: set[str] | frozenset[str
             kind = questions[question_id]
             calls += _queue_moves(pipe, script, question_id, kind, "aside", joining)
             calls += _queue_moves(pipe, script, question_id, kind, "restore", leaving)
-        return sum(pipe.execute()) if calls else 0
+        moved = sum(pipe.execute()) if calls else 0
+        if moved:
+            _replicated(client)
+        return moved
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
 

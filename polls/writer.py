@@ -3,7 +3,10 @@
 Entries are read through a consumer group and acknowledged (then deleted) only after the
 database transaction committed, so a writer killed mid-batch loses nothing: on restart it first
 re-reads its own pending entries (in order), and entries left pending by another writer that
-died are claimed after ``CLAIM_IDLE_MS``.
+died are claimed after ``CLAIM_IDLE_MS``. With a standby (``ZP_REDIS_WAIT_REPLICAS``) a batch
+goes to the database only once the replicas have its entries: an entry the primary alone holds
+may vanish in a failover (its phone, never acknowledged, sends the answer again to the promoted
+node), and the table must not keep an answer the tally then lacks.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ import time
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from . import metrics, tally
 from .models import Answer, Question
-from .redis_client import get_sync_redis
+from .redis_client import confirm_replicated_sync, get_sync_redis
 
 logger = logging.getLogger(__name__)
 
 CLAIM_IDLE_MS = 60_000
+
+
+class NotReplicated(RedisError):
+    """The replicas do not have the entries read yet: nothing written, the batch read again."""
 
 
 def _ensure_groups(client, streams: list[str]) -> None:
@@ -178,6 +185,11 @@ def drain_once(consumer: str, count: int = 1000, block_ms: int | None = None) ->
         )
     if not entries:
         return 0
+    # The read moved the group's pending list, a write: WAIT after it covers the entries too.
+    # Not written now, they stay pending, and the next round reads them again first.
+    shortfall = confirm_replicated_sync(client)
+    if shortfall is not None:
+        raise NotReplicated(shortfall)
     started = time.perf_counter()
     written = _write(entries)
     _acknowledge(client, entries)

@@ -104,9 +104,96 @@ MEDIA_URL = "/media/"
 LOGIN_URL = "admin:login"
 
 REDIS_URL = os.environ.get("REDIS_URL", f"unix://{VAR_DIR / 'redis' / 'redis.sock'}")
+SENTINEL_PORT = 26379
 
 
-def channel_layer_settings(redis_url: str, backend: str = "redis") -> dict:
+def redis_sentinels(value: str) -> list[tuple[str, int]]:
+    """``REDIS_SENTINELS``: ``host:port`` pairs, comma-separated (a bare host is port 26379, an
+    IPv6 address goes in brackets: ``[fd00::5]:26379``)."""
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        host, port = item, str(SENTINEL_PORT)
+        if item.startswith("["):
+            host, _bracket, rest = item[1:].partition("]")
+            if rest:
+                port = rest.removeprefix(":")
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(
+                f"REDIS_SENTINELS: {item!r} is not host:port (e.g. 10.0.0.21:26379)"
+            )
+        found.append((host, int(port)))
+    return found
+
+
+# Redis Sentinel (docs/reliability.md, "A standby Redis"): the sentinels to ask, the name they
+# monitor the primary under, their password, and the data nodes' password (with REDIS_URL that
+# one is in the URL). Every client then connects to whichever node the sentinels name primary.
+REDIS_SENTINELS = redis_sentinels(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_SERVICE = os.environ.get("REDIS_SENTINEL_SERVICE", "").strip()
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+REDIS_PASSWORD = os.environ.get("REDIS_PASSWORD", "")
+if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_SERVICE):
+    raise ImproperlyConfigured(
+        "Set REDIS_SENTINELS and REDIS_SENTINEL_SERVICE together (the sentinels, and the name "
+        "they monitor the primary under), or neither."
+    )
+if REDIS_SENTINELS and os.environ.get("REDIS_URL"):
+    raise ImproperlyConfigured(
+        "Set REDIS_URL or REDIS_SENTINELS, not both: with sentinels the primary is whichever "
+        "node they name."
+    )
+if REDIS_PASSWORD and not REDIS_SENTINELS:
+    raise ImproperlyConfigured(
+        "REDIS_PASSWORD is the data nodes' password under Sentinel; with REDIS_URL put the "
+        "password in the URL (redis://:<password>@host:6379/0)."
+    )
+# The connection the channel layer and polls.redis_client make through the sentinels (None
+# without them): plain values; the clients add their own timeouts and retry policy.
+REDIS_SENTINEL_CONNECTION = (
+    {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_SERVICE,
+        "password": REDIS_PASSWORD or None,
+        # A sentinel that is down (its host may be the primary's) must cost a connection
+        # attempt a second, not the client's default ten retries.
+        "sentinel_kwargs": {
+            "password": REDIS_SENTINEL_PASSWORD or None,
+            "socket_timeout": 1,
+            "socket_connect_timeout": 1,
+        },
+    }
+    if REDIS_SENTINELS
+    else None
+)
+if REDIS_SENTINELS:
+    # A name for messages and logs, no password in it; not a URL a client can open, so code
+    # that would connect to REDIS_URL directly fails loudly instead of reaching another Redis.
+    REDIS_URL = "redis+sentinel://{}/{}".format(
+        ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in REDIS_SENTINELS),
+        REDIS_SENTINEL_SERVICE,
+    )
+
+# With a replica: an answer (and a host's change of the tally) is acknowledged only once this
+# many replicas have it, WAIT after each batch (polls.tally); at most ZP_REDIS_WAIT_MS
+# milliseconds, after which the batch's phones hear "unavailable" and send again. 0 (the
+# default): acknowledged on the primary's own fsync (appendfsync always), as without a replica.
+ZP_REDIS_WAIT_REPLICAS = int(os.environ.get("ZP_REDIS_WAIT_REPLICAS", "0"))
+ZP_REDIS_WAIT_MS = int(os.environ.get("ZP_REDIS_WAIT_MS", "1000"))
+if ZP_REDIS_WAIT_REPLICAS < 0:
+    raise ImproperlyConfigured("ZP_REDIS_WAIT_REPLICAS must be 0 or more")
+if not 1 <= ZP_REDIS_WAIT_MS <= 9000:
+    # WAIT's timeout 0 means "for ever": one replica away would hold every answer. Past the
+    # clients' 10 s socket timeout (polls.redis_client) the read would give up first.
+    raise ImproperlyConfigured("ZP_REDIS_WAIT_MS must be at least 1 and at most 9000 (ms)")
+
+
+def channel_layer_settings(
+    redis_url: str, backend: str = "redis", sentinel: dict | None = None
+) -> dict:
     """The channels_redis layer with deliberate connection options.
 
     redis-py 8 with channels_redis 4.3 at defaults let the layer's 5 s blocking receive race a
@@ -115,14 +202,20 @@ def channel_layer_settings(redis_url: str, backend: str = "redis") -> dict:
     for a free connection instead of raising. ``backend="pubsub"`` selects channels_redis'
     RedisPubSubChannelLayer instead (measured against it in docs/performance.md); it holds one
     subscriber connection and publishes without a blocking pop, so it takes no socket timeout.
+
+    ``sentinel`` (``REDIS_SENTINEL_CONNECTION``): the layer follows the primary the sentinels
+    name, in channels_redis' own form for it (``sentinels``, ``master_name``,
+    ``sentinel_kwargs``: its ``create_pool``), and for ``redis`` on polls.sentinel_layer's
+    blocking pool of that kind.
     """
+    target = dict(sentinel) if sentinel else {"address": redis_url}
     if backend == "pubsub":
         return {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": redis_url,
+                        **target,
                         "socket_connect_timeout": 5,
                         "health_check_interval": 15,
                     }
@@ -133,11 +226,13 @@ def channel_layer_settings(redis_url: str, backend: str = "redis") -> dict:
     if backend != "redis":
         raise ImproperlyConfigured(f"ZP_CHANNEL_LAYER must be 'redis' or 'pubsub', not {backend!r}")
     return {
-        "BACKEND": "polls.layers.RedisChannelLayer",
+        "BACKEND": "polls.sentinel_layer.RedisChannelLayer"
+        if sentinel
+        else "polls.layers.RedisChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
-                    "address": redis_url,
+                    **target,
                     "socket_timeout": 30,
                     "socket_connect_timeout": 5,
                     "health_check_interval": 15,
@@ -165,7 +260,9 @@ if ZP_FANOUT not in ("local", "group"):
 # broadcast lost between processes, and closes sockets of a deleted event.
 ZP_STATE_RESYNC_SECONDS = float(os.environ.get("ZP_STATE_RESYNC_SECONDS", "2"))
 
-CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
+CHANNEL_LAYERS = {
+    "default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER, REDIS_SENTINEL_CONNECTION)
+}
 
 # How many proxies in front of the servers append to X-Forwarded-For (nginx, HAProxy: 1 each).
 # 0 (the default) ignores the header: the address is the connection's peer. The older

@@ -5,7 +5,12 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import ZP_CHANNEL_LAYER, channel_layer_settings, env_list
+from .base import (
+    REDIS_SENTINEL_CONNECTION,
+    ZP_CHANNEL_LAYER,
+    channel_layer_settings,
+    env_list,
+)
 
 
 def mandatory(name: str) -> str:
@@ -24,8 +29,12 @@ if any("*" in host for host in ALLOWED_HOSTS):
         "Host header and switches the WebSocket Origin check off."
     )
 mandatory("DATABASE_URL")
-REDIS_URL = mandatory("REDIS_URL")
-CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
+if REDIS_SENTINEL_CONNECTION is None:
+    REDIS_URL = mandatory("REDIS_URL")
+# else the sentinels name the primary (base: REDIS_SENTINELS with REDIS_SENTINEL_SERVICE)
+CHANNEL_LAYERS = {
+    "default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER, REDIS_SENTINEL_CONNECTION)
+}
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("ZP_SSL_REDIRECT", "1") == "1"

@@ -6,7 +6,7 @@ import os
 import dj_database_url
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, ZP_CHANNEL_LAYER, channel_layer_settings
+from .base import REDIS_SENTINEL_CONNECTION, VAR_DIR, ZP_CHANNEL_LAYER, channel_layer_settings
 
 
 def test_database_server_url() -> str:
@@ -35,11 +35,15 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 ZP_DEMO_ALLOWED = True  # seed_demo makes the demo host here too
 # One private Redis per pytest-xdist worker (each flushes its own before every test).
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-REDIS_URL = os.environ.get(
-    "ZP_TEST_REDIS_URL",
-    f"unix://{VAR_DIR / ('test-redis-' + _WORKER if _WORKER else 'test-redis') / 'redis.sock'}",
-)
-CHANNEL_LAYERS = {"default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER)}
+if REDIS_SENTINEL_CONNECTION is None:
+    # With REDIS_SENTINELS (a test's server processes, tests/test_sentinel.py) base's stands.
+    REDIS_URL = os.environ.get(
+        "ZP_TEST_REDIS_URL",
+        f"unix://{VAR_DIR / ('test-redis-' + _WORKER if _WORKER else 'test-redis') / 'redis.sock'}",
+    )
+CHANNEL_LAYERS = {
+    "default": channel_layer_settings(REDIS_URL, ZP_CHANNEL_LAYER, REDIS_SENTINEL_CONNECTION)
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
