@@ -60,7 +60,16 @@ SCENARIOS: dict[str, dict] = {
     "burst": {
         "about": "5,000 phones answering over 5 s",
         "phones": 5000,
-        "args": ["--join-rate", "250", "--burst", "5", "--forwarded-for", "100"],
+        "args": [
+            "--join-rate",
+            "250",
+            "--burst",
+            "5",
+            "--forwarded-for",
+            "100",
+            "--arrival",
+            "api",
+        ],
     },
     "broadcast": {
         "about": "5,000 phones, host actions next, prev, next",
@@ -74,18 +83,38 @@ SCENARIOS: dict[str, dict] = {
             "next,prev,next",
             "--forwarded-for",
             "100",
+            "--arrival",
+            "api",
         ],
     },
     "hold": {
         "about": "10,000 phones held idle for 300 s",
         "phones": 10000,
         "hold": 300,
-        "args": ["--join-rate", "250", "--burst", "5", "--forwarded-for", "100"],
+        "args": [
+            "--join-rate",
+            "250",
+            "--burst",
+            "5",
+            "--forwarded-for",
+            "100",
+            "--arrival",
+            "api",
+        ],
     },
     "atonce": {
         "about": "10,000 phones answering at once (--burst 0: the server's ceiling)",
         "phones": 10000,
-        "args": ["--join-rate", "250", "--burst", "0", "--forwarded-for", "100"],
+        "args": [
+            "--join-rate",
+            "250",
+            "--burst",
+            "0",
+            "--forwarded-for",
+            "100",
+            "--arrival",
+            "api",
+        ],
     },
     # Not the product beside the baseline: the several-hosts layout (loadgen.hosts, network
     # namespaces, root) with one app host, then with two, behind HAProxy over TLS, every phone

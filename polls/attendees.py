@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from .codes import GENERATED_ALPHABET, normalise_code
 from .models import AttendeeCode, Event
-from .redis_client import get_async_redis, get_sync_redis
+from .redis_client import confirm_replicated_sync, get_async_redis, get_sync_redis
 from .tokens import Participant
 
 CODE_LENGTH = 10  # 29**10, about 4e14: guessing one of 20,000 codes takes ~2e10 tries
@@ -301,7 +301,9 @@ def revoke(event: Event, attendee_ids) -> int:
             return 0
         AttendeeCode.objects.filter(pk__in=ids).update(revoked_at=timezone.now())
         # Before the commit: if Redis is away, the update is rolled back.
-        get_sync_redis().sadd(revoked_key(event.id), *ids)
+        client = get_sync_redis()
+        client.sadd(revoked_key(event.id), *ids)
+        _confirm_replicated(client)
     try:
         # Again from the database, now committed: a mirror that read just before the commit
         # may have written the set without these.
@@ -331,6 +333,14 @@ def _revoked_ids(event_id: int) -> set[int]:
     )
 
 
+def _confirm_replicated(client) -> None:
+    """With a standby (ZP_REDIS_WAIT_REPLICAS): a revocation the replica lacks would come back
+    unrevoked after a failover, so it counts as Redis away."""
+    shortfall = confirm_replicated_sync(client)
+    if shortfall is not None:
+        raise RedisError(f"the revoked set is not on the replicas: {shortfall}")
+
+
 def mirror_revoked(event_id: int) -> int:
     """Write the event's revoked set in Redis from the database; returns how many are revoked.
 
@@ -345,6 +355,7 @@ def mirror_revoked(event_id: int) -> int:
         pipe.delete(key)
         pipe.sadd(key, MIRRORED, *revoked)
         pipe.execute()
+        _confirm_replicated(get_sync_redis())
         again = _revoked_ids(event_id)
         if again == revoked:
             break

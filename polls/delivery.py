@@ -193,10 +193,11 @@ class EventHub:
                     message = await pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                     if message is not None and message["type"] == "message":
                         await self._deliver_quietly(message["data"])
-            except (RedisError, OSError):
+            except (RedisError, OSError) as error:
                 if push.being_cancelled():
                     raise
-                logger.warning("hub: lost the Redis subscription, resubscribing", exc_info=True)
+                # One line, not a traceback: a Redis failover says this on every process.
+                logger.warning("hub: lost the Redis subscription (%r), resubscribing", error)
                 await asyncio.sleep(1)
             finally:
                 with contextlib.suppress(Exception):

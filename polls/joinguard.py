@@ -28,6 +28,10 @@ from .redis_client import BatchedScript, get_async_redis
 from .tokens import address_tag
 
 CHALLENGE_SECONDS = 120
+# A challenge issued by one host may be checked by another whose clock is a little behind:
+# its age may come out slightly negative (seconds are whole, so even a few milliseconds of
+# difference does it now and then).
+CLOCK_SLACK_SECONDS = 5
 WINDOW_SECONDS = 60
 HOUR_SECONDS = 3600
 NONCE_PATTERN = re.compile(r"[0-9]{1,20}")
@@ -192,7 +196,8 @@ async def accepts(address: str, solution: object, required: int) -> bool:
     if not hmac.compare_digest(signature, _signature(body, address)):
         return False
     bits, issued = int(parts[1]), int(parts[2])
-    if not 0 <= time.time() - issued <= CHALLENGE_SECONDS or bits < required - 1:
+    age = time.time() - issued
+    if not -CLOCK_SLACK_SECONDS <= age <= CHALLENGE_SECONDS or bits < required - 1:
         return False
     if _solution_bits(challenge, nonce) < bits:
         return False

@@ -3,10 +3,10 @@
 Entries are read through a consumer group and acknowledged (then deleted) only after the
 database transaction committed, so a writer killed mid-batch loses nothing: on restart it first
 re-reads its own pending entries (in order), and entries left pending by another writer that
-died are claimed after ``CLAIM_IDLE_MS``. With a standby (``ZP_REDIS_WAIT_REPLICAS``) a batch
-goes to the database only once the replicas have its entries: an entry the primary alone holds
-may vanish in a failover (its phone, never acknowledged, sends the answer again to the promoted
-node), and the table must not keep an answer the tally then lacks.
+died are claimed after ``ZP_WRITER_CLAIM_SECONDS``. With a standby (``ZP_REDIS_WAIT_REPLICAS``)
+a batch goes to the database only once the replicas have its entries: an entry the primary holds
+alone may vanish in a failover (its phone, never acknowledged, sends the answer again to the
+promoted node), and the table must not keep an answer the tally then lacks.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from redis.exceptions import RedisError, ResponseError
 
@@ -24,7 +25,13 @@ from .redis_client import confirm_replicated_sync, get_sync_redis
 
 logger = logging.getLogger(__name__)
 
-CLAIM_IDLE_MS = 60_000
+
+def claim_idle_ms() -> int:
+    """How long an entry read by a writer may wait unwritten before another writer takes it:
+    its writer died (a host taken away mid-batch). A live writer commits a batch within a
+    second or so; an entry taken from a slow one is written twice at most, and the upsert keeps
+    the later log position, so the second write changes nothing."""
+    return int(settings.ZP_WRITER_CLAIM_SECONDS * 1000)
 
 
 class NotReplicated(RedisError):
@@ -170,7 +177,7 @@ def drain_once(consumer: str, count: int = 1000, block_ms: int | None = None) ->
     )
     for stream in streams:
         claimed = client.xautoclaim(
-            stream, tally.WRITER_GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=count
+            stream, tally.WRITER_GROUP, consumer, claim_idle_ms(), start_id="0-0", count=count
         )
         entries += _flatten([(stream, claimed[1])])
     if not entries:

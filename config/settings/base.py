@@ -288,6 +288,10 @@ ZP_ANSWER_WARMUP_SECONDS = float(os.environ.get("ZP_ANSWER_WARMUP_SECONDS", "3")
 # a reconnect overlapping the old socket) and per client address (a hall behind one NAT).
 ZP_MAX_CONNECTIONS_PER_PARTICIPANT = int(os.environ.get("ZP_MAX_CONNECTIONS_PER_PARTICIPANT", "4"))
 ZP_MAX_CONNECTIONS_PER_ADDRESS = int(os.environ.get("ZP_MAX_CONNECTIONS_PER_ADDRESS", "15000"))
+# Seconds an answer read by a writer may stay unwritten before another writer takes it over
+# (polls.writer): the writer of a host that went away mid-batch. Until then the Answer table
+# lags Redis by those answers (the stage and the tally do not).
+ZP_WRITER_CLAIM_SECONDS = float(os.environ.get("ZP_WRITER_CLAIM_SECONDS", "10"))
 # Seconds between result snapshots pushed per question (coalescing).
 ZP_SNAPSHOT_INTERVAL = float(os.environ.get("ZP_SNAPSHOT_INTERVAL", "0.1"))
 ZP_MAX_MESSAGE_BYTES = 4096
