@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from polls.redis_client import get_sync_redis
+from tests.redis_nodes import SERVICE, RedisGroup
 from tests.servers import DEMO_PASSWORD, Stack, free_port, new_database
 from tests.test_faults import counted
 from tests.test_postgres import answer_once
@@ -29,13 +30,14 @@ CODE = "KSF2018"
 class ServeOnServices(Serve):
     """``dev.py serve`` given the user's database and Redis, one Daphne process."""
 
-    def __init__(self, var_dir: Path, log: Path, database_url: str, redis_url: str):
+    def __init__(self, var_dir: Path, log: Path, database_url: str, **redis: str):
+        """``redis``: REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_SERVICE."""
         self.var_dir, self.log, self.port = var_dir, log, free_port()
-        drop = {"ZP_TEST_REDIS_URL", "ZP_TEST_DATABASE_URL", "ALLOWED_HOSTS"}
+        drop = {"ZP_TEST_REDIS_URL", "ZP_TEST_DATABASE_URL", "ALLOWED_HOSTS", "REDIS_URL"}
         env = {name: value for name, value in os.environ.items() if name not in drop}
         env.update(
+            **redis,
             DATABASE_URL=database_url,
-            REDIS_URL=redis_url,
             ZP_VAR_DIR=str(var_dir),
             ZP_HOST="127.0.0.1",
             ZP_PORT=str(self.port),
@@ -59,7 +61,7 @@ def test_serve_uses_the_users_database_and_redis_and_starts_neither_default(tmp_
     # Short, under the system's temporary folder, as the other serve tests' var folder.
     var_dir = Path(tempfile.mkdtemp(prefix="zp-serve-services-"))
     database = new_database()  # empty: serve migrates it
-    serve = ServeOnServices(var_dir, tmp_path / "serve.log", database.url, redis_server)
+    serve = ServeOnServices(var_dir, tmp_path / "serve.log", database.url, REDIS_URL=redis_server)
     try:
         serve.wait_for(lambda: "Ctrl-C stops" in serve.output(), "start", START_TIMEOUT)
         serve.wait_for(lambda: len(serve.children()["daphne"]) == 1, "a Daphne process")
@@ -95,4 +97,41 @@ def test_serve_uses_the_users_database_and_redis_and_starts_neither_default(tmp_
     finally:
         serve.terminate()
         database.drop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def test_serve_with_sentinels_starts_no_redis_and_counts_on_their_primary(tmp_path):
+    """REDIS_SENTINELS instead of REDIS_URL: serve starts no Redis of its own, and the demo and
+    an answer land on the primary the sentinels name."""
+    group = RedisGroup.start(tmp_path / "redis")
+    var_dir = Path(tempfile.mkdtemp(prefix="zp-serve-sentinels-"))
+    database = new_database()
+    serve = ServeOnServices(
+        var_dir,
+        tmp_path / "serve.log",
+        database.url,
+        REDIS_SENTINELS=group.sentinels_env,
+        REDIS_SENTINEL_SERVICE=SERVICE,
+    )
+    try:
+        serve.wait_for(lambda: "Ctrl-C stops" in serve.output(), "start", START_TIMEOUT)
+        serve.wait_for(lambda: len(serve.children()["daphne"]) == 1, "a Daphne process")
+        assert serve.children()["redis"] == []
+        assert not (var_dir / "redis").exists(), sorted(os.listdir(var_dir))
+        assert "private Redis" not in serve.output()
+        (question_id,) = database.query(
+            "SELECT current_question_id FROM polls_event WHERE code = %s", CODE
+        )[0]
+        (option,) = database.query(
+            "SELECT id FROM polls_option WHERE question_id = %s ORDER BY id LIMIT 1", question_id
+        )[0]
+        asyncio.run(answer_once(Stack(tmp_path, {}, port=serve.port), question_id, option))
+        assert list(counted(group.primary.client(), question_id).values()) == [option]
+        serve.process.send_signal(signal.SIGTERM)
+        assert serve.process.wait(timeout=60) == 0, serve.output()
+        assert "Traceback" not in serve.output()
+    finally:
+        serve.terminate()
+        database.drop()
+        group.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
