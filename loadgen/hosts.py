@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import http.client
-import ipaddress
 import os
 import pwd
 import resource
@@ -43,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import netns
+from .certificates import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 HAPROXY = Path("/usr/sbin/haproxy")
@@ -80,35 +79,8 @@ def filled_in(text: str, replacements: dict[str, str]) -> str:
 def make_certificate(directory: Path, address: str) -> tuple[Path, Path]:
     """A self-signed certificate for ``address`` (its SAN) and its key, in place of the
     operator's: (the certificate, certificate and key in one PEM for HAProxy)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    cert_pem, key_pem = self_signed(address)
     cert_path, pem_path = directory / "cert.pem", directory / "haproxy.pem"
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     cert_path.write_bytes(cert_pem)
     pem_path.write_bytes(cert_pem + key_pem)
     pem_path.chmod(0o600)

@@ -11,11 +11,13 @@ stay, pointing at a throwaway self-signed pair, so the site file parses as it sh
 from __future__ import annotations
 
 import os
-import shutil
+import resource
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from .certificates import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "zaalpeiling.conf"
@@ -31,31 +33,9 @@ def free_port(host: str) -> int:
 
 def _throwaway_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise RuntimeError("no openssl for the site's throwaway certificate")
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert_pem, key_pem = self_signed("127.0.0.1")
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
     return cert, key
 
 
@@ -107,11 +87,14 @@ class Nginx:
         )
         # As root, nginx would run its worker as "nobody", who may not read the bench's folders.
         user = "user root;\n" if os.geteuid() == 0 else ""
-        # The connection limits deploy/nginx/zaalpeiling.conf asks of /etc/nginx/nginx.conf.
+        # deploy/nginx/zaalpeiling.conf asks /etc/nginx/nginx.conf for 65536 files and 32768
+        # connections; here as many as this machine allows (a proxied phone holds two).
+        files = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        files = min(65536, files) if files != resource.RLIM_INFINITY else 65536
         (directory / "nginx.conf").write_text(
-            f"daemon off;\n{user}worker_processes 1;\nworker_rlimit_nofile 65536;\n"
+            f"daemon off;\n{user}worker_processes 1;\nworker_rlimit_nofile {files};\n"
             f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log warn;\n"
-            "events { worker_connections 32768; }\n"
+            f"events {{ worker_connections {min(32768, files - 64)}; }}\n"
             "http {\n    include /etc/nginx/mime.types;\n"
             "    default_type application/octet-stream;\n    access_log off;\n"
             f"{temp_paths}    include {directory}/site.conf;\n}}\n"

@@ -13,9 +13,7 @@ it starts first, so its setup overlaps the tests that do not need it."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import re
@@ -31,13 +29,10 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
 from websockets.asyncio.client import connect
 
+from loadgen.certificates import self_signed
 from polls.tokens import address_tag, read_participant_token
 from tests.servers import free_port
 from tests.test_serve_supervisor import CODE, Serve
@@ -90,32 +85,10 @@ def serve(workdir):
 @pytest.fixture(scope="module")
 def certificate(workdir) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, in place of the operator's."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "poll.example.org")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    cert_pem, key_pem = self_signed("127.0.0.1", common_name="poll.example.org")
     cert_path, key_path = workdir / "cert.pem", workdir / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_path.write_bytes(cert_pem)
+    key_path.write_bytes(key_pem)
     return cert_path, key_path
 
 
