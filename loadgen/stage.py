@@ -81,17 +81,7 @@ class StageClient:
             tries += 1
             await asyncio.sleep(reconnect_delay(tries, _jitter))
             try:
-                self.ws = await ws_connect(
-                    self.target["ip"],
-                    self.target["port"],
-                    self.path,
-                    host_header=self.target["host_header"],
-                    origin=self.target["origin"],
-                    on_text=self.on_text,
-                    on_close=self.on_close,
-                    timeout=15.0,
-                    tls=tls_of(self.target),
-                )
+                await self.connect()
             except (HandshakeError, OSError, TimeoutError, ConnectionError):
                 continue
             self.reconnects += 1

@@ -57,19 +57,24 @@ class ServeOnServices(Serve):
         self.seen: set[int] = set()
 
 
+def started_on_services_alone(serve: ServeOnServices, var_dir: Path) -> None:
+    """Serving, with a writer, and neither embedded default: no private Redis, no SQLite."""
+    serve.wait_for(lambda: "Ctrl-C stops" in serve.output(), "start", START_TIMEOUT)
+    serve.wait_for(lambda: len(serve.children()["daphne"]) == 1, "a Daphne process")
+    children = serve.children()
+    assert children["redis"] == [] and len(children["writer"]) == 1, children
+    assert not (var_dir / "redis").exists(), sorted(os.listdir(var_dir))
+    assert not list(var_dir.glob("*.sqlite3")), sorted(os.listdir(var_dir))
+    assert "private Redis" not in serve.output()
+
+
 def test_serve_uses_the_users_database_and_redis_and_starts_neither_default(tmp_path, redis_server):
     # Short, under the system's temporary folder, as the other serve tests' var folder.
     var_dir = Path(tempfile.mkdtemp(prefix="zp-serve-services-"))
     database = new_database()  # empty: serve migrates it
     serve = ServeOnServices(var_dir, tmp_path / "serve.log", database.url, REDIS_URL=redis_server)
     try:
-        serve.wait_for(lambda: "Ctrl-C stops" in serve.output(), "start", START_TIMEOUT)
-        serve.wait_for(lambda: len(serve.children()["daphne"]) == 1, "a Daphne process")
-        children = serve.children()
-        assert children["redis"] == [] and len(children["writer"]) == 1, children
-        assert not (var_dir / "redis").exists(), sorted(os.listdir(var_dir))
-        assert not list(var_dir.glob("*.sqlite3")), sorted(os.listdir(var_dir))
-        assert "private Redis" not in serve.output()
+        started_on_services_alone(serve, var_dir)
         (question_id,) = database.query(
             "SELECT current_question_id FROM polls_event WHERE code = %s", CODE
         )[0]
@@ -114,11 +119,7 @@ def test_serve_with_sentinels_starts_no_redis_and_counts_on_their_primary(tmp_pa
         REDIS_SENTINEL_SERVICE=SERVICE,
     )
     try:
-        serve.wait_for(lambda: "Ctrl-C stops" in serve.output(), "start", START_TIMEOUT)
-        serve.wait_for(lambda: len(serve.children()["daphne"]) == 1, "a Daphne process")
-        assert serve.children()["redis"] == []
-        assert not (var_dir / "redis").exists(), sorted(os.listdir(var_dir))
-        assert "private Redis" not in serve.output()
+        started_on_services_alone(serve, var_dir)
         (question_id,) = database.query(
             "SELECT current_question_id FROM polls_event WHERE code = %s", CODE
         )[0]
