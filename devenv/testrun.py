@@ -27,15 +27,17 @@ def run_tests(pytest_args: list[str]) -> int:
     ensure_venv(["requirements-test.txt"])
     ensure_test_packages()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
-    compile_messages(env)
     started = None
     if env.get("DATABASE_URL"):
         say("DATABASE_URL is set: the tests make their databases on that server")
     else:
+        # Before anything loads the test settings (compilemessages does): they would start
+        # the server themselves, and this run would then leave it running as not its own.
         server, is_new = start_postgres()
         env["ZP_TEST_DATABASE_URL"] = server.url("postgres")
         started = server if is_new else None
     try:
+        compile_messages(env)
         return subprocess.run(
             [str(PYTHON), "-m", "pytest", *parallel_options(pytest_args), *pytest_args],
             cwd=ROOT,
