@@ -146,21 +146,7 @@ def _initdb(server: PrivatePostgres, binaries: Path) -> str:
             user = pwd.getpwnam(SERVER_USER)
             os.chown(pwfile.name, user.pw_uid, user.pw_gid)
         subprocess.run(
-            [
-                str(binaries / "initdb"),
-                "--pgdata",
-                str(server.data),
-                "--username",
-                ROLE,
-                "--pwfile",
-                pwfile.name,
-                "--auth",
-                "scram-sha-256",
-                "--encoding",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
+            initdb_command(binaries, server.data, Path(pwfile.name)),
             check=True,
             stdout=subprocess.DEVNULL,
             **_as_server_user(server),
@@ -168,6 +154,26 @@ def _initdb(server: PrivatePostgres, binaries: Path) -> str:
     finally:
         os.unlink(pwfile.name)
     return password
+
+
+def initdb_command(binaries: Path, data: Path, password_file: Path) -> list[str]:
+    """initdb for a private server: the project's role with the password in ``password_file``,
+    scram-sha-256, UTF-8, no locale, no fsync (a test server: a power cut loses nothing)."""
+    return [
+        str(binaries / "initdb"),
+        "--pgdata",
+        str(data),
+        "--username",
+        ROLE,
+        "--pwfile",
+        str(password_file),
+        "--auth",
+        "scram-sha-256",
+        "--encoding",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    ]
 
 
 def start_postgres(directory: Path | None = None) -> tuple[PrivatePostgres, bool]:

@@ -293,7 +293,7 @@ class Site:
         )
 
     def _start_postgres(self) -> None:
-        from devenv.private_postgres import server_binaries
+        from devenv.private_postgres import initdb_command, server_binaries
 
         binaries = server_binaries()
         if binaries is None:
@@ -312,22 +312,7 @@ class Site:
         # PostgreSQL refuses to run as root: as the package's user, like Debian's service.
         as_user = ["runuser", "-u", user.pw_name, "--"] if user is not None else []
         result = subprocess.run(
-            [
-                *as_user,
-                str(binaries / "initdb"),
-                "--pgdata",
-                str(data),
-                "--username",
-                ROLE,
-                "--pwfile",
-                str(password_file),
-                "--auth",
-                "scram-sha-256",
-                "--encoding",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
+            [*as_user, *initdb_command(binaries, data, password_file)],
             cwd=directory,
             capture_output=True,
             text=True,

@@ -68,6 +68,12 @@ def started_on_services_alone(serve: ServeOnServices, var_dir: Path) -> None:
     assert "private Redis" not in serve.output()
 
 
+def stopped_cleanly(serve: ServeOnServices) -> None:
+    serve.process.send_signal(signal.SIGTERM)
+    assert serve.process.wait(timeout=60) == 0, serve.output()
+    assert "Traceback" not in serve.output()
+
+
 def test_serve_uses_the_users_database_and_redis_and_starts_neither_default(tmp_path, redis_server):
     # Short, under the system's temporary folder, as the other serve tests' var folder.
     var_dir = Path(tempfile.mkdtemp(prefix="zp-serve-services-"))
@@ -96,9 +102,7 @@ def test_serve_uses_the_users_database_and_redis_and_starts_neither_default(tmp_
                 "SELECT participant, value FROM polls_answer WHERE question_id = %s", question_id
             )
         assert dict(rows) == tallied
-        serve.process.send_signal(signal.SIGTERM)
-        assert serve.process.wait(timeout=60) == 0, serve.output()
-        assert "Traceback" not in serve.output()
+        stopped_cleanly(serve)
     finally:
         serve.terminate()
         database.drop()
@@ -128,9 +132,7 @@ def test_serve_with_sentinels_starts_no_redis_and_counts_on_their_primary(tmp_pa
         )[0]
         asyncio.run(answer_once(Stack(tmp_path, {}, port=serve.port), question_id, option))
         assert list(counted(group.primary.client(), question_id).values()) == [option]
-        serve.process.send_signal(signal.SIGTERM)
-        assert serve.process.wait(timeout=60) == 0, serve.output()
-        assert "Traceback" not in serve.output()
+        stopped_cleanly(serve)
     finally:
         serve.terminate()
         database.drop()
