@@ -5,6 +5,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -104,6 +105,26 @@ class Event(models.Model):
     # Bumped by every host action in the transaction that makes it (under the event's row lock):
     # the revision a pushed state carries, so states order by commit across processes.
     revision = models.PositiveBigIntegerField(_("revision"), default=0, editable=False)
+    # The profile question the stage splits every result by now (the remote's "by segment").
+    segment_by = models.ForeignKey(
+        "Question",
+        verbose_name=_("results by segment of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("A profile question of this event: the stage shows every result per answer."),
+    )
+    segment_min_respondents = models.PositiveSmallIntegerField(
+        _("smallest segment shown"),
+        default=5,
+        validators=[MinValueValidator(2), MaxValueValidator(1000)],
+        help_text=_(
+            "A segment with fewer respondents is never shown on its own, on the stage, the "
+            'phones or in exports: it is counted under "other" (and, where that would still '
+            "single it out, the next smallest segment with it)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("event")
@@ -141,6 +162,10 @@ class EventLogo(models.Model):
         return f"{self.event_id}: {self.digest}"
 
 
+# The one kind a profile question (``Question.segment``) may be: one answer per attendee.
+PROFILE_KIND = "single"
+
+
 # The per-kind fields (scale_min, split_a_label, ...) are declared by the kinds' sections in
 # polls.kinds, as abstract models: a kind's configuration lives in its own module.
 class Question(*kinds.field_models(), models.Model):
@@ -163,6 +188,19 @@ class Question(*kinds.field_models(), models.Model):
     )
     show_results = models.BooleanField(_("show results on phones"), default=False)
     revealed = models.BooleanField(_("research revealed"), default=False, editable=False)
+    segment = models.BooleanField(
+        _("profile question"),
+        default=False,
+        help_text=_(
+            'Asked once per attendee (with "rather not say"); every result of the event can '
+            "then be shown per answer. Single choice only."
+        ),
+    )
+    ask_on_join = models.BooleanField(
+        _("ask right after joining"),
+        default=True,
+        help_text=_("A profile question: phones ask it at once, else when you make it current."),
+    )
     figures = models.ManyToManyField(
         "benchmarks.Figure",
         verbose_name=_("research figures"),
@@ -188,6 +226,10 @@ class Question(*kinds.field_models(), models.Model):
     def clean(self) -> None:
         kind = kinds.find(self.kind)  # an unknown kind is the field's error
         errors = kind.check(self) if kind is not None else {}
+        if self.segment and self.kind != PROFILE_KIND:
+            errors.setdefault(
+                "segment", _("Only a single-choice question can be a profile question.")
+            )
         if errors:
             raise ValidationError(errors)
 
