@@ -51,15 +51,24 @@ def check_figure_fits(question: Question, figure: Figure, option_count: int | No
         raise ValidationError(_("The figure and the question disagree on whether lower is better."))
 
 
+def same_segment(figure_segment: str, label: str) -> bool:
+    """Whether a figure's segment names this profile option (or both are the whole)."""
+    return figure_segment.strip().casefold() == label.strip().casefold()
+
+
 def comparisons(
     spec: protocol.QuestionSpec,
     summary: protocol.Summary,
     total: int,
     option_labels: dict[str, str],
+    segment: str = "",
 ) -> list[protocol.Comparison]:
-    """Each revealed figure against the room's result (oldest first)."""
+    """Each revealed figure against the room's result (oldest first): the figures for the whole
+    population, or with ``segment`` (a profile option's label) those measured for that segment."""
     entries: list[protocol.Comparison] = []
     for figure in spec.get("figures") or []:
+        if not same_segment(figure.get("segment") or "", segment):
+            continue
         metric = figure["metric"]
         if metric == "shares":
             percent = summary.get("percent", {})
