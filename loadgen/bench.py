@@ -548,6 +548,9 @@ def figures(report: dict | None, pids: dict[str, list[int]] | None) -> dict:
             round_.get("missing") or 0 for round_ in _get(report, "broadcast", "rounds") or []
         ),
         "exact": _get(report, "exactness", "ok"),
+        "profile_answers": _get(report, "segments", "answers"),
+        "segments_exact": _get(report, "segments", "exactness", "ok"),
+        "segments_expected": _get(report, "segments", "exactness", "expected"),
         "verdict": _get(report, "exactness", "verdict"),
         "exact_totals": _get(report, "exactness", "totals"),
         "rss_per_connection_kib": _get(report, "server", "rss_per_connection_kib"),
@@ -610,6 +613,18 @@ def _verdict(f: dict) -> str:
     return verdict.split(":", 1)[0] + " (" + " = ".join(_n(v) for v in totals.values()) + ")"
 
 
+def _segments(f: dict) -> str:
+    sent = f.get("profile_answers")
+    if not sent:
+        return "n/a"
+    p99 = (sent.get("ack_ms") or {}).get("p99")
+    text = f"{_n(sent.get('acked'))} of {_n(sent.get('sent'))}, {_n(p99)} ms; "
+    if f.get("segments_exact") is None:
+        return text + "not checked"
+    groups = " + ".join(_n(n) for n in (f.get("segments_expected") or {}).values())
+    return text + ("exact" if f["segments_exact"] else "MISMATCH") + f" ({groups})"
+
+
 def _short(settings: dict, key: str, given: str | None) -> str:
     value = settings.get(key)
     if value is None:
@@ -647,6 +662,7 @@ def cells(f: dict) -> list[str]:
         _ms(f["answer_to_stage_ms"]),
         broadcast,
         _verdict(f),
+        _segments(f),
         _n(f["rss_per_connection_kib"]),
         _pair(f["daphne_cpu_percent"]),
         _pair(f["writer_redis_cpu_percent"]),
@@ -675,6 +691,7 @@ ROWS = [
     "answer -> stage p50 / p99",
     "broadcast p50 / p99",
     "exact (verdict)",
+    "profile answers acked, ack p99; exact per segment",
     "server RSS per connection KiB",
     "Daphne CPU % join / burst",
     "writer + Redis CPU % join / burst",
@@ -839,9 +856,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, help="Seconds one load test may take (default: generous)."
     )
+    parser.add_argument(
+        "--segments",
+        type=int,
+        default=0,
+        help="The product's throwaway event gets a profile question of this many options, "
+        "asked on join and splitting the stage's results; every phone answers it before the "
+        "burst, and the check is exact per segment (loadtest --segments; default 0: none).",
+    )
     args = parser.parse_args(argv)
     if args.server_processes < 1:
         parser.error("--server-processes must be at least 1")
+    if args.segments < 0 or args.segments == 1:
+        parser.error("--segments must be 0 (none) or at least 2")
     sides = [side.strip() for side in args.sides.split(",") if side.strip()]
     unknown = sorted(set(sides) - set(SIDES))
     if unknown or not sides or len(set(sides)) != len(sides):
@@ -913,6 +940,8 @@ def main(argv: list[str] | None = None) -> int:
         "ceiling": (ceiling_env, {}),
     }
     sides = [(name, *environments[name]) for name in args.sides]
+    # Only the product has profile questions; the bare sides run the burst as it is.
+    segment_args = ["--segments", str(args.segments)] if args.segments else []
 
     say(f"scenario {args.scenario}: {scenario['about']}; working directory {work}")
     results: dict[str, dict] = {}
@@ -923,7 +952,7 @@ def main(argv: list[str] | None = None) -> int:
                 work / name,
                 args.server_processes,
                 env,
-                loadtest_args,
+                loadtest_args + (segment_args if name == "product" else []),
                 timeout,
                 args.port,
                 runner,
@@ -947,6 +976,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{_short(product_settings, 'layer', args.layer)}, fan-out "
         f"{_short(product_settings, 'fanout', args.fanout)}; "
         f"{'behind nginx (loadgen.proxy); ' if args.proxy else ''}"
+        f"{f'a {args.segments}-option profile question (product); ' if args.segments else ''}"
         f"loadtest {shlex.join(loadtest_args)}"
     )
     table = markdown(title, figures_by_side)
@@ -991,6 +1021,7 @@ def main(argv: list[str] | None = None) -> int:
             "layer": args.layer,
             "fanout": args.fanout,
             "loadtest_args": loadtest_args,
+            "segments": args.segments,
             "loadtest_timeout_s": round(timeout),
             "baseline": "baseline" in args.sides,
             "sides": args.sides,

@@ -27,6 +27,35 @@ def create_question(event, kind: str, order: int):
     return question
 
 
+def create_profile_question(event, options: int, order: int):
+    """A profile question of ``options`` options, asked on join (``Question.segment``)."""
+    from polls.models import PROFILE_KIND, Option, Question
+
+    question = Question(
+        event=event,
+        order=order,
+        kind=PROFILE_KIND,
+        prompt=f"Load test profile ({options} segments)",
+        segment=True,
+        ask_on_join=True,
+    )
+    question.full_clean()
+    question.save()
+    for number in range(1, options + 1):
+        Option.objects.create(question=question, order=number, label=f"Segment {number}")
+    return question
+
+
+def profile_questions(event) -> list[dict]:
+    """The event's ask-on-join profile questions, with their options in order."""
+    return [
+        {"id": question.id, "options": [option.id for option in question.options.all()]}
+        for question in event.questions.filter(segment=True, ask_on_join=True)
+        .order_by("order", "id")
+        .prefetch_related("options")
+    ]
+
+
 def _forget_tallies(question_ids: list[int]) -> None:
     from polls import tally
     from polls.redis_client import get_sync_redis
@@ -38,8 +67,10 @@ def _forget_tallies(question_ids: list[int]) -> None:
         client.srem(tally.LOG_REGISTRY, keys["log"])
 
 
-def prepare_throwaway_event(code: str, kind: str) -> dict:
-    """(Re)create the event ``code``: two questions of ``kind``, the first current and open."""
+def prepare_throwaway_event(code: str, kind: str, segments: int = 0) -> dict:
+    """(Re)create the event ``code``: two questions of ``kind``, the first current and open;
+    with ``segments``, a profile question of that many options after them (never current: the
+    host actions go next, prev, next), asked on join, the stage's results split by it."""
     from polls import actions
     from polls.models import Event
 
@@ -52,7 +83,11 @@ def prepare_throwaway_event(code: str, kind: str) -> dict:
     event = Event.objects.create(title=f"Load test ({kind})", code=code, language="en")
     first = create_question(event, kind, 1)
     create_question(event, kind, 2)
+    if segments:
+        event.segment_by = create_profile_question(event, segments, 3)
+        event.save(update_fields=["segment_by"])
     actions.do_set_current(event, first, open_it=True)
+    event.refresh_from_db()
     return {
         "event_id": event.id,
         "code": event.code,
@@ -60,6 +95,9 @@ def prepare_throwaway_event(code: str, kind: str) -> dict:
         "question_id": first.id,
         "kind": kind,
         "own_event": True,
+        "profile": profile_questions(event),
+        "segment_by": event.segment_by_id,
+        "segment_min": event.segment_min_respondents,
     }
 
 
@@ -78,6 +116,9 @@ def existing_event(code: str) -> dict | None:
         "kind": question.kind if question else None,
         "question_open": bool(question and question.state == "open"),
         "own_event": False,
+        "profile": profile_questions(event),
+        "segment_by": event.segment_by_id,
+        "segment_min": event.segment_min_respondents,
     }
 
 
@@ -100,6 +141,10 @@ def read_tally(question_id: int) -> dict:
         "version": snapshot.version,
         "total": snapshot.total,
         "counts": {key: count for key, count in snapshot.counts.items() if count},
+        "segments": {
+            tag: {"total": total, "counts": {key: n for key, n in counts.items() if n}}
+            for tag, (total, counts) in (getattr(snapshot, "segments", None) or {}).items()
+        },
     }
 
 
@@ -144,6 +189,47 @@ def expected_counts(kind: str, answers: dict[str, Any]) -> dict[str, int]:
     for value in answers.values():
         counts.update(tally.buckets_for(kind, value))
     return {key: count for key, count in counts.items() if count}
+
+
+def expected_segments(
+    kind: str, answers: dict[str, Any], profiles: dict[str, dict[int, Any]]
+) -> dict[str, dict]:
+    """Per segment tag, the respondents and counts the acknowledged answers make, each
+    participant in the segments their acknowledged profile answers put them in."""
+    from polls import segments, tally
+
+    groups: dict[str, dict] = {}
+    for participant, value in answers.items():
+        tags = segments.tags_of(profiles.get(participant) or {})
+        for tag in filter(None, tags.split(",")):
+            group = groups.setdefault(tag, {"total": 0, "counts": Counter()})
+            group["total"] += 1
+            group["counts"].update(tally.buckets_for(kind, value))
+    return {
+        tag: {"total": g["total"], "counts": {k: n for k, n in g["counts"].items() if n}}
+        for tag, g in groups.items()
+    }
+
+
+def shown_groups(
+    whole: dict, by_tag: dict[str, dict], question: int, options: list[int], smallest: int
+) -> list[dict]:
+    """The groups a stage must show for the profile question ``question``: its options'
+    segments in order, then "other", under the privacy rule (``polls.segments.fold``)."""
+    from polls import segments
+
+    groups = []
+    for option in options:
+        found = by_tag.get(segments.tag(question, option)) or {"total": 0, "counts": {}}
+        groups.append(
+            segments.Group(str(option), str(option), found["total"], dict(found["counts"]))
+        )
+    rest = segments.rest_of(whole["total"], whole["counts"], groups, segments.OTHER)
+    shown, other = segments.fold(groups, rest, smallest)
+    return [
+        {"key": g.key, "total": g.total, "counts": {k: n for k, n in g.counts.items() if n}}
+        for g in shown + ([other] if other else [])
+    ]
 
 
 def close_database() -> None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .django_side import expected_counts, read_tally, read_tally_answers, wait_for_rows
+from .django_side import (
+    expected_counts,
+    expected_segments,
+    read_tally,
+    read_tally_answers,
+    shown_groups,
+    wait_for_rows,
+)
 from .stage import StageClient
 
 
@@ -29,6 +36,9 @@ class Check:
         stages: list[StageClient],
         db: Callable[..., Awaitable[Any]],
         drain_timeout: float,
+        profile: list[dict] | None = None,
+        segment_by: int | None = None,
+        segment_min: int = 5,
     ) -> None:
         self.results = results
         self.question_id = question_id
@@ -37,8 +47,14 @@ class Check:
         self.stages = stages
         self.db = db
         self.drain_timeout = drain_timeout
+        self.profile = profile or []  # the event's ask-on-join profile questions
+        self.segment_by = segment_by
+        self.segment_min = segment_min
         self.acked: dict[str, Any] = {}
         self.uncertain: dict[str, list] = {}
+        # per participant, its acknowledged profile answers (question id -> value)
+        self.profiles: dict[str, dict[int, Any]] = {}
+        self.profile_uncertain: dict[int, dict[str, list]] = {}
         for phone in results["phones"]:
             participant = phone["participant"]
             if participant is None:
@@ -47,6 +63,10 @@ class Check:
                 self.acked[participant] = phone["acked_value"]
             if phone["uncertain"]:
                 self.uncertain[participant] = phone["uncertain"]
+            if phone.get("profile"):
+                self.profiles[participant] = {int(q): v for q, v in phone["profile"].items()}
+            for question, values in (phone.get("profile_uncertain") or {}).items():
+                self.profile_uncertain.setdefault(int(question), {})[participant] = values
         self.check: dict[str, Any] = {
             "question_id": question_id,
             "acked_participants": len(self.acked),
@@ -62,17 +82,34 @@ class Check:
         self.stage()
         await self.database()
         self.totals()
+        if self.profile:
+            await self.segments()
         return self.verdict()
 
-    def allowed(self, participant: str) -> list:
-        options = [self.acked[participant]] if participant in self.acked else [None]
-        return options + self.uncertain.get(participant, [])
+    @staticmethod
+    def allowed_of(acked: dict, uncertain: dict, participant: str) -> list:
+        options = [acked[participant]] if participant in acked else [None]
+        return options + uncertain.get(participant, [])
 
-    def compare(self, name: str, counted: dict[str, Any]) -> None:
-        acked, uncertain, check = self.acked, self.uncertain, self.check
+    def allowed(self, participant: str) -> list:
+        return self.allowed_of(self.acked, self.uncertain, participant)
+
+    def compare(
+        self,
+        name: str,
+        counted: dict[str, Any],
+        acked: dict | None = None,
+        uncertain: dict | None = None,
+    ) -> None:
+        """Each participant's counted answer is its last acknowledged one (or, unsure, one it
+        sent); by default for the burst's question."""
+        if acked is None:
+            acked, uncertain = self.acked, self.uncertain
+        uncertain = uncertain or {}
+        check = self.check
         wrong = []
         for participant in set(acked) | set(uncertain):
-            if counted.get(participant) not in self.allowed(participant):
+            if counted.get(participant) not in self.allowed_of(acked, uncertain, participant):
                 wrong.append(participant)
         ours = set(acked) | set(uncertain) | {p["participant"] for p in self.results["phones"]}
         foreign = [p for p in counted if p not in ours]
@@ -81,7 +118,8 @@ class Check:
             sample = wrong[0]
             self.problems.append(
                 f"{name}: {len(wrong)} participants differ from their acknowledged answer "
-                f"(e.g. {sample}: acked {self.allowed(sample)!r}, {name} {counted.get(sample)!r})"
+                f"(e.g. {sample}: acked {self.allowed_of(acked, uncertain, sample)!r}, "
+                f"{name} {counted.get(sample)!r})"
             )
         if foreign:
             self.notes.append(f"{name} has {len(foreign)} answers from other participants")
@@ -180,6 +218,126 @@ class Check:
             for name, value in totals.items():
                 if not low <= value <= high:
                     self.problems.append(f"{name} {value} is outside {low}..{high}")
+
+    async def segments(self) -> None:
+        """Results by segment: each profile question's counted answers are the acknowledged
+        ones (Redis and rows); the tally's counts per segment are those the acknowledged
+        answers make, segment by segment; the segments and the respondents in none sum to the
+        whole; the stage's last snapshot shows the groups the privacy rule allows."""
+        check = {"profile_questions": [q["id"] for q in self.profile]}
+        self.check["segments"] = check
+        problems = []
+        for question in self.profile:
+            qid = question["id"]
+            acked = {p: answers[qid] for p, answers in self.profiles.items() if qid in answers}
+            unsure = self.profile_uncertain.get(qid, {})
+            check[f"profile_{qid}_acked"] = len(acked)
+            try:
+                counted = await self.db(read_tally_answers, qid)
+            except Exception as error:
+                self.notes.append(f"profile answers not readable ({type(error).__name__})")
+                continue
+            self.compare(f"profile_{qid}_redis", counted, acked, unsure)
+            try:
+                rows = await self.db(wait_for_rows, qid, len(counted), self.drain_timeout)
+            except Exception as error:
+                self.notes.append(f"profile rows not readable ({type(error).__name__})")
+            else:
+                check[f"profile_{qid}_rows"] = len(rows["rows"])
+                self.compare(f"profile_{qid}_db", rows["rows"], acked, unsure)
+        tally_now = self.tally_now
+        if tally_now is None or not self.kind:
+            return
+        if self.uncertain or self.profile_uncertain:
+            self.notes.append("answers without an ack: the counts per segment are not compared")
+            return
+        expected = expected_segments(self.kind, self.acked, self.profiles)
+        ours = tuple(f"{q['id']}:" for q in self.profile)
+        counted = {
+            tag: group
+            for tag, group in (tally_now.get("segments") or {}).items()
+            if tag.startswith(ours) and group["total"]
+        }
+        check["expected"] = {tag: g["total"] for tag, g in sorted(expected.items())}
+        check["redis"] = {tag: g["total"] for tag, g in sorted(counted.items())}
+        check["redis_match"] = counted == expected
+        if counted != expected:
+            wrong = sorted(set(counted) ^ set(expected)) or sorted(
+                tag for tag in expected if counted.get(tag) != expected[tag]
+            )
+            problems.append(
+                f"the tally's counts per segment differ from the acknowledged answers (e.g. "
+                f"{wrong[0]}: expected {expected.get(wrong[0])}, Redis {counted.get(wrong[0])})"
+            )
+        # The segments of one profile question do not overlap: with the respondents in none
+        # of them they are the whole, bucket by bucket.
+        sums = {}
+        for question in self.profile:
+            qid = question["id"]
+            prefix = f"{qid}:"
+            total = sum(g["total"] for t, g in counted.items() if t.startswith(prefix))
+            counts: dict[str, int] = {}
+            for tag, group in counted.items():
+                if tag.startswith(prefix):
+                    for bucket, n in group["counts"].items():
+                        counts[bucket] = counts.get(bucket, 0) + n
+            outside = {
+                p: v for p, v in self.acked.items() if not (self.profiles.get(p) or {}).get(qid)
+            }
+            for bucket, n in expected_counts(self.kind, outside).items():
+                counts[bucket] = counts.get(bucket, 0) + n
+            whole = {"total": tally_now["total"], "counts": tally_now["counts"]}
+            mine = {"total": total + len(outside), "counts": {k: n for k, n in counts.items() if n}}
+            sums[qid] = mine == whole
+            check[f"profile_{qid}_in_no_segment"] = len(outside)
+            if mine != whole:
+                problems.append(
+                    f"profile question {qid}: the segments ({total}) and the {len(outside)} "
+                    f"respondents in none are not the whole ({tally_now['total']})"
+                )
+        check["sum_to_whole"] = all(sums.values())
+        self.stage_segments(expected, check, problems)
+        check["ok"] = not problems
+        self.problems += problems
+
+    def stage_segments(self, by_tag: dict, check: dict, problems: list) -> None:
+        if not self.stages or self.segment_by is None:
+            return
+        question = next((q for q in self.profile if q["id"] == self.segment_by), None)
+        if question is None:
+            return
+        latest = [stage.latest.get(self.question_id) for stage in self.stages]
+        shown = [message for message in latest if message is not None]
+        if not shown:
+            return
+        last = max(shown, key=lambda message: message["version"])
+        split = last.get("segments")
+        if not split:
+            problems.append("the stage's last snapshot has no segments (segment_by is set)")
+            return
+        whole = {"total": self.tally_now["total"], "counts": self.tally_now["counts"]}
+        expected = shown_groups(
+            whole, by_tag, question["id"], question["options"], split.get("min", self.segment_min)
+        )
+        counts = self.kind and _publishes_counts(self.kind)
+        got = [
+            {
+                "key": str(group.get("key")),
+                "total": group.get("total"),
+                "counts": {k: n for k, n in (group.get("counts") or {}).items() if n},
+            }
+            for group in split.get("groups") or []
+        ]
+        if not counts:  # the kind's groups carry a summary, not the tally's buckets
+            expected = [dict(group, counts={}) for group in expected]
+            got = [dict(group, counts={}) for group in got]
+        check["stage_groups"] = [(group["key"], group["total"]) for group in got]
+        check["stage_match"] = got == expected
+        if got != expected:
+            problems.append(
+                f"the stage's groups {check['stage_groups']} are not the folded segments "
+                f"{[(g['key'], g['total']) for g in expected]}"
+            )
 
     def verdict(self) -> dict:
         acked, uncertain, check, problems = self.acked, self.uncertain, self.check, self.problems

@@ -61,6 +61,12 @@ class Options:
     # After a drop the phones and stage screens connect again (the page's backoff) and resend
     # what was not acknowledged, as the phone page does; off, a drop ends the phone's run.
     reconnect: bool = False
+    # The throwaway event gets a profile question with this many options, asked on join and
+    # splitting the stage's results (``Event.segment_by``); 0: none. Every phone answers the
+    # event's ask-on-join profile questions right after joining, ``segment_none_share`` of them
+    # with "rather not say".
+    segments: int = 0
+    segment_none_share: float = 0.1
 
 
 def parse_target(url: str, ca_file: str | None = None) -> dict:

@@ -62,16 +62,20 @@ class Answer:
         "last_sent",
         "message_id",
         "phone",
+        "question",
         "resolved",
         "retries",
         "status",
         "value",
     )
 
-    def __init__(self, phone: Phone, message_id: str, kind: str, value: Any, now: float) -> None:
+    def __init__(
+        self, phone: Phone, message_id: str, kind: str, value: Any, now: float, question: Any
+    ) -> None:
         self.phone = phone
         self.message_id = message_id
-        self.kind = kind  # "first" or "change"
+        self.question = question
+        self.kind = kind  # "first", "change" or "profile" (an answer to a profile question)
         self.value = value
         self.first_sent = now
         self.last_sent = now
@@ -109,6 +113,10 @@ class Phone:
         "participant",
         "ping_due",
         "ping_sent",
+        "profile_acked",
+        "profile_given",
+        "profile_questions",
+        "profile_rng",
         "question",
         "ready_at",
         "reconnecting_since",
@@ -127,6 +135,11 @@ class Phone:
         self.index = index
         self.target = target
         self.rng = random.Random(seed * 1_000_003 + index)  # noqa: S311 - simulated choices
+        # Its own stream: with or without a profile question, a phone's burst is the same.
+        self.profile_rng = random.Random(seed * 1_000_033 + index)  # noqa: S311
+        self.profile_acked: dict[int, Any] = {}  # profile question id -> value acknowledged
+        self.profile_given: dict | None = None  # the server's "profile" message, if any
+        self.profile_questions: list = []  # the state's ask-on-join profile questions
         self.token: str | None = None
         self.participant: str | None = None
         self.ws = None
@@ -225,6 +238,11 @@ class Worker:
         self.answers: list[Answer] = []
         self.unresolved: set[Answer] = set()
         self.stray_acks = 0
+        # answers to the event's ask-on-join profile questions, sent on the first state
+        self.answers_profile = True  # not the coordinator's warm-up phone: it is no attendee
+        self.profile_none_share = float(config.get("profile_none_share", 0.1))
+        self.profile_answers: list[Answer] = []
+        self.profile_unresolved: set[Answer] = set()
         # burst
         self.pending = 0
         self.burst_done: asyncio.Future | None = None
@@ -482,6 +500,8 @@ class Worker:
                 await asyncio.wait_for(phone.waiter, max(0.1, deadline - time.monotonic()))
                 # ready (the first state arrived, perhaps in the handshake's own packet)
                 phone.first_state_seconds = max(0.0, phone.ready_at - phone.socket_opened_at)
+                # The socket is the phone's now (the state may have come with the handshake).
+                self._answer_profile(phone)
                 phone.bytes_in += phone.ws.bytes_in if phone.ws is not None else 0
                 phone.bytes_out += len(phone.ws.request) if phone.ws is not None else 0
                 return
@@ -529,6 +549,8 @@ class Worker:
             self._on_state(phone, message, now)
         elif kind == "error":
             self._on_error(phone, message, now)
+        elif kind == "profile":
+            phone.profile_given = message.get("answers")
 
     def _on_state(self, phone: Phone, message: dict, now: float) -> None:
         phone.question = message.get("question")
@@ -543,6 +565,8 @@ class Worker:
             self.ready += 1
             if phone.waiter is not None and not phone.waiter.done():
                 phone.waiter.set_result(True)
+        if "profile" in message:
+            phone.profile_questions = message.get("profile") or []
         elif self.bcast_round and phone.bcast_round != self.bcast_round:
             phone.bcast_round = self.bcast_round
             self.bcast_times.append(now)
@@ -555,6 +579,10 @@ class Worker:
         answer.ack_at = now
         answer.status = "acked"
         answer.counted = message.get("answer")
+        if answer.kind == "profile":
+            phone.profile_acked[answer.question] = answer.counted
+            self._resolve(answer)
+            return
         phone.acked_value = answer.counted
         phone.has_acked = True
         self.acked += 1
@@ -692,6 +720,7 @@ class Worker:
             if answer.status in ("sent", "timeout"):
                 self.resent_after_reconnect += 1
                 self._transmit(phone, answer)
+        self._answer_profile(phone)
 
     # --- answering -------------------------------------------------------------------------
 
@@ -744,7 +773,7 @@ class Worker:
             {"type": "answer", "id": message_id, "question": question["id"], "value": value},
             separators=(",", ":"),
         )
-        answer = Answer(phone, message_id, kind, value, time.monotonic())
+        answer = Answer(phone, message_id, kind, value, time.monotonic(), question["id"])
         phone.answers.append(answer)
         phone.outstanding[message_id] = answer
         self.answers.append(answer)
@@ -752,6 +781,45 @@ class Worker:
         self.sent += 1
         if phone.live:
             phone.ws.send_text(text)
+
+    def _answer_profile(self, phone: Phone) -> None:
+        """What a person does first on the phone page of an event with profile questions:
+        answers each, an option or (``profile_none_share`` of them) "rather not say" (0)."""
+        if not self.answers_profile:
+            return
+        waiting = {a.question for a in phone.outstanding.values() if a.kind == "profile"}
+        for question in phone.profile_questions:
+            question_id = question.get("id")
+            given = (phone.profile_given or {}).get(str(question_id))
+            if question_id is None or given is not None:
+                continue
+            if question_id in phone.profile_acked or question_id in waiting:
+                continue
+            options = [option["id"] for option in question.get("options") or []]
+            rng = phone.profile_rng
+            value = 0  # rather not say
+            if options and rng.random() >= self.profile_none_share:
+                value = rng.choice(options)
+            message_id = f"p{len(phone.answers) + 1}"
+            answer = Answer(phone, message_id, "profile", value, time.monotonic(), question_id)
+            phone.answers.append(answer)
+            phone.outstanding[message_id] = answer
+            self.profile_answers.append(answer)
+            self.profile_unresolved.add(answer)
+            self._transmit(phone, answer)
+
+    async def profile_wait(self, timeout: float) -> dict:
+        """Until every profile answer has its reply (or ``timeout``: those left are timeouts)."""
+        deadline = time.monotonic() + timeout
+        while self.profile_unresolved and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for answer in list(self.profile_unresolved):
+            answer.status = "timeout"
+            self._resolve(answer)
+        return {
+            "sent": len(self.profile_answers),
+            "acked": sum(1 for a in self.profile_answers if a.status == "acked"),
+        }
 
     def _resend(self, phone: Phone, answer: Answer) -> None:
         if answer.status != "sent" or answer.resolved or not phone.live:
@@ -761,14 +829,13 @@ class Worker:
     def _transmit(self, phone: Phone, answer: Answer) -> None:
         """Send an answer again, with its own id: counted at most once whatever came of the
         first send."""
-        question = phone.question or {}
         answer.last_sent = time.monotonic()
         phone.ws.send_text(
             json.dumps(
                 {
                     "type": "answer",
                     "id": answer.message_id,
-                    "question": question.get("id"),
+                    "question": answer.question,
                     "value": answer.value,
                 },
                 separators=(",", ":"),
@@ -783,6 +850,9 @@ class Worker:
         if answer.resolved:
             return
         answer.resolved = True
+        if answer.kind == "profile":  # not the burst's: profile_wait waits for these
+            self.profile_unresolved.discard(answer)
+            return
         self.unresolved.discard(answer)
         self._settle_one()
 
@@ -859,7 +929,12 @@ class Worker:
     async def results(self) -> dict:
         phones = []
         for phone in self.phones:
-            uncertain = [a.value for a in phone.answers if a.status in ("sent", "timeout", "lost")]
+            unsure = [a for a in phone.answers if a.status in ("sent", "timeout", "lost")]
+            uncertain = [a.value for a in unsure if a.kind != "profile"]
+            profile_uncertain: dict[str, list] = {}
+            for a in unsure:
+                if a.kind == "profile":
+                    profile_uncertain.setdefault(str(a.question), []).append(a.value)
             phones.append(
                 {
                     "index": phone.index,
@@ -886,15 +961,22 @@ class Worker:
                     "has_acked": phone.has_acked,
                     "acked_value": phone.acked_value,
                     "uncertain": uncertain,
+                    "profile": {str(q): value for q, value in phone.profile_acked.items()},
+                    "profile_uncertain": profile_uncertain,
                 }
             )
         answers = [
             (a.first_sent, a.ack_at, a.status, a.retries, a.kind, a.phone.index)
             for a in self.answers
         ]
+        profile_answers = [
+            (a.first_sent, a.ack_at, a.status, a.retries, a.question, a.phone.index)
+            for a in self.profile_answers
+        ]
         return {
             "phones": phones,
             "answers": answers,
+            "profile_answers": profile_answers,
             "join_post_seconds": self.join_post_seconds,
             "ws_open_seconds": self.ws_open_seconds,
             "join_status": dict(self.join_status),

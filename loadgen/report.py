@@ -255,6 +255,32 @@ def answers_section(run: Runner, results: dict, acked: list, unacked_sends: list
     }
 
 
+def segments_section(run: Runner, results: dict, check: dict) -> dict | None:
+    """The profile answers the phones sent on joining, and the check per segment."""
+    profile = run.info.get("profile")
+    if not profile:
+        return None
+    sent = results.get("profile_answers") or []
+    acked = [(a[0], a[1]) for a in sent if a[2] == "acked"]
+    values = Counter(
+        str(value) for phone in results["phones"] for value in (phone.get("profile") or {}).values()
+    )
+    return {
+        "profile_questions": profile,
+        "segment_by": run.info.get("segment_by"),
+        "min_respondents": run.info.get("segment_min"),
+        "answers": {
+            "sent": len(sent),
+            "acked": len(acked),
+            "by_status": dict(Counter(a[2] for a in sent)),
+            "ack_ms": stats.summary_ms(ack - at for at, ack in acked),
+            # by option id; "0" is "rather not say"
+            "by_value": dict(sorted(values.items())),
+        },
+        "exactness": check.get("segments"),
+    }
+
+
 def build(run: Runner, results: dict, held: int, check: dict) -> dict:
     """The whole report (docs/loadtest.md lists its fields)."""
     options = run.options
@@ -308,6 +334,7 @@ def build(run: Runner, results: dict, held: int, check: dict) -> dict:
         "stage": stage_section(run, acked, unacked_sends, check),
         "broadcast": broadcast_section(run),
         "exactness": check,
+        "segments": segments_section(run, results, check),
         "server": server_section(run, ready, server_cpu, cpu_seconds),
         "generator": {"processes": run.process_count, "cpu_percent": generator_cpu},
         "phases": [

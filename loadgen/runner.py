@@ -116,6 +116,15 @@ class Runner:
         for name in ("cached_share", "home_share"):
             if not 0.0 <= getattr(options, name) <= 1.0:
                 raise LoadTestError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        if options.segments < 0 or options.segments == 1:
+            raise LoadTestError("--segments must be 0 (none) or at least 2")
+        if not 0.0 <= options.segment_none_share <= 1.0:
+            raise LoadTestError("--segment-none-share must be between 0 and 1")
+        if options.segments and (options.code or options.baseline):
+            raise LoadTestError(
+                "--segments makes the throwaway event's profile question: not with --code "
+                "(whose event's own profile questions the phones answer) or --baseline"
+            )
         if options.baseline and options.arrival == "page":
             # The bare consumer serves no page: its phones start at the join POST.
             self.arrival = "api"
@@ -138,6 +147,11 @@ class Runner:
             await self._mark("join")
             await self._join()
             stopping = self._stop_profiling()
+            if self.info.get("profile"):
+                # Every phone answered the profile questions on its first state: the burst
+                # starts once each has its reply, so every phone's segment is settled.
+                await self._mark("profile")
+                await self._all("profile_wait", timeout=self.options.ack_timeout)
             await self._mark("hold")
             # A new token's first answer is held for the server's warm-up (docs/reliability.md);
             # a hall answers after reading the question, so the burst starts after it too.
@@ -192,7 +206,9 @@ class Runner:
             if options.kind not in Question.Kind.values:
                 raise LoadTestError(f"--kind must be one of {', '.join(Question.Kind.values)}")
             try:
-                self.info = await self.db(prepare_throwaway_event, DEFAULT_CODE, options.kind)
+                self.info = await self.db(
+                    prepare_throwaway_event, DEFAULT_CODE, options.kind, options.segments
+                )
             except Exception as error:
                 raise LoadTestError(
                     f"could not prepare the throwaway event {DEFAULT_CODE} through the ORM "
@@ -298,6 +314,7 @@ class Runner:
             "cached_share": options.cached_share,
             "home_share": options.home_share,
             "warm_cache": self.warm_cache if options.cached_share > 0 else {},
+            "profile_none_share": options.segment_none_share,
         }
         self.worker_config = config
         count = self._processes()
@@ -315,6 +332,7 @@ class Runner:
         """One phone joins, connects and leaves before the memory baseline is read, so the
         server's first-use costs (imports, pools, caches) are not charged to the phones."""
         worker = phones.Worker(-1, self.worker_config, [0])
+        worker.answers_profile = False
         try:
             await worker._join_phone(worker.phones[0], 30.0)
         finally:
@@ -606,6 +624,9 @@ class Runner:
             self.stages,
             self.db,
             self.options.drain_timeout,
+            profile=self.info.get("profile"),
+            segment_by=self.info.get("segment_by"),
+            segment_min=self.info.get("segment_min", 5),
         )
         return await check.run()
 

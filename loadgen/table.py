@@ -103,6 +103,24 @@ def rows(report: dict) -> list[tuple[str, str]]:
             ),
         )
     )
+    split = report.get("segments")
+    if split:
+        sent = split["answers"]
+        lines.append(
+            (
+                "profile answers sent / acked, ack p50 / p99",
+                f"{sent['sent']:,} / {sent['acked']:,}, {_ms(sent['ack_ms'], 'p50', 'p99')}",
+            )
+        )
+        checked = split.get("exactness") or {}
+        if checked.get("expected") is not None:
+            lines.append(
+                (
+                    "  per segment (respondents)",
+                    ", ".join(f"{tag} {n:,}" for tag, n in checked["expected"].items())
+                    + (" (exact)" if checked.get("ok") else " (MISMATCH)"),
+                )
+            )
     lines.append(("exactness", exact.get("verdict", "n/a")))
     if exact.get("totals"):
         lines.append(("  totals", ", ".join(f"{k} {v:,}" for k, v in exact["totals"].items())))

@@ -157,6 +157,20 @@ class Command(BaseCommand):
             help="A dropped phone or stage screen connects again (the page's backoff) and "
             "resends its unacknowledged answers, as the phone page does.",
         )
+        parser.add_argument(
+            "--segments",
+            type=int,
+            default=0,
+            help="Give the throwaway event a profile question with this many options (asked on "
+            "join, the stage's results split by it); the phones answer it before the burst and "
+            "the check is exact per segment too (default 0: none).",
+        )
+        parser.add_argument(
+            "--segment-none-share",
+            type=float,
+            default=0.1,
+            help='Share of phones (0..1) answering a profile question with "rather not say".',
+        )
         parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s.")
         parser.add_argument(
             "--profile-blocking",
@@ -207,6 +221,8 @@ class Command(BaseCommand):
             profile_blocking=o["profile_blocking"],
             ca_file=o["ca_file"],
             reconnect=o["reconnect"],
+            segments=o["segments"],
+            segment_none_share=o["segment_none_share"],
         )
         try:
             result = run(options, stream=self.stderr._out)
