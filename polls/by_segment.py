@@ -73,7 +73,8 @@ def largest_gap_words(
     measures = [(group, kind.segment_measures(spec, group["summary"])) for group in groups]
     for index, (first, first_measures) in enumerate(measures):
         for second, second_measures in measures[index + 1 :]:
-            for key in first_measures.keys() & second_measures.keys():
+            # In the kind's order (options as listed), so an equal gap goes to the first.
+            for key in [key for key in first_measures if key in second_measures]:
                 gap = Decimal(str(first_measures[key])) - Decimal(str(second_measures[key]))
                 more, less = (first, second) if gap > 0 else (second, first)
                 gap = round_half_up(abs(gap), kind.measure_places)

@@ -77,7 +77,11 @@ def buckets_for(kind: str, value: Any) -> list[str]:
 # The word cap's rule, shared by the scripts that count and uncount a stored answer's buckets:
 # a word cloud (most_words > 0) counts a new word only while it has room, and drops a word
 # nobody gives any more; other kinds keep their zero counts. Returns the buckets counted.
-COUNTING = """
+# How a question records that a participant is in no segment (said "rather not say").
+NO_SEGMENTS = "-"
+
+COUNTING = (
+    """
 local function count_buckets(counts, buckets, most_words)
   local counted = {}
   for bucket in string.gmatch(buckets, '[^,]+') do
@@ -96,6 +100,17 @@ local function uncount_buckets(counts, buckets, most_words)
     end
   end
 end
+-- A participant's segments as a question holds them: nil when it was never told, '' for none
+-- (stored as NO_SEGMENTS, so a line that still believes an old segment cannot put it back).
+local function held_segments(segof, participant)
+  local tags = redis.call('HGET', segof, participant)
+  if tags == '"""
+    + NO_SEGMENTS
+    + """' then
+    return ''
+  end
+  return tags or nil
+end
 -- Per segment (tags "12:34,15:40"): the respondent ("<tag>|") and their counted buckets
 -- ("<tag>|<bucket>") in or out; a count that reaches zero goes, so the hash holds what is there.
 local function count_segments(segcounts, tags, buckets, delta)
@@ -112,6 +127,7 @@ local function count_segments(segcounts, tags, buckets, delta)
   end
 end
 """
+)
 
 RECORD_ANSWER = (
     COUNTING
@@ -154,7 +170,7 @@ end
 -- The segments this question counts the participant in: as a profile answer last moved them
 -- (MOVE_SEGMENTS), else as the server knew them (ARGV[8]), which then stay with the question.
 local segof, segcounts = KEYS[8], KEYS[9]
-local tags = redis.call('HGET', segof, participant)
+local tags = held_segments(segof, participant)
 if not tags then
   tags = ARGV[8]
   if tags ~= '' then
@@ -463,7 +479,10 @@ def read_answers_sync(question_id: int) -> dict[str, Any]:
 def read_segments_sync(question_id: int) -> dict[str, str]:
     """Participant -> the segments this question counts their answer in."""
     stored = get_sync_redis().hgetall(question_keys(question_id)["segof"])
-    return {participant.decode(): tags.decode() for participant, tags in stored.items()}
+    return {
+        participant.decode(): "" if tags.decode() == NO_SEGMENTS else tags.decode()
+        for participant, tags in stored.items()
+    }
 
 
 def _counted_buckets(stored: bytes) -> list[str]:
@@ -619,7 +638,7 @@ def rebuild(
         + encode_value(value)
         for participant, value in answers.items()
     }
-    segments = {participant: tags for participant, tags in (segments or {}).items() if tags}
+    segments = segments or {}
     segcounts = segment_counts(counted, segments)
     pipe = client.pipeline(transaction=True)
     pipe.delete(
@@ -635,7 +654,8 @@ def rebuild(
     if counts:
         pipe.hset(keys["counts"], mapping=counts)
     if segments:
-        pipe.hset(keys["segof"], mapping=segments)
+        held = {participant: tags or NO_SEGMENTS for participant, tags in segments.items()}
+        pipe.hset(keys["segof"], mapping=held)
     if segcounts:
         pipe.hset(keys["segcounts"], mapping=segcounts)
     if aside:
@@ -670,15 +690,14 @@ MOVE_SEGMENTS = (
     + """
 local answers, meta, aside, segof, segcounts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local participant, tags = ARGV[1], ARGV[2]
-local old = redis.call('HGET', segof, participant) or ''
+local old = held_segments(segof, participant)
 if old == tags then
   return 0
 end
-if tags == '' then
-  redis.call('HDEL', segof, participant)
-else
-  redis.call('HSET', segof, participant, tags)
-end
+redis.call('HSET', segof, participant, tags == '' and '"""
+    + NO_SEGMENTS
+    + """' or tags)
+old = old or ''
 local stored = redis.call('HGET', answers, participant)
 if not stored or redis.call('SISMEMBER', aside, participant) == 1 then
   return 0
@@ -692,29 +711,24 @@ return 1
 )
 
 
-def _queue_segment_moves(pipe, script, question_ids: list[int], participant: str, tags: str):
-    for question_id in question_ids:
-        keys = question_keys(question_id)
-        script_keys = [
-            keys["answers"],
-            keys["meta"],
-            aside_key(question_id),
-            keys["segof"],
-            keys["segcounts"],
-        ]
-        script(keys=script_keys, args=[participant, tags], client=pipe)
-
-
 async def move_segments(question_ids: list[int], participant: str, tags: str) -> int:
     """Put the participant in ``tags`` on every question listed (the event's), taking their
     counted answers along: each question in one script call, all in one round trip. Returns
     how many answers moved."""
     client = get_async_redis()
     try:
+        script = client.register_script(MOVE_SEGMENTS)
         pipe = client.pipeline(transaction=False)
-        _queue_segment_moves(
-            pipe, client.register_script(MOVE_SEGMENTS), question_ids, participant, tags
-        )
+        for question_id in question_ids:
+            keys = question_keys(question_id)
+            script_keys = [
+                keys["answers"],
+                keys["meta"],
+                aside_key(question_id),
+                keys["segof"],
+                keys["segcounts"],
+            ]
+            await script(keys=script_keys, args=[participant, tags], client=pipe)
         waiting = queue_replication(pipe)
         results = await pipe.execute()
     except (RedisError, OSError) as error:
@@ -756,7 +770,7 @@ for i = 3, #ARGV do
   if stored then
     local cut = string.find(stored, '\\n', 1, true)
     local buckets = string.sub(stored, 1, cut - 1)
-    local tags = redis.call('HGET', segof, participant) or ''
+    local tags = held_segments(segof, participant) or ''
     if setting then
       uncount_buckets(counts, buckets, most_words)
       count_segments(segcounts, tags, buckets, -1)
