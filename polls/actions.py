@@ -43,6 +43,8 @@ HOST_ACTIONS = (
     "show_word",
     "set_aside",
     "restore",
+    "segments_on",
+    "segments_off",
 )
 
 
@@ -397,6 +399,26 @@ def do_restore(event: Event, group: str) -> int:
     return len(restored)
 
 
+def do_split_by(event: Event, profile: str | None) -> None:
+    """Show every result split by a profile question's answers (``profile``: its id, or "" for
+    the event's first), or no longer (None)."""
+    with host_change(event) as change:
+        chosen = None
+        if profile is not None:
+            profiles = change.event.questions.filter(segment=True)
+            chosen = profiles.filter(pk=int(profile)).first() if profile.isdigit() else None
+            if chosen is None and not profile:
+                chosen = profiles.first()
+            if chosen is None:
+                raise ValidationError(
+                    _("This event has no such profile question."), code="no_profile"
+                )
+        if change.event.segment_by_id == (chosen.id if chosen else None):
+            return change.nothing()
+        change.event.segment_by = chosen
+        change.event.save(update_fields=["segment_by"])
+
+
 def neighbour(event: Event, step: int) -> Question | None:
     questions = list(event.questions.all())
     if not questions:
@@ -419,6 +441,8 @@ def do_host_action(event: Event, action: str, word: str = "", burst: str = "") -
         current = _current(event)
         if current is not None:
             do_hide_word(current, word, action == "hide_word")
+    elif action in ("segments_on", "segments_off"):
+        do_split_by(event, word if action == "segments_on" else None)
     else:
         with host_change(event) as change:
             _press(change, action)

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import attendees, kinds, protocol, tally
 from .kinds.base import is_int
+from .segments import tags_of
 from .tokens import Participant
 
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -66,6 +67,23 @@ class ValidAnswer:
     question_id: int
     kind: protocol.Kind
     value: protocol.AnswerValue
+    # A profile question's answer: it moves the participant's segments.
+    profile: bool = False
+    # Asked on joining: taken whatever the question's open flag.
+    always_open: bool = False
+
+
+class SegmentMemory:
+    """A line's knowledge of its participant's segments, so an answer costs no read for them.
+    Stale knowledge is harmless: the tally keeps each question's own record of them."""
+
+    def __init__(self, known: str | None = None) -> None:
+        self.known = known
+
+    async def tags(self, event_spec: protocol.EventSpec, participant_id: str) -> str:
+        if self.known is None:
+            self.known = await segments_of(event_spec, participant_id)
+        return self.known
 
 
 def parse_message(text: str | None, data: bytes | None) -> protocol.ClientMessage:
@@ -115,6 +133,11 @@ def validate_answer(message: protocol.ClientMessage, event_spec: protocol.EventS
         raise Rejection("bad_message", message_id, detail="value")
     if question_id not in event_spec["question_ids"]:
         raise Rejection("unknown_question", message_id)
+    profile = profile_spec(event_spec, question_id)
+    if profile is not None and profile["ask_on_join"]:
+        if not (is_int(message["value"]) and message["value"] in profile["options"]):
+            raise Rejection("bad_value", message_id)
+        return ValidAnswer(message_id, question_id, "single", message["value"], True, True)
     current = event_spec["current"]
     if current is None or current["id"] != question_id or not current["open"]:
         raise Rejection("not_open", message_id)
@@ -123,13 +146,37 @@ def validate_answer(message: protocol.ClientMessage, event_spec: protocol.EventS
     except Rejection as rejection:
         rejection.message_id = message_id
         raise
-    return ValidAnswer(message_id, question_id, current["kind"], value)
+    return ValidAnswer(message_id, question_id, current["kind"], value, profile is not None)
+
+
+def profile_spec(event_spec: protocol.EventSpec, question_id: int) -> protocol.ProfileSpec | None:
+    for profile in event_spec.get("profiles", ()):
+        if profile["id"] == question_id:
+            return profile
+    return None
+
+
+async def segments_of(event_spec: protocol.EventSpec, participant_id: str) -> str:
+    """The participant's segments (``segments.tags_of``) from their profile answers in the
+    tally: one read, and none in an event without profile questions."""
+    profiles = [profile["id"] for profile in event_spec.get("profiles", ())]
+    if not profiles:
+        return ""
+    given = await tally.answers_across(profiles, participant_id)
+    return tags_of(given)
 
 
 async def count_answer(
-    message: protocol.ClientMessage, event_spec: protocol.EventSpec, participant: Participant
+    message: protocol.ClientMessage,
+    event_spec: protocol.EventSpec,
+    participant: Participant,
+    memory: SegmentMemory | None = None,
 ) -> protocol.AckMessage:
     """Validate and count one ``answer`` message; the ``ack`` to send back, else Rejection.
+
+    ``memory``: the participant's segments as their line knows them (else read once here).
+    A profile answer moves the participant's answers on every question of the event to their
+    new segments before it is acknowledged.
 
     Every transport a phone has (the socket, the HTTP fallback) answers through this. A token
     younger than ``ZP_ANSWER_WARMUP_SECONDS`` has its answer held until it is that old: nobody
@@ -145,10 +192,22 @@ async def count_answer(
     wait = participant.issued_at + 1 + warm_up - time.time() if warm_up else 0
     if wait > 0:
         await asyncio.sleep(min(wait, warm_up + 1))
+    memory = memory or SegmentMemory()
     try:
+        tags = await memory.tags(event_spec, participant_id)
         outcome = await tally.record_answer(
-            valid.question_id, valid.kind, participant_id, valid.message_id, valid.value
+            valid.question_id,
+            valid.kind,
+            participant_id,
+            valid.message_id,
+            valid.value,
+            tags,
+            valid.always_open,
         )
+        if outcome.counted and valid.profile:
+            # Also for a resend: the move before its first ack may have failed.
+            memory.known = await segments_of(event_spec, participant_id)
+            await tally.move_segments(event_spec["question_ids"], participant_id, memory.known)
     except tally.TallyUnavailable:
         raise Rejection("unavailable", valid.message_id) from None
     if not outcome.counted:

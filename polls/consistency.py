@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from . import tally, writer
 from .models import Answer, Question, SetAside
+from .segments import tags_of
 
 
 @dataclass
@@ -24,6 +25,9 @@ class QuestionCheck:
     different_rows: list[str] = field(default_factory=list)
     counts_wrong: bool = False
     aside_wrong: bool = False  # the question's aside set is not the event's set-aside list
+    # The per-segment counts do not follow from the answers, or a participant is counted in
+    # segments their profile answers do not give.
+    segments_wrong: bool = False
 
     @property
     def differences(self) -> int:
@@ -33,6 +37,7 @@ class QuestionCheck:
             + len(self.different_rows)
             + int(self.counts_wrong)
             + int(self.aside_wrong)
+            + int(self.segments_wrong)
         )
 
 
@@ -85,10 +90,45 @@ def set_aside_of(event_id: int) -> set[str]:
     return set(SetAside.objects.filter(event_id=event_id).values_list("participant", flat=True))
 
 
-def check_question(question: Question, aside: set[str] | None = None) -> tuple[QuestionCheck, dict]:
-    """``aside``: the event's set-aside participants (read here when not given)."""
+def segments_of(event_id: int, from_tally: bool = False) -> dict[str, str]:
+    """Participant -> their segments (``segments.tags_of``), from their answers to the event's
+    profile questions: in the table, or (``from_tally``) as Redis counts them now."""
+    profile_ids = Question.objects.filter(event_id=event_id, segment=True).values_list(
+        "id", flat=True
+    )
+    given: dict[str, dict[int, object]] = {}
+    for question_id in profile_ids:
+        if from_tally:
+            source = tally.read_answers_sync(question_id)
+        else:
+            rows = Answer.objects.filter(question_id=question_id)
+            source = dict(rows.values_list("participant", "value"))
+        for participant, value in source.items():
+            given.setdefault(participant, {})[question_id] = value
+    return {participant: tags_of(answers) for participant, answers in given.items()}
+
+
+def _segments_follow(snapshot, buckets: dict, voices: dict, segof: dict, segments: dict) -> bool:
+    if any(segof.get(participant, "") != segments.get(participant, "") for participant in voices):
+        return False
+    counted = {participant: buckets.get(participant, []) for participant in voices}
+    expected = tally.segment_counts(counted, segof)
+    held = {}
+    for segment, (total, counts) in snapshot.segments.items():
+        held[f"{segment}|"] = total
+        held.update({f"{segment}|{bucket}": count for bucket, count in counts.items()})
+    return held == expected
+
+
+def check_question(
+    question: Question, aside: set[str] | None = None, segments: dict[str, str] | None = None
+) -> tuple[QuestionCheck, dict]:
+    """``aside``: the event's set-aside participants; ``segments``: its participants' segments
+    as the tally's profile answers give them (each read here when not given)."""
     if aside is None:
         aside = set_aside_of(question.event_id)
+    if segments is None:
+        segments = segments_of(question.event_id, from_tally=True)
     counted = tally.read_answers_sync(question.id)
     buckets = tally.read_counted_buckets_sync(question.id)
     rows = dict(Answer.objects.filter(question=question).values_list("participant", "value"))
@@ -103,11 +143,17 @@ def check_question(question: Question, aside: set[str] | None = None) -> tuple[Q
         question.kind, voices, buckets
     ) or snapshot.total != len(voices)
     check.aside_wrong = tally.aside_members(question.id) != aside
+    segof = tally.read_segments_sync(question.id)
+    check.segments_wrong = not _segments_follow(snapshot, buckets, voices, segof, segments)
     return check, counted
 
 
 def repair_question(
-    question: Question, check: QuestionCheck, counted: dict, aside: set[str] | None = None
+    question: Question,
+    check: QuestionCheck,
+    counted: dict,
+    aside: set[str] | None = None,
+    segments: dict[str, str] | None = None,
 ) -> None:
     """Make the table mirror Redis, and the counts follow from the stored answers."""
     with transaction.atomic():
@@ -129,24 +175,28 @@ def repair_question(
             # No log position: the next answer from the log replaces the repaired row.
             update_fields=["value", "answered_at", "log_id", "log_ms", "log_seq"],
         )
-    if check.counts_wrong or check.aside_wrong:
+    if check.counts_wrong or check.aside_wrong or check.segments_wrong:
         if aside is None:
             aside = set_aside_of(question.event_id)
+        if segments is None:
+            segments = segments_of(question.event_id, from_tally=True)
         is_open = question.state == Question.State.OPEN
         ordered = answers_in_answered_order(question, counted)
-        tally.rebuild(question.id, question.kind, is_open, ordered, aside)
+        tally.rebuild(question.id, question.kind, is_open, ordered, aside, segments)
 
 
 def check_all(repair: bool = False) -> list[QuestionCheck]:
     writer.drain_all()
     checks = []
     asides: dict[int, set[str]] = {}
+    segments: dict[int, dict[str, str]] = {}
     for question in Question.objects.order_by("id"):
         if question.event_id not in asides:
             asides[question.event_id] = set_aside_of(question.event_id)
-        aside = asides[question.event_id]
-        check, counted = check_question(question, aside)
+            segments[question.event_id] = segments_of(question.event_id, from_tally=True)
+        aside, tags = asides[question.event_id], segments[question.event_id]
+        check, counted = check_question(question, aside, tags)
         if repair and check.differences:
-            repair_question(question, check, counted, aside)
+            repair_question(question, check, counted, aside, tags)
         checks.append(check)
     return checks

@@ -35,6 +35,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from . import metrics, protocol, push, tally
+from .by_segment import segments_message
 from .figures import comparisons
 from .kinds import results_message
 from .redis_client import get_async_redis
@@ -313,6 +314,9 @@ def snapshot_message(
         message["comparison"] = comparisons(
             spec, message["summary"], snapshot.total, spec.get("labels", {})
         )
+    segments = segments_message(spec, snapshot)
+    if segments is not None:
+        message["segments"] = segments
     return message
 
 

@@ -87,6 +87,8 @@ class Figure(TypedDict):
     scale: FigureScale | None
     lower_is_better: bool
     study: Study
+    # A profile option's label when measured for that segment only ("" or absent: everyone).
+    segment: NotRequired[str]
 
 
 class PublicEvent(TypedDict):
@@ -117,6 +119,7 @@ class _Question(TypedDict):
     state: QuestionState
     show_results: bool
     revealed: bool
+    segment: bool  # a profile question: the phone offers "rather not say" (value 0) too
     figures: list[Figure]
     figures_count: int
     position: int
@@ -172,6 +175,35 @@ class Comparison(TypedDict):
     words: dict[str, str]
 
 
+class SegmentGroup(TypedDict):
+    """One segment of the room (or ``other``: everyone in no segment shown on its own)."""
+
+    key: str  # the profile option's id, or "other"
+    label: str
+    total: int
+    counts: dict[str, int]
+    summary: Summary
+    comparison: NotRequired[list[Comparison]]  # figures measured for this segment, revealed
+
+
+class Segments(TypedDict):
+    """A result split by a profile question's answers (``polls.segments``)."""
+
+    question: int
+    prompt: str
+    min: int  # the smallest segment shown on its own
+    groups: list[SegmentGroup]
+    words: dict[str, str] | None  # the largest difference between two groups shown, per language
+
+
+class ProfileQuestion(TypedDict):
+    """A profile question the phone asks right after joining."""
+
+    id: int
+    prompt: str
+    options: list[Option]
+
+
 # -- server to client --------------------------------------------------------------------------
 
 
@@ -179,7 +211,15 @@ class StateMessage(TypedDict):
     type: Literal["state"]
     event: PublicEvent
     question: Question | None
+    profile: list[ProfileQuestion]
     answer: AnswerValue | None
+
+
+class ProfileMessage(TypedDict):
+    """To a phone as it connects, before its state: its answers to the profile questions."""
+
+    type: Literal["profile"]
+    answers: dict[str, int | None]
 
 
 class ResultsMessage(TypedDict):
@@ -190,6 +230,7 @@ class ResultsMessage(TypedDict):
     counts: dict[str, int]
     summary: Summary
     comparison: NotRequired[list[Comparison]]
+    segments: NotRequired[Segments]
 
 
 class AckMessage(TypedDict):
@@ -211,7 +252,9 @@ class PongMessage(TypedDict):
     id: str | None
 
 
-ServerMessage = StateMessage | ResultsMessage | AckMessage | ErrorMessage | PongMessage
+ServerMessage = (
+    StateMessage | ProfileMessage | ResultsMessage | AckMessage | ErrorMessage | PongMessage
+)
 
 
 class CloseEvent(TypedDict):
@@ -250,6 +293,16 @@ class EventInfo(TypedDict):
     look: str
 
 
+class SegmentSpec(TypedDict):
+    """What the current question's results are split by (the event's ``segment_by``)."""
+
+    question: int
+    prompt: str
+    options: list[Option]
+    min: int
+    other: str  # the label of "other", in the event's language
+
+
 # What answers are validated against and snapshots computed with (``state.question_spec``): the
 # sections the server validates with (``in_spec``) between ``labels`` and ``figures``.
 QuestionSpec = TypedDict(
@@ -262,14 +315,22 @@ QuestionSpec = TypedDict(
         "labels": dict[str, str],
         **{section.key: section.schema | None for section in kinds.sections() if section.in_spec},
         "figures": list[Figure],
+        "segments": SegmentSpec | None,
     },
 )
+
+
+class ProfileSpec(TypedDict):
+    id: int
+    options: list[int]
+    ask_on_join: bool
 
 
 class EventSpec(TypedDict):
     question_ids: list[int]
     current: QuestionSpec | None
     attendees_only: bool
+    profiles: list[ProfileSpec]
 
 
 class EventState(TypedDict):
@@ -277,6 +338,7 @@ class EventState(TypedDict):
 
     event: EventInfo
     question: Question | None
+    profile: list[ProfileQuestion]
     spec: EventSpec
     revision: NotRequired[int]
 
@@ -300,6 +362,7 @@ Published = StatePublished | GonePublished
 # and the shapes it documents on their own (referred to by that name in the field tables).
 WIRE_MESSAGES: dict[str, type] = {
     "state": StateMessage,
+    "profile": ProfileMessage,
     "results": ResultsMessage,
     "ack": AckMessage,
     "error": ErrorMessage,
@@ -318,6 +381,8 @@ def _doc_name(shape: type) -> str:
 NAMED_SHAPES: dict[str, type] = {
     "figure": Figure,
     "comparison": Comparison,
+    "segments": Segments,
+    "profile question": ProfileQuestion,
     **{
         _doc_name(shape): shape
         for shape in dict.fromkeys(SUMMARY_OF_KIND.values())

@@ -123,7 +123,12 @@ class StateTexts:
     def __init__(self, state: protocol.EventState) -> None:
         self.state = state
         without_answer = encode(
-            {"type": "state", "event": public_event(state), "question": state["question"]}
+            {
+                "type": "state",
+                "event": public_event(state),
+                "question": state["question"],
+                "profile": state.get("profile", []),
+            }
         )
         self._head = without_answer[:-1] + ',"answer":'
         self.stage = self._head + "null}"

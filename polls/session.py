@@ -33,7 +33,9 @@ from .delivery import ANSWER_UNKNOWN, EventView, event_hub, results_pump
 from .logs import log_refusal
 from .models import Event
 from .origin import headers_of
+from .push import encode
 from .ratelimit import ABUSIVE, MessageBudget
+from .segments import tags_of
 from .stagekeys import stage_key_digest, stage_key_matches
 from .tokens import Participant, participant_cookie_name, read_participant_token
 
@@ -304,10 +306,28 @@ class PhoneSession(Session):
         self.admission = admission
         # Acknowledged through this process (None: a resend whose answer is no longer counted).
         self.answers: dict[int, protocol.AnswerValue | None] = {}
+        self.segments = answers.SegmentMemory()
 
     async def start(self, view: EventView | None) -> None:
         phones_here.setdefault(self.participant_id, set()).add(self)
+        if view is not None and view.spec.get("profiles"):
+            await self.send_profile(view.spec)
         await super().start(view)
+
+    async def send_profile(self, spec: protocol.EventSpec) -> None:
+        """Before the first state: the phone's own profile answers, so it asks only what it has
+        not answered (on any device with this token), and this line learns its segments."""
+        profiles = [profile["id"] for profile in spec["profiles"]]
+        try:
+            given = await tally.answers_across(profiles, self.participant_id)
+        except tally.TallyUnavailable:
+            return  # the phone asks again; an answer given twice changes nothing
+        self.segments.known = tags_of(given)
+        message: protocol.ProfileMessage = {
+            "type": "profile",
+            "answers": {str(question_id): given.get(question_id) for question_id in profiles},
+        }
+        await self.line.send_text(encode(message))
 
     def leave(self) -> None:
         super().leave()
@@ -350,7 +370,7 @@ class PhoneSession(Session):
             self.log_refusal(REFUSAL_CODES[CLOSE_BAD_TOKEN])
             await self.close(CLOSE_BAD_TOKEN)  # the event is gone or takes this token no more
             return None
-        ack = await answers.count_answer(message, view.spec, self.participant)
+        ack = await answers.count_answer(message, view.spec, self.participant, self.segments)
         self.answers[ack["question"]] = ack["answer"]
         for phone in phones_here.get(self.participant_id, ()):
             phone.answers[ack["question"]] = ack["answer"]

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 
+from django.utils import translation
+from django.utils.translation import gettext as _
+
 from . import kinds, protocol
 from .models import Event, Question
+from .segments import RATHER_NOT_SAY
 from .stagekeys import stage_key_digest
 
 
@@ -33,6 +37,7 @@ def question_payload(question: Question, position: int, count: int) -> protocol.
         "state": question.state,
         "show_results": question.show_results,
         "revealed": question.revealed,
+        "segment": question.segment,
         # "scale", "choices", ...: each kind's own block, null for the other kinds.
         **kinds.payload_blocks(question),
         "figures": figures,
@@ -42,20 +47,60 @@ def question_payload(question: Question, position: int, count: int) -> protocol.
     }
 
 
-def question_spec(payload: protocol.Question) -> protocol.QuestionSpec:
+def segment_spec(event: Event) -> protocol.SegmentSpec | None:
+    """What the host splits results by now: a profile question of the event, or None."""
+    profile = event.segment_by
+    if profile is None or profile.event_id != event.id or not profile.segment:
+        return None
+    with translation.override(event.language):
+        other = _("Other")
+    return {
+        "question": profile.id,
+        "prompt": profile.prompt,
+        "options": [{"id": option.id, "label": option.label} for option in profile.options.all()],
+        "min": event.segment_min_respondents,
+        "other": other,
+    }
+
+
+def question_spec(
+    payload: protocol.Question, segments: protocol.SegmentSpec | None = None
+) -> protocol.QuestionSpec:
+    options = [option["id"] for option in payload["options"]]
+    if payload["segment"]:
+        options.append(RATHER_NOT_SAY)  # taken, and counted as a choice of its own
     return {
         "id": payload["id"],
         "kind": payload["kind"],
         "open": payload["open"],
-        "options": [option["id"] for option in payload["options"]],
+        "options": options,
         "labels": {str(option["id"]): option["label"] for option in payload["options"]},
         **kinds.spec_blocks(payload),
         "figures": payload["figures"],
+        "segments": segments,
     }
 
 
+def profile_of(questions: list[Question]) -> tuple[list, list]:
+    """(the profile questions phones ask on joining, every profile question's spec)."""
+    asked: list[protocol.ProfileQuestion] = []
+    specs: list[protocol.ProfileSpec] = []
+    for question in questions:
+        options = [{"id": option.id, "label": option.label} for option in question.options.all()]
+        specs.append(
+            {
+                "id": question.id,
+                "options": [option["id"] for option in options] + [RATHER_NOT_SAY],
+                "ask_on_join": question.ask_on_join,
+            }
+        )
+        if question.ask_on_join:
+            asked.append({"id": question.id, "prompt": question.prompt, "options": options})
+    return asked, specs
+
+
 def build_event_state(event_id: int) -> protocol.EventState | None:
-    event = Event.objects.filter(pk=event_id).first()
+    event = Event.objects.select_related("segment_by").filter(pk=event_id).first()
     if event is None:
         return None
     question_ids = list(event.questions.values_list("id", flat=True))
@@ -64,6 +109,8 @@ def build_event_state(event_id: int) -> protocol.EventState | None:
     if current_id is not None and current_id in question_ids:
         question = Question.objects.prefetch_related("options").get(pk=current_id)
         payload = question_payload(question, question_ids.index(current_id) + 1, len(question_ids))
+    profiles = Question.objects.filter(event=event, segment=True).prefetch_related("options")
+    asked, profile_specs = profile_of(list(profiles))
     return {
         "event": {
             "id": event.id,
@@ -74,11 +121,18 @@ def build_event_state(event_id: int) -> protocol.EventState | None:
             "look": look_digest(event),
         },
         "question": payload,
+        "profile": asked,
         "spec": {
             "question_ids": question_ids,
-            "current": question_spec(payload) if payload else None,
+            # A profile question's own result is not split by another's answers.
+            "current": (
+                question_spec(payload, None if payload["segment"] else segment_spec(event))
+                if payload
+                else None
+            ),
             # An attendee-list event takes only tokens of a personal code, also from phones
             # that joined while it was still open.
             "attendees_only": event.voice == Event.Voice.ATTENDEES,
+            "profiles": profile_specs,
         },
     }

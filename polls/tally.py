@@ -7,6 +7,10 @@ Per question (hash tag ``{q:ID}`` keeps one question on one cluster slot):
 - ``seen``:    participant:message-id pairs already handled (a resent message counts once)
 - ``log``:     the answer stream the writer drains into the database
 - ``aside``:   participants the host set aside (``aside_key``): their answers are kept, not counted
+- ``segof``:   participant -> their segments ("12:34,15:40", ``polls.segments.tags_of``), as their
+  answer here is counted in them
+- ``segcounts``: "<segment>|<bucket>" -> count and "<segment>|" -> respondents: every result per
+  segment, kept by the same script call that counts the answer (no second round trip)
 
 Answers that arrive in the same moment go to Redis in one pipeline (``_Batcher``): with
 ``appendfsync always`` Redis then fsyncs once per batch instead of once per answer. With a
@@ -21,7 +25,7 @@ import asyncio
 import json
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -55,6 +59,8 @@ def question_keys(question_id: int) -> dict[str, str]:
         "hidden": f"{tag}:hidden",
         "changes": f"{tag}:changes",
         "log": f"{tag}:log",
+        "segof": f"{tag}:segof",
+        "segcounts": f"{tag}:segcounts",
     }
 
 
@@ -71,7 +77,11 @@ def buckets_for(kind: str, value: Any) -> list[str]:
 # The word cap's rule, shared by the scripts that count and uncount a stored answer's buckets:
 # a word cloud (most_words > 0) counts a new word only while it has room, and drops a word
 # nobody gives any more; other kinds keep their zero counts. Returns the buckets counted.
-COUNTING = """
+# How a question records that a participant is in no segment (said "rather not say").
+NO_SEGMENTS = "-"
+
+COUNTING = (
+    """
 local function count_buckets(counts, buckets, most_words)
   local counted = {}
   for bucket in string.gmatch(buckets, '[^,]+') do
@@ -90,7 +100,34 @@ local function uncount_buckets(counts, buckets, most_words)
     end
   end
 end
+-- A participant's segments as a question holds them: nil when it was never told, '' for none
+-- (stored as NO_SEGMENTS, so a line that still believes an old segment cannot put it back).
+local function held_segments(segof, participant)
+  local tags = redis.call('HGET', segof, participant)
+  if tags == '"""
+    + NO_SEGMENTS
+    + """' then
+    return ''
+  end
+  return tags or nil
+end
+-- Per segment (tags "12:34,15:40"): the respondent ("<tag>|") and their counted buckets
+-- ("<tag>|<bucket>") in or out; a count that reaches zero goes, so the hash holds what is there.
+local function count_segments(segcounts, tags, buckets, delta)
+  for segment in string.gmatch(tags, '[^,]+') do
+    local prefix = segment .. '|'
+    if redis.call('HINCRBY', segcounts, prefix, delta) <= 0 then
+      redis.call('HDEL', segcounts, prefix)
+    end
+    for bucket in string.gmatch(buckets, '[^,]+') do
+      if redis.call('HINCRBY', segcounts, prefix .. bucket, delta) <= 0 then
+        redis.call('HDEL', segcounts, prefix .. bucket)
+      end
+    end
+  end
+end
 """
+)
 
 RECORD_ANSWER = (
     COUNTING
@@ -102,7 +139,8 @@ local most_changes = tonumber(ARGV[6])
 -- A word cloud's cap on distinct words; 0 for the kinds whose buckets the question itself
 -- bounds (options, scale points): no cap, and their zero counts stay.
 local most_words = tonumber(ARGV[7])
-if redis.call('HGET', meta, 'open') ~= '1' then
+-- A profile question asked on join takes answers whatever its open flag (ARGV[9] = '1').
+if ARGV[9] ~= '1' and redis.call('HGET', meta, 'open') ~= '1' then
   return {'not_open', 0}
 end
 if redis.call('SISMEMBER', seen, participant .. ':' .. message_id) == 1 then
@@ -129,13 +167,27 @@ local old = redis.call('HGET', answers, participant)
 if old and string.sub(old, string.find(old, '\\n', 1, true) + 1) == value then
   return {'unchanged', tonumber(redis.call('HGET', meta, 'version') or '0')}
 end
+-- The segments this question counts the participant in: as a profile answer last moved them
+-- (MOVE_SEGMENTS), else as the server knew them (ARGV[8]), which then stay with the question.
+local segof, segcounts = KEYS[8], KEYS[9]
+local tags = held_segments(segof, participant)
+if not tags then
+  tags = ARGV[8]
+  if tags ~= '' then
+    redis.call('HSET', segof, participant, tags)
+  end
+end
 if old then
-  uncount_buckets(counts, string.sub(old, 1, string.find(old, '\\n', 1, true) - 1), most_words)
+  local old_buckets = string.sub(old, 1, string.find(old, '\\n', 1, true) - 1)
+  uncount_buckets(counts, old_buckets, most_words)
+  count_segments(segcounts, tags, old_buckets, -1)
 else
   redis.call('HINCRBY', meta, 'total', 1)
 end
 -- Only the buckets counted are stored, so a later change takes back exactly these.
-local stored = count_buckets(counts, buckets, most_words) .. '\\n' .. value
+local counted = count_buckets(counts, buckets, most_words)
+count_segments(segcounts, tags, counted, 1)
+local stored = counted .. '\\n' .. value
 redis.call('HSET', answers, participant, stored)
 local version = redis.call('HINCRBY', meta, 'version', 1)
 redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
@@ -168,6 +220,8 @@ class Snapshot:
     total: int
     counts: dict[str, int]
     hidden: frozenset[str] = frozenset()
+    # Per segment tag (``polls.segments.tag``): (respondents, counts) of those in it.
+    segments: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)
 
 
 class _Batcher:
@@ -259,9 +313,19 @@ def encode_value(value: Any) -> str:
 
 
 async def record_answer(
-    question_id: int, kind: str, participant: str, message_id: str, value: Any
+    question_id: int,
+    kind: str,
+    participant: str,
+    message_id: str,
+    value: Any,
+    segments: str = "",
+    always_open: bool = False,
 ) -> Outcome:
-    """Count one answer atomically; the answer replaces the participant's previous one."""
+    """Count one answer atomically; the answer replaces the participant's previous one.
+
+    ``segments``: the participant's segments as the server knows them (``segments.tags_of``);
+    the question's own record of them wins. ``always_open``: a profile question asked on join,
+    answered whatever the question's open flag."""
     keys = question_keys(question_id)
     args = [
         participant,
@@ -271,6 +335,8 @@ async def record_answer(
         str(int(time.time() * 1000)),
         str(MOST_CHANGES_PER_QUESTION),
         str(most_buckets(kind)),
+        segments,
+        "1" if always_open else "0",
     ]
     return await _batcher().submit(
         [
@@ -281,6 +347,8 @@ async def record_answer(
             keys["log"],
             keys["changes"],
             aside_key(question_id),
+            keys["segof"],
+            keys["segcounts"],
         ],
         args,
     )
@@ -299,6 +367,22 @@ async def answer_of(question_id: int, participant: str) -> Any:
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
     return _decode_answer(stored)
+
+
+async def answers_across(question_ids: list[int], participant: str) -> dict[int, Any]:
+    """One participant's current answers to several questions, in one round trip."""
+    try:
+        async with get_async_redis().pipeline(transaction=False) as pipe:
+            for question_id in question_ids:
+                pipe.hget(question_keys(question_id)["answers"], participant)
+            stored = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    return {
+        question_id: _decode_answer(raw)
+        for question_id, raw in zip(question_ids, stored, strict=True)
+        if raw is not None
+    }
 
 
 ANSWERS_PER_READ = 1000
@@ -323,13 +407,26 @@ async def answers_of(question_id: int, participants: list[str]) -> dict[str, Any
     }
 
 
-def _snapshot(question_id: int, meta: dict, counts: dict, hidden: set) -> Snapshot:
+def _segments(segcounts: dict[bytes, bytes]) -> dict[str, tuple[int, dict[str, int]]]:
+    totals: dict[str, int] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for key, count in segcounts.items():
+        segment, _bar, bucket = key.decode().partition("|")
+        if bucket:
+            counts.setdefault(segment, {})[bucket] = int(count)
+        else:
+            totals[segment] = int(count)
+    return {segment: (total, counts.get(segment, {})) for segment, total in totals.items()}
+
+
+def _snapshot(question_id: int, meta: dict, counts: dict, hidden: set, segcounts: dict) -> Snapshot:
     return Snapshot(
         question_id=question_id,
         version=int(meta.get(b"version", 0)),
         total=int(meta.get(b"total", 0)),
         counts={key.decode(): int(count) for key, count in counts.items()},
         hidden=frozenset(word.decode() for word in hidden),
+        segments=_segments(segcounts),
     )
 
 
@@ -337,6 +434,7 @@ def _queue_snapshot_reads(pipe, keys: dict[str, str]) -> None:
     pipe.hgetall(keys["meta"])
     pipe.hgetall(keys["counts"])
     pipe.smembers(keys["hidden"])
+    pipe.hgetall(keys["segcounts"])
 
 
 async def read_versions(question_ids: list[int]) -> dict[int, int]:
@@ -355,10 +453,10 @@ async def read_snapshot(question_id: int) -> Snapshot:
     try:
         pipe = get_async_redis().pipeline(transaction=True)
         _queue_snapshot_reads(pipe, keys)
-        meta, counts, hidden = await pipe.execute()
+        meta, counts, hidden, segcounts = await pipe.execute()
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
-    return _snapshot(question_id, meta, counts, hidden)
+    return _snapshot(question_id, meta, counts, hidden, segcounts)
 
 
 def read_snapshot_sync(question_id: int) -> Snapshot:
@@ -366,16 +464,25 @@ def read_snapshot_sync(question_id: int) -> Snapshot:
     try:
         pipe = get_sync_redis().pipeline(transaction=True)
         _queue_snapshot_reads(pipe, keys)
-        meta, counts, hidden = pipe.execute()
+        meta, counts, hidden, segcounts = pipe.execute()
     except (RedisError, OSError) as error:
         raise TallyUnavailable(str(error)) from error
-    return _snapshot(question_id, meta, counts, hidden)
+    return _snapshot(question_id, meta, counts, hidden, segcounts)
 
 
 def read_answers_sync(question_id: int) -> dict[str, Any]:
     """Every participant's current answer (for checks and exports)."""
     stored = get_sync_redis().hgetall(question_keys(question_id)["answers"])
     return {participant.decode(): _decode_answer(raw) for participant, raw in stored.items()}
+
+
+def read_segments_sync(question_id: int) -> dict[str, str]:
+    """Participant -> the segments this question counts their answer in."""
+    stored = get_sync_redis().hgetall(question_keys(question_id)["segof"])
+    return {
+        participant.decode(): "" if tags.decode() == NO_SEGMENTS else tags.decode()
+        for participant, tags in stored.items()
+    }
 
 
 def _counted_buckets(stored: bytes) -> list[str]:
@@ -495,8 +602,13 @@ def rebuild(
     is_open: bool,
     answers: dict[str, Any],
     aside: frozenset[str] | set[str] = frozenset(),
+    segments: dict[str, str] | None = None,
 ) -> Snapshot:
     """Replace a question's tally with one recomputed from the given answers.
+
+    ``segments``: participant -> their segments (``polls.segments.tags_of`` of their profile
+    answers in the database); every answer is counted in its participant's, and later answers
+    of everyone listed are too.
 
     Answers of participants in ``aside`` (the event's set-aside ones) are stored but not counted,
     as the live script does, and the question's aside set becomes exactly ``aside``.
@@ -526,12 +638,26 @@ def rebuild(
         + encode_value(value)
         for participant, value in answers.items()
     }
+    segments = segments or {}
+    segcounts = segment_counts(counted, segments)
     pipe = client.pipeline(transaction=True)
-    pipe.delete(keys["answers"], keys["counts"], keys["meta"], aside_key(question_id))
+    pipe.delete(
+        keys["answers"],
+        keys["counts"],
+        keys["meta"],
+        aside_key(question_id),
+        keys["segof"],
+        keys["segcounts"],
+    )
     if stored:
         pipe.hset(keys["answers"], mapping=stored)
     if counts:
         pipe.hset(keys["counts"], mapping=counts)
+    if segments:
+        held = {participant: tags or NO_SEGMENTS for participant, tags in segments.items()}
+        pipe.hset(keys["segof"], mapping=held)
+    if segcounts:
+        pipe.hset(keys["segcounts"], mapping=segcounts)
     if aside:
         pipe.sadd(aside_key(question_id), *aside)
     pipe.hset(
@@ -541,6 +667,76 @@ def rebuild(
     pipe.execute()
     _replicated(client)
     return read_snapshot_sync(question_id)
+
+
+def segment_counts(counted: dict[str, list[str]], segments: dict[str, str]) -> dict[str, int]:
+    """The ``segcounts`` hash for these counted buckets (participant -> buckets, set-aside ones
+    left out) and segments (participant -> tags), as the script keeps it."""
+    segcounts: dict[str, int] = {}
+    for participant, buckets in counted.items():
+        for segment in filter(None, segments.get(participant, "").split(",")):
+            for field_name in [f"{segment}|"] + [f"{segment}|{bucket}" for bucket in buckets]:
+                segcounts[field_name] = segcounts.get(field_name, 0) + 1
+    return segcounts
+
+
+# --- segments: a profile answer moves its participant's counted answers ---------------------
+
+# Per question, atomically: the participant's segments become ARGV[2], and the answer they gave
+# here (unless set aside) leaves the old segments' counts and joins the new ones'. Only a real
+# change moves anything, so running it twice changes nothing.
+MOVE_SEGMENTS = (
+    COUNTING
+    + """
+local answers, meta, aside, segof, segcounts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local participant, tags = ARGV[1], ARGV[2]
+local old = held_segments(segof, participant)
+if old == tags then
+  return 0
+end
+redis.call('HSET', segof, participant, tags == '' and '"""
+    + NO_SEGMENTS
+    + """' or tags)
+old = old or ''
+local stored = redis.call('HGET', answers, participant)
+if not stored or redis.call('SISMEMBER', aside, participant) == 1 then
+  return 0
+end
+local buckets = string.sub(stored, 1, string.find(stored, '\\n', 1, true) - 1)
+count_segments(segcounts, old, buckets, -1)
+count_segments(segcounts, tags, buckets, 1)
+redis.call('HINCRBY', meta, 'version', 1)
+return 1
+"""
+)
+
+
+async def move_segments(question_ids: list[int], participant: str, tags: str) -> int:
+    """Put the participant in ``tags`` on every question listed (the event's), taking their
+    counted answers along: each question in one script call, all in one round trip. Returns
+    how many answers moved."""
+    client = get_async_redis()
+    try:
+        script = client.register_script(MOVE_SEGMENTS)
+        pipe = client.pipeline(transaction=False)
+        for question_id in question_ids:
+            keys = question_keys(question_id)
+            script_keys = [
+                keys["answers"],
+                keys["meta"],
+                aside_key(question_id),
+                keys["segof"],
+                keys["segcounts"],
+            ]
+            await script(keys=script_keys, args=[participant, tags], client=pipe)
+        waiting = queue_replication(pipe)
+        results = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+    shortfall = replication_shortfall(results) if waiting else None
+    if shortfall is not None:
+        raise TallyUnavailable(shortfall)
+    return sum(result for result in results[: len(question_ids)])
 
 
 # --- participants set aside by the host (polls.voice finds them, polls.actions decides) -------
@@ -557,6 +753,7 @@ MOVE_ASIDE = (
     COUNTING
     + """
 local answers, counts, meta, aside = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local segof, segcounts = KEYS[5], KEYS[6]
 local setting = ARGV[1] == 'aside'
 -- As in RECORD_ANSWER: a word cloud's cap (0 for other kinds, whose zero counts stay).
 local most_words = tonumber(ARGV[2])
@@ -573,12 +770,15 @@ for i = 3, #ARGV do
   if stored then
     local cut = string.find(stored, '\\n', 1, true)
     local buckets = string.sub(stored, 1, cut - 1)
+    local tags = held_segments(segof, participant) or ''
     if setting then
       uncount_buckets(counts, buckets, most_words)
+      count_segments(segcounts, tags, buckets, -1)
       redis.call('HINCRBY', meta, 'total', -1)
     else
       -- Back under the cap: only the words that fit are counted, and only those kept.
       local counted = count_buckets(counts, buckets, most_words)
+      count_segments(segcounts, tags, counted, 1)
       if most_words > 0 then
         redis.call('HSET', answers, participant, counted .. string.sub(stored, cut))
       end
@@ -602,7 +802,14 @@ def _queue_moves(
     pipe, script, question_id: int, kind: str, mode: str, participants: list[str]
 ) -> int:
     keys = question_keys(question_id)
-    script_keys = [keys["answers"], keys["counts"], keys["meta"], aside_key(question_id)]
+    script_keys = [
+        keys["answers"],
+        keys["counts"],
+        keys["meta"],
+        aside_key(question_id),
+        keys["segof"],
+        keys["segcounts"],
+    ]
     calls = 0
     for start in range(0, len(participants), ASIDE_PER_CALL):
         chunk = participants[start : start + ASIDE_PER_CALL]

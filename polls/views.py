@@ -370,6 +370,9 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 "current": current,
                 "position": position,
                 "questions": questions,
+                # The profile questions results can be split by, and the one they are now.
+                "profiles": [question for question in questions if question.segment],
+                "segment_by": event.segment_by_id,
                 "stage_url": stage_url(event),
                 "phone_url": reverse("polls:phone", args=[event.code]),
                 "figures_count": current.figure_links.count() if current else 0,

@@ -58,6 +58,7 @@ async def test_connect_sends_the_state_payload(event, question):
             "state": "open",
             "show_results": False,
             "revealed": False,
+            "segment": False,
             "scale": None,
             "choices": None,
             "split": None,
@@ -68,6 +69,7 @@ async def test_connect_sends_the_state_payload(event, question):
             "position": 1,
             "count": 1,
         },
+        "profile": [],
         "answer": None,
     }
     await communicator.disconnect()

@@ -67,7 +67,13 @@ def test_a_phone_state_text_is_the_message_with_its_answer(event, question):
     texts = StateTexts(state)
     public = {"code": event.code, "title": event.title, "look": look_digest(event)}
     for value in (None, 3, [1, 2], {"a": 40, "b": 60}, "zelfservice \u00e9\u00e9n"):
-        message = {"type": "state", "event": public, "question": state["question"], "answer": value}
+        message = {
+            "type": "state",
+            "event": public,
+            "question": state["question"],
+            "profile": [],
+            "answer": value,
+        }
         assert json.loads(texts.phone(value)) == message
     assert texts.phone(None) == texts.stage
 

@@ -42,6 +42,7 @@ SCALE_STATE = {
         "state": "open",
         "show_results": False,
         "revealed": False,
+        "segment": False,
         "scale": {"min": 1, "max": 10, "min_label": "", "max_label": "", "lower_is_better": False},
         "choices": None,
         "split": None,
@@ -52,6 +53,7 @@ SCALE_STATE = {
         "position": 1,
         "count": 1,
     },
+    "profile": [],
     "answer": 8,
 }
 

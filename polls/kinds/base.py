@@ -201,6 +201,21 @@ class QuestionKind:
         """An answer as a person reads it (``label``: option id -> its label)."""
         raise NotImplementedError
 
+    # --- results by segment (``polls.by_segment``) -------------------------------------------
+
+    def segment_measures(self, spec: dict, summary: dict, total: int) -> dict[str, float]:
+        """The figures two segments' results are compared by (key -> value; none for a kind
+        whose result no one number says), and their decimal places."""
+        return {}
+
+    measure_places: ClassVar[int] = 0
+    # A measure one group lacks: this value (a word nobody in it gave: 0), or None to skip it.
+    absent_measure: ClassVar[float | None] = None
+
+    def gap_words(self, spec: dict, key: str, more: str, less: str, gap: str, count: int) -> str:
+        """In words: segment ``more`` is ``gap`` above segment ``less`` on measure ``key``."""
+        raise NotImplementedError
+
     def brief_answer(self, value: Any, labels: dict) -> str:
         """An answer in the host's list of suspicious bursts (``labels``: id -> label)."""
         if isinstance(value, list):

@@ -7,7 +7,7 @@ import random
 from typing import Any, TypedDict
 
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
@@ -89,6 +89,17 @@ class ChoiceKind(QuestionKind):
     def shares(self, counts: dict[str, int], total: int) -> dict[str, int]:
         raise NotImplementedError
 
+    def segment_measures(self, spec, summary, total):
+        return {key: float(value) for key, value in summary["percent"].items() if key != "0"}
+
+    def gap_words(self, spec, key, more, less, gap, count):
+        option = spec.get("labels", {}).get(key, key)
+        return ngettext(
+            "%(more)s chose %(option)s %(gap)s point more often than %(less)s.",
+            "%(more)s chose %(option)s %(gap)s points more often than %(less)s.",
+            count,
+        ) % {"more": more, "less": less, "option": option, "gap": gap}
+
     def summarise(self, spec, total, counts, hidden):
         counts = per_key([str(option) for option in spec["options"]], counts)
         return counts, {"percent": self.shares(counts, total)}
@@ -130,6 +141,18 @@ class ScaleKind(QuestionKind):
         return counts, {
             "percent": results.largest_remainder_percentages(counts, total),
             "mean": results.scale_mean(counts),
+        }
+
+    measure_places = 1
+
+    def segment_measures(self, spec, summary, total):
+        return {} if summary["mean"] is None else {"mean": summary["mean"]}
+
+    def gap_words(self, spec, key, more, less, gap, count):
+        return _("%(more)s gave %(gap)s more on average than %(less)s.") % {
+            "more": more,
+            "less": less,
+            "gap": gap,
         }
 
     def payload_block(self, question) -> dict:
@@ -226,6 +249,18 @@ class NpsKind(ScaleKind):
     def summarise(self, spec, total, counts, hidden):
         counts = per_key(self.points(spec), counts)
         return counts, self.nps_summary(counts)
+
+    measure_places = 0
+
+    def segment_measures(self, spec, summary, total):
+        return {} if summary["score"] is None else {"score": float(summary["score"])}
+
+    def gap_words(self, spec, key, more, less, gap, count):
+        return ngettext(
+            "The %(score)s of %(more)s is %(gap)s point higher than that of %(less)s.",
+            "The %(score)s of %(more)s is %(gap)s points higher than that of %(less)s.",
+            count,
+        ) % {"score": self.score_name, "more": more, "less": less, "gap": gap}
 
     def export_lines(self, table) -> None:
         self.point_lines(table)

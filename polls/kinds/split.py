@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import results
@@ -62,6 +62,21 @@ class Split(QuestionKind):
 
     def buckets(self, value):
         return plain_buckets(value)
+
+    def segment_measures(self, spec, summary, total):
+        return {} if summary["mean_a"] is None else {"a": float(summary["mean_a"])}
+
+    def gap_words(self, spec, key, more, less, gap, count):
+        return ngettext(
+            "%(more)s put %(subject)s %(gap)s point higher than %(less)s.",
+            "%(more)s put %(subject)s %(gap)s points higher than %(less)s.",
+            count,
+        ) % {
+            "more": more,
+            "less": less,
+            "subject": (spec.get("split") or {}).get("a", ""),
+            "gap": gap,
+        }
 
     def split_summary(self, counts: dict[str, int]) -> dict:
         mean = results.mean([(int(value), count) for value, count in counts.items()], 0)

@@ -22,10 +22,12 @@ class Command(BaseCommand):
             drained = writer.drain_all()
             self.stdout.write(f"drained {drained} pending answers first")
         asides: dict[int, set[str]] = {}
+        segments: dict[int, dict[str, str]] = {}
         for question in Question.objects.order_by("id"):
             is_open = question.state == Question.State.OPEN
             if question.event_id not in asides:
                 asides[question.event_id] = consistency.set_aside_of(question.event_id)
+                segments[question.event_id] = consistency.segments_of(question.event_id)
             if flags_only:
                 # A Redis that lost everything must not count set-aside participants again.
                 tally.sync_aside({question.id: question.kind}, asides[question.event_id])
@@ -34,6 +36,11 @@ class Command(BaseCommand):
             # In answered order: a capped word cloud counts its words as the script did.
             answers = consistency.answers_in_answered_order(question)
             snapshot = tally.rebuild(
-                question.id, question.kind, is_open, answers, asides[question.event_id]
+                question.id,
+                question.kind,
+                is_open,
+                answers,
+                asides[question.event_id],
+                segments[question.event_id],
             )
             self.stdout.write(f"question {question.id}: {snapshot.total} respondents")
