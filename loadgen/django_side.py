@@ -84,9 +84,10 @@ def prepare_throwaway_event(code: str, kind: str, segments: int = 0) -> dict:
     first = create_question(event, kind, 1)
     create_question(event, kind, 2)
     if segments:
-        event.segment_by = create_profile_question(event, segments, 3)
-        event.save(update_fields=["segment_by"])
+        create_profile_question(event, segments, 3)
     actions.do_set_current(event, first, open_it=True)
+    if segments:  # the remote's "by segment" button
+        actions.do_host_action(event, "segments_on")
     event.refresh_from_db()
     return {
         "event_id": event.id,

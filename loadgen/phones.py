@@ -554,6 +554,8 @@ class Worker:
 
     def _on_state(self, phone: Phone, message: dict, now: float) -> None:
         phone.question = message.get("question")
+        if "profile" in message:
+            phone.profile_questions = message.get("profile") or []
         if phone.reconnecting_since is not None:
             # The new socket's first state: the loop reconnecting this phone takes it from here
             # (the socket may not be handed to the phone yet when it comes with the handshake).
@@ -565,8 +567,6 @@ class Worker:
             self.ready += 1
             if phone.waiter is not None and not phone.waiter.done():
                 phone.waiter.set_result(True)
-        if "profile" in message:
-            phone.profile_questions = message.get("profile") or []
         elif self.bcast_round and phone.bcast_round != self.bcast_round:
             phone.bcast_round = self.bcast_round
             self.bcast_times.append(now)

@@ -325,3 +325,59 @@ def test_profile_puts_every_sample_in_exactly_one_step(tmp_path):
     assert summary["cpu_ms_per_phone"] == 30.0
     assert cpu[profiling.PAGE] == cpu[profiling.STATIC] == 4.0 and cpu[profiling.OTHER] == 1.0
     assert "| other | 10 | 3.3 % | 1.000 |" in profiling.markdown(summary)
+
+
+@pytest.mark.e2e
+def test_loadtest_with_a_profile_question_is_exact_per_segment(stack, tmp_path):
+    report_path = tmp_path / "report.json"
+    table = run_loadtest(
+        stack,
+        "--url",
+        stack.base,
+        "--phones",
+        "300",
+        "--join-rate",
+        "1000",
+        "--arrival",
+        "api",
+        "--burst",
+        "1",
+        "--change-share",
+        "0.3",
+        "--segments",
+        "4",
+        "--segment-none-share",
+        "0.15",
+        "--host-actions",
+        "next",
+        "--drain-timeout",
+        "15",
+        "--report",
+        str(report_path),
+    )
+    report = json.loads(report_path.read_text())
+    assert "per segment" in table
+    split = report["segments"]
+    (profile,) = split["profile_questions"]
+    assert split["segment_by"] == profile["id"] and len(profile["options"]) == 4
+    # every phone answered the profile question on joining, some of them "rather not say"
+    assert split["answers"]["sent"] == split["answers"]["acked"] == 300
+    given = split["answers"]["by_value"]
+    assert set(given) == {"0", *map(str, profile["options"])}, given
+    exact = report["exactness"]
+    assert exact["ok"] is True, exact
+    assert exact["totals"] == {"acked": 300, "stage_total": 300, "redis_total": 300, "db_rows": 300}
+    checked = exact["segments"]
+    assert checked["ok"] and checked["redis_match"] and checked["sum_to_whole"], checked
+    assert checked["stage_match"], checked
+    assert checked[f"profile_{profile['id']}_rows"] == 300
+    # the four segments and "rather not say" are the room
+    in_segments = sum(checked["expected"].values())
+    assert in_segments + checked[f"profile_{profile['id']}_in_no_segment"] == 300
+    assert in_segments == 300 - given["0"] and len(checked["expected"]) == 4
+    assert [key for key, _total in checked["stage_groups"]] == [
+        *map(str, profile["options"]),
+        "other",
+    ]
+    assert [r["received"] for r in report["broadcast"]["rounds"]] == [300]
+    assert "Traceback" not in stack.log_text()
