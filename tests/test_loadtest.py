@@ -7,6 +7,7 @@ database) and that the report has its documented fields.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -381,3 +382,61 @@ def test_loadtest_with_a_profile_question_is_exact_per_segment(stack, tmp_path):
     ]
     assert [r["received"] for r in report["broadcast"]["rounds"]] == [300]
     assert "Traceback" not in stack.log_text()
+
+
+def test_the_check_per_segment_finds_an_answer_counted_in_the_wrong_segment():
+    from loadgen import django_side
+    from loadgen.exactness import Check
+
+    # Profile question 50 (options 1, 2; 0 = rather not say), the burst's single choice 7 / 8.
+    given = {"a": (1, 7), "b": (1, 8), "c": (2, 7), "d": (0, 8), "e": (2, 8)}
+    results = {
+        "answers": [],
+        "phones": [
+            {
+                "participant": participant,
+                "has_acked": True,
+                "acked_value": value,
+                "uncertain": [],
+                "profile": {"50": profile},
+                "profile_uncertain": {},
+            }
+            for participant, (profile, value) in given.items()
+        ],
+    }
+    whole = {"version": 5, "total": 5, "counts": {"7": 2, "8": 3}}
+    right = {
+        "50:1": {"total": 2, "counts": {"7": 1, "8": 1}},
+        "50:2": {"total": 2, "counts": {"7": 1, "8": 1}},
+    }
+    # e's answer counted under segment 1 instead of 2
+    wrong = {
+        "50:1": {"total": 3, "counts": {"7": 1, "8": 2}},
+        "50:2": {"total": 1, "counts": {"7": 1}},
+    }
+
+    def verdict(segments: dict) -> dict:
+        async def db(function, question, *args):
+            if function is django_side.read_tally:
+                return dict(whole, segments=segments)
+            profiles = {p: profile for p, (profile, _value) in given.items()}
+            answers = {p: value for p, (_profile, value) in given.items()}
+            counted = profiles if question == 50 else answers
+            if function is django_side.read_tally_answers:
+                return counted
+            if function is django_side.wait_for_rows:
+                return {"rows": counted, "seconds": 0, "drained": True, "log_backlog": 0}
+            return await asyncio.to_thread(function, question, *args)
+
+        check = Check(
+            results, 9, "single", None, [], db, 1.0, profile=[{"id": 50, "options": [1, 2]}]
+        )
+        return asyncio.run(check.run())
+
+    good = verdict(right)
+    assert good["ok"] is True and good["segments"]["sum_to_whole"], good
+    assert good["segments"]["expected"] == {"50:1": 2, "50:2": 2}
+    assert good["segments"]["profile_50_in_no_segment"] == 1
+    bad = verdict(wrong)
+    assert bad["ok"] is False and not bad["segments"]["redis_match"], bad
+    assert "per segment" in bad["verdict"]
