@@ -67,7 +67,7 @@ def _forget_tallies(question_ids: list[int]) -> None:
         client.srem(tally.LOG_REGISTRY, keys["log"])
 
 
-def prepare_throwaway_event(code: str, kind: str, segments: int = 0) -> dict:
+def prepare_throwaway_event(code: str, kind: str, segments: int = 0, split: bool = True) -> dict:
     """(Re)create the event ``code``: two questions of ``kind``, the first current and open;
     with ``segments``, a profile question of that many options after them (never current: the
     host actions go next, prev, next), asked on join, the stage's results split by it."""
@@ -86,7 +86,7 @@ def prepare_throwaway_event(code: str, kind: str, segments: int = 0) -> dict:
     if segments:
         create_profile_question(event, segments, 3)
     actions.do_set_current(event, first, open_it=True)
-    if segments:  # the remote's "by segment" button
+    if segments and split:  # the remote's "by segment" button
         actions.do_host_action(event, "segments_on")
     event.refresh_from_db()
     return {

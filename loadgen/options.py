@@ -67,6 +67,7 @@ class Options:
     # with "rather not say".
     segments: int = 0
     segment_none_share: float = 0.1
+    split: bool = True  # the stage's results split by the profile question (segments_on)
 
 
 def parse_target(url: str, ca_file: str | None = None) -> dict:

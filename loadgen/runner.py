@@ -207,7 +207,11 @@ class Runner:
                 raise LoadTestError(f"--kind must be one of {', '.join(Question.Kind.values)}")
             try:
                 self.info = await self.db(
-                    prepare_throwaway_event, DEFAULT_CODE, options.kind, options.segments
+                    prepare_throwaway_event,
+                    DEFAULT_CODE,
+                    options.kind,
+                    options.segments,
+                    options.split,
                 )
             except Exception as error:
                 raise LoadTestError(

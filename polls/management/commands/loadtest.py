@@ -171,6 +171,12 @@ class Command(BaseCommand):
             default=0.1,
             help='Share of phones (0..1) answering a profile question with "rather not say".',
         )
+        parser.add_argument(
+            "--no-split",
+            action="store_true",
+            help="With --segments: leave the stage's results whole (no segments_on), so the "
+            "tally counts per segment but no snapshot is split.",
+        )
         parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s.")
         parser.add_argument(
             "--profile-blocking",
@@ -223,6 +229,7 @@ class Command(BaseCommand):
             reconnect=o["reconnect"],
             segments=o["segments"],
             segment_none_share=o["segment_none_share"],
+            split=not o["no_split"],
         )
         try:
             result = run(options, stream=self.stderr._out)
