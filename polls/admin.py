@@ -19,7 +19,7 @@ from benchmarks import admin as benchmarks_admin
 
 from . import actions as host_actions
 from . import export_views, kinds
-from .figures import check_figure_fits
+from .figures import check_figure_fits, check_figure_segment
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
 from .views import stage_url
@@ -117,6 +117,8 @@ class EventAdmin(admin.ModelAdmin):
         "hosts",
         "add_host",
         "current_question",
+        "segment_by",
+        "segment_min_respondents",
         "live_links",
         "export_links",
         "attendee_links",
@@ -261,6 +263,7 @@ class FigureLinkFormSet(forms.BaseInlineFormSet):
                 continue
             try:
                 check_figure_fits(question, figure, option_count)
+                check_figure_segment(question, figure)
             except ValidationError as error:
                 form.add_error("figure", error)
 
@@ -277,8 +280,17 @@ class FigureLinkInline(admin.TabularInline):
 
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
-    list_display = ["prompt", "event", "order", "kind", "state", "show_results", "is_current"]
-    list_filter = [("event", HostedEventFilter), "kind", "state"]
+    list_display = [
+        "prompt",
+        "event",
+        "order",
+        "kind",
+        "state",
+        "show_results",
+        "segment",
+        "is_current",
+    ]
+    list_filter = [("event", HostedEventFilter), "kind", "state", "segment"]
     list_select_related = ["event"]
     readonly_fields = ["state", "revealed"]
     inlines = [OptionInline, FigureLinkInline]
@@ -295,6 +307,18 @@ class QuestionAdmin(admin.ModelAdmin):
         (
             None,
             {"fields": ["event", "order", "kind", "prompt", "state", "show_results", "revealed"]},
+        ),
+        (
+            _("Profile question"),
+            {
+                "fields": ["segment", "ask_on_join"],
+                "description": _(
+                    "A profile question puts each attendee in a segment by their answer (such as "
+                    "their generation): results, exports and research can then be shown per "
+                    "segment. A segment with fewer respondents than the event's smallest "
+                    'segment shown is never shown on its own: it is counted under "other".'
+                ),
+            },
         ),
         # Each kind's own fields (kinds of one family share theirs), in the payload's order.
         *kinds.admin_fieldsets(),
