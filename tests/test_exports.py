@@ -270,7 +270,7 @@ def test_csv_keeps_dutch_characters_and_speaks_the_events_language(event):
     assert row[1:5] == ["Financiële resultaten?", "Eén antwoord", "p1", "Één"]
     results = read_csv(writers.results_csv(event))
     assert "Verschil" in results[0]
-    assert any(row[5].startswith("Promotors") for row in results[1:])
+    assert any(row[7].startswith("Promotors") for row in results[1:])
 
 
 # --- XLSX --------------------------------------------------------------------------------
