@@ -19,7 +19,12 @@ from benchmarks import admin as benchmarks_admin
 
 from . import actions as host_actions
 from . import export_views, kinds
-from .figures import check_figure_fits, check_figure_segment
+from .figures import (
+    check_figure_fits,
+    check_figure_segment,
+    event_segments,
+    unmatched_segment_figures,
+)
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
 from .views import stage_url
@@ -198,6 +203,7 @@ class EventAdmin(admin.ModelAdmin):
         if not request.user.is_superuser and not event.hosts.filter(pk=request.user.pk).exists():
             event.hosts.add(request.user)  # a host cannot lock themselves out by editing hosts
         announce_after_commit(request, event.id)
+        warn_of_unmatched_segments(request, event.id)
 
     @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
     def rotate_stage_key(self, request, queryset):
@@ -217,6 +223,25 @@ class EventAdmin(admin.ModelAdmin):
         event = queryset.get()
         host_actions.check_host(request.user, event)
         return export_views.xlsx_download(event)
+
+
+def warn_of_unmatched_segments(request, event_id: int) -> None:
+    """Saved, but research for a segment the event no longer offers will stand beside nothing:
+    the host is told which (the figure links themselves are checked as they are made)."""
+    unmatched = unmatched_segment_figures(event_id)
+    if unmatched:
+        messages.warning(
+            request,
+            _(
+                "These research figures are for a segment no profile question of the event "
+                "offers now, so the stage compares them with nothing: %(figures)s. This "
+                "event's segments: %(segments)s."
+            )
+            % {
+                "figures": "; ".join(f'"{segment}" ({prompt})' for prompt, segment in unmatched),
+                "segments": ", ".join(event_segments(event_id)) or "-",
+            },
+        )
 
 
 class OptionFormSet(forms.BaseInlineFormSet):
@@ -358,6 +383,8 @@ class QuestionAdmin(admin.ModelAdmin):
         if moved_from not in (None, form.instance.event_id):
             announce_after_commit(request, moved_from)
         announce_after_commit(request, form.instance.event_id)
+        for event_id in {moved_from, form.instance.event_id} - {None}:
+            warn_of_unmatched_segments(request, event_id)
 
     def _each(self, request, queryset, do):
         done = 0

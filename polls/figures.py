@@ -12,7 +12,7 @@ from benchmarks.compare import OptionGap, compare_shares, compare_value
 from benchmarks.models import Figure
 
 from . import kinds, protocol
-from .models import Option, Question
+from .models import Option, Question, QuestionFigure
 
 # Per kind, the metrics of the figures it compares with (each kind's ``comparable_metrics``).
 COMPARABLE_METRICS = {
@@ -85,6 +85,20 @@ def check_figure_segment(question: Question, figure: Figure) -> None:
         )
         % {"segment": figure.segment, "segments": ", ".join(segments)}
     )
+
+
+def unmatched_segment_figures(event_id: int) -> list[tuple[str, str]]:
+    """(question prompt, segment) of each figure linked in the event for a segment none of its
+    profile options names any more (an option renamed or removed, a question unmarked)."""
+    segments = event_segments(event_id)
+    links = QuestionFigure.objects.filter(question__event_id=event_id).exclude(figure__segment="")
+    return [
+        (prompt, segment)
+        for prompt, segment in links.order_by("question__order", "question_id", "id").values_list(
+            "question__prompt", "figure__segment"
+        )
+        if segment.strip() and not any(same_segment(segment, label) for label in segments)
+    ]
 
 
 def same_segment(figure_segment: str, label: str) -> bool:

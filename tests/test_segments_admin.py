@@ -221,3 +221,37 @@ def test_the_question_admin_refuses_a_profile_question_of_another_kind(client, h
     assert response.status_code == 200
     assert "Only a single-choice question can be a profile question." in response.content.decode()
     assert not Question.objects.filter(prompt="Which?").exists()
+
+
+def test_renaming_the_segment_a_linked_figure_names_warns_the_host(client, host, event):
+    from polls.models import QuestionFigure
+
+    profile = make_profile(event, options=("Babyboom", "Generation Z"))
+    split = make_question(event, kind="split", prompt="Split?", options=(), split_a_label="a")
+    QuestionFigure.objects.create(question=split, figure=make_figure("Generation Z", 70))
+    client.force_login(host)
+    ids = list(profile.options.values_list("id", flat=True))
+    data = question_form(
+        event,
+        prompt="Which generation?",
+        segment="on",
+        ask_on_join="on",
+        **{
+            "options-INITIAL_FORMS": 2,
+            "options-0-id": ids[0],
+            "options-0-question": profile.id,
+            "options-0-label": "Babyboom",
+            "options-1-id": ids[1],
+            "options-1-question": profile.id,
+            "options-1-label": "Gen Z",
+        },
+    )
+    url = reverse("admin:polls_question_change", args=[profile.id])
+    page = client.post(url, data, follow=True).content.decode()
+    assert "for a segment no profile question of the event offers now" in page
+    assert "&quot;Generation Z&quot; (Split?)" in page
+    assert "This event&#x27;s segments: Babyboom, Gen Z." in page
+    # Named again: nothing to say.
+    data["options-1-label"] = "Generation Z"
+    page = client.post(url, data, follow=True).content.decode()
+    assert "offers now" not in page

@@ -195,3 +195,19 @@ def test_a_room_too_small_to_split_shows_no_segment(host):
     assert colour["segments"][0]["groups"] == []
     rows = as_dicts(writers.results_csv(event))
     assert not [row for row in rows if row["Segment"]]
+
+
+def test_the_tables_by_segment_speak_the_events_language(room):
+    room.language = "nl"
+    room.save()
+    rows = as_dicts(writers.results_csv(room))
+    assert {row["Segment"] for row in rows if row["Profielvraag"]} == {
+        "Babyboom",
+        "Generation Z",
+        "Overig",
+    }
+    assert "Zeg ik liever niet" in {row["Resultaat"] for row in rows}
+    workbook = open_xlsx(writers.event_xlsx(room))
+    cells = [cell for row in sheet_rows(workbook[workbook.sheetnames[2]]) for cell in row]
+    assert "Per segment: Which generation?" in cells
+    assert any("minder dan 5 respondenten" in str(cell) for cell in cells)
