@@ -13,7 +13,16 @@ export function columns(r, page) {
   const segs = r.segments || { groups: [] };
   const cmp = (list) => (page.question.revealed && Array.isArray(list) && list.length ? list[list.length - 1] : null);
   const all = { key: '', label: page.T.everyone, total: r.total || 0, counts: r.counts || {}, summary: r.summary || {}, c: cmp(r.comparison), cls: 'st-s-all' };
-  return [all, ...segs.groups.map((g, i) => ({ ...g, c: cmp(g.comparison), cls: g.key === 'other' ? 'st-s-other' : 'st-s' + (i % 6) }))];
+  return [all, ...segs.groups.map((g) => ({ ...g, c: cmp(g.comparison), cls: colour(page, g.key) }))];
+}
+
+// A segment keeps its colour all show long, also when another one folds into "other" on one
+// question: colours go to segments in the order the screen first sees them.
+function colour(page, key) {
+  if (key === 'other') return 'st-s-other';
+  const seen = page.segColours || (page.segColours = new Map());
+  if (!seen.has(key)) seen.set(key, seen.size);
+  return 'st-s' + (seen.get(key) % 6);
 }
 
 // Rebuild when the set of groups changes (a segment reaching k appears, "by segment" is switched).
@@ -58,6 +67,7 @@ export function segmentLayer(inner, r, page) {
 
 // Grouped bars (single, multiple and any kind with options): a row per option, in it a bar per
 // group, aligned in columns under the groups' heads; a group's research share marked on its bar.
+// The bars run across their cells: a row is wide and low, and the share is read as a number.
 function researchShares(c) {
   const m = new Map();
   if (c && c.metric === 'shares' && Array.isArray(c.options)) for (const o of c.options) if (isNum(o.measured)) m.set(String(o.id), o.measured);
@@ -81,15 +91,14 @@ export function segmentBars(q, page, r) {
     node.append(el('span', 'st-sg-opt', o.label));
     for (const col of cols) {
       const cell = el('div', 'st-sc ' + col.cls);
-      const pct = el('b', 'st-sc-pct', '0%');
       const bar = el('span', 'st-sc-bar');
-      const fill = el('span', 'st-sc-fill');
+      const pct = el('b', 'st-sc-pct', '0%');
       const tick = el('span', 'st-sc-tick');
-      bar.append(fill, tick);
+      bar.append(el('span', 'st-sc-fill'), tick);
       const rpct = el('span', 'st-sc-r');
-      cell.append(pct, bar, rpct);
+      cell.append(pct, rpct, bar);
       node.append(cell);
-      cells.push({ key: String(o.id), col: col.key, pct, fill, tick, rpct });
+      cells.push({ key: String(o.id), col: col.key, pct, bar, tick, rpct });
     }
   }
   function paint(res) {
@@ -101,13 +110,12 @@ export function segmentBars(q, page, r) {
       const counts = g.counts || {};
       const v = p[cell.key] ?? (g.total ? Math.round((100 * (counts[cell.key] || 0)) / g.total) : 0);
       cell.pct.textContent = v + '%';
-      cell.fill.style.setProperty('--p', clamp(v / 100, 0, 1));
+      cell.bar.style.setProperty('--p', clamp(v / 100, 0, 1));
       const m = researchShares(g.c).get(cell.key);
-      cell.tick.hidden = cell.rpct.hidden = !isNum(m);
-      if (isNum(m)) {
-        cell.tick.style.setProperty('--p', clamp(m / 100, 0, 1));
-        cell.rpct.textContent = fmt.percent(m);
-      }
+      // The research line keeps its room before the reveal: revealing moves nothing.
+      cell.tick.hidden = !isNum(m);
+      cell.rpct.textContent = isNum(m) ? fmt.percent(m) : '';
+      if (isNum(m)) cell.tick.style.setProperty('--r', clamp(m / 100, 0, 1));
     }
   }
   return { node, paint };
@@ -135,22 +143,27 @@ export function segmentCards(q, page, r, fill) {
       const g = now.get(card.key) || { total: 0, counts: {}, summary: {} };
       card.h.paint(g.total || 0);
       card.paint(g);
+      // Kept in place before the reveal (empty): revealing moves nothing.
       const c = g.c;
       const shown = c && c.metric !== 'shares' && isNum(c.measured);
-      card.research.hidden = !shown;
-      if (shown) card.research.textContent = `${page.T.research} ${page.fmt.metric(c.metric, c.measured, q)}`;
+      card.research.replaceChildren(...(shown ? [el('span', '', page.T.research), el('b', '', page.fmt.metric(c.metric, c.measured, q))] : []));
     }
   }
   return { node, paint };
 }
 
-// A big figure for a card, its type fitted to the card's width by its length.
-export function figure(box, cls = '') {
-  const b = el('b', 'st-sf ' + cls, '–');
+// A big figure for a card, its type fitted to the card's width by its length; `rest` follows it
+// at half the size (a split's "/ 47").
+export function figure(box) {
+  const b = el('b', 'st-sf', '–');
+  const small = el('small', '');
   box.append(b);
-  return (text) => {
-    b.textContent = text;
-    b.style.setProperty('--len', Math.max(3, text.length));
+  return (text, rest = '') => {
+    b.firstChild.textContent = text;
+    small.textContent = rest;
+    if (rest) b.append(small);
+    else small.remove();
+    b.style.setProperty('--len', Math.max(3, text.length + rest.length / 2));
   };
 }
 

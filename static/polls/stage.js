@@ -96,6 +96,7 @@ function build() {
   const q = page.question;
   root.classList.toggle('st-is-idle', !q);
   root.classList.remove('st-is-revealed');
+  root.classList.remove('st-is-split');
   if (page.view && page.view.dispose) page.view.dispose();
   if (page.panel) page.panel.dispose();
   if (page.promptFit) page.promptFit.dispose();
@@ -114,6 +115,8 @@ function build() {
   const hasOptions = q.options && q.options.length;
   const bySegment = page.split && ((kind && kind.segments) || (hasOptions ? segmentBars : null));
   const split = bySegment && bySegment(q, page, r);
+  // The groups want the width: the join strip steps back as it does beside the research.
+  root.classList.toggle('st-is-split', !!split);
   const view = (split && segmentLayer(split, r, page)) || (kind && kind.build(q, page)) || (hasOptions ? buildOptions(q, page) : buildNothing());
   const panel = buildResearch(q);
   const body = el('div', 'st-body');
@@ -144,8 +147,11 @@ function paint() {
   if (!view) return;
   const rs = research(q, r);
   view.paint(r, rs);
+  // By segment, the whole room's research is the first group's, beside the others': the panel
+  // would only narrow them. Its verdict and source stay under the groups.
   panel.paint(rs);
-  body.classList.toggle('st-has-research', !!rs);
+  panel.node.hidden = !!page.split;
+  body.classList.toggle('st-has-research', !!rs && !page.split);
   // A long verdict runs under the research panel too, so it does not squeeze the result.
   body.classList.toggle('st-wide-verdict', !!rs && panel.verdict.classList.contains('st-verdict-wide'));
   if (root.classList.contains('st-is-revealed') !== !!rs) {

@@ -99,6 +99,8 @@ function quadrantSegments(q, page, r) {
     li.append(el('b', `st-qi-num st-d${i % DOT_COLOURS}`, String(i + 1)), el('span', '', o.label));
     key.append(li);
   });
+  const qd = q.quadrant || {};
+  if (qd.x || qd.y) key.append(el('li', 'st-sg-axes', [qd.x && qd.x + ' →', qd.y && qd.y + ' ↑'].filter(Boolean).join('  ·  ')));
   node.append(cards.node, key);
   return { node, paint: cards.paint };
 }

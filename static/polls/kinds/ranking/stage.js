@@ -67,7 +67,7 @@ function rankingSegments(q, page, r) {
     return (g) => {
       const items = (g.summary && Array.isArray(g.summary.items) ? g.summary.items : []).filter((i) => labels.has(String(i.id)) && isNum(i.points));
       items.sort((a, b) => b.points - a.points);
-      show(items.map((i) => [labels.get(String(i.id)), page.fmt.count(i.points)]));
+      show(items.map((i) => [labels.get(String(i.id)), `${page.fmt.count(i.points)} ${page.T.points}`]));
     };
   });
 }

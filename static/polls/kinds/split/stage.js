@@ -85,7 +85,10 @@ function splitSegments(q, page, r) {
     const place = track(box);
     return (g) => {
       const a = g.summary && isNum(g.summary.mean_a) ? g.summary.mean_a : null;
-      show(a == null ? '–' : page.fmt.metric(q.split && q.split.b ? 'split' : 'percentage', a, q));
+      const b = g.summary && isNum(g.summary.mean_b) ? g.summary.mean_b : a == null ? null : 100 - a;
+      if (a == null) show('–');
+      else if (q.split && q.split.b) show(page.fmt.short(a), ' / ' + page.fmt.short(b));
+      else show(page.fmt.percent(a));
       const c = g.c && (g.c.metric === 'split' || g.c.metric === 'percentage') ? g.c.measured : null;
       place(a == null ? null : a / 100, isNum(c) ? c / 100 : null);
     };
