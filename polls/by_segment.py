@@ -70,12 +70,20 @@ def largest_gap_words(
     None for fewer than two segments, a kind no one number sums up, or no gap."""
     kind = kinds.get(spec["kind"])
     best: tuple[Decimal, str, protocol.SegmentGroup, protocol.SegmentGroup] | None = None
-    measures = [(group, kind.segment_measures(spec, group["summary"])) for group in groups]
+    measures = [
+        (group, kind.segment_measures(spec, group["summary"], group["total"])) for group in groups
+    ]
     for index, (first, first_measures) in enumerate(measures):
         for second, second_measures in measures[index + 1 :]:
             # In the kind's order (options as listed), so an equal gap goes to the first.
-            for key in [key for key in first_measures if key in second_measures]:
-                gap = Decimal(str(first_measures[key])) - Decimal(str(second_measures[key]))
+            for key in dict.fromkeys([*first_measures, *second_measures]):
+                values = (
+                    first_measures.get(key, kind.absent_measure),
+                    second_measures.get(key, kind.absent_measure),
+                )
+                if None in values:
+                    continue
+                gap = Decimal(str(values[0])) - Decimal(str(values[1]))
                 more, less = (first, second) if gap > 0 else (second, first)
                 gap = round_half_up(abs(gap), kind.measure_places)
                 if gap > 0 and (best is None or gap > best[0]):

@@ -343,3 +343,77 @@ async def test_segments_off_and_a_foreign_profile_are_refused_or_undone():
     ).segment_by_id == profile.id
     await database_sync_to_async(actions.do_host_action)(event, "segments_off")
     assert (await database_sync_to_async(Event.objects.get)(pk=event.id)).segment_by_id is None
+
+
+# -- the widest gap in words, for every kind that one figure sums up -----------------------------
+
+
+def split_spec(kind: str, **blocks) -> dict:
+    return {
+        "id": 1,
+        "kind": kind,
+        "options": blocks.pop("options", []),
+        "labels": blocks.pop("labels", {}),
+        "figures": [],
+        "segments": {
+            "question": 9,
+            "prompt": "Which generation?",
+            "options": [{"id": 1, "label": "Babyboom"}, {"id": 2, "label": "Generation Z"}],
+            "min": 2,
+            "other": "Other",
+        },
+        **blocks,
+    }
+
+
+def two_segments(first: dict[str, int], second: dict[str, int], respondents=(2, 2)):
+    whole = dict(first)
+    for bucket, count in second.items():
+        whole[bucket] = whole.get(bucket, 0) + count
+    return tally.Snapshot(
+        1,
+        1,
+        sum(respondents),
+        whole,
+        segments={"9:1": (respondents[0], first), "9:2": (respondents[1], second)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "snapshot", "words"),
+    [
+        (
+            split_spec("scale", scale={"min": 1, "max": 10}),
+            two_segments({"6": 1, "7": 1}, {"9": 2}),
+            "Generation Z gave 2.5 more on average than Babyboom.",
+        ),
+        (
+            split_spec("nps", scale={"min": 0, "max": 10}),
+            two_segments({"3": 2}, {"10": 1, "8": 1}),
+            "The NPS of Generation Z is 150 points higher than that of Babyboom.",
+        ),
+        (
+            split_spec("split", split={"a": "self-service", "b": "live contact"}),
+            two_segments({"40": 2}, {"71": 2}),
+            "Generation Z put self-service 31 points higher than Babyboom.",
+        ),
+        (
+            split_spec("ranking", options=[5, 6], labels={"5": "Chat", "6": "Phone"}),
+            two_segments({"5@1": 2, "6@2": 2}, {"5@2": 2, "6@1": 2}),
+            "Babyboom ranked Chat 1.0 places higher on average than Generation Z.",
+        ),
+        (
+            split_spec("text", text={"max_length": 40}),
+            two_segments({"snel": 2, "chat": 1}, {"chat": 1}),
+            "Babyboom gave \u201csnel\u201d 100 points more often than Generation Z.",
+        ),
+    ],
+    ids=["scale", "nps", "split", "ranking", "text"],
+)
+def test_the_widest_gap_in_words(spec, snapshot, words):
+    from polls.by_segment import segments_message
+
+    message = segments_message(spec, snapshot)
+    assert [group["label"] for group in message["groups"]] == ["Babyboom", "Generation Z"]
+    assert message["words"]["en"] == words
+    assert message["words"]["nl"] != words

@@ -203,12 +203,14 @@ class QuestionKind:
 
     # --- results by segment (``polls.by_segment``) -------------------------------------------
 
-    def segment_measures(self, spec: dict, summary: dict) -> dict[str, float]:
+    def segment_measures(self, spec: dict, summary: dict, total: int) -> dict[str, float]:
         """The figures two segments' results are compared by (key -> value; none for a kind
         whose result no one number says), and their decimal places."""
         return {}
 
     measure_places: ClassVar[int] = 0
+    # A measure one group lacks: this value (a word nobody in it gave: 0), or None to skip it.
+    absent_measure: ClassVar[float | None] = None
 
     def gap_words(self, spec: dict, key: str, more: str, less: str, gap: str, count: int) -> str:
         """In words: segment ``more`` is ``gap`` above segment ``less`` on measure ``key``."""

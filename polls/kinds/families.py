@@ -89,7 +89,7 @@ class ChoiceKind(QuestionKind):
     def shares(self, counts: dict[str, int], total: int) -> dict[str, int]:
         raise NotImplementedError
 
-    def segment_measures(self, spec, summary):
+    def segment_measures(self, spec, summary, total):
         return {key: float(value) for key, value in summary["percent"].items() if key != "0"}
 
     def gap_words(self, spec, key, more, less, gap, count):
@@ -145,7 +145,7 @@ class ScaleKind(QuestionKind):
 
     measure_places = 1
 
-    def segment_measures(self, spec, summary):
+    def segment_measures(self, spec, summary, total):
         return {} if summary["mean"] is None else {"mean": summary["mean"]}
 
     def gap_words(self, spec, key, more, less, gap, count):
@@ -252,7 +252,7 @@ class NpsKind(ScaleKind):
 
     measure_places = 0
 
-    def segment_measures(self, spec, summary):
+    def segment_measures(self, spec, summary, total):
         return {} if summary["score"] is None else {"score": float(summary["score"])}
 
     def gap_words(self, spec, key, more, less, gap, count):

@@ -42,6 +42,25 @@ class Ranking(QuestionKind):
     def buckets(self, value):
         return [f"{option}@{rank}" for rank, option in enumerate(value, start=1)]
 
+    measure_places = 1
+
+    def segment_measures(self, spec, summary, total):
+        # Negated: the better place is the lower mean rank.
+        return {
+            str(item["id"]): -item["mean_rank"]
+            for item in summary["items"]
+            if item["mean_rank"] is not None
+        }
+
+    def gap_words(self, spec, key, more, less, gap, count):
+        option = spec.get("labels", {}).get(key, key)
+        return _("%(more)s ranked %(option)s %(gap)s places higher on average than %(less)s.") % {
+            "more": more,
+            "less": less,
+            "option": option,
+            "gap": gap,
+        }
+
     def ranking_summary(self, options: list[int], counts: dict[str, int]) -> dict:
         size = len(options)
         items = []

@@ -63,7 +63,7 @@ class Split(QuestionKind):
     def buckets(self, value):
         return plain_buckets(value)
 
-    def segment_measures(self, spec, summary):
+    def segment_measures(self, spec, summary, total):
         return {} if summary["mean_a"] is None else {"a": float(summary["mean_a"])}
 
     def gap_words(self, spec, key, more, less, gap, count):

@@ -9,6 +9,7 @@ from typing import TypedDict
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .. import results
 from ..text import clean_text, mask, word_key, words_of
@@ -106,6 +107,21 @@ class Text(QuestionKind):
 
     def summarise(self, spec, total, counts, hidden):
         return {}, self.text_summary(counts, hidden)
+
+    absent_measure = 0.0
+
+    def segment_measures(self, spec, summary, total):
+        # Each shown word's share of the group's respondents, by the word as shown.
+        if not total:
+            return {}
+        return {entry["word"]: entry["count"] * 100 / total for entry in summary["words"]}
+
+    def gap_words(self, spec, key, more, less, gap, count):
+        return ngettext(
+            "%(more)s gave \u201c%(word)s\u201d %(gap)s point more often than %(less)s.",
+            "%(more)s gave \u201c%(word)s\u201d %(gap)s points more often than %(less)s.",
+            count,
+        ) % {"more": more, "less": less, "word": key, "gap": gap}
 
     def payload_block(self, question) -> dict:
         return {"max_length": question.text_max_length}
