@@ -101,4 +101,13 @@ def test_phones_answer_the_profile_and_the_stage_shows_bars_per_segment(browser,
     press(host, "segments_off")
     expect(grid).to_have_count(0, timeout=5000)
     expect(stage.locator(".st-opts")).to_be_visible()
+
+    # The host makes the profile question current: the phone (on the fallback) shows its
+    # answer there, "rather not say" among the options, and may change it.
+    press(host, "prev")
+    press(host, "open")
+    rather = phone.get_by_role("button", name="Rather not say")
+    expect(rather).to_have_attribute("aria-pressed", "true", timeout=10_000)
+    answer(phone, GEN_Z)
+    expect(rather).to_have_attribute("aria-pressed", "false")
     assert errors == []
