@@ -54,7 +54,19 @@ EIU = {
     "given there.",
 }
 # What earlier versions of the demo wrote, mended in place on every run (before anything is
-# looked up by year): (study title, figure label, year written, year now).
+# looked up by year); a value someone changed since is theirs and stays.
+# (study title, publisher, {field: value written}):
+CORRECTED_STUDIES = [
+    (
+        EIU["title"],
+        EIU["publisher"],
+        {
+            "year": 2017,
+            "note": "Year as cited in a 2017 Dutch post on customer interaction in 2020.",
+        },
+    ),
+]
+# (study title, figure label, year written, year now):
 CORRECTED_YEARS = [
     (
         EIU["title"],
@@ -310,17 +322,16 @@ def ensure_demo_host(new_password: bool = False) -> tuple[AbstractUser, str | No
 
 
 def _mend_research() -> None:
-    """Library studies and figures as this version of the demo says them (a study a host took
-    over is theirs to keep as it is)."""
+    """Library studies and figures that an earlier version of the demo wrote wrong, as this one
+    says them (a study a host took over is theirs to keep as it is)."""
     changed_figures = []
-    for fields in (KIRC, EIU):
-        for study in Study.objects.filter(
-            title=fields["title"], publisher=fields["publisher"], owner__isnull=True
-        ):
-            stale = [name for name, value in fields.items() if getattr(study, name) != value]
+    fields_now = {(fields["title"], fields["publisher"]): fields for fields in (KIRC, EIU)}
+    for title, publisher, written in CORRECTED_STUDIES:
+        for study in Study.objects.filter(title=title, publisher=publisher, owner__isnull=True):
+            stale = [name for name, value in written.items() if getattr(study, name) == value]
             if stale:
                 for name in stale:
-                    setattr(study, name, fields[name])
+                    setattr(study, name, fields_now[(title, publisher)][name])
                 study.save(update_fields=stale)
     for title, label, written, now in CORRECTED_YEARS:
         for figure in Figure.objects.filter(
