@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import pytest
@@ -156,6 +157,29 @@ async def receive_type(communicator: WebsocketCommunicator, kind: str, timeout: 
         message = await receive(communicator, timeout)
         if message["type"] == kind:
             return message
+
+
+async def profile_then_state(
+    next_frame: Callable[[], Awaitable[str | bytes]],
+    connection: object = None,
+    fresh: bool = True,
+) -> tuple[dict, dict]:
+    """A phone's first two frames in an event with profile questions (the demo's generation):
+    its ``profile`` message, then its ``state`` (docs/protocol.md, "Profile questions"), each
+    checked. ``next_frame`` reads one frame off any line (a real socket's ``recv``, a
+    communicator's ``receive_from``). The profile message answers for every profile question
+    the state asks on joining; from a ``fresh`` token (no profile answer given) every answer is
+    ``None``. Returns (profile, state)."""
+    profile = checked(await next_frame(), connection)
+    assert profile["type"] == "profile", f"a phone's first frame is not its profile: {profile}"
+    state = checked(await next_frame(), connection)
+    assert state["type"] == "state", f"a phone's profile is not followed by its state: {state}"
+    asked = {str(question["id"]) for question in state["profile"]}
+    assert asked, f"the event asks no profile question on joining: {state}"
+    assert asked <= set(profile["answers"]), (profile, state["profile"])
+    if fresh:
+        assert set(profile["answers"].values()) == {None}, profile
+    return profile, state
 
 
 async def send(communicator: WebsocketCommunicator, message) -> None:

@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 from polls import caches, push
 from polls.redis_client import get_sync_redis
 from polls.tokens import read_participant_token
-from tests.live_helpers import checked
+from tests.live_helpers import profile_then_state
 from tests.servers import ROOT, make_stack
 
 pytestmark = pytest.mark.e2e
@@ -212,14 +212,18 @@ def warm(stack, code: str = CODE) -> None:
         assert status == 200, body
 
 
-async def first_frames(stack, tokens: list[str], code: str = CODE) -> list[dict | int]:
-    """Each phone's socket: its first frame, or the close code it was refused with."""
+async def first_states(stack, tokens: list[str], code: str = CODE) -> list[dict | int]:
+    """Each phone's socket: its first state (after its profile message, the demo asking the
+    generation), or the close code it was refused with."""
 
     async def first(token: str) -> dict | int:
         url = f"ws://127.0.0.1:{stack.port}/ws/e/{code}/?token={token}"
         async with connect(url, origin=stack.base) as ws:
             try:
-                return checked(await asyncio.wait_for(ws.recv(), 10), ws)
+                _profile, state = await profile_then_state(
+                    lambda: asyncio.wait_for(ws.recv(), 10), ws
+                )
+                return state
             except Exception:  # closed: the close code says why
                 if ws.close_code is None:
                     raise
@@ -281,7 +285,7 @@ def test_a_join_after_the_event_is_made_again_under_its_code_gets_the_new_event(
 
     answered = once_heard(two, lambda stack: join(stack), for_event(new_event))
     assert all(for_event(new_event)(answer) for answer in answered), answered
-    frames = asyncio.run(first_frames(two, [body["token"] for _pid, _status, body in answered]))
+    frames = asyncio.run(first_states(two, [body["token"] for _pid, _status, body in answered]))
     refused = [frame for frame in frames if isinstance(frame, int)]
     assert refused == [], f"{len(refused)} of {len(frames)} fresh phones refused: {refused}"
     assert {frame["type"] for frame in frames} == {"state"}

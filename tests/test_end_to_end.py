@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from polls import tally
-from tests.live_helpers import checked
+from tests.live_helpers import checked, profile_then_state
 from tests.servers import http_post
 
 pytestmark = [pytest.mark.e2e]
@@ -39,7 +39,7 @@ def ws_url(stack, path: str) -> str:
 async def participant(stack, question_id, options, rng, results):
     token = await join(stack)
     async with connect(ws_url(stack, f"/ws/e/{CODE}/?token={token}"), origin=stack.base) as ws:
-        state = checked(await ws.recv(), ws)
+        _profile, state = await profile_then_state(ws.recv, ws)
         assert state["type"] == "state" and state["question"]["id"] == question_id
         changes = 1 + (rng.random() < 0.5) + (rng.random() < 0.2)
         final = None
@@ -153,7 +153,10 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis, fanout):
                     origin=stack.base,
                     open_timeout=60,
                 )
-                assert checked(await asyncio.wait_for(ws.recv(), 60), ws)["type"] == "state"
+                _profile, state = await profile_then_state(
+                    lambda: asyncio.wait_for(ws.recv(), 60), ws
+                )
+                assert state["type"] == "state"
             sockets.append(ws)
 
         await asyncio.gather(*[open_one(token) for token in tokens])
@@ -171,7 +174,7 @@ def test_1000_sockets_connect_and_drop_without_errors(stack, redis, fanout):
         async with connect(
             ws_url(stack, f"/ws/e/{CODE}/?token={idle_token}"), origin=stack.base
         ) as ws:
-            await ws.recv()
+            await profile_then_state(ws.recv, ws)
             await ws.send(
                 json.dumps(
                     {"type": "answer", "id": "after", "question": question_id, "value": options[0]}

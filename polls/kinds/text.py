@@ -118,8 +118,8 @@ class Text(QuestionKind):
 
     def gap_words(self, spec, key, more, less, gap, count):
         return ngettext(
-            "%(more)s gave \u201c%(word)s\u201d %(gap)s point more often than %(less)s.",
-            "%(more)s gave \u201c%(word)s\u201d %(gap)s points more often than %(less)s.",
+            "%(more)s gave “%(word)s” %(gap)s point more often than %(less)s.",
+            "%(more)s gave “%(word)s” %(gap)s points more often than %(less)s.",
             count,
         ) % {"more": more, "less": less, "word": key, "gap": gap}
 
