@@ -83,3 +83,41 @@ def watch_errors(page: Page, errors: list[str]) -> None:
             errors.append(f"{page.url}: {message.text}") if message.type == "error" else None
         ),
     )
+
+
+def answer_profile(
+    phone: Page,
+    label: str | None = None,
+    keyboard: bool = False,
+    acked: bool = True,
+    timeout: float = 10_000,
+) -> None:
+    """The profile question a demo phone asks on joining, before the poll (the generation,
+    docs/protocol.md "Profile questions"): tap ``label``, or "rather not say" when None (by Tab
+    and Enter with ``keyboard``), once it shows (within ``timeout`` ms). Waits until the poll
+    takes its place and, with ``acked``, until the server has acknowledged the answer (the
+    phone's outbox is empty again)."""
+    profile = phone.locator(".zp-profile")
+    expect(profile).to_be_visible(timeout=timeout)
+    choice = (
+        profile.locator(".zp-rather")
+        if label is None
+        else profile.get_by_role("button", name=label, exact=True)
+    )
+    if keyboard:
+        name = choice.inner_text().strip()
+        for _ in range(20):
+            phone.keyboard.press("Tab")
+            if phone.evaluate("document.activeElement.textContent.trim()") == name:
+                break
+        else:
+            raise AssertionError(f"Tab never reached the profile answer {name!r}")
+        phone.keyboard.press("Enter")
+    else:
+        choice.click()
+    expect(profile).to_have_count(0)
+    if acked:
+        phone.wait_for_function(
+            "() => !Object.keys(localStorage).some((key) => key.startsWith('zp-outbox-'))",
+            timeout=10_000,
+        )

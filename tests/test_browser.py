@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from polls import branding
 from tests.browser_helpers import (
+    answer_profile,
     new_phone,
     open_remote,
     press,
@@ -25,6 +26,9 @@ from tests.browser_helpers import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+# An answer to the demo's profile question, "Tot welke generatie behoor je?" (polls/demo.py).
+GENERATION_Y = "Generatie Y (1981\u20131995)"
 
 
 def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
@@ -44,9 +48,18 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
     phone.fill("input[name=code]", "ksf 2o18")  # lookalikes and spaces are forgiven
     phone.keyboard.press("Enter")
     expect(phone).to_have_url(re.compile(r"/e/KSF2018/$"))
+    # Joining asks the generation first (the demo's profile question), once.
+    expect(phone.locator(".zp-profile .zp-prompt")).to_have_text("Tot welke generatie behoor je?")
+    shot(phone, "phone-profile")
+    answer_profile(phone, GENERATION_Y)
     phone.get_by_role("button", name="Meer omzet").click()
     expect(phone.locator("#zp-status")).to_contain_text("Answer received")
     expect(stage.locator("#zp-count")).to_have_text("1", timeout=3000)
+    # The stage splits the result by generation; one respondent is fewer than the event's
+    # smallest segment (5), so the room is shown whole and no generation on its own.
+    expect(stage.locator(".st-sg-by")).to_have_text("Per groep: Tot welke generatie behoor je?")
+    expect(stage.locator(".st-sgrid .st-sg-label")).to_have_text(["Hele zaal"])
+    expect(stage.locator(".st-sgrid .st-sg-n")).to_have_text(["1 antwoord"])
     phone.get_by_role("button", name="Tevredenere klanten").click()  # changes the answer
     expect(phone.locator("#zp-status")).to_contain_text("Answer received")
     shot(phone, "phone-single-choice")
@@ -62,7 +75,7 @@ def test_the_show_from_phone_to_stage_to_reveal(browser, stack):
     shot(host, "remote")
 
     press(host, "next")
-    expect(host.locator(".hs-pos")).to_have_text("2 / 13")
+    expect(host.locator(".hs-pos")).to_have_text("2 / 14")  # the profile question is the 14th
     press(host, "open")
     expect(host.locator("button[value=close]")).to_be_enabled()
     expect(phone.locator("input[type=range]")).to_be_visible(timeout=10_000)
@@ -96,6 +109,7 @@ def test_the_phone_fetches_every_module_with_the_page_and_none_on_a_new_question
         ),
     )
     phone.goto(urls["phone"])
+    answer_profile(phone)
     expect(phone.get_by_role("button", name="Meer omzet")).to_be_visible()
     preloaded = phone.eval_on_selector_all(
         "link[rel=modulepreload]", "links => links.map((l) => new URL(l.href).pathname)"
@@ -262,6 +276,10 @@ def make_prompt_long(stack) -> None:
         for option, label in zip(question.options.all(), {LONG_OPTIONS!r}):
             option.label = label
             option.save(update_fields=["label"])
+        # The plain bars are what these checks measure: the host shows results whole
+        # (the demo splits them by generation; tests/test_browser_segments.py has that view).
+        event.segment_by = None
+        event.save(update_fields=["segment_by"])
         push.notify_event_changed(event.id)
         """,
     )
@@ -292,6 +310,7 @@ def test_phone_and_stage_survive_a_server_restart_without_a_reload(browser, stac
     phone = new_phone(browser)
     watch_errors(phone, errors)
     phone.goto(urls["phone"])
+    answer_profile(phone)
     expect(phone.get_by_role("button", name="Meer omzet")).to_be_enabled()
     expect(stage.locator("#zp-count")).to_have_text("0")
     # A reload would lose these: the same documents must live through the restart.
@@ -316,7 +335,8 @@ def test_phone_and_stage_survive_a_server_restart_without_a_reload(browser, stac
     # And a fresh answer over the new connection: acknowledged, counted once.
     phone.get_by_role("button", name="Tevredenere klanten").click()
     expect(phone.locator("#zp-status")).to_contain_text("Answer received", timeout=10_000)
-    expect(stage.locator(".st-opt").first.locator(".st-pct")).to_have_text("100%", timeout=10_000)
+    # The whole room's share of the first option, in the stage's split by generation.
+    expect(stage.locator(".st-sgrid .st-sc-pct").first).to_have_text("100%", timeout=10_000)
     expect(stage.locator("#zp-count")).to_have_text("1")
     shot(phone, "phone-after-restart")
     shot(stage, "stage-after-restart")
@@ -347,6 +367,7 @@ def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack)
         phone = new_phone(browser, width, height)
         watch_errors(phone, errors)
         phone.goto(urls["phone"])
+        answer_profile(phone)
         expect(phone.locator("#zp-prompt")).to_have_text(LONG_PROMPT)
         no_horizontal_overflow(phone)
         phones.append(phone)
@@ -356,6 +377,7 @@ def test_screens_at_every_size_in_both_themes_with_a_long_prompt(browser, stack)
     answer(phones[1], LONG_OPTIONS[0])
     extra = new_phone(browser)
     extra.goto(urls["phone"])
+    answer_profile(extra)
     answer(extra, "Meer omzet")
     expect(stage.locator("#zp-count")).to_have_text("3", timeout=10_000)
     settle(stage)  # the bars grow
@@ -440,6 +462,7 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
         event = Event.objects.get(code="KSF2018")
         event.accent_color = "#E4003B"
         event.theme = "light"
+        event.segment_by = None  # results whole: the accent is on the plain bars
         event.save()
         branding.save_logo(event, Path({str(logo)!r}).read_bytes())
         push.notify_event_changed(event.id)
@@ -472,6 +495,7 @@ def test_an_event_in_its_own_colours_with_its_logo_breaks_no_policy(browser, sta
     phone = new_phone(browser)
     watch(phone)
     phone.goto(urls["phone"])
+    answer_profile(phone)
     answer(phone, "Meer omzet")
     mine = phone.get_by_role("button", name="Meer omzet")
     assert mine.evaluate("e => getComputedStyle(e).backgroundColor") == accent
@@ -625,6 +649,10 @@ def test_the_phone_works_by_keyboard_reads_out_its_status_and_switches_to_dutch(
     phone = new_phone(browser)
     watch_errors(phone, errors)
     phone.goto(urls["phone"])
+    # The profile question by keyboard too, its text as readable as the poll's.
+    expect(phone.locator(".zp-profile")).to_be_visible()
+    contrast_report(phone)
+    answer_profile(phone, keyboard=True)
     expect(phone.get_by_role("button", name="Meer omzet")).to_be_enabled()
     assert phone.locator("html").get_attribute("lang") == "en"  # the browser's language
     status = phone.locator("#zp-status")
