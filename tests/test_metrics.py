@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from loadgen.options import DEFAULT_HOST_ACTIONS
 from polls import protocol, tally
-from tests.live_helpers import checked
+from tests.live_helpers import checked, profile_then_state
 from tests.servers import ROOT, http_post, make_stack
 
 pytestmark = pytest.mark.e2e
@@ -196,7 +196,7 @@ def test_refusals_are_counted_by_their_code_and_the_connection_caps_by_theirs(me
         admitted, closed = [], 0
         for ws in sockets:
             try:
-                checked(await asyncio.wait_for(ws.recv(), 10))
+                await profile_then_state(lambda ws=ws: asyncio.wait_for(ws.recv(), 10))
                 admitted.append(ws)
             except ConnectionClosed as closing:
                 assert closing.rcvd.code == 4408
