@@ -20,7 +20,7 @@ from polls import consistency, tally, writer
 from polls.models import Answer, Question
 from polls.redis_client import get_sync_redis
 from tests.factories import make_event, make_open_question, option_ids
-from tests.live_helpers import checked
+from tests.live_helpers import checked, profile_then_state
 from tests.servers import Stack, http_post, make_stack, new_database, stack_environment
 from tests.test_faults import counted
 
@@ -274,7 +274,8 @@ async def answer_once(stack: Stack, question_id: int, value: int) -> str:
     assert status == 200, body
     url = f"ws://127.0.0.1:{stack.port}/ws/e/{CODE}/?token={body['token']}"
     async with connect(url, origin=stack.base) as ws:
-        assert checked(await asyncio.wait_for(ws.recv(), 10), ws)["type"] == "state"
+        _profile, state = await profile_then_state(lambda: asyncio.wait_for(ws.recv(), 10), ws)
+        assert state["type"] == "state"
         answer = {"type": "answer", "id": "m1", "question": question_id, "value": value}
         await ws.send(json.dumps(answer))
         while True:
