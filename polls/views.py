@@ -346,6 +346,8 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                     action,
                     word=request.POST.get("word", ""),
                     burst=request.POST.get("burst", ""),
+                    item=request.POST.get("item", ""),
+                    text=request.POST.get("text", ""),
                 )
             except ValidationError as error:
                 # Saved but not yet on the screens is a warning: pressing again is not needed.
