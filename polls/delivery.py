@@ -479,9 +479,11 @@ class QaPump:
             self.task = asyncio.create_task(self._run())
         try:
             board = await self._board(event_id)
+            if board.meta.mode == "off":
+                return  # no Q&A: nothing of it, until the host switches it on
             if participant_id is None:
                 await send(push.encode(qa.board_message(board)))
-            elif board.meta.mode != "off":
+            else:
                 own = await qa_tally.own_of(event_id, [participant_id])
                 mine, voted = own[participant_id]
                 await send(qa.list_text(qa.list_head(board), board, mine, voted))
