@@ -402,3 +402,36 @@ def rebuild_from_db(event_id: int) -> None:
 
 def vote_time(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def host_overview(event: Event) -> dict:
+    """The remote page's Q&A: its switches and every item (waiting ones first, then by votes),
+    with the counts live from Redis (else as the writer wrote them)."""
+    config = QaConfig.objects.filter(event=event).first() or QaConfig(event=event)
+    rows = list(QaItem.objects.filter(event=event))
+    try:
+        votes = qa_tally.read_votes_sync(event.id)
+    except tally.TallyUnavailable:
+        votes = {}
+    order = {"pending": 0, "visible": 1, "answered": 2, "hidden": 3}
+    items = [
+        {
+            "id": row.id,
+            "text": row.text,
+            "name": row.name,
+            "state": row.state,
+            "state_label": row.get_state_display(),
+            "pinned": row.pinned,
+            "votes": votes.get(row.id, 0),
+            "created_at": row.created_at,
+        }
+        for row in rows
+    ]
+    items.sort(key=lambda item: (order[item["state"]], -item["votes"], -item["id"]))
+    return {
+        "mode": config.mode,
+        "names": config.names_allowed,
+        "on_stage": config.on_stage,
+        "items": items,
+        "pending": sum(1 for item in items if item["state"] == "pending"),
+    }

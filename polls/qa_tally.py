@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
-from .redis_client import get_async_redis, get_sync_redis
+from .redis_client import BatchedScript, get_async_redis, get_sync_redis
 from .tally import TallyUnavailable
 
 # The writer finds the vote logs here (the answer logs are in ``tally.LOG_REGISTRY``).
@@ -201,6 +201,12 @@ return version
 """
 
 
+# Votes arriving together go to Redis together: one pipeline per turn of the event loop (with
+# ``appendfsync always`` one fsync per batch, not per vote), as answers do.
+_vote_script = BatchedScript(VOTE)
+_admit_script = BatchedScript(ASK_ADMIT)
+
+
 def _unavailable(error: Exception) -> TallyUnavailable:
     return TallyUnavailable(str(error))
 
@@ -222,11 +228,10 @@ async def admit_ask(event_id: int, participant: str, message_id: str, per_minute
     keys = qa_keys(event_id)
     minute = int(time.time() // 60)
     rate = f"{qa_tag(event_id)}:arate:{participant}:{minute}"
-    client = get_async_redis()
     try:
-        result = await client.register_script(ASK_ADMIT)(
-            keys=[keys["meta"], keys["asked"], rate, keys["aside"]],
-            args=[participant, message_id, per_minute],
+        result = await _admit_script(
+            [keys["meta"], keys["asked"], rate, keys["aside"]],
+            [participant, message_id, per_minute],
         )
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
@@ -244,21 +249,25 @@ async def add_item(
     keys = qa_keys(event_id)
     client = get_async_redis()
     try:
-        return int(
-            await client.register_script(ADD_ITEM)(
-                keys=[
-                    keys["meta"],
-                    keys["state"],
-                    keys["author"],
-                    keys["item"],
-                    keys["votes"],
-                    keys["asked"],
-                    own_items_key(event_id, participant),
-                    keys["changed"],
-                ],
-                args=[item_id, state, participant, message_id, payload_json(payload)],
-            )
+        pipe = client.pipeline(transaction=False)
+        await client.register_script(ADD_ITEM)(
+            keys=[
+                keys["meta"],
+                keys["state"],
+                keys["author"],
+                keys["item"],
+                keys["votes"],
+                keys["asked"],
+                own_items_key(event_id, participant),
+                keys["changed"],
+            ],
+            args=[item_id, state, participant, message_id, payload_json(payload)],
+            client=pipe,
         )
+        # Every vote is on an item added here (or by ``rebuild``): the writer finds its log.
+        pipe.sadd(QA_LOG_REGISTRY, keys["log"])
+        version, _registered = await pipe.execute()
+        return int(version)
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
 
@@ -288,11 +297,9 @@ async def vote(
     keys = qa_keys(event_id)
     now = time.time()
     rate = f"{qa_tag(event_id)}:vrate:{participant}:{int(now)}"
-    client = get_async_redis()
     try:
-        pipe = client.pipeline(transaction=False)
-        await client.register_script(VOTE)(
-            keys=[
+        result = await _vote_script(
+            [
                 keys["meta"],
                 keys["state"],
                 keys["author"],
@@ -305,18 +312,8 @@ async def vote(
                 keys["log"],
                 keys["item"],
             ],
-            args=[
-                participant,
-                message_id,
-                item_id,
-                "1" if want else "0",
-                int(now * 1000),
-                per_second,
-            ],
-            client=pipe,
+            [participant, message_id, item_id, "1" if want else "0", int(now * 1000), per_second],
         )
-        pipe.sadd(QA_LOG_REGISTRY, keys["log"])
-        result, _registered = await pipe.execute()
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
     status, version, count, voted, raw = result
@@ -558,6 +555,7 @@ def rebuild(
                 pipe.sadd(own_votes_key(event_id, voter), item_id)
         if aside:
             pipe.sadd(keys["aside"], *aside)
+        pipe.sadd(QA_LOG_REGISTRY, keys["log"])
         pipe.hset(keys["meta"], mapping=meta)
         pipe.execute()
     except (RedisError, OSError) as error:
