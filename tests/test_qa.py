@@ -361,3 +361,49 @@ async def test_300_votes_at_once_count_once_each_everywhere(event):
     assert active == 300
     board = await last_board(screen)
     assert board["top"][0]["id"] == item and board["top"][0]["votes"] == 300
+
+
+async def test_switching_the_qa_reaches_every_phone_and_screen(event):
+    listener, _ = await phone(event)  # joined while the Q&A is off: nothing of it
+    screen = await stage(event)
+    assert await listener.receive_nothing(0.2)
+    await qa_on(event)
+    listed = await receive_type(listener, "qa")
+    assert listed["mode"] == "open" and listed["names"] is True
+    assert (await receive_type(screen, "qa_board"))["shown"] is False
+
+    await host_action(event, "qa_names_off")
+    assert (await receive_type(listener, "qa"))["names"] is False
+    ack = await ask(listener, "Anonymous, please", name="Bram")
+    assert ack["item"]["name"] == ""
+    await host_action(event, "qa_stage_on")
+    board = await last_board(screen)
+    assert board["shown"] is True and [item["text"] for item in board["top"]] == [
+        "Anonymous, please"
+    ]
+    listed = await receive_type(listener, "qa")
+    assert listed["mine"] == [ack["item"]["id"]] and listed["items"][0]["id"] == ack["item"]["id"]
+
+    await host_action(event, "qa_off")
+    off = await receive_type(listener, "qa")
+    assert off["mode"] == "off" and off["items"] == []
+    assert (await last_board(screen))["mode"] == "off"
+    assert (await vote(listener, ack["item"]["id"]))["code"] == "not_open"
+
+
+async def test_the_writer_keeps_the_later_vote_whatever_order_it_writes(event, redis):
+    await qa_on(event)
+    asker, _ = await phone(event)
+    item = (await ask(asker, "Order?"))["item"]["id"]
+    voter, _ = await phone(event)
+    await vote(voter, item, "v1", "vote")
+    await vote(voter, item, "v2", "unvote")
+    log = qa_tally.qa_keys(event.id)["log"]
+    entries = [(log, entry_id, fields) for entry_id, fields in redis.xrange(log)]
+    assert len(entries) == 2
+    await sync_to_async(writer._write_votes)(entries[1:])
+    await sync_to_async(writer._write_votes)(entries[:1])  # a slow writer's older entry
+    await sync_to_async(writer.drain_all)()  # and everything once more
+    rows = await sync_to_async(list)(QaVote.objects.values_list("active", flat=True))
+    assert rows == [False]
+    assert redis.xlen(log) == 0
