@@ -105,6 +105,7 @@ class FigureInline(FollowsStudyRule, admin.StackedInline):
         ("value", "unit"),
         ("shares", "shares_sum_to_100"),
         ("scale_min", "scale_max", "lower_is_better"),
+        "segment",
     ]
 
     # ``obj`` is the study: its figures follow its rule.
@@ -157,9 +158,9 @@ class StudyAdmin(FollowsStudyRule, admin.ModelAdmin):
 
 @admin.register(Figure)
 class FigureAdmin(FollowsStudyRule, admin.ModelAdmin):
-    list_display = ["label", "metric", "year", "display_value", "study"]
+    list_display = ["label", "segment", "metric", "year", "display_value", "study"]
     list_filter = ["metric", "study"]
-    search_fields = ["label", "study__title"]
+    search_fields = ["label", "segment", "study__title"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "study":

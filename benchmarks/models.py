@@ -78,6 +78,17 @@ class Figure(models.Model):
     scale_min = models.IntegerField(_("scale minimum"), null=True, blank=True)
     scale_max = models.IntegerField(_("scale maximum"), null=True, blank=True)
     lower_is_better = models.BooleanField(_("lower is better"), default=False)
+    # Matched to a profile option's label by the app that links figures to questions: this app
+    # knows nothing of events.
+    segment = models.CharField(
+        _("segment"),
+        max_length=120,
+        blank=True,
+        help_text=_(
+            "Measured for one segment only: a label matching an option of a profile question, "
+            'e.g. "Generation Z". Empty: the whole population.'
+        ),
+    )
 
     class Meta:
         verbose_name = _("figure")
@@ -85,7 +96,8 @@ class Figure(models.Model):
         ordering = ["study", "label", "year"]
 
     def __str__(self) -> str:
-        return f"{self.label} ({self.year}: {self.display_value()})"
+        segment = f", {self.segment}" if self.segment else ""
+        return f"{self.label} ({self.year}{segment}: {self.display_value()})"
 
     def display_value(self) -> str:
         if self.metric == self.Metric.SHARES:
@@ -158,6 +170,7 @@ class Figure(models.Model):
                 else None
             ),
             "lower_is_better": self.lower_is_better,
+            "segment": self.segment,
             "study": {
                 "title": study.title,
                 "publisher": study.publisher,

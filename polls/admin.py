@@ -19,7 +19,12 @@ from benchmarks import admin as benchmarks_admin
 
 from . import actions as host_actions
 from . import export_views, kinds
-from .figures import check_figure_fits
+from .figures import (
+    check_figure_fits,
+    check_figure_segment,
+    event_segments,
+    unmatched_segment_figures,
+)
 from .forms import EventForm
 from .models import Answer, Event, Option, Question, QuestionFigure
 from .views import stage_url
@@ -117,6 +122,8 @@ class EventAdmin(admin.ModelAdmin):
         "hosts",
         "add_host",
         "current_question",
+        "segment_by",
+        "segment_min_respondents",
         "live_links",
         "export_links",
         "attendee_links",
@@ -196,6 +203,7 @@ class EventAdmin(admin.ModelAdmin):
         if not request.user.is_superuser and not event.hosts.filter(pk=request.user.pk).exists():
             event.hosts.add(request.user)  # a host cannot lock themselves out by editing hosts
         announce_after_commit(request, event.id)
+        warn_of_unmatched_segments(request, event.id)
 
     @admin.action(description=_("Rotate the stage key (old screens must be reopened)"))
     def rotate_stage_key(self, request, queryset):
@@ -215,6 +223,25 @@ class EventAdmin(admin.ModelAdmin):
         event = queryset.get()
         host_actions.check_host(request.user, event)
         return export_views.xlsx_download(event)
+
+
+def warn_of_unmatched_segments(request, event_id: int) -> None:
+    """Saved, but research for a segment the event no longer offers will stand beside nothing:
+    the host is told which (the figure links themselves are checked as they are made)."""
+    unmatched = unmatched_segment_figures(event_id)
+    if unmatched:
+        messages.warning(
+            request,
+            _(
+                "These research figures are for a segment no profile question of the event "
+                "offers now, so the stage compares them with nothing: %(figures)s. This "
+                "event's segments: %(segments)s."
+            )
+            % {
+                "figures": "; ".join(f'"{segment}" ({prompt})' for prompt, segment in unmatched),
+                "segments": ", ".join(event_segments(event_id)) or "-",
+            },
+        )
 
 
 class OptionFormSet(forms.BaseInlineFormSet):
@@ -261,6 +288,7 @@ class FigureLinkFormSet(forms.BaseInlineFormSet):
                 continue
             try:
                 check_figure_fits(question, figure, option_count)
+                check_figure_segment(question, figure)
             except ValidationError as error:
                 form.add_error("figure", error)
 
@@ -277,8 +305,17 @@ class FigureLinkInline(admin.TabularInline):
 
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
-    list_display = ["prompt", "event", "order", "kind", "state", "show_results", "is_current"]
-    list_filter = [("event", HostedEventFilter), "kind", "state"]
+    list_display = [
+        "prompt",
+        "event",
+        "order",
+        "kind",
+        "state",
+        "show_results",
+        "segment",
+        "is_current",
+    ]
+    list_filter = [("event", HostedEventFilter), "kind", "state", "segment"]
     list_select_related = ["event"]
     readonly_fields = ["state", "revealed"]
     inlines = [OptionInline, FigureLinkInline]
@@ -295,6 +332,18 @@ class QuestionAdmin(admin.ModelAdmin):
         (
             None,
             {"fields": ["event", "order", "kind", "prompt", "state", "show_results", "revealed"]},
+        ),
+        (
+            _("Profile question"),
+            {
+                "fields": ["segment", "ask_on_join"],
+                "description": _(
+                    "A profile question puts each attendee in a segment by their answer (such as "
+                    "their generation): results, exports and research can then be shown per "
+                    "segment. A segment with fewer respondents than the event's smallest "
+                    'segment shown is never shown on its own: it is counted under "other".'
+                ),
+            },
         ),
         # Each kind's own fields (kinds of one family share theirs), in the payload's order.
         *kinds.admin_fieldsets(),
@@ -334,6 +383,8 @@ class QuestionAdmin(admin.ModelAdmin):
         if moved_from not in (None, form.instance.event_id):
             announce_after_commit(request, moved_from)
         announce_after_commit(request, form.instance.event_id)
+        for event_id in {moved_from, form.instance.event_id} - {None}:
+            warn_of_unmatched_segments(request, event_id)
 
     def _each(self, request, queryset, do):
         done = 0

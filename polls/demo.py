@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from benchmarks.models import Figure, Study
 
-from .figures import check_figure_fits
+from . import actions
+from .figures import check_figure_fits, check_figure_segment
 from .models import Event, Option, Question, QuestionFigure
 
 DEMO_CODE = "KSF2018"
@@ -37,14 +40,41 @@ KIRC = {
     "20 november 2018",
     "note": "Cijfers zoals gerapporteerd uit de congrespresentatie.",
 }
+# The post citing this study is dated 14 February 2014 ("Customer Experience feiten die je moet
+# kennen"); it gives no year of the study's own, so the year is the post's. It names the
+# publisher "Economist Intelligence Group".
 EIU = {
     "title": "Service 2020: Return on service",
     "publisher": "The Economist Intelligence Unit",
-    "year": 2017,
+    "year": 2014,
     "sample": "Senior managers and customer-service experts of 832 companies in Europe, "
     "North America and Asia",
-    "note": "Year as cited in a 2017 Dutch post on customer interaction in 2020.",
+    "note": "Year as cited in a Dutch post of 14 February 2014 on customer experience facts "
+    "(which names the publisher Economist Intelligence Group); the study's own year is not "
+    "given there.",
 }
+# What earlier versions of the demo wrote, mended in place on every run (before anything is
+# looked up by year); a value someone changed since is theirs and stays.
+# (study title, publisher, {field: value written}):
+CORRECTED_STUDIES = [
+    (
+        EIU["title"],
+        EIU["publisher"],
+        {
+            "year": 2017,
+            "note": "Year as cited in a 2017 Dutch post on customer interaction in 2020.",
+        },
+    ),
+]
+# (study title, figure label, year written, year now):
+CORRECTED_YEARS = [
+    (
+        EIU["title"],
+        "Bedrijven die service belangrijk vinden voor hun financiële resultaat",
+        2017,
+        2014,
+    ),
+]
 
 # Each figure: (study, label, metric, year, value or shares, extra fields).
 FIGURES = {
@@ -99,7 +129,7 @@ FIGURES = {
         EIU,
         "Bedrijven die service belangrijk vinden voor hun financiële resultaat",
         "percentage",
-        2017,
+        2014,
         84,
         {"unit": "%"},
     ),
@@ -211,6 +241,21 @@ DEMO_QUESTIONS = [
 ]
 
 
+# The profile question: the four generations the 2017 post speaks of. It names babyboom (born
+# 1945-1960) and generation Z (born after 1995) with their years; X and Y are labelled by the
+# years between, as usually given. Last in order, so the demo still opens on its first question;
+# phones ask it on joining anyway.
+GENERATION_QUESTION = {
+    "prompt": "Tot welke generatie behoor je?",
+    "options": [
+        "Babyboom (1945\u20131960)",
+        "Generatie X (1961\u20131980)",
+        "Generatie Y (1981\u20131995)",
+        "Generatie Z (na 1995)",
+    ],
+}
+
+
 def _figures(key: str) -> list[Figure]:
     entries = FIGURES[key]
     if isinstance(entries, tuple):
@@ -276,19 +321,83 @@ def ensure_demo_host(new_password: bool = False) -> tuple[AbstractUser, str | No
     return host, chosen
 
 
+def _mend_research() -> None:
+    """Library studies and figures that an earlier version of the demo wrote wrong, as this one
+    says them (a study a host took over is theirs to keep as it is)."""
+    changed_figures = []
+    fields_now = {(fields["title"], fields["publisher"]): fields for fields in (KIRC, EIU)}
+    for title, publisher, written in CORRECTED_STUDIES:
+        for study in Study.objects.filter(title=title, publisher=publisher, owner__isnull=True):
+            stale = [name for name, value in written.items() if getattr(study, name) == value]
+            if stale:
+                for name in stale:
+                    setattr(study, name, fields_now[(title, publisher)][name])
+                study.save(update_fields=stale)
+    for title, label, written, now in CORRECTED_YEARS:
+        for figure in Figure.objects.filter(
+            study__title=title, study__owner__isnull=True, label=label, year=written
+        ):
+            if not Figure.objects.filter(study=figure.study, label=label, year=now).exists():
+                figure.year = now
+                figure.save(update_fields=["year"])
+                changed_figures.append(figure.id)
+    if changed_figures:
+        # A demo that revealed the figure shows it again with its year.
+        actions.figure_changed(
+            QuestionFigure.objects.filter(figure_id__in=changed_figures, question__revealed=True)
+            .values_list("question__event_id", flat=True)
+            .distinct()
+        )
+
+
+def _add_generation_question(event: Event) -> bool:
+    """The demo's profile question, added once (a demo made by an earlier version gets it now);
+    the stage splits results by it. Whether it was added."""
+    if event.questions.filter(segment=True, prompt=GENERATION_QUESTION["prompt"]).exists():
+        return False
+    last = event.questions.order_by("-order").values_list("order", flat=True).first() or 0
+    profile = Question(
+        event=event,
+        order=last + 1,
+        kind=Question.Kind.SINGLE,
+        prompt=GENERATION_QUESTION["prompt"],
+        segment=True,
+        ask_on_join=True,
+    )
+    profile.full_clean()
+    profile.save()
+    for option_order, label in enumerate(GENERATION_QUESTION["options"], start=1):
+        Option.objects.create(question=profile, order=option_order, label=label)
+    # The seeds publish no figure per generation and none is made up: the self-service split's
+    # reveal sets each generation's result beside the overall figures (2018: 39 / 61).
+    event.segment_by = profile
+    event.save(update_fields=["segment_by"])
+    return True
+
+
+def _announce(event_id: int) -> None:
+    with contextlib.suppress(ValidationError):  # saved; the retry makes it live
+        actions.restore_live_state(event_id)
+
+
 @transaction.atomic
 def ensure_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[Event, bool]:
     """Create the demo event once, hosted by ``host`` (the demo host unless given); returns
-    (event, created)."""
+    (event, created). A demo made by an earlier version is brought up to this one."""
     if host is None:
         host, _password = ensure_demo_host()
 
+    _mend_research()
     event = Event.objects.filter(code=DEMO_CODE).first()
     if event is not None and reset:
         event.delete()
         event = None
     if event is not None:
         event.hosts.add(host)
+        actions.lock_events([event.pk])
+        if _add_generation_question(event):
+            # As an admin edit of the questions: a new revision, everyone told after commit.
+            actions.record_admin_save(event.pk, _announce)
         return event, False
     event = Event.objects.create(
         title="KSF Jaarcongres 2018: The symphony of customer experience",
@@ -322,5 +431,7 @@ def ensure_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[
             _figures(spec["figures"]) if "figures" in spec else []
         ):
             check_figure_fits(question, figure, len(spec.get("options", [])))
+            check_figure_segment(question, figure)
             QuestionFigure.objects.create(question=question, figure=figure, order=figure_order)
+    _add_generation_question(event)
     return event, True

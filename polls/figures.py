@@ -12,7 +12,7 @@ from benchmarks.compare import OptionGap, compare_shares, compare_value
 from benchmarks.models import Figure
 
 from . import kinds, protocol
-from .models import Question
+from .models import Option, Question, QuestionFigure
 
 # Per kind, the metrics of the figures it compares with (each kind's ``comparable_metrics``).
 COMPARABLE_METRICS = {
@@ -49,6 +49,56 @@ def check_figure_fits(question: Question, figure: Figure, option_count: int | No
         )
     if figure.metric == Figure.Metric.CES and figure.lower_is_better != question.lower_is_better:
         raise ValidationError(_("The figure and the question disagree on whether lower is better."))
+
+
+def event_segments(event_id: int) -> list[str]:
+    """The labels of the event's profile options (its segments), in the questions' order."""
+    options = Option.objects.filter(question__event_id=event_id, question__segment=True)
+    return list(
+        options.order_by("question__order", "question_id", "order", "id").values_list(
+            "label", flat=True
+        )
+    )
+
+
+def check_figure_segment(question: Question, figure: Figure) -> None:
+    """Raise ValidationError when a figure measured for a segment names no segment of the
+    question's event: the reveal would have no group of the room to compare it with."""
+    if not figure.segment.strip():
+        return
+    segments = event_segments(question.event_id)
+    if any(same_segment(figure.segment, label) for label in segments):
+        return
+    if not segments:
+        raise ValidationError(
+            _(
+                'The figure is measured for the segment "%(segment)s", but this event has no '
+                "profile question. Mark a single-choice question as a profile question, with "
+                "an option of that name, or choose a figure for the whole population."
+            )
+            % {"segment": figure.segment}
+        )
+    raise ValidationError(
+        _(
+            'The figure is measured for the segment "%(segment)s", which no profile question '
+            "of this event offers. This event's segments: %(segments)s."
+        )
+        % {"segment": figure.segment, "segments": ", ".join(segments)}
+    )
+
+
+def unmatched_segment_figures(event_id: int) -> list[tuple[str, str]]:
+    """(question prompt, segment) of each figure linked in the event for a segment none of its
+    profile options names any more (an option renamed or removed, a question unmarked)."""
+    segments = event_segments(event_id)
+    links = QuestionFigure.objects.filter(question__event_id=event_id).exclude(figure__segment="")
+    return [
+        (prompt, segment)
+        for prompt, segment in links.order_by("question__order", "question_id", "id").values_list(
+            "question__prompt", "figure__segment"
+        )
+        if segment.strip() and not any(same_segment(segment, label) for label in segments)
+    ]
 
 
 def same_segment(figure_segment: str, label: str) -> bool:

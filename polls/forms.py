@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import branding
-from .models import Event
+from .models import Event, Question
 
 
 class CurrentLogo:
@@ -50,7 +50,16 @@ class EventForm(forms.ModelForm):
 
     class Meta:
         model = Event
-        fields = ["title", "code", "language", "voice", "theme", "accent_color"]
+        fields = [
+            "title",
+            "code",
+            "language",
+            "voice",
+            "theme",
+            "accent_color",
+            "segment_by",
+            "segment_min_respondents",
+        ]
         widgets = {
             "accent_color": forms.TextInput(
                 attrs={"placeholder": "#E4003B", "size": 9, "autocomplete": "off"}
@@ -61,10 +70,19 @@ class EventForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # A form that leaves these out keeps what the event has (an attendee-list event is
         # never opened to anyone by a form that did not mention it).
-        for name in ("theme", "voice"):
+        for name in ("theme", "voice", "segment_min_respondents"):
             if name in self.fields:
                 self.fields[name].required = False
         event = self.instance
+        if "segment_by" in self.fields:
+            # Only this event's profile questions: the stage splits by one of its own questions'
+            # answers, and only a profile question's answers are anyone's segment.
+            field = self.fields["segment_by"]
+            field.queryset = Question.objects.filter(event_id=event.pk or 0, segment=True)
+            field.error_messages["invalid_choice"] = _(
+                "Choose a profile question of this event (a single-choice question marked as a "
+                "profile question), or none."
+            )
         if event.pk and event.logo_digest:
             url = reverse("branding:logo", args=[event.code])
             kind = event.logo_type.removeprefix("image/").upper()
@@ -75,6 +93,21 @@ class EventForm(forms.ModelForm):
 
     def clean_voice(self) -> str:
         return self.cleaned_data.get("voice") or self.instance.voice or Event.Voice.OPEN
+
+    def clean_segment_by(self):
+        # Left out of the form (not posted empty): the remote's "by segment" stays as it is.
+        if self.add_prefix("segment_by") not in self.data:
+            return self.instance.segment_by
+        return self.cleaned_data.get("segment_by")
+
+    def clean_segment_min_respondents(self) -> int:
+        chosen = self.cleaned_data.get("segment_min_respondents")
+        if chosen is not None:
+            return chosen
+        return (
+            self.instance.segment_min_respondents
+            or Event._meta.get_field("segment_min_respondents").default
+        )
 
     def clean_add_host(self):
         wanted = (self.cleaned_data.get("add_host") or "").strip()

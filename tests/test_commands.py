@@ -106,3 +106,106 @@ def test_check_tallies_reports_and_repairs_differences(redis):
         f"p{participant}": first for participant in range(4)
     }
     assert tally.read_snapshot_sync(question.id).counts.get(str(second), 0) == 0
+
+
+def demo_rows() -> dict:
+    """Everything seed_demo writes that a second run must leave as it is."""
+    from benchmarks.models import Figure, Study
+    from polls.models import Option, QuestionFigure
+
+    event = Event.objects.get(code="KSF2018")
+    return {
+        "event": (event.revision, event.segment_by_id, event.current_question_id),
+        "questions": list(
+            Question.objects.values_list("id", "order", "prompt", "segment", "ask_on_join", "state")
+        ),
+        "options": list(Option.objects.values_list("id", "question_id", "label")),
+        "studies": list(Study.objects.values_list("id", "title", "year", "note")),
+        "figures": list(Figure.objects.values_list("id", "label", "year", "value", "segment")),
+        "links": list(QuestionFigure.objects.values_list("question_id", "figure_id")),
+    }
+
+
+def test_the_demo_asks_the_generation_on_joining_and_splits_by_it():
+    run("seed_demo")
+    event = Event.objects.get(code="KSF2018")
+    profile = event.questions.get(segment=True)
+    assert profile == event.questions.last()  # the demo still opens on its first question
+    assert event.current_question == event.questions.first() != profile
+    assert (profile.kind, profile.ask_on_join, event.segment_by) == ("single", True, profile)
+    assert [option.label for option in profile.options.all()] == [
+        "Babyboom (1945\u20131960)",
+        "Generatie X (1961\u20131980)",
+        "Generatie Y (1981\u20131995)",
+        "Generatie Z (na 1995)",
+    ]
+    before = demo_rows()
+    assert "already present" in run("seed_demo")
+    assert demo_rows() == before
+
+
+def test_the_demo_research_is_what_the_seed_posts_say():
+    """Each figure as the posts give it (the seeds, checked by hand): KIRC's 2018 congress
+    report and the 2014 post citing the EIU study. None is per segment: the posts have none."""
+    from benchmarks.models import Figure
+
+    run("seed_demo")
+    figures = {
+        (figure.study.publisher, figure.label, figure.year): (
+            figure.shares or float(figure.value),
+            figure.segment,
+        )
+        for figure in Figure.objects.select_related("study")
+    }
+    kirc = "KIRC, SAMR en Stichting ITO"
+    assert figures == {
+        (kirc, "Resultaat van werk aan klantbeleving", 2018): ([63, 14, 7, 3, 12], ""),
+        (kirc, "Aandeel selfservice in al het klantcontact", 2016): (50.0, ""),
+        (kirc, "Aandeel selfservice in al het klantcontact", 2017): (38.0, ""),
+        (kirc, "Aandeel selfservice in al het klantcontact", 2018): (39.0, ""),
+        (kirc, "Klanttevredenheid (rapportcijfer)", 2016): (7.4, ""),
+        (kirc, "Klanttevredenheid (rapportcijfer)", 2017): (7.5, ""),
+        (kirc, "Net Promoter Score", 2016): (9.0, ""),
+        (kirc, "Net Promoter Score", 2017): (13.0, ""),
+        (kirc, "Customer Effort Score", 2016): (2.0, ""),
+        (kirc, "Customer Effort Score", 2017): (1.6, ""),
+        (kirc, "Bedrijven met mystery-contactonderzoek", 2018): (18.0, ""),
+        (kirc, "Geslaagde chatbotgesprekken", 2018): (59.0, ""),
+        (kirc, "Vernieuwingen die nu worden ingevoerd", 2018): ([32, 31, 18, 9], ""),
+        (
+            "The Economist Intelligence Unit",
+            "Bedrijven die service belangrijk vinden voor hun financiële resultaat",
+            2014,
+        ): (84.0, ""),
+    }
+    eiu = Figure.objects.get(year=2014).study
+    assert eiu.year == 2014 and "14 February 2014" in eiu.note and "2017" not in eiu.note
+
+
+def test_a_demo_of_an_earlier_version_gets_the_generation_and_the_corrected_year_once():
+    from benchmarks.models import Figure, Study
+
+    run("seed_demo")
+    event = Event.objects.get(code="KSF2018")
+    # As the previous version left it: no profile question, the EIU study labelled 2017.
+    Event.objects.filter(pk=event.pk).update(segment_by=None)
+    event.questions.filter(segment=True).delete()
+    eiu = Study.objects.get(publisher="The Economist Intelligence Unit")
+    Study.objects.filter(pk=eiu.pk).update(
+        year=2017, note="Year as cited in a 2017 Dutch post on customer interaction in 2020."
+    )
+    Figure.objects.filter(study=eiu).update(year=2017)
+    revision = Event.objects.get(pk=event.pk).revision
+    assert "already present" in run("seed_demo")
+    event.refresh_from_db()
+    profile = event.questions.get(segment=True)
+    assert event.segment_by == profile and profile.options.count() == 4
+    assert event.revision > revision  # the phones hear of the new question
+    assert list(Figure.objects.filter(study=eiu).values_list("year", flat=True)) == [2014]
+    assert Study.objects.get(pk=eiu.pk).year == 2014
+    before = demo_rows()
+    run("seed_demo")
+    assert demo_rows() == before
+    # Reset makes it afresh from the corrected library, with no second EIU figure.
+    run("seed_demo", "--reset")
+    assert Figure.objects.filter(study=eiu).count() == 1

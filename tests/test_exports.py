@@ -270,7 +270,7 @@ def test_csv_keeps_dutch_characters_and_speaks_the_events_language(event):
     assert row[1:5] == ["Financiële resultaten?", "Eén antwoord", "p1", "Één"]
     results = read_csv(writers.results_csv(event))
     assert "Verschil" in results[0]
-    assert any(row[5].startswith("Promotors") for row in results[1:])
+    assert any(row[7].startswith("Promotors") for row in results[1:])
 
 
 # --- XLSX --------------------------------------------------------------------------------
@@ -383,18 +383,18 @@ def test_the_demo_event_exports_every_kind(client):
         }[question.kind]
         answer(question, f"p{index}", value)
     data = export_data.event_results(event)
-    assert len(data) == len(questions) == 13
+    assert len(data) == len(questions) == 14
     assert all(result["respondents"] == 1 for result in data)
     self_service = data[1]
     headline = self_service["summary_lines"][0]
     assert (headline["value"], headline["research"][0]["measured"]) == (53, 39)
     assert headline["research"][0]["difference"] == 14
     workbook = open_xlsx(writers.event_xlsx(event))
-    assert len(workbook.sheetnames) == 15
+    assert len(workbook.sheetnames) == 16
     assert "Overzicht" in workbook.sheetnames or "Overview" in workbook.sheetnames
     rows = read_csv(writers.results_csv(event))
-    assert {row[0] for row in rows[1:]} == {str(n) for n in range(1, 14)}
-    assert len(read_csv(writers.answers_csv(event))) == 14
+    assert {row[0] for row in rows[1:]} == {str(n) for n in range(1, 15)}
+    assert len(read_csv(writers.answers_csv(event))) == 15
     host = get_user_model().objects.get(username="host")
     client.force_login(host)
     page = client.get(reverse("exports:results_print", args=[event.code])).content.decode()
@@ -408,13 +408,13 @@ def test_the_demo_event_exports_every_kind(client):
 def test_an_event_nobody_answered_exports_and_prints(client):
     event, _created = ensure_demo()
     workbook = open_xlsx(writers.event_xlsx(event))
-    assert len(workbook.sheetnames) == 15
+    assert len(workbook.sheetnames) == 16
     rows = read_csv(writers.results_csv(event))[1:]
-    assert {row[0] for row in rows} == {str(n) for n in range(1, 14)}
+    assert {row[0] for row in rows} == {str(n) for n in range(1, 15)}
     assert len(read_csv(writers.answers_csv(event))) == 1
     client.force_login(get_user_model().objects.get(username="host"))
     page = client.get(reverse("exports:results_print", args=[event.code])).content.decode()
-    assert page.count('<p class="pr-empty">Nog geen antwoorden uit de zaal.</p>') == 13
+    assert page.count('<p class="pr-empty">Nog geen antwoorden uit de zaal.</p>') == 14
 
 
 def test_the_page_leaves_hidden_words_out_and_masks_profanity_but_the_record_keeps_them(

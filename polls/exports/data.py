@@ -7,6 +7,7 @@ linked research figure is compared, whether or not it was revealed on stage.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone, translation
@@ -17,8 +18,9 @@ from redis.exceptions import RedisError
 from benchmarks.models import Figure
 
 from .. import kinds, tally
-from ..figures import COMPARABLE_METRICS, comparisons
+from ..figures import COMPARABLE_METRICS, comparisons, same_segment
 from ..models import Answer, Event, Question, SetAside
+from ..segments import OTHER, RATHER_NOT_SAY, Group, fold
 from ..state import question_payload, question_spec
 from . import presentation
 from .presentation import ResultTable, beside
@@ -35,15 +37,19 @@ def event_results(event: Event, screen: bool = False) -> list[dict]:
     from ``results``. A line's ``research`` holds the figures that stand beside it.
 
     ``screen=True`` gives word clouds as the stage shows them (words the host hid left out,
-    profanity masked, the top words only): for the printable page. Exports keep every word.
+    profanity masked, the top words only): for the printable page. Exports keep every word,
+    and add ``segments``: the result per segment of each profile question (``_segment_table``).
     """
     with translation.override(event.language):
         questions = list(event.questions.prefetch_related("options"))
-        values: dict[int, list[Any]] = {question.id: [] for question in questions}
-        for question_id, value in counted_answers(event).values_list("question_id", "value"):
-            values[question_id].append(value)
+        answers = list(counted_answers(event).values_list("participant", "question_id", "value"))
+        values: dict[int, list[tuple[str, Any]]] = {question.id: [] for question in questions}
+        for participant, question_id, value in answers:
+            values[question_id].append((participant, value))
+        # The printable page shows the whole room; the files add the tables by segment.
+        splits = [] if screen else event_splits(event, questions, answers)
         return [
-            _question_result(question, number, len(questions), values[question.id], screen)
+            _question_result(question, number, len(questions), values[question.id], screen, splits)
             for number, question in enumerate(questions, start=1)
         ]
 
@@ -78,8 +84,14 @@ def _hidden_words(question: Question) -> frozenset[str]:
 
 
 def _question_result(
-    question: Question, number: int, count: int, values: list[Any], screen: bool
+    question: Question,
+    number: int,
+    count: int,
+    values: list[tuple[str, Any]],
+    screen: bool,
+    splits: list[Split] = (),
 ) -> dict:
+    """``values``: (participant, value) of each counted answer."""
     payload = question_payload(question, number, count)
     # The record compares with every linked figure, revealed on stage or not.
     figures = [
@@ -87,31 +99,77 @@ def _question_result(
     ]
     payload["figures"] = figures
     spec = question_spec(payload)
+    if question.segment:
+        spec["labels"][str(RATHER_NOT_SAY)] = _("Rather not say")
     kind = question.kind
-    total = len(values)
-    raw: dict[str, int] = {}
-    for value in values:
-        for bucket in _safe_buckets(kind, value):
-            raw[bucket] = raw.get(bucket, 0) + 1
     hidden = _hidden_words(question) if screen else frozenset()
+    answered = [value for _participant, value in values]
+    whole = _result(spec, payload, len(answered), _raw_counts(kind, answered), hidden, screen)
+    kind_of = kinds.get(kind)
+    return {
+        "number": number,
+        "id": question.id,
+        "prompt": question.prompt,
+        "kind": kind,
+        "kind_label": question.get_kind_display(),
+        "revealed": question.revealed,
+        "respondents": whole["respondents"],
+        "lines": whole["lines"],
+        "summary_lines": whole["summary_lines"],
+        "items": whole["items"],
+        "research": whole["research"],
+        "beside": any(line["research"] for line in whole["lines"]),
+        "summary": whole["summary"],
+        # Each kind's own block ("split", ...; None for the other kinds), for the page.
+        **kinds.payload_blocks(question),
+        "print_template": kind_of.print_template,
+        "counts_words": kind_of.counts_words,
+        # Per profile question of the event (not this one: by itself it splits into nothing
+        # but its own options), the groups the privacy rule lets the record show.
+        "segments": [
+            _segment_table(spec, payload, values, split, hidden, screen)
+            for split in splits
+            if split.question_id != question.id
+        ],
+    }
+
+
+def _result(
+    spec: dict,
+    payload: dict,
+    total: int,
+    raw: dict[str, int],
+    hidden: frozenset[str],
+    screen: bool,
+    segment: str = "",
+) -> dict:
+    """One result's lines with research beside them: the whole room (with the figures for the
+    whole population) or one segment of it (with the figures for ``segment``); ``raw``: the
+    tally's buckets counted over its respondents."""
+    kind = spec["kind"]
     message = kinds.results_message(spec, 0, total, raw, hidden)
     summary = message["summary"]
+    figures = [
+        figure for figure in spec["figures"] if same_segment(figure.get("segment") or "", segment)
+    ]
     # A figure linked before the question's kind changed cannot be compared; it is still listed.
     comparable = [
         figure for figure in figures if figure["metric"] in COMPARABLE_METRICS.get(kind, set())
     ]
     compared = {
         entry["figure"]: entry
-        for entry in comparisons({**spec, "figures": comparable}, summary, total, spec["labels"])
+        for entry in comparisons(
+            {**spec, "figures": comparable}, summary, total, spec["labels"], segment
+        )
     }
     research = [
-        presentation.research(figure, compared.get(figure["id"]), spec) for figure in figures
+        presentation.research(figure, compared.get(figure["id"]), spec)
+        for figure in (spec["figures"] if not segment else figures)
     ]
     research.reverse()  # newest first: the latest measurement stands beside the result
     built = ResultTable(spec, payload, total, raw, message, screen)
-    kind_of = kinds.get(kind)
-    kind_of.export_lines(built)
-    lines, summary_lines, headline = built.lines, built.summary_lines, built.headline
+    kinds.get(kind).export_lines(built)
+    lines, headline = built.lines, built.headline
     for entry in research:
         if not entry["compared"]:
             continue
@@ -134,23 +192,103 @@ def _question_result(
                 beside(entry, entry["measured"], entry["difference"], entry["words"], spec)
             )
     return {
-        "number": number,
-        "id": question.id,
-        "prompt": question.prompt,
-        "kind": kind,
-        "kind_label": question.get_kind_display(),
-        "revealed": question.revealed,
         "respondents": total,
         "lines": lines,
-        "summary_lines": summary_lines,
+        "summary_lines": built.summary_lines,
         "items": built.items,
         "research": research,
-        "beside": any(line["research"] for line in lines),
         "summary": summary,
-        # Each kind's own block ("split", ...; None for the other kinds), for the page.
-        **kinds.payload_blocks(question),
-        "print_template": kind_of.print_template,
-        "counts_words": kind_of.counts_words,
+    }
+
+
+def _raw_counts(kind: str, values: list[Any]) -> dict[str, int]:
+    raw: dict[str, int] = {}
+    for value in values:
+        for bucket in _safe_buckets(kind, value):
+            raw[bucket] = raw.get(bucket, 0) + 1
+    return raw
+
+
+# --- results by segment --------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """A profile question of the event and who is in which of its segments."""
+
+    question_id: int
+    prompt: str
+    options: list[tuple[int, str]]  # (option id, label) in the question's order
+    member_of: dict[str, int]  # participant -> the option id they answered (0 and none left out)
+    smallest: int  # the event's segment_min_respondents
+
+
+def event_splits(event: Event, questions: list[Question], answers: list[tuple]) -> list[Split]:
+    """The event's profile questions with each participant's segment, from the counted Answer
+    rows (``answers``: participant, question id, value): a participant's segment is their
+    answer to the profile question when it is one of its options (0: rather not say)."""
+    splits = []
+    for question in questions:
+        if not question.segment:
+            continue
+        options = [(option.id, option.label) for option in question.options.all()]
+        ids = {option_id for option_id, _label in options}
+        member_of = {
+            participant: value
+            for participant, question_id, value in answers
+            if question_id == question.id
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and value in ids
+        }
+        splits.append(
+            Split(question.id, question.prompt, options, member_of, event.segment_min_respondents)
+        )
+    return splits
+
+
+def _segment_table(
+    spec: dict,
+    payload: dict,
+    values: list[tuple[str, Any]],
+    split: Split,
+    hidden: frozenset[str],
+    screen: bool,
+) -> dict:
+    """The question's result per segment of ``split``: the segments the privacy rule shows on
+    their own (``segments.fold``), then "other", each with the research for its segment."""
+    kind = spec["kind"]
+    per_option: dict[int, list[Any]] = {option_id: [] for option_id, _label in split.options}
+    rest: list[Any] = []
+    for participant, value in values:
+        option_id = split.member_of.get(participant)
+        (per_option[option_id] if option_id is not None else rest).append(value)
+    groups = [
+        Group(
+            str(option_id),
+            label,
+            len(per_option[option_id]),
+            _raw_counts(kind, per_option[option_id]),
+        )
+        for option_id, label in split.options
+    ]
+    shown, other = fold(
+        groups, Group(OTHER, _("Other"), len(rest), _raw_counts(kind, rest)), split.smallest
+    )
+    entries = []
+    for group in [*shown, *([other] if other is not None else [])]:
+        segment = "" if group.key == OTHER else group.label
+        result = _result(spec, payload, group.total, group.counts, hidden, screen, segment)
+        if group.key == OTHER:
+            result["research"] = []  # no figure is measured for "other"
+            for line in [*result["lines"], *result["summary_lines"]]:
+                line["research"] = []
+        entries.append({"key": group.key, "label": group.label, **result})
+    return {
+        "question": split.question_id,
+        "prompt": split.prompt,
+        "min": split.smallest,
+        "groups": entries,
     }
 
 
@@ -261,12 +399,16 @@ def line_rows(line: dict) -> list[list]:
 
 
 def results_table(event: Event) -> tuple[list[str], list[list]]:
+    """One row per result line: each question's whole room (profile question and segment
+    empty), then its lines per segment of each profile question, as ``segment_rows`` gives."""
     data = event_results(event)
     with translation.override(event.language):
         headers = [
             _("No."),
             capfirst(_("question")),
             capfirst(_("kind")),
+            _("Profile question"),
+            _("Segment"),
             _("Respondents"),
             _("Row"),
             *line_headers(),
@@ -275,11 +417,26 @@ def results_table(event: Event) -> tuple[list[str], list[list]]:
         rows = []
         for question in data:
             own = [question["number"], question["prompt"], question["kind_label"]]
-            own.append(question["respondents"])
             parts = [(result_word, line) for line in question["lines"]]
             parts += [(summary_word, line) for line in question["summary_lines"]]
+            whole = [*own, None, None, question["respondents"]]
             if not parts:  # every question appears, even one nobody answered
-                rows.append([*own, None, *[None] * len(line_headers())])
+                rows.append([*whole, None, *[None] * len(line_headers())])
             for part, line in parts:
-                rows.extend([*own, part, *row] for row in line_rows(line))
+                rows.extend([*whole, part, *row] for row in line_rows(line))
+            for table in question["segments"]:
+                for group, part, row in segment_rows(table):
+                    rows.append(
+                        [*own, table["prompt"], group["label"], group["respondents"], part, *row]
+                    )
         return headers, rows
+
+
+def segment_rows(table: dict):
+    """(group, "result" or "summary", line row) for each shown group of a table by segment."""
+    result_word, summary_word = _("result"), _("summary")
+    for group in table["groups"]:
+        for part, lines in ((result_word, group["lines"]), (summary_word, group["summary_lines"])):
+            for line in lines:
+                for row in line_rows(line):
+                    yield group, part, row

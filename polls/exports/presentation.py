@@ -37,6 +37,7 @@ def research(figure: dict, compared: dict | None, spec: dict) -> dict:
         "label": figure["label"],
         "metric": metric,
         "year": figure["year"],
+        "segment": figure.get("segment") or "",
         "measured": measured,
         "shares": shares,
         "measured_display": (

@@ -30,6 +30,7 @@ from .data import (
     line_headers,
     line_rows,
     results_table,
+    segment_rows,
 )
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -202,6 +203,7 @@ def _question_sheet(sheet, question: dict) -> None:
                 _("Publisher"),
                 _("URL"),
                 _("In words"),
+                _("Segment"),
             ],
             bold=True,
         )
@@ -216,5 +218,28 @@ def _question_sheet(sheet, question: dict) -> None:
                     entry["publisher"],
                     entry["url"],
                     entry["words"],
+                    entry["segment"],
                 ],
             )
+    for table in question["segments"]:
+        _segment_block(sheet, table)
+
+
+def _segment_block(sheet, table: dict) -> None:
+    """The question's result per segment of one profile question, research for each segment
+    beside its lines."""
+    sheet.append([])
+    _append(sheet, [_("By segment: %(question)s") % {"question": table["prompt"]}], bold=True)
+    _append(
+        sheet,
+        [
+            _(
+                "A segment of fewer than %(min)d respondents is not shown on its own: it is "
+                'counted under "%(other)s".'
+            )
+            % {"min": table["min"], "other": _("Other")}
+        ],
+    )
+    _append(sheet, [_("Segment"), _("Respondents"), *line_headers()], bold=True)
+    for group, _part, row in segment_rows(table):
+        _append(sheet, [group["label"], group["respondents"], *row])

@@ -80,6 +80,15 @@ export function buildOptions(page, q, box) {
     view.buttons.set(o.id, b);
     list.append(b);
   }
+  // A profile question: "rather not say" is an answer too (0, in no segment).
+  if (q.segment) {
+    const b = el('button', 'zp-opt zp-rather');
+    b.type = 'button';
+    b.append(el('span', 'zp-label', page.T.rather));
+    b.addEventListener('click', () => page.tap(0));
+    view.buttons.set(0, b);
+    list.append(b);
+  }
   box.append(list);
 }
 

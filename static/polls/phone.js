@@ -36,6 +36,10 @@ const page = {
   counted: {}, // question id -> answer the server has confirmed
   results: {}, // question id -> latest results snapshot
   question: null,
+  // Profile questions (state.profile) and this attendee's answers to them (the `profile`
+  // message, which is the truth on every connect; a tap here fills it in meanwhile).
+  asks: [],
+  profile: {},
   // The attendee's unsent edit of the current question, in the kind's own form (a Set of ids,
   // the typed text, a slider's value, an order, points on two axes).
   draft: null,
@@ -138,11 +142,10 @@ function persist() {
   save(OUTBOX_KEY, Object.keys(outbox).length ? JSON.stringify(outbox) : null);
 }
 
-function submit(value) {
-  const q = page.question;
+function submit(value, id = page.question.id) {
   page.note = '';
   // A changed answer gets a new id; a resent one keeps its id so the server can recognise it.
-  page.outbox[q.id] = { type: 'answer', id: newId(), question: q.id, value };
+  page.outbox[id] = { type: 'answer', id: newId(), question: id, value };
   persist();
   flush();
   update();
@@ -165,6 +168,7 @@ function tap(value) {
 
 function onMessage(m) {
   if (m.type === 'state') onState(m);
+  else if (m.type === 'profile') page.profile = m.answers || {};
   else if (m.type === 'ack') onAck(m);
   else if (m.type === 'error') onError(m);
   else if (m.type === 'results') {
@@ -177,6 +181,7 @@ function onMessage(m) {
 
 function onState(m) {
   if (m.event && m.event.title) $('zp-event-title').textContent = m.event.title;
+  page.asks = m.profile || [];
   const before = page.question && page.question.id;
   const q = (page.question = m.question);
   if (q) {
@@ -202,6 +207,7 @@ function onState(m) {
 function onAck(m) {
   const q = page.question;
   page.counted[m.question] = m.answer;
+  if (m.question in page.profile) page.profile[m.question] = m.answer;
   const sent = page.outbox[m.question];
   if (sent && sent.id === m.id) {
     delete page.outbox[m.question];
@@ -242,10 +248,14 @@ function build() {
   page.view = null;
   app.replaceChildren();
   const q = page.question;
+  // A profile question not answered yet comes before the poll; the current one is asked there.
+  const ask = page.asks.find((p) => page.profile[p.id] == null && !page.outbox[p.id] && !(q && q.id === p.id));
   if (page.fatal) {
     const alert = el('p', 'zp-error', page.fatal);
     alert.setAttribute('role', 'alert');
     app.append(alert);
+  } else if (ask) {
+    askProfile(ask);
   } else if (!q) {
     app.append(el('p', 'zp-wait', T.next));
   } else {
@@ -269,6 +279,27 @@ function build() {
   update();
   const again = focused && app.querySelector(`[data-k="${focused}"]`);
   if (again) again.focus();
+}
+
+// One profile question, each option one tap, "rather not say" (0) among them; asked once.
+function askProfile(p) {
+  const box = el('section', 'zp-q zp-profile');
+  const prompt = el('h1', 'zp-prompt', p.prompt);
+  prompt.id = 'zp-prompt';
+  const list = el('div', 'zp-opts');
+  for (const [id, label] of [...p.options.map((o) => [o.id, o.label]), [0, T.rather]]) {
+    const b = el('button', 'zp-opt' + (id ? '' : ' zp-rather'));
+    b.type = 'button';
+    b.append(el('span', 'zp-label', label));
+    b.addEventListener('click', () => {
+      page.profile[p.id] = id;
+      submit(id, p.id);
+      build();
+    });
+    list.append(b);
+  }
+  box.append(prompt, el('p', 'zp-hint', T.once), list);
+  app.append(box);
 }
 
 function update() {

@@ -2,10 +2,12 @@ import { $, el, isNum, svg } from './dom.js';
 import { formatter } from './format.js';
 import { loadKinds } from './kinds.js';
 import { buildNothing, buildOptions, fitter } from './stage-kit.js';
+import { layoutKey, segmentBars, segmentLayer } from './stage-segments.js';
 import { openSocket } from './socket.js';
 
 // Projected stage: the current question through its kind's renderer
-// (static/polls/kinds/<kind>/stage.js), the research panel and verdict once revealed.
+// (static/polls/kinds/<kind>/stage.js), the research panel and verdict once revealed; while the
+// host shows results by segment, through the kind's per-segment view (stage-segments.js).
 
 const cfg = JSON.parse($('zp-config').textContent);
 const T = $('zp-strings').dataset;
@@ -31,6 +33,7 @@ const page = {
   kinds: {},
   question: null,
   shape: '', // what the built view shows; only a new shape rebuilds (bars keep animating otherwise)
+  split: '', // the segments the view is split into ('' for none): a change rebuilds too
   view: null, // { node, paint(results, research), dispose } for the current kind
   panel: null, // the research panel and verdict beside/below the view
   body: null,
@@ -76,7 +79,9 @@ function onMessage(m) {
     const old = page.results[m.question];
     if (old && m.version < old.version) return;
     page.results[m.question] = m;
-    if (page.question && page.question.id === m.question) paint();
+    if (!page.question || page.question.id !== m.question) return;
+    if (layoutKey(m) !== page.split) build();
+    paint();
   }
 }
 
@@ -91,6 +96,7 @@ function build() {
   const q = page.question;
   root.classList.toggle('st-is-idle', !q);
   root.classList.remove('st-is-revealed');
+  root.classList.remove('st-is-split');
   if (page.view && page.view.dispose) page.view.dispose();
   if (page.panel) page.panel.dispose();
   if (page.promptFit) page.promptFit.dispose();
@@ -103,8 +109,15 @@ function build() {
   if (q.prompt.length > 140) prompt.classList.add('st-longer');
   else if (q.prompt.length > 70) prompt.classList.add('st-long');
   const kind = page.kinds[q.kind];
+  const r = page.results[q.id];
+  page.split = layoutKey(r);
   // A kind without a renderer here (or without what it needs) shows its options, if any.
-  const view = (kind && kind.build(q, page)) || (q.options && q.options.length ? buildOptions(q, page) : buildNothing());
+  const hasOptions = q.options && q.options.length;
+  const bySegment = page.split && ((kind && kind.segments) || (hasOptions ? segmentBars : null));
+  const split = bySegment && bySegment(q, page, r);
+  // The groups want the width: the join strip steps back as it does beside the research.
+  root.classList.toggle('st-is-split', !!split);
+  const view = (split && segmentLayer(split, r, page)) || (kind && kind.build(q, page)) || (hasOptions ? buildOptions(q, page) : buildNothing());
   const panel = buildResearch(q);
   const body = el('div', 'st-body');
   body.append(view.node, panel.verdict, panel.node);
@@ -134,8 +147,11 @@ function paint() {
   if (!view) return;
   const rs = research(q, r);
   view.paint(r, rs);
+  // By segment, the whole room's research is the first group's, beside the others': the panel
+  // would only narrow them. Its verdict and source stay under the groups.
   panel.paint(rs);
-  body.classList.toggle('st-has-research', !!rs);
+  panel.node.hidden = !!page.split;
+  body.classList.toggle('st-has-research', !!rs && !page.split);
   // A long verdict runs under the research panel too, so it does not squeeze the result.
   body.classList.toggle('st-wide-verdict', !!rs && panel.verdict.classList.contains('st-verdict-wide'));
   if (root.classList.contains('st-is-revealed') !== !!rs) {

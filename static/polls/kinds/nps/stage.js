@@ -1,4 +1,5 @@
 import { clamp, el, isNum, svg } from '../../dom.js';
+import { figure, segmentCards } from '../../stage-segments.js';
 
 // The gauge -100..+100 with the research marked on it, then detractors | passives | promoters.
 const GX = 100;
@@ -76,4 +77,23 @@ function buildNps(q, page) {
   return { node, paint };
 }
 
-export default { build: buildNps };
+// By segment: each group's score over its own detractors | passives | promoters.
+function npsSegments(q, page, r) {
+  return segmentCards(q, page, r, (box) => {
+    const show = figure(box);
+    const bar = el('div', 'st-npsbar st-sg-npsbar');
+    const segs = ['detractors', 'passives', 'promoters'].map((name) => {
+      const seg = el('span', `st-seg st-seg-${name}`);
+      bar.append(seg);
+      return [name, seg];
+    });
+    box.append(bar);
+    return (g) => {
+      const s = g.summary || {};
+      show(isNum(s.score) ? page.fmt.number(s.score, 0, true) : '–');
+      for (const [name, seg] of segs) seg.style.flexGrow = String(isNum(s[name]) ? s[name] : 0);
+    };
+  });
+}
+
+export default { build: buildNps, segments: npsSegments };

@@ -1,5 +1,6 @@
 import { clamp, el, isNum, svg } from '../../dom.js';
 import { fitter } from '../../stage-kit.js';
+import { segmentCards } from '../../stage-segments.js';
 
 // A 2x2 scatter of each item's mean point, the items listed beside with their commonest corner.
 const ARROWS = { tl: '↖', tr: '↗', bl: '↙', br: '↘' };
@@ -65,4 +66,43 @@ function buildQuadrant(q, page) {
   return { node, paint, dispose: fit.dispose };
 }
 
-export default { build: buildQuadrant };
+// By segment: small multiples, each group's mean points on its own 2x2; the items named once.
+function quadrantSegments(q, page, r) {
+  const ids = q.options.map((o) => String(o.id));
+  const cards = segmentCards(q, page, r, (box) => {
+    const g = svg('svg', { viewBox: '-6 -6 112 112', class: 'st-qsvg st-sg-q', 'aria-hidden': 'true' });
+    g.append(svg('rect', { x: 0, y: 0, width: 100, height: 100, class: 'st-q-frame' }));
+    g.append(svg('line', { x1: 50, x2: 50, y1: 0, y2: 100, class: 'st-q-mid' }));
+    g.append(svg('line', { x1: 0, x2: 100, y1: 50, y2: 50, class: 'st-q-mid' }));
+    const dots = ids.map((id, i) => {
+      const dot = svg('g', { class: `st-q-dot st-d${i % DOT_COLOURS}` });
+      dot.append(svg('circle', { r: 7 }), svg('text', { class: 'st-q-num' }, String(i + 1)));
+      g.append(dot);
+      return dot;
+    });
+    box.append(g);
+    return (grp) => {
+      const items = grp.summary && Array.isArray(grp.summary.items) ? grp.summary.items : [];
+      const byId = new Map(items.map((i) => [String(i.id), i]));
+      ids.forEach((id, i) => {
+        const it = byId.get(id);
+        const ok = it && isNum(it.x) && isNum(it.y);
+        dots[i].classList.toggle('st-on', !!ok);
+        if (ok) dots[i].style.transform = `translate(${clamp(it.x, 0, 100)}px, ${100 - clamp(it.y, 0, 100)}px)`;
+      });
+    };
+  });
+  const node = el('div', 'st-sg-quad');
+  const key = el('ol', 'st-sg-qkey');
+  q.options.forEach((o, i) => {
+    const li = el('li', '');
+    li.append(el('b', `st-qi-num st-d${i % DOT_COLOURS}`, String(i + 1)), el('span', '', o.label));
+    key.append(li);
+  });
+  const qd = q.quadrant || {};
+  if (qd.x || qd.y) key.append(el('li', 'st-sg-axes', [qd.x && qd.x + ' →', qd.y && qd.y + ' ↑'].filter(Boolean).join('  ·  ')));
+  node.append(cards.node, key);
+  return { node, paint: cards.paint };
+}
+
+export default { build: buildQuadrant, segments: quadrantSegments };

@@ -1,5 +1,6 @@
 import { el, isNum } from '../../dom.js';
 import { calm, fitter } from '../../stage-kit.js';
+import { segmentCards, topList } from '../../stage-segments.js';
 
 // Best first by points, bars proportional to points; rows glide to their new places.
 function buildRanking(q, page) {
@@ -58,4 +59,17 @@ function buildRanking(q, page) {
   return { node, paint, dispose: fit.dispose };
 }
 
-export default { build: buildRanking };
+// By segment: each group's top three, with their points.
+function rankingSegments(q, page, r) {
+  const labels = new Map(q.options.map((o) => [String(o.id), o.label]));
+  return segmentCards(q, page, r, (box) => {
+    const show = topList(box, 3);
+    return (g) => {
+      const items = (g.summary && Array.isArray(g.summary.items) ? g.summary.items : []).filter((i) => labels.has(String(i.id)) && isNum(i.points));
+      items.sort((a, b) => b.points - a.points);
+      show(items.map((i) => [labels.get(String(i.id)), `${page.fmt.count(i.points)} ${page.T.points}`]));
+    };
+  });
+}
+
+export default { build: buildRanking, segments: rankingSegments };

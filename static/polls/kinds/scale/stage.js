@@ -1,4 +1,5 @@
 import { clamp, el, isNum } from '../../dom.js';
+import { figure, segmentCards, track } from '../../stage-segments.js';
 
 // A report mark (and CES): the big mean beside the distribution, the research mean marked on it.
 function buildMean(q, page, note) {
@@ -76,6 +77,22 @@ function buildMean(q, page, note) {
   return { node, paint };
 }
 
-export const meanKind = (note) => ({ build: (q, page) => buildMean(q, page, note) });
+// By segment: each group's mean, on a track of the scale with its own research marked.
+function meanSegments(q, page, r) {
+  if (!q.scale) return null;
+  const { min, max } = q.scale;
+  const at = (v) => (isNum(v) && max > min ? (v - min) / (max - min) : null);
+  return segmentCards(q, page, r, (box) => {
+    const show = figure(box);
+    const place = track(box);
+    return (g) => {
+      const m = g.summary && g.summary.mean;
+      show(isNum(m) ? page.fmt.number(m, 1) : '–');
+      place(at(m), g.c && (g.c.metric === 'mean' || g.c.metric === 'ces') ? at(g.c.measured) : null);
+    };
+  });
+}
+
+export const meanKind = (note) => ({ build: (q, page) => buildMean(q, page, note), segments: meanSegments });
 
 export default meanKind(false);

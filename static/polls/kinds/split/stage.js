@@ -1,4 +1,5 @@
 import { clamp, el, isNum } from '../../dom.js';
+import { figure, segmentCards, track } from '../../stage-segments.js';
 
 // The room's mean A | B, a marker at the research, the spread in 10-point bins underneath.
 function buildSplit(q, page) {
@@ -77,4 +78,21 @@ function buildSplit(q, page) {
   return { node, paint };
 }
 
-export default { build: buildSplit };
+// By segment: each group's mean split, the bar filled to part A, its research marked.
+function splitSegments(q, page, r) {
+  return segmentCards(q, page, r, (box) => {
+    const show = figure(box);
+    const place = track(box);
+    return (g) => {
+      const a = g.summary && isNum(g.summary.mean_a) ? g.summary.mean_a : null;
+      const b = g.summary && isNum(g.summary.mean_b) ? g.summary.mean_b : a == null ? null : 100 - a;
+      if (a == null) show('–');
+      else if (q.split && q.split.b) show(page.fmt.short(a), ' / ' + page.fmt.short(b));
+      else show(page.fmt.percent(a));
+      const c = g.c && (g.c.metric === 'split' || g.c.metric === 'percentage') ? g.c.measured : null;
+      place(a == null ? null : a / 100, isNum(c) ? c / 100 : null);
+    };
+  });
+}
+
+export default { build: buildSplit, segments: splitSegments };

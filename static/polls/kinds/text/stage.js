@@ -1,5 +1,6 @@
 import { el, isNum } from '../../dom.js';
 import { calm, fitScale } from '../../stage-kit.js';
+import { segmentCards, topList } from '../../stage-segments.js';
 
 // A word cloud laid out by flex-wrap, the most given word in the middle.
 // summary.words, with words that read the same (two masked words, "f***") counted together.
@@ -77,4 +78,15 @@ function buildCloud(q, page) {
   return { node, paint, dispose: () => ro.disconnect() };
 }
 
-export default { build: buildCloud };
+// By segment: each group's five most given words.
+function cloudSegments(q, page, r) {
+  return segmentCards(q, page, r, (box) => {
+    const show = topList(box, 5);
+    return (g) => {
+      const list = wordCounts(g).sort((a, b) => b.count - a.count || a.word.localeCompare(b.word));
+      show(list.map((w) => [w.word, page.fmt.count(w.count)]));
+    };
+  });
+}
+
+export default { build: buildCloud, segments: cloudSegments };
