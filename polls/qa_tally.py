@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
-from .redis_client import BatchedScript, get_async_redis, get_sync_redis
+from .redis_client import (
+    BatchedScript,
+    confirm_replicated_sync,
+    forget_demoted,
+    get_async_redis,
+    get_sync_redis,
+    queue_replication,
+    replication_shortfall,
+)
 from .tally import TallyUnavailable
 
 # The writer finds the vote logs here (the answer logs are in ``tally.LOG_REGISTRY``).
@@ -201,9 +209,43 @@ return version
 """
 
 
+class ReplicatedScript(BatchedScript):
+    """A batched script whose batch ends in WAIT with a standby (``ZP_REDIS_WAIT_REPLICAS``):
+    a vote is acknowledged only once the replicas have it, as an answer is (polls.tally), else
+    its phone hears ``unavailable`` and sends it again; the ``seen`` set counts it once."""
+
+    async def _flush(self, state: dict) -> None:
+        client = get_async_redis()
+        if state["script"] is None:
+            state["script"] = client.register_script(self.source)
+        script = state["script"]
+        while state["pending"]:
+            batch = state["pending"][: self.MAX_BATCH]
+            state["pending"] = state["pending"][self.MAX_BATCH :]
+            try:
+                pipe = client.pipeline(transaction=False)
+                for keys, args, _future in batch:
+                    await script(keys=keys, args=args, client=pipe)
+                waiting = queue_replication(pipe)
+                results = await pipe.execute(raise_on_error=False)
+                shortfall = replication_shortfall(results) if waiting else None
+            except (RedisError, OSError) as error:
+                results, shortfall = [error] * len(batch), None
+            for (_keys, _args, future), result in zip(batch, results, strict=False):
+                if future.done():
+                    continue
+                if shortfall is not None:
+                    future.set_exception(TallyUnavailable(shortfall))
+                elif isinstance(result, BaseException):
+                    await forget_demoted(client, result)
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
 # Votes arriving together go to Redis together: one pipeline per turn of the event loop (with
 # ``appendfsync always`` one fsync per batch, not per vote), as answers do.
-_vote_script = BatchedScript(VOTE)
+_vote_script = ReplicatedScript(VOTE)
 _admit_script = BatchedScript(ASK_ADMIT)
 
 
@@ -266,10 +308,22 @@ async def add_item(
         )
         # Every vote is on an item added here (or by ``rebuild``): the writer finds its log.
         pipe.sadd(QA_LOG_REGISTRY, keys["log"])
-        version, _registered = await pipe.execute()
-        return int(version)
+        waiting = queue_replication(pipe)
+        results = await pipe.execute()
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
+    shortfall = replication_shortfall(results) if waiting else None
+    if shortfall is not None:
+        raise TallyUnavailable(shortfall)  # the phone sends the ask again: one item, see ``asked``
+    return int(results[0])
+
+
+def _replicated(client) -> None:
+    """After a host's write: TallyUnavailable unless the wanted replicas have it (the caller's
+    transaction then rolls back, and nothing changed)."""
+    shortfall = confirm_replicated_sync(client)
+    if shortfall is not None:
+        raise TallyUnavailable(shortfall)
 
 
 @dataclass(frozen=True)
@@ -333,33 +387,40 @@ def moderate(
         args += [str(item_id), state, payload_json(payload) if payload else ""]
     client = get_sync_redis()
     try:
-        return int(
+        version = int(
             client.register_script(MODERATE)(
                 keys=[keys["meta"], keys["state"], keys["item"], keys["changed"]], args=args
             )
         )
+        _replicated(client)
+        return version
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
 
 
 def set_config(event_id: int, mode: str, names: bool, stage: bool) -> None:
     keys = qa_keys(event_id)
+    client = get_sync_redis()
     try:
-        pipe = get_sync_redis().pipeline(transaction=True)
+        pipe = client.pipeline(transaction=True)
         pipe.hset(
             keys["meta"],
             mapping={"mode": mode, "names": "1" if names else "0", "stage": "1" if stage else "0"},
         )
         pipe.hincrby(keys["meta"], "config", 1)
         pipe.hincrby(keys["meta"], "version", 1)
+        pipe.sadd(QA_LOG_REGISTRY, keys["log"])
         pipe.execute()
+        _replicated(client)
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
 
 
 def set_aside(event_id: int, participant: str) -> None:
+    client = get_sync_redis()
     try:
-        get_sync_redis().sadd(qa_keys(event_id)["aside"], participant)
+        client.sadd(qa_keys(event_id)["aside"], participant)
+        _replicated(client)
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
 
@@ -558,5 +619,6 @@ def rebuild(
         pipe.sadd(QA_LOG_REGISTRY, keys["log"])
         pipe.hset(keys["meta"], mapping=meta)
         pipe.execute()
+        _replicated(client)
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error

@@ -407,3 +407,22 @@ async def test_the_writer_keeps_the_later_vote_whatever_order_it_writes(event, r
     rows = await sync_to_async(list)(QaVote.objects.values_list("active", flat=True))
     assert rows == [False]
     assert redis.xlen(log) == 0
+
+
+async def test_redis_away_is_unavailable_and_counts_nothing(event, monkeypatch):
+    await qa_on(event)
+    asker, _ = await phone(event)
+    item = (await ask(asker, "Still counted?"))["item"]["id"]
+    voter, _ = await phone(event)
+
+    async def away(*args, **kwargs):
+        raise qa_tally.TallyUnavailable("Redis is away")
+
+    monkeypatch.setattr(qa_tally, "vote", away)
+    monkeypatch.setattr(qa_tally, "admit_ask", away)
+    assert (await vote(voter, item))["code"] == "unavailable"
+    assert (await ask(voter, "Lost?", "q9"))["code"] == "unavailable"
+    monkeypatch.undo()
+    assert qa_tally.read_votes_sync(event.id) == {item: 0}
+    assert await sync_to_async(QaItem.objects.count)() == 1
+    assert (await vote(voter, item))["item"]["votes"] == 1  # sent again with the same id

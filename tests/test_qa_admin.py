@@ -3,8 +3,11 @@ events' items, every change reaching Redis too; the Q&A rebuilt from the databas
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.urls import reverse
 
 from polls import actions, qa, qa_tally
@@ -139,3 +142,6 @@ def test_the_qa_is_rebuilt_from_the_database(event, redis):
     assert after.meta.mode == "moderated" and after.meta.pinned == second.pk
     assert after.items == before.items
     assert {first.pk, second.pk} == set(after.items)
+    redis.flushdb()
+    call_command("rebuild_qa", stdout=StringIO())
+    assert board(event).items == before.items
