@@ -169,7 +169,9 @@ async def ask(message: dict, message_id: str, participant: Participant) -> proto
         board = await qa_tally.read_board(event_id)
         item = board.items.get(admission.item)
         if item is not None:
-            return _ack(message_id, item, False)
+            # As the first ack said: a set-aside author's hidden item "waits for a host".
+            aside = item["state"] == "hidden" and admission.aside
+            return _ack(message_id, {**item, "state": "pending"} if aside else item, False)
     # The set-aside participant's item is hidden at once; they are told it waits for a host.
     state = "visible" if admission.mode == "open" else "pending"
     if admission.aside:

@@ -81,7 +81,7 @@ end
 local names = redis.call('HGET', meta, 'names') or '1'
 local known = redis.call('HGET', asked, participant .. ':' .. message_id)
 if known then
-  return {'duplicate', tonumber(known), mode, names, 0}
+  return {'duplicate', tonumber(known), mode, names, redis.call('SISMEMBER', aside, participant)}
 end
 local made = redis.call('INCR', rate)
 if made == 1 then

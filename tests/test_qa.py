@@ -331,6 +331,21 @@ async def test_the_fallback_asks_and_votes(event):
     assert ack["item"]["votes"] == 1
 
 
+async def test_the_fallback_stream_carries_the_list_and_its_changes(event):
+    await qa_on(event)
+    token = await new_token(event)
+    sse = Exchange("GET", f"/api/e/{event.code}/events", f"token={token}")
+    status, _headers = await sse.start()
+    assert status == 200
+    assert (await sse.message())["type"] == "state"
+    assert (await sse.message_of_type("qa"))["items"] == []
+    other = await new_token(event)
+    _status, ack = await post(event, other, {"type": "ask", "id": "q1", "text": "Streamed?"})
+    change = await sse.message_of_type("qa_changes")
+    assert change["items"] == [ack["item"]]
+    await sse.disconnect()
+
+
 # -- 300 phones at once --------------------------------------------------------------------------
 
 
