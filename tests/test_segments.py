@@ -417,3 +417,44 @@ def test_the_widest_gap_in_words(spec, snapshot, words):
     assert [group["label"] for group in message["groups"]] == ["Babyboom", "Generation Z"]
     assert message["words"]["en"] == words
     assert message["words"]["nl"] != words
+
+
+@pytest.mark.django_db
+def test_every_demo_question_splits_by_generation_and_sums_to_the_whole():
+    """The demo's stage is split by generation: every kind's split result is computed from a
+    real tally (random answers from every generation) and its groups sum to the whole."""
+    import asyncio
+    import random
+
+    from polls import demo, state
+    from polls.delivery import snapshot_message
+    from polls.kinds import get as kind_of
+
+    event, _created = demo.ensure_demo()
+    profile = event.segment_by
+    assert profile is not None and profile.segment and profile.ask_on_join
+    generations = option_ids(profile)
+    rng = random.Random(14)
+    questions = list(event.questions.exclude(pk=profile.pk))
+    everyone = [f"p{n}" for n in range(60)]
+
+    async def answer_all(question_id, kind, values):
+        for participant, value in values.items():
+            await tally.record_answer(question_id, kind, participant, "m1", value, always_open=True)
+
+    profiles = {p: rng.choice([*generations, 0]) for p in everyone}
+    asyncio.run(answer_all(profile.id, "single", profiles))
+    ids = [question.id for question in event.questions.all()]
+    for participant, value in profiles.items():
+        asyncio.run(tally.move_segments(ids, participant, tags_of({profile.id: value})))
+    for question in questions:
+        actions.do_set_current(event, question)
+        current = state.build_event_state(event.id)
+        spec = current["spec"]["current"]
+        assert spec["segments"]["question"] == profile.id
+        values = {p: kind_of(question.kind).draw(current["question"], rng) for p in everyone}
+        asyncio.run(answer_all(question.id, question.kind, values))
+        message = snapshot_message(spec, tally.read_snapshot_sync(question.id))
+        groups = message["segments"]["groups"]
+        assert sum(group["total"] for group in groups) == message["total"] == len(everyone)
+        assert {group["key"] for group in groups} <= {*map(str, generations), OTHER}
