@@ -23,11 +23,12 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from . import metrics, push, tally, voice
+from . import metrics, push, qa, tally, voice
 from .consistency import set_aside_of
 from .figures import check_figure_fits
 from .limits import LONGEST_HIDDEN_WORD
 from .models import Event, Question, SetAside, new_stage_key
+from .qa import QA_HOST_ACTIONS
 from .text import word_key
 
 HOST_ACTIONS = (
@@ -45,6 +46,7 @@ HOST_ACTIONS = (
     "restore",
     "segments_on",
     "segments_off",
+    *QA_HOST_ACTIONS,
 )
 
 
@@ -430,10 +432,30 @@ def neighbour(event: Event, step: int) -> Question | None:
     return questions[index] if 0 <= index < len(questions) else None
 
 
-def do_host_action(event: Event, action: str, word: str = "", burst: str = "") -> None:
-    """One button of the remote control (``burst``: a burst id, or a group id to restore),
-    decided on the event as it is under its lock: two presses at once act one after the other."""
-    if action == "set_aside":
+# The Q&A's switches (polls.qa.do_qa_config) by action name: (mode, names, stage).
+QA_SWITCHES = {
+    "qa_off": ("off", None, None),
+    "qa_open": ("open", None, None),
+    "qa_moderated": ("moderated", None, None),
+    "qa_names_on": (None, True, None),
+    "qa_names_off": (None, False, None),
+    "qa_stage_on": (None, None, True),
+    "qa_stage_off": (None, None, False),
+}
+
+
+def do_host_action(
+    event: Event, action: str, word: str = "", burst: str = "", item: str = "", text: str = ""
+) -> None:
+    """One button of the remote control (``burst``: a burst id, or a group id to restore;
+    ``item`` and ``text``: a Q&A item and its edited text), decided on the event as it is under
+    its lock: two presses at once act one after the other."""
+    if action in QA_SWITCHES:
+        mode, names, stage = QA_SWITCHES[action]
+        qa.do_qa_config(event, mode=mode, names=names, stage=stage)
+    elif action in QA_HOST_ACTIONS:
+        qa.do_qa_item(event, action.removeprefix("qa_"), item, text)
+    elif action == "set_aside":
         do_set_aside(event, burst)
     elif action == "restore":
         do_restore(event, burst)

@@ -24,7 +24,7 @@ from .segments import tags_of
 from .tokens import Participant
 
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-CLIENT_TYPES = ("answer", "ping")
+CLIENT_TYPES = ("answer", "ping", "ask", "vote", "unvote")
 
 ERROR_MESSAGES: dict[protocol.ErrorCode, Promise] = {
     "bad_json": _("The message is not valid JSON."),
@@ -40,6 +40,10 @@ ERROR_MESSAGES: dict[protocol.ErrorCode, Promise] = {
     "not_allowed": _("You are not allowed to do that."),
     "unavailable": _("Answers cannot be counted right now; yours will be sent again."),
     "revoked": _("Your personal code has been withdrawn; ask the organiser."),
+    "unknown_item": _("There is no such item in the Q&A."),
+    "hidden_item": _("This item is no longer in the Q&A."),
+    "own_item": _("You cannot vote on your own item."),
+    "flood": _("Too many items or votes at once; wait a moment."),
 }
 
 

@@ -7,4 +7,4 @@ class PollsConfig(AppConfig):
     verbose_name = _("Live polls")
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the receivers
+        from . import qa_admin, signals  # noqa: F401 - connects the receivers; the Q&A's admin

@@ -34,7 +34,7 @@ from typing import Protocol
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import metrics, protocol, push, tally
+from . import metrics, protocol, push, qa, qa_tally, tally
 from .by_segment import segments_message
 from .figures import comparisons
 from .kinds import results_message
@@ -433,4 +433,165 @@ def results_pump() -> ResultsPump:
     pump = _pumps.get(loop)
     if pump is None:
         pump = _pumps[loop] = ResultsPump()
+    return pump
+
+
+# -- the audience Q&A: a board to screens, changes to phones -----------------------------------
+
+
+@dataclass
+class _QaMember:
+    participant_id: str | None  # None: a stage screen
+    send: Sender
+
+
+@dataclass
+class _QaSeen:
+    version: int
+    config: int
+
+
+class QaPump:
+    """Per event loop: the Q&A of each event with local phones or screens, pushed coalesced.
+
+    Every ``ZP_SNAPSHOT_INTERVAL`` one round trip reads the version (and config counter) of
+    every such event; only an event whose version moved is read further. Screens then get the
+    whole board (``qa_board``: small, idempotent); phones get what changed since the version
+    this pump last sent (``qa_changes``, one text for all of them), and an item waiting for a
+    host only reaches its author's phones. When the host switches the Q&A (the config counter
+    moved) every phone gets its whole list again (``qa``), its own items and votes read for all
+    of them in one round trip. A phone joining gets its list from the board this pump last
+    read, so a join storm costs one read of the board and one of the phones' own.
+    """
+
+    def __init__(self) -> None:
+        self.members: dict[int, dict[object, _QaMember]] = {}
+        self.seen: dict[int, _QaSeen] = {}
+        self.boards: dict[int, qa_tally.Board] = {}
+        self.reads: dict[int, asyncio.Future] = {}
+        self.task: asyncio.Task | None = None
+
+    async def join(
+        self, member: object, event_id: int, participant_id: str | None, send: Sender
+    ) -> None:
+        self.members.setdefault(event_id, {})[member] = _QaMember(participant_id, send)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+        try:
+            board = await self._board(event_id)
+            if board.meta.mode == "off":
+                return  # no Q&A: nothing of it, until the host switches it on
+            if participant_id is None:
+                await send(push.encode(qa.board_message(board)))
+            else:
+                own = await qa_tally.own_of(event_id, [participant_id])
+                mine, voted = own[participant_id]
+                await send(qa.list_text(qa.list_head(board), board, mine, voted))
+        except tally.TallyUnavailable:
+            logger.warning("qa pump: Redis unavailable on join")
+
+    def leave(self, member: object) -> None:
+        for event_id in list(self.members):
+            members = self.members[event_id]
+            members.pop(member, None)
+            if not members:
+                del self.members[event_id]
+                self.seen.pop(event_id, None)
+                self.boards.pop(event_id, None)
+
+    async def _board(self, event_id: int) -> qa_tally.Board:
+        board = self.boards.get(event_id)
+        if board is not None:
+            return board
+        read = self.reads.get(event_id)
+        if read is None:
+            read = self.reads[event_id] = asyncio.ensure_future(self._read(event_id))
+        return await asyncio.shield(read)
+
+    async def _read(self, event_id: int) -> qa_tally.Board:
+        try:
+            board = await qa_tally.read_board(event_id)
+        finally:
+            self.reads.pop(event_id, None)
+        if event_id in self.members and event_id not in self.seen:
+            self.seen[event_id] = _QaSeen(board.meta.version, board.meta.config)
+            self.boards[event_id] = board
+        return board
+
+    async def _run(self) -> None:
+        while self.members:
+            await asyncio.sleep(settings.ZP_SNAPSHOT_INTERVAL)
+            event_ids = [event_id for event_id in self.members if event_id in self.seen]
+            if not event_ids:
+                continue
+            try:
+                metas = await qa_tally.read_metas(event_ids)
+                for event_id, meta in metas.items():
+                    seen = self.seen.get(event_id)
+                    if seen is None or (meta.version, meta.config) == (seen.version, seen.config):
+                        continue
+                    await self._push(event_id, seen, meta)
+            except tally.TallyUnavailable:
+                if push.being_cancelled():
+                    raise
+                logger.warning("qa pump: Redis unavailable, retrying")
+                await asyncio.sleep(1)
+
+    async def _push(self, event_id: int, seen: _QaSeen, meta: qa_tally.Meta) -> None:
+        if meta.config != seen.config:
+            board = await qa_tally.read_board(event_id)
+            self.seen[event_id] = _QaSeen(board.meta.version, board.meta.config)
+            self.boards[event_id] = board
+            await self._send_lists(event_id, board)
+            await self._send_boards(event_id, board)
+            return
+        changes = await qa_tally.read_changes(event_id, seen.version)
+        board = await qa_tally.read_board(event_id)
+        self.seen[event_id] = _QaSeen(changes.version, seen.config)
+        self.boards[event_id] = board
+        if board.meta.mode != "off":
+            shared, authors = qa.changes_messages(changes, board.count("visible"))
+            # A pending item's change is its author's alone: the others hear nothing of it.
+            empty = not (shared["items"] or shared["removed"] or shared["votes"])
+            text = None if empty else push.encode(shared)
+            own = {author: push.encode(message) for author, message in authors.items()}
+            for member in list(self.members.get(event_id, {}).values()):
+                if member.participant_id is None:
+                    continue
+                if text is not None:
+                    await _send_quietly(member.send, text)
+                if member.participant_id in own:
+                    await _send_quietly(member.send, own[member.participant_id])
+        await self._send_boards(event_id, board)
+
+    async def _send_boards(self, event_id: int, board: qa_tally.Board) -> None:
+        text = push.encode(qa.board_message(board))
+        for member in list(self.members.get(event_id, {}).values()):
+            if member.participant_id is None:
+                await _send_quietly(member.send, text)
+
+    async def _send_lists(self, event_id: int, board: qa_tally.Board) -> None:
+        phones = [m for m in self.members.get(event_id, {}).values() if m.participant_id]
+        if not phones:
+            return
+        head = qa.list_head(board)
+        if board.meta.mode == "off":
+            own = {}
+        else:
+            own = await qa_tally.own_of(event_id, sorted({m.participant_id for m in phones}))
+        for member in phones:
+            mine, voted = own.get(member.participant_id, (set(), set()))
+            await _send_quietly(member.send, qa.list_text(head, board, mine, voted))
+
+
+_qa_pumps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QaPump] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def qa_pump() -> QaPump:
+    loop = asyncio.get_running_loop()
+    pump = _qa_pumps.get(loop)
+    if pump is None:
+        pump = _qa_pumps[loop] = QaPump()
     return pump

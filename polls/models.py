@@ -346,3 +346,119 @@ class SetAside(models.Model):
 
     def __str__(self) -> str:
         return self.participant
+
+
+# -- audience Q&A (polls.qa): items from the room, their votes, the event's settings ------------
+
+
+class QaConfig(models.Model):
+    """An event's Q&A: off, open (items appear at once) or pre-moderated, and whether a name may
+    be given. A row of its own so an event without Q&A carries nothing of it."""
+
+    class Mode(models.TextChoices):
+        OFF = "off", _("Off")
+        OPEN = "open", _("Open: items appear at once")
+        MODERATED = "moderated", _("Pre-moderated: items wait for a host")
+
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, primary_key=True, related_name="qa_config"
+    )
+    mode = models.CharField(_("Q&A"), max_length=12, choices=Mode.choices, default=Mode.OFF)
+    names_allowed = models.BooleanField(
+        _("names allowed"),
+        default=True,
+        help_text=_("Attendees may sign their items with a name; else all items are anonymous."),
+    )
+    on_stage = models.BooleanField(_("Q&A on the stage"), default=False)
+
+    class Meta:
+        verbose_name = _("Q&A settings")
+        verbose_name_plural = _("Q&A settings")
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: {self.mode}"
+
+
+class QaItem(models.Model):
+    """One item asked from the room. The database is its lasting record; its votes are counted
+    live in Redis (polls.qa_tally) and written here by the stream writer (``QaVote``)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for a host")
+        VISIBLE = "visible", _("Visible")
+        HIDDEN = "hidden", _("Hidden")
+        ANSWERED = "answered", _("Answered")
+
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="qa_items"
+    )
+    participant = models.CharField(_("participant"), max_length=64)
+    # The phone's message id: a resent ``ask`` makes no second item.
+    message_id = models.CharField(_("message id"), max_length=64)
+    text = models.CharField(_("item"), max_length=280)
+    name = models.CharField(_("name"), max_length=40, blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    pinned = models.BooleanField(_("on stage now"), default=False)
+    created_at = models.DateTimeField(_("asked at"), auto_now_add=True)
+    edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Q&A item")
+        verbose_name_plural = _("Q&A items")
+        ordering = ["event", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "participant", "message_id"], name="one_item_per_ask"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class QaVote(models.Model):
+    """One participant's vote on one item as the vote log last had it (``active`` false: taken
+    back). Written only by the stream writer; the log position keeps the later of two entries."""
+
+    item = models.ForeignKey(
+        QaItem, verbose_name=_("Q&A item"), on_delete=models.CASCADE, related_name="votes"
+    )
+    participant = models.CharField(_("participant"), max_length=64)
+    active = models.BooleanField(_("counted"), default=True)
+    voted_at = models.DateTimeField(_("voted at"))
+    log_ms = models.BigIntegerField(_("vote log time"), null=True, editable=False)
+    log_seq = models.BigIntegerField(_("vote log sequence"), null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("Q&A vote")
+        verbose_name_plural = _("Q&A votes")
+        constraints = [
+            models.UniqueConstraint(fields=["item", "participant"], name="one_vote_per_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant}: {self.item_id}"
+
+
+class QaAside(models.Model):
+    """A participant the host set aside in the Q&A: their items are hidden, and so is every
+    item they ask later (they are not told)."""
+
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="qa_aside"
+    )
+    participant = models.CharField(_("participant"), max_length=64)
+    created_at = models.DateTimeField(_("set aside at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Q&A participant set aside")
+        verbose_name_plural = _("Q&A participants set aside")
+        constraints = [
+            models.UniqueConstraint(fields=["event", "participant"], name="one_qa_aside_row")
+        ]
+
+    def __str__(self) -> str:
+        return self.participant

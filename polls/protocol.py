@@ -50,6 +50,10 @@ ErrorCode = Literal[
     "not_allowed",
     "unavailable",
     "revoked",
+    "unknown_item",
+    "hidden_item",
+    "own_item",
+    "flood",
 ]
 # Every code a socket is closed with, and an event stream's ``close`` event carries.
 CloseCode = Literal[4401, 4403, 4404, 4408, 4429]
@@ -252,8 +256,79 @@ class PongMessage(TypedDict):
     id: str | None
 
 
+# -- the audience Q&A (polls.qa): lists to phones as changes, a board to the stage ------------
+
+QaMode = Literal["off", "open", "moderated"]
+QaState = Literal["pending", "visible", "hidden", "answered"]
+
+
+class QaItem(TypedDict):
+    """One item of the Q&A as phones and screens see it (never who asked it)."""
+
+    id: int
+    text: str
+    name: str
+    at: int
+    votes: int
+    state: QaState
+    pinned: bool
+
+
+class QaMessage(TypedDict):
+    """To a phone: the whole list, on joining and whenever the host switches the Q&A."""
+
+    type: Literal["qa"]
+    version: int
+    mode: QaMode
+    names: bool
+    items: list[QaItem]
+    mine: list[int]
+    voted: list[int]
+    pending: list[QaItem]
+
+
+class QaChangesMessage(TypedDict):
+    """To phones, coalesced: what changed since the version of the last list or changes."""
+
+    type: Literal["qa_changes"]
+    version: int
+    items: list[QaItem]
+    removed: list[int]
+    votes: dict[str, int]
+    open: int
+
+
+class QaBoardMessage(TypedDict):
+    """To stage screens, coalesced: what the stage's Q&A view shows."""
+
+    type: Literal["qa_board"]
+    version: int
+    mode: QaMode
+    shown: bool
+    pinned: QaItem | None
+    top: list[QaItem]
+    open: int
+    pending: int
+
+
+class QaAckMessage(TypedDict):
+    type: Literal["qa_ack"]
+    id: str
+    item: QaItem
+    voted: bool
+
+
 ServerMessage = (
-    StateMessage | ProfileMessage | ResultsMessage | AckMessage | ErrorMessage | PongMessage
+    StateMessage
+    | ProfileMessage
+    | ResultsMessage
+    | AckMessage
+    | ErrorMessage
+    | PongMessage
+    | QaMessage
+    | QaChangesMessage
+    | QaBoardMessage
+    | QaAckMessage
 )
 
 
@@ -278,7 +353,20 @@ class PingMessage(TypedDict):
     id: NotRequired[str]
 
 
-ClientMessage = AnswerMessage | PingMessage
+class AskMessage(TypedDict):
+    type: Literal["ask"]
+    id: str
+    text: str
+    name: NotRequired[str | None]
+
+
+class VoteMessage(TypedDict):
+    type: Literal["vote", "unvote"]
+    id: str
+    item: int
+
+
+ClientMessage = AnswerMessage | PingMessage | AskMessage | VoteMessage
 
 
 # -- inside the server: the event state push.py caches and delivery.py hands out ---------------
@@ -370,6 +458,12 @@ WIRE_MESSAGES: dict[str, type] = {
     "close": CloseEvent,
     "answer": AnswerMessage,
     "ping": PingMessage,
+    "qa": QaMessage,
+    "qa_changes": QaChangesMessage,
+    "qa_board": QaBoardMessage,
+    "qa_ack": QaAckMessage,
+    "ask": AskMessage,
+    "vote": VoteMessage,
 }
 
 
@@ -383,6 +477,7 @@ NAMED_SHAPES: dict[str, type] = {
     "comparison": Comparison,
     "segments": Segments,
     "profile question": ProfileQuestion,
+    "qa item": QaItem,
     **{
         _doc_name(shape): shape
         for shape in dict.fromkeys(SUMMARY_OF_KIND.values())
@@ -396,6 +491,8 @@ NAMED_VALUES: dict[str, object] = {
     "kind": Kind,
     "error code": ErrorCode,
     "close code": CloseCode,
+    "qa mode": QaMode,
+    "qa state": QaState,
 }
 
 
@@ -737,6 +834,10 @@ class FrameChecker:
         message_type = message["type"]
         if self.stage and (message_type == "ack" or message.get("answer") is not None):
             raise SchemaError(str(name), "carries an answer, but this is a stage screen")
+        if self.stage and message_type in ("qa", "qa_changes", "qa_ack"):
+            raise SchemaError(str(name), "is a phone's Q&A message, but this is a stage screen")
+        if not self.stage and message_type == "qa_board":
+            raise SchemaError(str(name), "is the stage's Q&A board, but this is a phone")
         if message_type == "state" and message["question"] is not None:
             question = message["question"]
             self.kinds[question["id"]] = question["kind"]

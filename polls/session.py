@@ -25,11 +25,11 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from . import answers, attendees, metrics, protocol, tally
+from . import answers, attendees, metrics, protocol, qa, tally
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
-from .delivery import ANSWER_UNKNOWN, EventView, event_hub, results_pump
+from .delivery import ANSWER_UNKNOWN, EventView, event_hub, qa_pump, results_pump
 from .logs import log_refusal
 from .models import Event
 from .origin import headers_of
@@ -55,7 +55,9 @@ REFUSAL_CODES: Final[dict[protocol.CloseCode, str]] = {
 }
 
 # What a session answers one frame with.
-Reply = protocol.AckMessage | protocol.ErrorMessage | protocol.PongMessage
+Reply = protocol.AckMessage | protocol.ErrorMessage | protocol.PongMessage | protocol.QaAckMessage
+# The Q&A's messages from a phone (polls.qa); the rest are answers.
+QA_TYPES = ("ask", "vote", "unvote")
 
 
 class Line(Protocol):
@@ -211,8 +213,16 @@ class Session:
         """The first state, as the line's join read it (None: the event is gone)."""
         if view is None:
             await self.close(self.gone_code)
-        elif self.view is None:  # else a host's change arrived meanwhile, and it is newer
+            return
+        if self.view is None:  # else a host's change arrived meanwhile, and it is newer
             await self.apply_view(view)
+        if self.wants_qa(view):
+            # After the state: the phone's list (or the screen's board) follows the page's.
+            await qa_pump().join(self, self.event_id, self.participant_id, self.line.send_text)
+
+    def wants_qa(self, view: EventView) -> bool:
+        """A phone still admitted (not closed for its token), and every screen."""
+        return True
 
     async def take(self, view: EventView) -> None:
         """A host's change that reached this line on its own (ZP_FANOUT=group)."""
@@ -236,6 +246,7 @@ class Session:
     def leave(self) -> None:
         """However the line ended, nothing may stay registered for it."""
         results_pump().unsubscribe(self)
+        qa_pump().leave(self)
         event_hub().remove(self, self.event_id)
 
     async def reply(self, text: str | None, data: bytes | None) -> Reply | None:
@@ -342,6 +353,9 @@ class PhoneSession(Session):
     def wants_results(self, view: EventView) -> bool:
         return bool(view.question and view.question["show_results"])
 
+    def wants_qa(self, view: EventView) -> bool:
+        return attendees.admitted(self.participant, view.spec)
+
     async def send_view(self, view: EventView, answer: object) -> None:
         """The state with this phone's own answer: what was acknowledged here (it may be newer
         than the hub's read), else what the hub read for all phones at once, else (on joining)
@@ -370,6 +384,8 @@ class PhoneSession(Session):
             self.log_refusal(REFUSAL_CODES[CLOSE_BAD_TOKEN])
             await self.close(CLOSE_BAD_TOKEN)  # the event is gone or takes this token no more
             return None
+        if message["type"] in QA_TYPES:
+            return await qa.handle(message, self.participant, view.spec)
         ack = await answers.count_answer(message, view.spec, self.participant, self.segments)
         self.answers[ack["question"]] = ack["answer"]
         for phone in phones_here.get(self.participant_id, ()):

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_POST
 
-from . import actions, attendees, caches, joinguard, kinds, tally, voice
+from . import actions, attendees, caches, joinguard, kinds, qa, tally, voice
 from .clientaddr import client_address
 from .codes import normalise_code
 from .consistency import set_aside_of
@@ -346,6 +346,8 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                     action,
                     word=request.POST.get("word", ""),
                     burst=request.POST.get("burst", ""),
+                    item=request.POST.get("item", ""),
+                    text=request.POST.get("text", ""),
                 )
             except ValidationError as error:
                 # Saved but not yet on the screens is a warning: pressing again is not needed.
@@ -378,6 +380,8 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 "figures_count": current.figure_links.count() if current else 0,
                 "hidden_words": _hidden_words(current),
                 "bursts": _bursts(event, current),
+                # The Q&A's switches and items for moderation (actions qa_*, with item=<id>).
+                "qa": qa.host_overview(event),
                 "admin_url": reverse("admin:polls_event_change", args=[event.id]),
                 "config": config,
                 "LANGUAGE_CODE": event.language,

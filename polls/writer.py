@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from redis.exceptions import RedisError, ResponseError
 
-from . import metrics, tally
-from .models import Answer, Question
+from . import metrics, qa_tally, tally
+from .models import Answer, QaItem, QaVote, Question
 from .redis_client import confirm_replicated_sync, get_sync_redis
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,14 @@ def _ensure_groups(client, streams: list[str]) -> None:
 
 
 def _streams(client) -> list[str]:
-    return sorted(member.decode() for member in client.smembers(tally.LOG_REGISTRY))
+    """The answer logs and the Q&A's vote logs (polls.qa_tally): one group read drains both."""
+    answers = client.smembers(tally.LOG_REGISTRY)
+    votes = client.smembers(qa_tally.QA_LOG_REGISTRY)
+    return sorted(member.decode() for member in answers | votes)
+
+
+def _is_vote_log(stream: str) -> bool:
+    return "{qa:" in stream
 
 
 def _log_position(entry_id: bytes) -> tuple[int, int]:
@@ -144,6 +151,60 @@ def _write(entries: list[tuple[str, bytes, dict]]) -> int:
     return len(latest)
 
 
+_VOTE_FIELDS = ["item", "participant", "active", "voted_at", "log_ms", "log_seq"]
+
+
+def _vote_upsert_sql(rows: int) -> str:
+    """As ``_upsert_sql`` for answers: a vote row takes an entry only if it is later in the log
+    than what the row holds, so two writers, and an entry written twice, end the same."""
+    quote = connection.ops.quote_name
+    table = quote(QaVote._meta.db_table)
+    columns = [quote(QaVote._meta.get_field(name).column) for name in _VOTE_FIELDS]
+    item, participant, *updated = columns
+    log_ms, log_seq = columns[-2:]
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = "VALUES " + ", ".join([row] * rows)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) {values}"
+        f" ON CONFLICT ({item}, {participant}) DO UPDATE SET "
+        + ", ".join(f"{column} = excluded.{column}" for column in updated)
+        + f" WHERE {table}.{log_ms} IS NULL OR {table}.{log_ms} < excluded.{log_ms}"
+        f" OR ({table}.{log_ms} = excluded.{log_ms} AND {table}.{log_seq} < excluded.{log_seq})"
+    )
+
+
+def _write_votes(entries: list[tuple[str, bytes, dict]]) -> int:
+    """Upsert the entries' votes (the latest per participant and item wins); returns how many
+    rows were sent to the table. Votes on items deleted meanwhile are dropped."""
+    if not entries:
+        return 0
+    item_ids = {int(fields[b"i"]) for _stream, _id, fields in entries}
+    existing = set(QaItem.objects.filter(pk__in=item_ids).values_list("pk", flat=True))
+    latest: dict[tuple[int, str], tuple] = {}
+    adapt_time = connection.ops.adapt_datetimefield_value
+    for _stream, entry_id, fields in sorted(entries, key=_entry_order):
+        item_id = int(fields[b"i"])
+        if item_id not in existing:
+            continue
+        participant = fields[b"p"].decode()
+        voted_at = datetime.fromtimestamp(int(fields[b"t"]) / 1000, tz=UTC)
+        latest[(item_id, participant)] = (
+            item_id,
+            participant,
+            fields[b"v"] == b"1",
+            adapt_time(voted_at),
+            *_log_position(entry_id),
+        )
+    rows = [latest[key] for key in sorted(latest)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), VALUES_ROWS):
+            chunk = rows[start : start + VALUES_ROWS]
+            # Built from the model's names alone; the votes are parameters.
+            sql = _vote_upsert_sql(len(chunk))
+            cursor.execute(sql, [value for row in chunk for value in row])
+    return len(rows)
+
+
 def _acknowledge(client, entries: list[tuple[str, bytes, dict]]) -> None:
     by_stream: dict[str, list[bytes]] = {}
     for stream, entry_id, _fields in entries:
@@ -198,7 +259,9 @@ def drain_once(consumer: str, count: int = 1000, block_ms: int | None = None) ->
     if shortfall is not None:
         raise NotReplicated(shortfall)
     started = time.perf_counter()
-    written = _write(entries)
+    votes = [entry for entry in entries if _is_vote_log(entry[0])]
+    answers = [entry for entry in entries if not _is_vote_log(entry[0])]
+    written = _write(answers) + _write_votes(votes)
     _acknowledge(client, entries)
     metrics.writer_batch(time.perf_counter() - started)
     return written

@@ -111,7 +111,7 @@ BAD_MESSAGES = [
     ("{not json", "bad_json"),
     ("[1, 2]", "bad_message"),
     ('"answer"', "bad_message"),
-    ('{"type": "vote", "id": "x"}', "unknown_type"),
+    ('{"type": "poll", "id": "x"}', "unknown_type"),
     ('{"id": "x"}', "unknown_type"),
     ('{"type": "answer", "id": "x" , "question": 1, "value": "' + "a" * 5000 + '"}', "too_large"),
     ('{"type": "answer", "question": QUESTION, "value": OPTION}', "bad_message"),

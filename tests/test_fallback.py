@@ -139,7 +139,7 @@ async def test_the_token_may_come_from_the_participant_cookie(event, question, t
     [
         (b"{not json", "bad_json"),
         (b"[1, 2]", "bad_message"),
-        (b'{"type": "vote", "id": "x"}', "unknown_type"),
+        (b'{"type": "poll", "id": "x"}', "unknown_type"),
         (b'{"type": "answer", "question": QUESTION, "value": OPTION}', "bad_message"),
         (b'{"type": "answer", "id": "x", "question": 999999, "value": OPTION}', "unknown_question"),
         (b'{"type": "answer", "id": "x", "question": QUESTION, "value": 999999}', "bad_value"),
