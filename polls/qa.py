@@ -53,11 +53,11 @@ QA_HOST_ACTIONS = (
 
 
 def items_per_minute() -> int:
-    return int(getattr(settings, "ZP_QA_ITEMS_PER_MINUTE", 3))
+    return settings.ZP_QA_ITEMS_PER_MINUTE
 
 
 def votes_per_second() -> int:
-    return int(getattr(settings, "ZP_QA_VOTES_PER_SECOND", 5))
+    return settings.ZP_QA_VOTES_PER_SECOND
 
 
 # -- text -------------------------------------------------------------------------------------

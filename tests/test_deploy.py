@@ -34,6 +34,7 @@ from websockets.asyncio.client import connect
 
 from loadgen.certificates import self_signed
 from polls.tokens import address_tag, read_participant_token
+from tests.live_helpers import profile_then_state
 from tests.servers import free_port
 from tests.test_serve_supervisor import CODE, Serve
 
@@ -453,8 +454,7 @@ async def test_a_websocket_answer_is_acknowledged_and_written(nginx, tls, serve)
     async with connect(
         url, origin=origin(nginx), ssl=tls, local_addr=(PHONE_ADDRESS, 0), open_timeout=TIMEOUT
     ) as ws:
-        state = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-        assert state["type"] == "state"
+        await profile_then_state(lambda: asyncio.wait_for(ws.recv(), TIMEOUT))
         message = {"type": "answer", "id": "w1", "question": question_id, "value": options[0]}
         await ws.send(json.dumps(message))
         ack = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
@@ -484,8 +484,9 @@ async def test_the_fallback_streams_its_first_event_and_acks_a_post(nginx, tls, 
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
         assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, head
         assert b"transfer-encoding: chunked" in head.lower(), head
-        first = await asyncio.wait_for(EventStream(reader).next_data(), TIMEOUT)
-        assert json.loads(first)["type"] == "state"
+        stream = EventStream(reader)
+        # The demo's phone hears its profile answers first, then the state.
+        await profile_then_state(lambda: asyncio.wait_for(stream.next_data(), TIMEOUT))
         assert not reader.at_eof()  # the stream is still open
         body = json.dumps(
             {"type": "answer", "id": "f1", "question": question_id, "value": options[1]}

@@ -300,6 +300,12 @@ ZP_MAX_MESSAGE_BYTES = 4096
 ZP_MAX_WORDS_PER_QUESTION = int(os.environ.get("ZP_MAX_WORDS_PER_QUESTION", "2000"))
 if ZP_MAX_WORDS_PER_QUESTION < 1:
     raise ImproperlyConfigured("ZP_MAX_WORDS_PER_QUESTION must be at least 1")
+# Audience Q&A: what one participant may add. A question to the speaker a minute is plenty for
+# a person; a script asking more only buries the room's questions. Votes are a tap each.
+ZP_QA_ITEMS_PER_MINUTE = int(os.environ.get("ZP_QA_ITEMS_PER_MINUTE", "3"))
+ZP_QA_VOTES_PER_SECOND = int(os.environ.get("ZP_QA_VOTES_PER_SECOND", "5"))
+if ZP_QA_ITEMS_PER_MINUTE < 1 or ZP_QA_VOTES_PER_SECOND < 1:
+    raise ImproperlyConfigured("ZP_QA_ITEMS_PER_MINUTE and ZP_QA_VOTES_PER_SECOND must be >= 1")
 # A participant token is refused after this many seconds (default two days: a congress and its
 # evening); the phone then joins again and, on an open event, answers as a new participant.
 ZP_TOKEN_MAX_AGE = int(os.environ.get("ZP_TOKEN_MAX_AGE", str(2 * 24 * 3600)))
