@@ -30,7 +30,6 @@ from redis.exceptions import RedisError
 from .redis_client import (
     BatchedScript,
     confirm_replicated_sync,
-    forget_demoted,
     get_async_redis,
     get_sync_redis,
     queue_replication,
@@ -209,43 +208,11 @@ return version
 """
 
 
-class ReplicatedScript(BatchedScript):
-    """A batched script whose batch ends in WAIT with a standby (``ZP_REDIS_WAIT_REPLICAS``):
-    a vote is acknowledged only once the replicas have it, as an answer is (polls.tally), else
-    its phone hears ``unavailable`` and sends it again; the ``seen`` set counts it once."""
-
-    async def _flush(self, state: dict) -> None:
-        client = get_async_redis()
-        if state["script"] is None:
-            state["script"] = client.register_script(self.source)
-        script = state["script"]
-        while state["pending"]:
-            batch = state["pending"][: self.MAX_BATCH]
-            state["pending"] = state["pending"][self.MAX_BATCH :]
-            try:
-                pipe = client.pipeline(transaction=False)
-                for keys, args, _future in batch:
-                    await script(keys=keys, args=args, client=pipe)
-                waiting = queue_replication(pipe)
-                results = await pipe.execute(raise_on_error=False)
-                shortfall = replication_shortfall(results) if waiting else None
-            except (RedisError, OSError) as error:
-                results, shortfall = [error] * len(batch), None
-            for (_keys, _args, future), result in zip(batch, results, strict=False):
-                if future.done():
-                    continue
-                if shortfall is not None:
-                    future.set_exception(TallyUnavailable(shortfall))
-                elif isinstance(result, BaseException):
-                    await forget_demoted(client, result)
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-
-
 # Votes arriving together go to Redis together: one pipeline per turn of the event loop (with
 # ``appendfsync always`` one fsync per batch, not per vote), as answers do.
-_vote_script = ReplicatedScript(VOTE)
+# Acknowledged only once a standby has it (``replicated``), as an answer is (polls.tally); the
+# ``seen`` set counts a resent vote once.
+_vote_script = BatchedScript(VOTE, replicated=True)
 _admit_script = BatchedScript(ASK_ADMIT)
 
 

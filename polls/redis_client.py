@@ -178,6 +178,10 @@ async def forget_demoted(client: aioredis.Redis, error: BaseException) -> None:
         await client.connection_pool.disconnect()
 
 
+class NotReplicated(redis.RedisError):
+    """A batch the primary counted but the wanted replicas do not have yet (see ``replicated``)."""
+
+
 class BatchedScript:
     """A Lua script that many coroutines call at once, sent as one pipeline per turn of the loop.
 
@@ -185,12 +189,17 @@ class BatchedScript:
     the pool while the loop is busy parsing requests, and a wait for a free connection past the
     pool's timeout looks like Redis being away. Batched, the calls of a turn share one round
     trip and one connection.
+
+    ``replicated``: with a standby (``ZP_REDIS_WAIT_REPLICAS``) the batch ends in WAIT, and its
+    calls raise ``NotReplicated`` unless the replicas have it, so what the caller acknowledges
+    survives a failover (its client sends again; the script must count a resend once).
     """
 
     MAX_BATCH = 500
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, replicated: bool = False) -> None:
         self.source = source
+        self.replicated = replicated
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def __call__(self, keys: list[str], args: list[str]):
@@ -218,13 +227,19 @@ class BatchedScript:
                 pipe = client.pipeline(transaction=False)
                 for keys, args, _future in batch:
                     await script(keys=keys, args=args, client=pipe)
+                waiting = self.replicated and queue_replication(pipe)
                 results = await pipe.execute(raise_on_error=False)
+                shortfall = replication_shortfall(results) if waiting else None
             except (redis.RedisError, OSError) as error:
-                results = [error] * len(batch)
+                results, shortfall = [error] * len(batch), None
             for (_keys, _args, future), result in zip(batch, results, strict=False):
                 if future.done():
                     continue
-                if isinstance(result, BaseException):
+                if shortfall is not None:
+                    future.set_exception(NotReplicated(shortfall))
+                elif isinstance(result, BaseException):
+                    if self.replicated:
+                        await forget_demoted(client, result)
                     future.set_exception(result)
                 else:
                     future.set_result(result)
