@@ -115,6 +115,18 @@ async def results_with(screen, check, tries: int = 40):
     raise AssertionError(f"no such snapshot; the last: {seen}")
 
 
+async def phones_answering(event, profile, question, plan) -> list:
+    """A phone per (profile answer, answer) of ``plan``, each answered and acknowledged."""
+    phones = []
+    for index, (generation, choice) in enumerate(plan):
+        communicator, _first = await phone(event)
+        await receive(communicator)
+        await answer(communicator, profile.id, generation, f"p{index}")
+        await answer(communicator, question.id, choice, f"a{index}")
+        phones.append(communicator)
+    return phones
+
+
 split_on = database_sync_to_async(
     lambda event, profile="": actions.do_host_action(
         Event.objects.get(pk=event.id), "segments_on", word=profile
@@ -186,13 +198,7 @@ async def test_the_stage_shows_each_segment_and_folds_the_small_one():
         + [(generations[0], human)] * 4
         + [(generations[1], human)] * 2
     )
-    phones = []
-    for index, (generation, choice) in enumerate(plan):
-        communicator, _first = await phone(event)
-        await receive(communicator)
-        await answer(communicator, profile.id, generation, f"p{index}")
-        await answer(communicator, question.id, choice, f"a{index}")
-        phones.append(communicator)
+    phones = await phones_answering(event, profile, question, plan)
     snapshot = await results_with(screen, lambda message: message["total"] == len(plan))
     split = snapshot["segments"]
     assert split["question"] == profile.id and split["min"] == 5
@@ -216,13 +222,7 @@ async def test_the_widest_gap_is_said_in_words():
     screen = await stage(event)
     await split_on(event, str(profile.id))
     plan = [(generations[3], self_service)] * 3 + [(generations[0], human)] * 2
-    phones = []
-    for index, (generation, choice) in enumerate(plan):
-        communicator, _first = await phone(event)
-        await receive(communicator)
-        await answer(communicator, profile.id, generation, f"p{index}")
-        await answer(communicator, question.id, choice, f"a{index}")
-        phones.append(communicator)
+    phones = await phones_answering(event, profile, question, plan)
     snapshot = await results_with(screen, lambda message: message["total"] == len(plan))
     assert snapshot["segments"]["words"]["en"] == (
         "Generation Z chose Self 100 points more often than Babyboom."
