@@ -458,3 +458,50 @@ def test_every_demo_question_splits_by_generation_and_sums_to_the_whole():
         groups = message["segments"]["groups"]
         assert sum(group["total"] for group in groups) == message["total"] == len(everyone)
         assert {group["key"] for group in groups} <= {*map(str, generations), OTHER}
+
+
+# -- a stranger's attempts -----------------------------------------------------------------------
+
+
+async def test_impossible_profile_answers_are_refused_and_change_nothing():
+    event, profile, question, generations, (self_service, _human) = await profiled_event()
+    communicator, _first = await phone(event)
+    await receive(communicator)
+    await answer(communicator, profile.id, generations[0], "p0")
+    await answer(communicator, question.id, self_service, "a0")
+    before = tally.read_snapshot_sync(question.id).segments
+    for index, value in enumerate(
+        [True, -1, "24", [generations[1]], None, 1.0, generations[0] + 99]
+    ):
+        await send(
+            communicator,
+            {"type": "answer", "id": f"x{index}", "question": profile.id, "value": value},
+        )
+        assert (await receive_type(communicator, "error"))["code"] == "bad_value", value
+    # A profile flipped without end stops at the tally's limit on changes, its segments intact.
+    codes = []
+    for index in range(tally.MOST_CHANGES_PER_QUESTION + 2):
+        value = generations[index % 2]
+        await send(
+            communicator,
+            {"type": "answer", "id": f"f{index}", "question": profile.id, "value": value},
+        )
+        reply = await receive(communicator)
+        codes.append(reply.get("code", reply["type"]))
+    assert codes[-1] == "rate_limited"
+    after = tally.read_snapshot_sync(question.id).segments
+    assert sum(total for total, _counts in after.values()) == 1 == len(before)
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_another_host_cannot_split_an_event_they_do_not_host(client):
+    from tests.factories import make_user
+
+    owner, stranger = make_user("host-a"), make_user("host-b")
+    event = make_event(code="SEGM04", hosts=[owner])
+    make_question(event, segment=True)
+    client.force_login(stranger)
+    response = client.post(f"/e/{event.code}/host/", {"action": "segments_on"})
+    assert response.status_code == 403
+    assert Event.objects.get(pk=event.pk).segment_by_id is None
