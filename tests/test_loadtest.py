@@ -268,12 +268,14 @@ def test_loadtest_through_two_server_processes_on_one_port(two_process_stack, tm
     assert exact["version_moves"] == report["answers"]["acked"]
     # a host action reaches the sockets of both processes
     assert [r["received"] for r in report["broadcast"]["rounds"]] == [60, 60, 60]
-    # both processes listen on the port, and both held sockets while the phones were idle
+    # both processes listen on the port, and both held sockets while the phones were idle; the
+    # kernel hands a shared socket's connections to whichever process accepts first, not evenly
+    # (7 of the 60 went to one of them once on a busy machine), so "both" is a few each
     found = {entry["pid"]: entry for entry in report["server"]["processes"]}
     assert set(daphnes) <= set(found), (daphnes, found)
     for pid in daphnes:
         assert found[pid]["found"].startswith("listening on"), found[pid]
-        assert found[pid]["fds_idle"] >= fds_at_rest[pid] + 10, (fds_at_rest, found)
+        assert found[pid]["fds_idle"] >= fds_at_rest[pid] + 3, (fds_at_rest, found)
     assert "Traceback" not in stack.log_text()
 
 
