@@ -16,6 +16,13 @@ def make_user(username: str = "someone", **fields):
     )
 
 
+def grant_polls_permissions(user) -> None:
+    """What the hosts group gives in production: every permission of the polls app."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+
+
 def make_event(code: str = "TEST42", title: str = "Test event", hosts=(), **fields) -> Event:
     event = Event.objects.create(
         code=code, title=title, language=fields.pop("language", "en"), **fields

@@ -9,7 +9,13 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from polls.models import Event, Question
-from tests.factories import admin_data, make_event, make_question, make_user
+from tests.factories import (
+    admin_data,
+    grant_polls_permissions,
+    make_event,
+    make_question,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def host():
     user = make_user("host-a")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(user)
     return user
 
 

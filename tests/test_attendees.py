@@ -6,7 +6,6 @@ import re
 from io import BytesIO, StringIO
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
@@ -16,7 +15,7 @@ from redis.exceptions import RedisError
 from polls import attendees
 from polls.codes import GENERATED_ALPHABET
 from polls.models import AttendeeCode, Event
-from tests.factories import make_event, make_user
+from tests.factories import grant_polls_permissions, make_event, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -26,14 +25,14 @@ CODE_SHAPE = re.compile(f"^[{GENERATED_ALPHABET}]{{5}}-[{GENERATED_ALPHABET}]{{5
 @pytest.fixture
 def host():
     user = make_user("host-a")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(user)
     return user
 
 
 @pytest.fixture
 def other_host():
     user = make_user("host-b")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(user)
     make_event(code="EVENTB", title="Another congress", hosts=[user])
     return user
 

@@ -9,7 +9,6 @@ import struct
 import zlib
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -18,7 +17,7 @@ from polls import branding, push
 from polls.forms import EventForm
 from polls.models import Event, EventLogo
 from polls.state import build_event_state, look_digest
-from tests.factories import admin_data, make_event, make_user
+from tests.factories import admin_data, grant_polls_permissions, make_event, make_user
 from tests.live_helpers import cached_event_state
 
 pytestmark = pytest.mark.django_db
@@ -297,7 +296,7 @@ def test_pages_without_branding_link_nothing_extra(client):
 
 def test_a_host_brands_an_event_in_the_admin(client, redis, django_capture_on_commit_callbacks):
     host = make_user("host-a")
-    host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(host)
     event = make_event(hosts=[host])
     client.force_login(host)
     url = reverse("admin:polls_event_change", args=[event.id])

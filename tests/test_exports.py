@@ -21,7 +21,13 @@ from polls.demo import ensure_demo
 from polls.exports import data as export_data
 from polls.exports import writers
 from polls.models import Answer, Question, QuestionFigure
-from tests.factories import make_event, make_question, make_user, option_ids
+from tests.factories import (
+    grant_polls_permissions,
+    make_event,
+    make_question,
+    make_user,
+    option_ids,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -514,9 +520,8 @@ def test_printable_page_in_dutch(client, host, event, split):
 
 @pytest.fixture
 def admin_host(host):
-    from django.contrib.auth.models import Permission
 
-    host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(host)
     return host
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
 from polls import actions, qa, qa_tally
 from polls.models import QaAside, QaConfig, QaItem
-from tests.factories import make_event, make_user
+from tests.factories import grant_polls_permissions, make_event, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def host():
     user = make_user("host-a")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(user)
     return user
 
 

@@ -17,7 +17,13 @@ from polls import actions, tally
 from polls.models import Question
 from polls.storage import served_js
 from polls.tokens import read_participant_token
-from tests.factories import make_event, make_open_question, make_question, make_user
+from tests.factories import (
+    grant_polls_permissions,
+    make_event,
+    make_open_question,
+    make_question,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -274,9 +280,8 @@ def test_every_remote_action_of_a_host_of_another_event_is_refused(client, host,
 
 
 def test_a_host_of_another_event_cannot_rotate_its_stage_key_or_delete_it(client, host):
-    from django.contrib.auth.models import Permission
 
-    host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(host)
     event_b = make_event(code="EVENTB", hosts=[make_user("host-b")])
     key = event_b.stage_key
     client.force_login(host)
@@ -290,12 +295,11 @@ def test_a_host_of_another_event_cannot_rotate_its_stage_key_or_delete_it(client
 
 
 def test_open_text_is_escaped_in_admin(client, event, host):
-    from django.contrib.auth.models import Permission
     from django.utils import timezone
 
     from polls.models import Answer
 
-    host.user_permissions.set(Permission.objects.filter(content_type__app_label="polls"))
+    grant_polls_permissions(host)
     question = make_question(event, kind="text", options=())
     Answer.objects.create(
         question=question,
