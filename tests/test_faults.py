@@ -37,7 +37,9 @@ class Phone:
         self.final = None
         self.resends = 0
 
-    async def run(self, answers: int) -> None:
+    async def run(self, answers: int, later: asyncio.Event | None = None) -> None:
+        """Join and deliver ``answers`` answers; the ones after the first wait for ``later``
+        (the fault), so some answers always meet it however fast the first ones went."""
         while self.token is None:
             try:
                 port = self.rng.choice(self.ports)
@@ -47,6 +49,8 @@ class Phone:
             except OSError:
                 await asyncio.sleep(0.2)
         for index in range(answers):
+            if index and later is not None:
+                await later.wait()
             value = self.rng.choice(self.options)
             await self.deliver(f"m{index}", value)
             self.final = value
@@ -146,11 +150,13 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_acknowledged_answer(tmp_p
     ]
 
     async def scenario():
-        runs = [asyncio.create_task(phone.run(answers=2)) for phone in phones]
+        killed = asyncio.Event()
+        runs = [asyncio.create_task(phone.run(answers=2, later=killed)) for phone in phones]
         while sum(len(phone.acked) for phone in phones) < 80:
             await asyncio.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)  # no shutdown, no final fsync
         process.wait()
+        killed.set()
         await asyncio.sleep(1.5)
         _url, restarted = await asyncio.to_thread(start_redis, directory, "always")
         await asyncio.wait_for(asyncio.gather(*runs), 90)
@@ -184,10 +190,13 @@ def test_a_daphne_process_killed_mid_burst_loses_nothing(tmp_path, redis_server)
     ]
 
     async def scenario():
-        runs = [asyncio.create_task(phone.run(answers=2)) for phone in phones]
+        killed = asyncio.Event()
+        runs = [asyncio.create_task(phone.run(answers=2, later=killed)) for phone in phones]
         while sum(len(phone.acked) for phone in phones) < 80:
             await asyncio.sleep(0.01)
         first.kill()
+        first.wait()
+        killed.set()
         await asyncio.wait_for(asyncio.gather(*runs), 90)
 
     try:
