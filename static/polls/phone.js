@@ -2,6 +2,7 @@ import { $, el } from './dom.js';
 import { formatter } from './format.js';
 import { loadKinds } from './kinds.js';
 import { group, options } from './phone-kit.js';
+import { startQa } from './phone-qa.js';
 import { openSocket } from './socket.js';
 import { solve } from './work.js';
 
@@ -18,6 +19,7 @@ const CODE_KEY = 'zp-attendee-' + cfg.code;
 const REJECTED = new Set([
   'not_open', 'unknown_question', 'bad_value', 'too_long', 'empty',
   'bad_message', 'bad_json', 'too_large', 'unknown_type', 'not_allowed',
+  'unknown_item', 'hidden_item', 'own_item', 'flood',
 ]);
 const PCT = ['split', 'percentage', 'shares']; // research metrics in percent
 
@@ -32,7 +34,7 @@ const page = {
   kinds: {},
   token: load(TOKEN_KEY),
   attendee: null, // attendee-list events: the personal code
-  outbox: {}, // question id -> latest answer message not yet acknowledged
+  outbox: {}, // question id -> latest answer message not yet acknowledged (and the Q&A's, phone-qa.js)
   counted: {}, // question id -> answer the server has confirmed
   results: {}, // question id -> latest results snapshot
   question: null,
@@ -62,6 +64,12 @@ const page = {
   tap,
   submit,
   update,
+  load,
+  save,
+  newId,
+  persist,
+  later,
+  rejected: (code) => REJECTED.has(code),
 };
 
 // Attendee-list events: the personal code from a badge link (?a=...), kept for this event and
@@ -156,6 +164,13 @@ function flush() {
   for (const msg of Object.values(page.outbox)) if (!sock.send(msg)) break;
 }
 
+// Unavailable, rate limited, or a code this page does not know yet: the outbox again, later.
+function later() {
+  clearTimeout(page.retryTimer);
+  page.retryTimer = setTimeout(flush, page.retryDelay * (0.75 + Math.random() / 2));
+  page.retryDelay = Math.min(page.retryDelay * 2, 15000);
+}
+
 function tap(value) {
   const q = page.question;
   if (!q || !q.open) return;
@@ -167,6 +182,7 @@ function tap(value) {
 // --- messages ------------------------------------------------------------
 
 function onMessage(m) {
+  if (qa.take(m)) return;
   if (m.type === 'state') onState(m);
   else if (m.type === 'profile') page.profile = m.answers || {};
   else if (m.type === 'ack') onAck(m);
@@ -188,6 +204,7 @@ function onState(m) {
     if (q.id !== before) {
       page.draft = null;
       page.note = '';
+      qa.poll();
     }
     // A state composed just before our answer was counted may still say null: keep the ack.
     if (m.answer != null) page.counted[q.id] = m.answer;
@@ -223,14 +240,8 @@ function onError(m) {
   const entry = Object.values(page.outbox).find((a) => a.id === m.id);
   if (!entry && m.id) return; // about a superseded answer or a ping: nothing to tell
   if (m.code === 'revoked') return askAgain(m.message);
-  // Only a definite rejection drops an answer; anything else (unavailable, rate_limited,
-  // a code this page does not know yet) is retried with backoff.
-  if (entry && !REJECTED.has(m.code)) {
-    clearTimeout(page.retryTimer);
-    page.retryTimer = setTimeout(flush, page.retryDelay * (0.75 + Math.random() / 2));
-    page.retryDelay = Math.min(page.retryDelay * 2, 15000);
-    return;
-  }
+  // Only a definite rejection drops an answer; anything else is retried with backoff.
+  if (entry && !REJECTED.has(m.code)) return later();
   if (entry) {
     delete page.outbox[entry.question];
     persist();
@@ -525,6 +536,8 @@ function askCode(message, typed) {
     // code in groups of five, 19 characters with the dashes.
     Object.assign(input, { id: 'zp-acode', maxLength: 64, autocomplete: 'off', spellcheck: false, value: typed || '' });
     input.setAttribute('autocapitalize', 'characters');
+    // The whole code in view, to be checked against the badge: phone.css fits --n characters
+    // (at least a generated code's 11) of about 0.84em each across the screen's width.
     const fit = () => input.style.setProperty('--n', Math.max(11, input.value.length));
     input.addEventListener('input', fit);
     fit();
@@ -577,6 +590,7 @@ function fail(message) {
   build();
 }
 
+const qa = startQa(page, (m) => sock.send(m));
 const sock = openSocket(
   // lang picks the language of the server's error messages.
   () => `${cfg.ws_path}?token=${encodeURIComponent(page.token)}&lang=${encodeURIComponent(cfg.lang)}`,
