@@ -532,3 +532,62 @@ class EventStream:
             size = int((await self.reader.readline()).strip(), 16)
             assert size, "the stream ended"
             self.text += (await self.reader.readexactly(size + 2))[:-2].decode()
+
+
+def test_the_minified_static_files_run_in_a_browser(serve, browser):
+    """Production serves scripts and style sheets minified (polls/storage.py), which the other
+    browser tests (the source files, as the test settings serve them) never run: here the phone
+    and the stage run on what serve collected, the phone's answer reaches the stage, and every
+    collected module parses and links in Chromium."""
+    from playwright.sync_api import expect
+
+    from tests.browser_helpers import answer_profile, new_phone, watch_errors
+
+    serve.wait_started()
+    base = f"http://127.0.0.1:{serve.port}"
+    _question, options = serve.current_question()
+    with sqlite3.connect(serve.var_dir / "db.sqlite3") as db:
+        (key,) = db.execute("SELECT stage_key FROM polls_event WHERE code = ?", (CODE,)).fetchone()
+        (label,) = db.execute(
+            "SELECT label FROM polls_option WHERE id = ?", (options[0],)
+        ).fetchone()
+    errors: list[str] = []
+    stage = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch_errors(stage, errors)
+    stage.goto(f"{base}/e/{CODE}/stage/?key={key}")
+    expect(stage.locator(".st-prompt")).to_be_visible()
+    before = int(stage.locator("#zp-count").inner_text())
+    phone = new_phone(browser)
+    watch_errors(phone, errors)
+    phone.goto(f"{base}/e/{CODE}/")
+    assert re.search(r"/static/polls/phone\.[0-9a-f]{12}\.js", phone.content())
+    answer_profile(phone)
+    phone.get_by_role("button", name=label, exact=True).click()
+    expect(phone.locator("#zp-status")).to_contain_text("Answer received")
+    expect(stage.locator("#zp-count")).to_have_text(str(before + 1), timeout=TIMEOUT * 1000)
+    assert errors == []
+
+    static = serve.var_dir / "staticfiles"
+    modules = sorted(
+        f"/static/{path.relative_to(static)}"
+        for path in static.rglob("*.js")
+        if re.search(r"\.[0-9a-f]{12}\.js$", path.name)
+    )
+    assert len(modules) > 20
+    blank = browser.new_page()
+    blank.goto(f"{base}/")
+    broken = blank.evaluate(
+        """async (urls) => {
+            const broken = [];
+            for (const url of urls) {
+                // Importing runs a module, and a page's module finds none of its page here:
+                // only a SyntaxError (parsing or linking) is the minifier's.
+                try { await import(url); } catch (error) {
+                    if (error instanceof SyntaxError) broken.push(`${url}: ${error.message}`);
+                }
+            }
+            return broken;
+        }""",
+        modules,
+    )
+    assert broken == []

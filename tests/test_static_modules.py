@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.template.loader import render_to_string
 
 from polls.models import Question
-from polls.storage import served_js
+from polls.storage import served, served_css, served_js
 
 IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+\.js)["']""")
 
@@ -55,12 +55,16 @@ def test_every_module_import_names_a_hashed_file_that_exists(collected):
             assert (root / target).is_file()
 
 
-def test_scripts_are_served_without_their_comment_lines_and_code_is_untouched():
-    source = b"// why\nconst a = 'x'; // kept\n  // also why\nconst re = /^https?:\\/\\//;\n"
-    assert served_js(source) == b"const a = 'x'; // kept\nconst re = /^https?:\\/\\//;\n"
-    # A "//" line inside a template literal that runs over lines is text: the file is kept whole.
-    literal = b"const t = `\n// not a comment\n`;\n// a comment\n"
-    assert served_js(literal) == literal
+def test_scripts_and_style_sheets_are_served_minified_with_their_code_untouched():
+    source = (
+        b"// why\nconst a = 'x  // kept'; // gone\n  /* also why */\n"
+        b"const re = /^https?:\\/\\//;\nconst t = `a\n// text, not a comment\n  b`;\n"
+    )
+    assert served_js(source) == (
+        b"const a='x  // kept';const re=/^https?:\\/\\//;const t=`a\n// text, not a comment\n  b`;"
+    )
+    assert served_css(b"/* why */\n.a  {\n  color: red;\n}\n") == b".a{color:red}"
+    assert served("polls/icon.svg", b"<svg>  </svg>") == b"<svg>  </svg>"
 
 
 def test_the_phone_preloads_every_module_it_runs_under_hashed_names(collected, rf):

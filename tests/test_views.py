@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from polls import actions, tally
 from polls.models import Question
-from polls.storage import served_js
+from polls.storage import served
 from polls.tokens import read_participant_token
 from tests.factories import (
     grant_polls_permissions,
@@ -58,7 +58,7 @@ PHONE_BUDGET = 25_000  # bytes, gzipped: what a phone downloads to be ready to a
 
 def test_the_phone_page_fits_its_budget_gzipped_with_everything_it_loads(client, event):
     """As served in production: the page gzipped by its view, the static files precompressed
-    by the storage (at whitenoise's level 9, scripts without their comment lines). Every module
+    by the storage (at whitenoise's level 9, scripts and style sheets minified). Every module
     counts: the page's preloads, what they import, and every kind's renderer (the event's are
     preloaded, the others fetched if a question of their kind is added). The load test
     reports the figure as served."""
@@ -75,9 +75,8 @@ def test_the_phone_page_fits_its_budget_gzipped_with_everything_it_loads(client,
         name = queue.pop()
         if name in sizes:
             continue
-        data = Path(finders.find(name)).read_bytes()
+        data = served(name, Path(finders.find(name)).read_bytes())
         if name.endswith(".js"):  # ES module imports load too, from any folder
-            data = served_js(data)
             folder = posixpath.dirname(name)
             imports = re.findall(rb"""(?:from|import)\s*\(?\s*['"](\.\.?/[^'"]+\.js)['"]""", data)
             queue += [posixpath.normpath(posixpath.join(folder, i.decode())) for i in imports]
