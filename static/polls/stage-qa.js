@@ -89,7 +89,9 @@ export function stageQa(page, root) {
     const kept = new Set(items.map((item) => item.id));
     for (const id of [...rows.keys()]) if (!kept.has(id)) rows.delete(id);
     list.style.setProperty('--n', Math.max(3, items.length));
-    list.replaceChildren(...order.map(([, row]) => row.li));
+    // Most boards move no one (a vote that changes no place): then the rows stay where they are.
+    const same = order.length === list.children.length && order.every(([, row], i) => list.children[i] === row.li);
+    if (!same) list.replaceChildren(...order.map(([, row]) => row.li));
     cut();
     if (!animate) return;
     for (const [id, row, fresh] of order) {
