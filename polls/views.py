@@ -353,7 +353,13 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 # Saved but not yet on the screens is a warning: pressing again is not needed.
                 saved = error.code == "not_live_yet"
                 (messages.warning if saved else messages.error)(request, error.messages[0])
-        return redirect("polls:host", code=event.code)
+        target = reverse("polls:host", args=[event.code])
+        if request.POST.get("part") == "qa":  # the remote's script: just the Q&A section back
+            return redirect(f"{target}?part=qa&done=1")
+        # Without the script a Q&A button reloads the page: it lands back at the Q&A section.
+        return redirect(target + ("#hs-qa" if action.startswith("qa_") else ""))
+    if request.GET.get("part") == "qa":
+        return _host_qa_part(request, event)
     event.refresh_from_db()
     questions = list(event.questions.all())
     current = event.current_question
@@ -381,9 +387,37 @@ def host(request: HttpRequest, code: str) -> HttpResponse:
                 "hidden_words": _hidden_words(current),
                 "bursts": _bursts(event, current),
                 # The Q&A's switches and items for moderation (actions qa_*, with item=<id>).
-                "qa": qa.host_overview(event),
+                "qa": _qa_section(event),
                 "admin_url": reverse("admin:polls_event_change", args=[event.id]),
                 "config": config,
                 "LANGUAGE_CODE": event.language,
             },
+        )
+
+
+def _qa_section(event: Event) -> dict:
+    """The remote's Q&A (polls.qa.host_overview) in the groups the host works through: the items
+    waiting for them first, then those on the phones, then those done with."""
+    overview = qa.host_overview(event)
+    items = overview["items"]
+    return {
+        **overview,
+        "shown": overview["on_stage"] and overview["mode"] != "off",
+        "waiting": [item for item in items if item["state"] == "pending"],
+        # The item on the stage heads the list of those on the phones.
+        "visible": sorted(
+            (item for item in items if item["state"] == "visible"), key=lambda i: not i["pinned"]
+        ),
+        "done": [item for item in items if item["state"] in ("answered", "hidden")],
+    }
+
+
+def _host_qa_part(request: HttpRequest, event: Event) -> HttpResponse:
+    """The remote's Q&A section alone, for its script to put in place of the one it shows (after
+    a press of its own, with the press's messages; or when the stage socket says it moved)."""
+    with translation.override(event.language):
+        return render(
+            request,
+            "polls/_host_qa.html",
+            {"event": event, "qa": _qa_section(event), "after_press": "done" in request.GET},
         )

@@ -189,6 +189,28 @@ def test_remote_runs_the_show(client, event, host):
     assert response.status_code == 200
 
 
+def test_the_remote_s_q_and_a_section_comes_alone_for_its_script(client, event, host):
+    """remote-qa.js posts with part=qa and is sent the section alone, with the press's
+    messages; a background copy (no done) leaves the messages for the page."""
+    client.force_login(host)
+    url = f"/e/{event.code}/host/"
+    response = client.post(url, {"action": "qa_moderated", "part": "qa"})
+    assert response["Location"] == f"{url}?part=qa&done=1"
+    part = client.get(response["Location"]).content.decode()
+    assert part.lstrip().startswith('<section class="hs-qa" id="hs-qa"') and "<html" not in part
+    assert 'data-mode="moderated"' in part and 'value="qa_stage_on"' in part
+    refused = client.post(url, {"action": "qa_hide", "item": "999999", "part": "qa"}, follow=True)
+    assert 'class="hs-error"' in refused.content.decode()
+    client.post(url, {"action": "qa_hide", "item": "999999", "part": "qa"})
+    assert 'class="hs-error"' not in client.get(url, {"part": "qa"}).content.decode()
+    assert 'class="hs-error"' in client.get(url).content.decode()  # on the page it was for
+    # Without the script a Q&A button reloads the page at the section.
+    assert client.post(url, {"action": "qa_open"})["Location"] == f"{url}#hs-qa"
+    assert client.post(url, {"action": "next"})["Location"] == url
+    client.force_login(make_user("host-b"))
+    assert client.get(url, {"part": "qa"}).status_code == 403
+
+
 def test_opening_a_choice_question_without_options_is_refused(client, event, host):
     question = make_question(event, options=("only one",))
     client.force_login(host)

@@ -2,6 +2,7 @@ import { $, el, isNum } from './dom.js';
 import { formatter } from './format.js';
 import { loadKinds } from './kinds.js';
 import { options } from './remote-kit.js';
+import { remoteQa } from './remote-qa.js';
 import { openSocket } from './socket.js';
 
 // The host's remote control: the buttons are the server's page; this keeps the live count,
@@ -34,8 +35,11 @@ const page = {
 const { fmt } = page;
 
 // One press per page: a second tap while the first POST travels would act twice.
-// (Every form on the page: the controls and each word's Hide / Show again.)
+// (Every form on the page: the controls and each word's Hide / Show again. The Q&A's forms
+// are remote-qa.js's: they post without leaving the page.)
+const qa = remoteQa($('hs-qa'), () => page.leaving);
 document.addEventListener('submit', (e) => {
+  if (qa.owns(e)) return;
   if (page.leaving) e.preventDefault();
   page.leaving = true;
 });
@@ -70,6 +74,8 @@ function onMessage(m) {
     if (old && m.version < old.version) return;
     page.results[m.question] = m;
     if (page.question && m.question === page.question.id) paint();
+  } else if (m.type === 'qa_board') {
+    qa.board(m);
   }
 }
 

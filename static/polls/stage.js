@@ -4,10 +4,12 @@ import { loadKinds } from './kinds.js';
 import { buildNothing, buildOptions, fitter } from './stage-kit.js';
 import { layoutKey, segmentBars, segmentLayer } from './stage-segments.js';
 import { openSocket } from './socket.js';
+import { stageQa } from './stage-qa.js';
 
 // Projected stage: the current question through its kind's renderer
 // (static/polls/kinds/<kind>/stage.js), the research panel and verdict once revealed; while the
-// host shows results by segment, through the kind's per-segment view (stage-segments.js).
+// host shows results by segment, through the kind's per-segment view (stage-segments.js); while
+// the host shows the audience's Q&A, that in its place (stage-qa.js).
 
 const cfg = JSON.parse($('zp-config').textContent);
 const T = $('zp-strings').dataset;
@@ -43,6 +45,7 @@ const page = {
   stillTimer: 0,
 };
 const { fmt } = page;
+const qa = stageQa(page, root);
 
 const code = $('zp-code');
 code.style.setProperty('--len', code.textContent.trim().length); // CSS fits the code to the strip
@@ -82,6 +85,8 @@ function onMessage(m) {
     if (!page.question || page.question.id !== m.question) return;
     if (layoutKey(m) !== page.split) build();
     paint();
+  } else if (m.type === 'qa_board') {
+    qa.board(m);
   }
 }
 
