@@ -177,6 +177,7 @@ class EventAdmin(admin.ModelAdmin):
             ("exports:results_xlsx", _("results (XLSX)")),
             ("exports:results_csv", _("results (CSV)")),
             ("exports:answers_csv", _("answers (CSV)")),
+            ("exports:qa_csv", _("Q&A (CSV)")),
         ]
         return format_html_join(
             " · ",

@@ -3,6 +3,11 @@
 Redis is the truth for what is counted; the Answer table must mirror it once the writer drained,
 and each question's counts must follow from its stored answers, leaving out the participants the
 host set aside (the SetAside table is the truth for who they are).
+
+The audience Q&A the other way round: its items are written to the database first, and every
+vote Redis counted reaches the QaVote rows through the vote log; once that is drained, each
+item's count in Redis must equal its rows. A count that does not is Redis's drift, and the
+repair rebuilds the event's Q&A in Redis from the rows (``qa.rebuild_from_db``).
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import tally, writer
-from .models import Answer, Question, SetAside
+from . import qa, qa_tally, tally, writer
+from .models import Answer, Event, QaItem, Question, SetAside
 from .segments import tags_of
 
 
@@ -198,5 +204,69 @@ def check_all(repair: bool = False) -> list[QuestionCheck]:
         check, counted = check_question(question, aside, tags)
         if repair and check.differences:
             repair_question(question, check, counted, aside, tags)
+        checks.append(check)
+    return checks
+
+
+# --- the audience Q&A --------------------------------------------------------------------
+
+
+@dataclass
+class QaCheck:
+    event_id: int
+    # item -> (votes in Redis, active QaVote rows); None in Redis: the item is not there at all.
+    # An item Redis counts that the table does not have shows with None rows.
+    votes_wrong: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
+
+    @property
+    def differences(self) -> int:
+        return len(self.votes_wrong)
+
+
+def qa_events() -> list[int]:
+    """The events that have a Q&A: a setting or an item."""
+    events = Event.objects.filter(Q(qa_config__isnull=False) | Q(qa_items__isnull=False))
+    return sorted(set(events.values_list("pk", flat=True)))
+
+
+def _qa_votes_in_table(event_id: int) -> dict[int, int]:
+    rows = QaItem.objects.filter(event_id=event_id).annotate(
+        counted=Count("votes", filter=Q(votes__active=True))
+    )
+    return dict(rows.values_list("pk", "counted"))
+
+
+def _compare_qa(event_id: int) -> QaCheck:
+    table = _qa_votes_in_table(event_id)
+    live = qa_tally.read_votes_sync(event_id)
+    check = QaCheck(event_id)
+    for item_id in sorted(set(table) | set(live)):
+        held, rows = live.get(item_id), table.get(item_id)
+        if held != rows:
+            check.votes_wrong[item_id] = (held, rows)
+    return check
+
+
+def check_qa_event(event_id: int) -> QaCheck:
+    """The event's Q&A counts in Redis against its QaVote rows, after the vote log's backlog.
+
+    A vote counted after the drain and before the read shows as a difference; so a difference
+    is looked at once more after another drain, and only one still there is reported."""
+    check = _compare_qa(event_id)
+    if check.differences:
+        writer.drain_all()
+        check = _compare_qa(event_id)
+    return check
+
+
+def check_qa(repair: bool = False) -> list[QaCheck]:
+    """Every event's Q&A; ``repair``: an event with differences is rebuilt in Redis from its
+    rows (every phone and screen then takes the whole list again)."""
+    writer.drain_all()
+    checks = []
+    for event_id in qa_events():
+        check = check_qa_event(event_id)
+        if repair and check.differences:
+            qa.rebuild_from_db(event_id)
         checks.append(check)
     return checks

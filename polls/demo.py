@@ -5,18 +5,20 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from benchmarks.models import Figure, Study
 
-from . import actions
+from . import actions, qa, qa_tally
 from .figures import check_figure_fits, check_figure_segment
-from .models import Event, Option, Question, QuestionFigure
+from .models import Event, Option, QaConfig, QaItem, QaVote, Question, QuestionFigure
 
 DEMO_CODE = "KSF2018"
 # The demo's host account. Its password is never written in the repository: it is random and
@@ -256,6 +258,85 @@ GENERATION_QUESTION = {
 }
 
 
+# The audience Q&A as a congress room might have left it half an hour in: open, names allowed,
+# items about the day's research (the figures above), votes spread, one answered from the stage.
+# (text, name or "", votes, answered). The authors and voters are made-up participant ids that
+# no phone is ever given (polls.tokens makes ids of another shape), so a visitor's own votes
+# start from nothing.
+DEMO_QA = [
+    (
+        "Slechts 59% van de chatbotgesprekken slaagt. Wanneer geeft de bot het gesprek door "
+        "aan een mens?",
+        "",
+        11,
+        True,
+    ),
+    (
+        "Selfservice zakte van 50% in 2016 naar 39% nu. Komt dat door de klant of door "
+        "slechte selfservice?",
+        "Sanne",
+        9,
+        False,
+    ),
+    ("Worden de slides met de onderzoekscijfers na afloop gedeeld?", "", 6, False),
+    (
+        "Meten jullie de Customer Effort Score per kanaal, of alleen over het hele klantcontact?",
+        "Joost",
+        4,
+        False,
+    ),
+    (
+        "Hoe houd je WhatsApp-contact persoonlijk als je het met een team van twintig mensen doet?",
+        "",
+        3,
+        False,
+    ),
+    (
+        "Maar 18% van de bedrijven doet mystery-contactonderzoek. Hoe overtuig je je directie "
+        "dat het loont?",
+        "Fatima",
+        1,
+        False,
+    ),
+]
+DEMO_QA_MINUTES_APART = 4
+
+
+def _add_sample_qa(event: Event) -> bool:
+    """The demo's Q&A, once: on (open, names allowed) with its sample items and votes, unless
+    the event has a Q&A of its own already (a host's, or a switch made since). Redis gets it
+    in ``ensure_demo``. Whether it was added."""
+    if QaConfig.objects.filter(event=event).exists() or event.qa_items.exists():
+        return False
+    QaConfig.objects.create(event=event, mode=QaConfig.Mode.OPEN, names_allowed=True)
+    now = timezone.now()
+    first = now - timedelta(minutes=DEMO_QA_MINUTES_APART * len(DEMO_QA))
+    for number, (text, name, votes, answered) in enumerate(DEMO_QA, start=1):
+        item = QaItem.objects.create(
+            event=event,
+            participant=f"demo-asker-{number}",
+            message_id=f"demo-{number}",
+            text=text,
+            name=name,
+            state=QaItem.State.ANSWERED if answered else QaItem.State.VISIBLE,
+            answered_at=now if answered else None,
+        )
+        asked = first + timedelta(minutes=DEMO_QA_MINUTES_APART * number)
+        QaItem.objects.filter(pk=item.pk).update(created_at=asked)  # auto_now_add ignores it
+        QaVote.objects.bulk_create(
+            QaVote(item=item, participant=f"demo-voter-{voter}", voted_at=asked)
+            for voter in range(1, votes + 1)
+        )
+    return True
+
+
+def _qa_lost(event: Event) -> bool:
+    """The demo has Q&A items and Redis none of them (a Redis emptied since, as a fresh
+    ``dev.py serve`` after its data folder went): the vote log went with it, so the rows are
+    all there is."""
+    return event.qa_items.exists() and not qa_tally.read_votes_sync(event.id)
+
+
 def _figures(key: str) -> list[Figure]:
     entries = FIGURES[key]
     if isinstance(entries, tuple):
@@ -398,6 +479,9 @@ def ensure_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[
         if _add_generation_question(event):
             # As an admin edit of the questions: a new revision, everyone told after commit.
             actions.record_admin_save(event.pk, _announce)
+        if _add_sample_qa(event) or _qa_lost(event):
+            # Under the event's lock, as a host's Q&A switch; a new version for every phone.
+            qa.rebuild_from_db(event.pk)
         return event, False
     event = Event.objects.create(
         title="KSF Jaarcongres 2018: The symphony of customer experience",
@@ -434,4 +518,6 @@ def ensure_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[
             check_figure_segment(question, figure)
             QuestionFigure.objects.create(question=question, figure=figure, order=figure_order)
     _add_generation_question(event)
+    _add_sample_qa(event)
+    qa.rebuild_from_db(event.pk)
     return event, True

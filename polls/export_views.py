@@ -1,4 +1,4 @@
-"""The record for hosts: answer and result downloads, and a printable results page."""
+"""The record for hosts: answer, result and Q&A downloads, and a printable results page."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def results_csv(request: HttpRequest, code: str) -> HttpResponse:
 @require_safe
 @never_cache
 @login_required
+def qa_csv(request: HttpRequest, code: str) -> HttpResponse:
+    event = _hosted_event(request, code)
+    return download(writers.qa_csv(event), CSV_TYPE, event, "qa.csv")
+
+
+@require_safe
+@never_cache
+@login_required
 def results_xlsx(request: HttpRequest, code: str) -> HttpResponse:
     return xlsx_download(_hosted_event(request, code))
 
@@ -73,5 +81,10 @@ def results_print(request: HttpRequest, code: str) -> HttpResponse:
         return render(
             request,
             "polls/results_print.html",
-            {"event": event, "questions": questions, "LANGUAGE_CODE": event.language},
+            {
+                "event": event,
+                "questions": questions,
+                "qa_top": data.qa_top(event),
+                "LANGUAGE_CODE": event.language,
+            },
         )

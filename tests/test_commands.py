@@ -111,7 +111,7 @@ def test_check_tallies_reports_and_repairs_differences(redis):
 def demo_rows() -> dict:
     """Everything seed_demo writes that a second run must leave as it is."""
     from benchmarks.models import Figure, Study
-    from polls.models import Option, QuestionFigure
+    from polls.models import Option, QaConfig, QaItem, QaVote, QuestionFigure
 
     event = Event.objects.get(code="KSF2018")
     return {
@@ -123,6 +123,9 @@ def demo_rows() -> dict:
         "studies": list(Study.objects.values_list("id", "title", "year", "note")),
         "figures": list(Figure.objects.values_list("id", "label", "year", "value", "segment")),
         "links": list(QuestionFigure.objects.values_list("question_id", "figure_id")),
+        "qa": list(QaConfig.objects.values_list("event_id", "mode", "names_allowed")),
+        "qa_items": list(QaItem.objects.values_list("id", "text", "name", "state", "created_at")),
+        "qa_votes": sorted(QaVote.objects.values_list("item_id", "participant", "active")),
     }
 
 

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from polls import tally
-from tests.live_helpers import checked, profile_then_state
+from tests.live_helpers import checked, follow, profile_then_state
 from tests.servers import http_post
 
 pytestmark = [pytest.mark.e2e]
@@ -76,6 +76,7 @@ async def expect_ack(ws, message_id):
 
 
 async def watch_stage(ws, snapshots):
+    follow(ws, stage=True)  # a screen's frames: the Q&A board (the demo's Q&A is on), no ack
     async for raw in ws:
         message = checked(raw, ws)
         if message["type"] == "results":

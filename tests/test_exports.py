@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from benchmarks.models import Figure, Study
 from polls import tally
-from polls.demo import ensure_demo
+from polls.demo import DEMO_QA, ensure_demo
 from polls.exports import data as export_data
 from polls.exports import writers
 from polls.models import Answer, Question, QuestionFigure
@@ -396,11 +396,13 @@ def test_the_demo_event_exports_every_kind(client):
     assert (headline["value"], headline["research"][0]["measured"]) == (53, 39)
     assert headline["research"][0]["difference"] == 14
     workbook = open_xlsx(writers.event_xlsx(event))
-    assert len(workbook.sheetnames) == 16
-    assert "Overzicht" in workbook.sheetnames or "Overview" in workbook.sheetnames
+    # An overview, 14 questions, the answers and the demo's Q&A.
+    assert len(workbook.sheetnames) == 17
+    assert (workbook.sheetnames[0], workbook.sheetnames[-1]) == ("Overzicht", "Vragen uit de zaal")
     rows = read_csv(writers.results_csv(event))
     assert {row[0] for row in rows[1:]} == {str(n) for n in range(1, 15)}
     assert len(read_csv(writers.answers_csv(event))) == 15
+    assert len(read_csv(writers.qa_csv(event))) == 1 + len(DEMO_QA)
     host = get_user_model().objects.get(username="host")
     client.force_login(host)
     page = client.get(reverse("exports:results_print", args=[event.code])).content.decode()
@@ -409,12 +411,14 @@ def test_the_demo_event_exports_every_kind(client):
     assert "KIRC, SAMR en Stichting ITO" in page
     assert "The Economist Intelligence Unit" in page
     assert 'lang="nl"' in page
+    assert "Vragen uit de zaal met de meeste stemmen" in page
+    assert all(text in page for text, _name, _votes, _answered in DEMO_QA)
 
 
 def test_an_event_nobody_answered_exports_and_prints(client):
     event, _created = ensure_demo()
     workbook = open_xlsx(writers.event_xlsx(event))
-    assert len(workbook.sheetnames) == 16
+    assert len(workbook.sheetnames) == 17  # with the demo's Q&A, which has votes of its own
     rows = read_csv(writers.results_csv(event))[1:]
     assert {row[0] for row in rows} == {str(n) for n in range(1, 15)}
     assert len(read_csv(writers.answers_csv(event))) == 1

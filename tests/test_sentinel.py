@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from devenv.processes import stop
 from polls import redis_client, tally
 from polls.tokens import read_participant_token
-from tests.live_helpers import checked
+from tests.live_helpers import checked, follow
 from tests.redis_nodes import SERVICE, RedisGroup, RedisNode, wait_until
 from tests.servers import make_stack
 from tests.test_faults import CODE, Phone, answer_rows, counted, wait_for_rows
@@ -63,6 +63,7 @@ async def stage_results(stack, version: int) -> dict:
     """The first ``results`` a new stage screen gets at ``version`` or later."""
     path = stack.urls(CODE)["stage"].removeprefix(stack.base).replace("/e/", "/ws/e/", 1)
     async with connect(f"ws://127.0.0.1:{stack.port}{path}", origin=stack.base) as stage:
+        follow(stage, stage=True)  # a screen's frames: the Q&A board (the demo's Q&A is on)
         while True:
             message = checked(await asyncio.wait_for(stage.recv(), 10), stage)
             if message["type"] == "results" and message["version"] >= version:

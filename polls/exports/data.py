@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -19,7 +20,7 @@ from benchmarks.models import Figure
 
 from .. import kinds, tally
 from ..figures import COMPARABLE_METRICS, comparisons, same_segment
-from ..models import Answer, Event, Question, SetAside
+from ..models import Answer, Event, QaAside, QaItem, Question, SetAside
 from ..segments import OTHER, RATHER_NOT_SAY, Group, fold
 from ..state import question_payload, question_spec
 from . import presentation
@@ -440,3 +441,70 @@ def segment_rows(table: dict):
             for line in lines:
                 for row in line_rows(line):
                     yield group, part, row
+
+
+# --- the audience Q&A ----------------------------------------------------------------------
+
+# What the printable page lists: the items most voted on that the room saw.
+PRINT_QA_TOP = 10
+_SHOWN = (QaItem.State.VISIBLE, QaItem.State.ANSWERED)
+
+
+def qa_items(event: Event):
+    """The event's Q&A items as asked, each with ``counted``: its votes as the QaVote rows hold
+    them (the writer's record; equal to Redis once the vote log is drained)."""
+    return QaItem.objects.filter(event=event).annotate(
+        counted=Count("votes", filter=Q(votes__active=True))
+    )
+
+
+def qa_table(event: Event) -> tuple[list[str], list[list]]:
+    """Header and rows of every Q&A item in the order asked, hidden ones too (with their
+    state): the author's name only when they gave one, never their participant id."""
+    with translation.override(event.language):
+        headers = [
+            "ID",
+            capfirst(_("item")),
+            capfirst(_("name")),
+            capfirst(_("votes")),
+            capfirst(_("state")),
+            capfirst(_("on stage now")),
+            capfirst(_("asked at")),
+            capfirst(_("edited at")),
+            capfirst(_("answered at")),
+            _("Author set aside"),
+        ]
+        aside = set(QaAside.objects.filter(event=event).values_list("participant", flat=True))
+        yes = _("yes")
+        rows = [
+            [
+                item.id,
+                item.text,
+                item.name,
+                item.counted,
+                item.get_state_display(),
+                yes if item.pinned else "",
+                timezone.localtime(item.created_at),
+                timezone.localtime(item.edited_at) if item.edited_at else None,
+                timezone.localtime(item.answered_at) if item.answered_at else None,
+                yes if item.participant in aside else "",
+            ]
+            for item in qa_items(event).order_by("created_at", "id")
+        ]
+        return headers, rows
+
+
+def qa_top(event: Event, limit: int = PRINT_QA_TOP) -> list[dict]:
+    """The items the room saw (visible or answered; never hidden or waiting ones), most votes
+    first, then the earliest asked: for the printable page."""
+    shown = qa_items(event).filter(state__in=_SHOWN).order_by("-counted", "created_at", "id")
+    return [
+        {
+            "id": item.id,
+            "text": item.text,
+            "name": item.name,
+            "votes": item.counted,
+            "answered": item.state == QaItem.State.ANSWERED,
+        }
+        for item in shown[:limit]
+    ]

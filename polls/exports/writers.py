@@ -29,6 +29,7 @@ from .data import (
     event_results,
     line_headers,
     line_rows,
+    qa_table,
     results_table,
     segment_rows,
 )
@@ -77,6 +78,12 @@ def results_csv(event: Event) -> bytes:
     return _csv(*results_table(event))
 
 
+def qa_csv(event: Event) -> bytes:
+    """One row per Q&A item: its text, name, votes, state and times (only the header when the
+    event has no item)."""
+    return _csv(*qa_table(event))
+
+
 # --- XLSX --------------------------------------------------------------------------------
 
 
@@ -122,16 +129,19 @@ def _widths(sheet, widths: list[int]) -> None:
 
 def event_xlsx(event: Event) -> bytes:
     """An Overview sheet, one sheet per question (result table with research beside each
-    line), and the raw answers last."""
+    line), the raw answers, and the Q&A items last when the event has any."""
     data = event_results(event)
     answer_headers, answer_rows = answer_table(event)
+    qa_headers, qa_rows = qa_table(event)
     with translation.override(event.language):
         workbook = Workbook(write_only=True)
         taken: set[str] = set()
         overview_title = sheet_title(_("Overview"), taken)
         answers_title = sheet_title(_("Answers"), taken)
+        qa_title = sheet_title(capfirst(_("Q&A items")), taken) if qa_rows else None
         titles = [sheet_title(f"{q['number']}. {q['prompt']}", taken) for q in data]
-        _overview_sheet(workbook.create_sheet(overview_title), event, data, titles)
+        overview = workbook.create_sheet(overview_title)
+        _overview_sheet(overview, event, data, titles, (qa_title, len(qa_rows)))
         for question, title in zip(data, titles, strict=True):
             _question_sheet(workbook.create_sheet(title), question)
         answers = workbook.create_sheet(answers_title)
@@ -140,12 +150,22 @@ def event_xlsx(event: Event) -> bytes:
         _append(answers, answer_headers, bold=True)
         for row in answer_rows:
             _append(answers, row)
+        if qa_title is not None:
+            items = workbook.create_sheet(qa_title)
+            _widths(items, [8, 60, 20, 8, 20, 14, 20, 20, 20, 14])
+            items.freeze_panes = "A2"
+            _append(items, qa_headers, bold=True)
+            for row in qa_rows:
+                _append(items, row)
         buffer = io.BytesIO()
         workbook.save(buffer)
         return buffer.getvalue()
 
 
-def _overview_sheet(sheet, event: Event, data: list[dict], titles: list[str]) -> None:
+def _overview_sheet(
+    sheet, event: Event, data: list[dict], titles: list[str], qa: tuple[str | None, int]
+) -> None:
+    """``qa``: the Q&A sheet's title (None: there is none) and how many items it lists."""
     _widths(sheet, [22, 60, 28, 14, 34])
     participants = counted_answers(event).values("participant").distinct().count()
     _append(sheet, [event.title], bold=True)
@@ -154,6 +174,11 @@ def _overview_sheet(sheet, event: Event, data: list[dict], titles: list[str]) ->
     _append(sheet, [_("Exported at"), timezone.now()])
     _append(sheet, [_("Time zone"), settings.TIME_ZONE])
     _append(sheet, [_("Participants"), participants])
+    qa_title, qa_count = qa
+    if qa_title is not None:
+        link = _cell(sheet, qa_title)
+        link.hyperlink = Hyperlink(ref="", location=f"'{qa_title}'!A1")
+        sheet.append([_cell(sheet, capfirst(_("Q&A items"))), qa_count, link])
     sheet.append([])
     _append(
         sheet,

@@ -10,7 +10,8 @@ from polls.redis_client import get_sync_redis
 
 class Command(BaseCommand):
     help = (
-        "Create the demo event KSF2018 (idempotent) with its first question current and open, "
+        "Create the demo event KSF2018 (idempotent) with its first question current and open "
+        "and its audience Q&A open with a few sample items (in Redis too), "
         f"and its host account 'host' (password: {demo.DEMO_PASSWORD_VARIABLE}, else random "
         "and printed once)."
     )
