@@ -64,6 +64,17 @@ class Stack:
             )
         return result.stdout
 
+    def empty_qa(self, code: str) -> None:
+        """The event's audience Q&A off and without items, in the database and in Redis: the
+        demo comes with its Q&A open and sample items, and a test of the Q&A starts from none."""
+        self.manage(
+            "shell",
+            "-c",
+            "from polls import qa; from polls.models import Event, QaConfig; "
+            f"event = Event.objects.get(code={code!r}); event.qa_items.all().delete(); "
+            "QaConfig.objects.filter(event=event).delete(); qa.rebuild_from_db(event.pk)",
+        )
+
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = self.directory / f"{name}.log"
         self.logs.append(log)

@@ -40,6 +40,7 @@ def ask(phone: Page, text: str) -> None:
 
 
 def test_two_phones_ask_vote_and_wait_for_the_moderator(browser, stack):
+    stack.empty_qa("KSF2018")
     errors: list[str] = []
     urls = stack.urls("KSF2018")
     remote = open_remote(browser, urls["remote"], errors)

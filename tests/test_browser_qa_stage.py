@@ -78,6 +78,7 @@ def press_qa(remote: Page, action: str, item: int | None = None) -> None:
 
 
 def test_the_host_moderates_and_the_stage_shows_the_qa_then_the_poll_again(browser, stack):
+    stack.empty_qa(CODE)
     errors: list[str] = []
     # The addresses event_urls prints, without the second it takes to start Django for them.
     (key,) = stack.query_one("SELECT stage_key FROM polls_event WHERE code = %s", CODE)
