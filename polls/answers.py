@@ -44,6 +44,7 @@ ERROR_MESSAGES: dict[protocol.ErrorCode, Promise] = {
     "hidden_item": _("This item is no longer in the Q&A."),
     "own_item": _("You cannot vote on your own item."),
     "flood": _("Too many items or votes at once; wait a moment."),
+    "full": _("The Q&A holds as many questions as it can take; no more can be added."),
 }
 
 

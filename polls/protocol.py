@@ -54,6 +54,7 @@ ErrorCode = Literal[
     "hidden_item",
     "own_item",
     "flood",
+    "full",
 ]
 # Every code a socket is closed with, and an event stream's ``close`` event carries.
 CloseCode = Literal[4401, 4403, 4404, 4408, 4429]

@@ -60,6 +60,10 @@ def votes_per_second() -> int:
     return settings.ZP_QA_VOTES_PER_SECOND
 
 
+def items_per_event() -> int:
+    return settings.ZP_QA_ITEMS_PER_EVENT
+
+
 # -- text -------------------------------------------------------------------------------------
 
 
@@ -160,11 +164,13 @@ async def ask(message: dict, message_id: str, participant: Participant) -> proto
     text = clean_item_text(message.get("text"), message_id)
     name = clean_name(message.get("name"), message_id)
     event_id, participant_id = participant.event_id, participant.participant_id
-    admission = await qa_tally.admit_ask(event_id, participant_id, message_id, items_per_minute())
+    admission = await qa_tally.admit_ask(
+        event_id, participant_id, message_id, items_per_minute(), items_per_event()
+    )
     if admission.status == "not_open":
         raise Rejection("not_open", message_id, detail=QA_OFF)
-    if admission.status == "flood":
-        raise Rejection("flood", message_id)
+    if admission.status in ("flood", "full"):
+        raise Rejection(admission.status, message_id)
     if admission.status == "duplicate":
         board = await qa_tally.read_board(event_id)
         item = board.items.get(admission.item)

@@ -69,10 +69,12 @@ def own_items_key(event_id: int, participant: str) -> str:
 
 
 # Admitting an ``ask`` before its row is written: Q&A on, not a resend (else the item it made),
-# within the items a participant may ask a minute. Returns {status, item, mode, names, aside}.
+# room left in the event's Q&A, within the items a participant may ask a minute (a refused ask
+# spends none of them). Returns {status, item, mode, names, aside}.
 ASK_ADMIT = """
-local meta, asked, rate, aside = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local participant, message_id, per_minute = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local meta, asked, rate, aside, states = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local participant, message_id = ARGV[1], ARGV[2]
+local per_minute, per_event = tonumber(ARGV[3]), tonumber(ARGV[4])
 local mode = redis.call('HGET', meta, 'mode')
 if not mode or mode == 'off' then
   return {'not_open', 0, '', '', 0}
@@ -81,6 +83,9 @@ local names = redis.call('HGET', meta, 'names') or '1'
 local known = redis.call('HGET', asked, participant .. ':' .. message_id)
 if known then
   return {'duplicate', tonumber(known), mode, names, redis.call('SISMEMBER', aside, participant)}
+end
+if redis.call('HLEN', states) >= per_event then
+  return {'full', 0, mode, names, 0}
 end
 local made = redis.call('INCR', rate)
 if made == 1 then
@@ -233,14 +238,16 @@ class Admission:
     aside: bool
 
 
-async def admit_ask(event_id: int, participant: str, message_id: str, per_minute: int) -> Admission:
+async def admit_ask(
+    event_id: int, participant: str, message_id: str, per_minute: int, per_event: int
+) -> Admission:
     keys = qa_keys(event_id)
     minute = int(time.time() // 60)
     rate = f"{qa_tag(event_id)}:arate:{participant}:{minute}"
     try:
         result = await _admit_script(
-            [keys["meta"], keys["asked"], rate, keys["aside"]],
-            [participant, message_id, per_minute],
+            [keys["meta"], keys["asked"], rate, keys["aside"], keys["state"]],
+            [participant, message_id, per_minute, per_event],
         )
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error

@@ -229,6 +229,25 @@ async def test_every_refusal_has_its_code_and_changes_nothing(event, monkeypatch
     assert (await vote(voter, first["id"], "later", "vote"))["type"] == "qa_ack"
 
 
+async def test_a_full_qa_takes_no_more_items_from_anyone(event, monkeypatch):
+    """The list every phone gets on connecting stays bounded: past ZP_QA_ITEMS_PER_EVENT items
+    (hidden ones count: they are kept) an ask is refused with ``full`` and changes nothing."""
+    monkeypatch.setattr(qa, "items_per_event", lambda: 2)
+    await qa_on(event)
+    asker, _ = await phone(event)
+    await receive_type(asker, "qa")
+    await ask(asker, "First", "q1")
+    second = (await ask(asker, "Second", "q2"))["item"]
+    await host_action(event, "qa_hide", item=str(second["id"]))
+    other, _ = await phone(event)
+    before = (await sync_to_async(db_state)(), qa_tally.read_votes_sync(event.id))
+    for _ in range(2):
+        reply = await ask(other, "Third", "q3")
+        assert reply["type"] == "error" and reply["code"] == "full", reply
+    assert (await sync_to_async(db_state)(), qa_tally.read_votes_sync(event.id)) == before
+    assert await sync_to_async(QaItem.objects.filter(event=event).count)() == 2
+
+
 async def test_pre_moderated_items_wait_for_a_host(event):
     await qa_on(event, "qa_moderated")
     asker, _ = await phone(event)

@@ -304,8 +304,13 @@ if ZP_MAX_WORDS_PER_QUESTION < 1:
 # a person; a script asking more only buries the room's questions. Votes are a tap each.
 ZP_QA_ITEMS_PER_MINUTE = int(os.environ.get("ZP_QA_ITEMS_PER_MINUTE", "3"))
 ZP_QA_VOTES_PER_SECOND = int(os.environ.get("ZP_QA_VOTES_PER_SECOND", "5"))
-if ZP_QA_ITEMS_PER_MINUTE < 1 or ZP_QA_VOTES_PER_SECOND < 1:
-    raise ImproperlyConfigured("ZP_QA_ITEMS_PER_MINUTE and ZP_QA_VOTES_PER_SECOND must be >= 1")
+# And what a whole room may: every phone gets the list when it connects, so its length is what
+# a join costs; a hall of scripts within their per-minute limits stops here.
+ZP_QA_ITEMS_PER_EVENT = int(os.environ.get("ZP_QA_ITEMS_PER_EVENT", "500"))
+if min(ZP_QA_ITEMS_PER_MINUTE, ZP_QA_VOTES_PER_SECOND, ZP_QA_ITEMS_PER_EVENT) < 1:
+    raise ImproperlyConfigured(
+        "ZP_QA_ITEMS_PER_MINUTE, ZP_QA_VOTES_PER_SECOND and ZP_QA_ITEMS_PER_EVENT must be >= 1"
+    )
 # A participant token is refused after this many seconds (default two days: a congress and its
 # evening); the phone then joins again and, on an open event, answers as a new participant.
 ZP_TOKEN_MAX_AGE = int(os.environ.get("ZP_TOKEN_MAX_AGE", str(2 * 24 * 3600)))

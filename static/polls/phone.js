@@ -19,7 +19,7 @@ const CODE_KEY = 'zp-attendee-' + cfg.code;
 const REJECTED = new Set([
   'not_open', 'unknown_question', 'bad_value', 'too_long', 'empty',
   'bad_message', 'bad_json', 'too_large', 'unknown_type', 'not_allowed',
-  'unknown_item', 'hidden_item', 'own_item', 'flood',
+  'unknown_item', 'hidden_item', 'own_item', 'flood', 'full',
 ]);
 const PCT = ['split', 'percentage', 'shares']; // research metrics in percent
 
