@@ -301,6 +301,10 @@ def do_qa_config(
             config.names_allowed = names
         if stage is not None:
             config.on_stage = stage
+        if config.mode == "off":
+            # Off takes the Q&A off the stage too: switched on later, it waits for the host's
+            # "show on stage" instead of taking the poll's place at once.
+            config.on_stage = False
         config.save()
         _live(
             lambda: qa_tally.set_config(

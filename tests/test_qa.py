@@ -421,8 +421,12 @@ async def test_switching_the_qa_reaches_every_phone_and_screen(event):
     await host_action(event, "qa_off")
     off = await receive_type(listener, "qa")
     assert off["mode"] == "off" and off["items"] == []
-    assert (await last_board(screen))["mode"] == "off"
+    off_board = await last_board(screen)
+    assert off_board["mode"] == "off" and off_board["shown"] is False
     assert (await vote(listener, ack["item"]["id"]))["code"] == "not_open"
+    # On again, the stage keeps the poll until the host shows the Q&A there once more.
+    await qa_on(event)
+    assert (await last_board(screen))["shown"] is False
 
 
 async def test_the_writer_keeps_the_later_vote_whatever_order_it_writes(event, redis):
