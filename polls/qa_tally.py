@@ -15,7 +15,9 @@ Per event (hash tag ``{qa:ID}`` keeps one event's Q&A on one cluster slot):
 - ``changed`` / ``counted``: sorted sets item -> version of its last change of text or state /
   of its votes: what the pump sends phones as changes since the version it last sent
 - ``aside``:   participants the host set aside (their items are hidden, new ones too)
-- ``vrate:<participant>:<second>``, ``arate:<participant>:<minute>``: the limits' counters
+- ``vrate:<participant>:<second>``: the votes' counter; ``arate:<participant>``: the times of
+  the participant's asks in the last minute (a sliding window: no fresh allowance at a
+  minute's turn)
 - ``log``:     the vote stream the writer (polls.writer) drains into QaVote rows
 """
 
@@ -74,7 +76,7 @@ def own_items_key(event_id: int, participant: str) -> str:
 ASK_ADMIT = """
 local meta, asked, rate, aside, states = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local participant, message_id = ARGV[1], ARGV[2]
-local per_minute, per_event = tonumber(ARGV[3]), tonumber(ARGV[4])
+local per_minute, per_event, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local mode = redis.call('HGET', meta, 'mode')
 if not mode or mode == 'off' then
   return {'not_open', 0, '', '', 0}
@@ -87,13 +89,12 @@ end
 if redis.call('HLEN', states) >= per_event then
   return {'full', 0, mode, names, 0}
 end
-local made = redis.call('INCR', rate)
-if made == 1 then
-  redis.call('EXPIRE', rate, 120)
-end
-if made > per_minute then
+redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - 60000)
+if redis.call('ZCARD', rate) >= per_minute then
   return {'flood', 0, mode, names, 0}
 end
+redis.call('ZADD', rate, now, message_id)
+redis.call('PEXPIRE', rate, 60000)
 return {'ok', 0, mode, names, redis.call('SISMEMBER', aside, participant)}
 """
 
@@ -242,12 +243,11 @@ async def admit_ask(
     event_id: int, participant: str, message_id: str, per_minute: int, per_event: int
 ) -> Admission:
     keys = qa_keys(event_id)
-    minute = int(time.time() // 60)
-    rate = f"{qa_tag(event_id)}:arate:{participant}:{minute}"
+    rate = f"{qa_tag(event_id)}:arate:{participant}"
     try:
         result = await _admit_script(
             [keys["meta"], keys["asked"], rate, keys["aside"], keys["state"]],
-            [participant, message_id, per_minute, per_event],
+            [participant, message_id, per_minute, per_event, int(time.time() * 1000)],
         )
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error

@@ -229,6 +229,26 @@ async def test_every_refusal_has_its_code_and_changes_nothing(event, monkeypatch
     assert (await vote(voter, first["id"], "later", "vote"))["type"] == "qa_ack"
 
 
+async def test_the_items_a_minute_are_any_sixty_seconds_not_a_clock_minute(event, monkeypatch):
+    """Three asks just before a minute turns leave none for just after it: a window that
+    slides (a clock minute's counter would allow six in a second)."""
+    await qa_on(event)
+    clock = {"now": 1_800_000_059.9}  # 0.1 s before a minute turns
+    monkeypatch.setattr(qa_tally.time, "time", lambda: clock["now"])
+
+    async def admit(message_id: str) -> str:
+        admission = await qa_tally.admit_ask(event.id, "p-1", message_id, 3, 500)
+        return admission.status
+
+    assert [await admit(f"m{n}") for n in range(3)] == ["ok", "ok", "ok"]
+    clock["now"] += 0.2  # the next clock minute
+    assert await admit("m3") == "flood"
+    clock["now"] += 59.7  # the three are 59.9 s old
+    assert await admit("m4") == "flood"
+    clock["now"] += 0.2  # more than a minute: refused asks spent nothing
+    assert [await admit(f"n{n}") for n in range(4)] == ["ok", "ok", "ok", "flood"]
+
+
 async def test_a_full_qa_takes_no_more_items_from_anyone(event, monkeypatch):
     """The list every phone gets on connecting stays bounded: past ZP_QA_ITEMS_PER_EVENT items
     (hidden ones count: they are kept) an ask is refused with ``full`` and changes nothing."""
