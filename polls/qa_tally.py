@@ -539,6 +539,37 @@ def read_votes_sync(event_id: int) -> dict[int, int]:
     return {int(item): int(count) for item, count in raw.items()}
 
 
+def read_voters_sync(event_id: int) -> tuple[int, dict[int, set[str]]]:
+    """The Q&A's version and who each item's counted votes are from (for checks: the load
+    test's, the consistency check's), in one transaction."""
+    client = get_sync_redis()
+    try:
+        items = [int(item) for item in client.hkeys(qa_keys(event_id)["item"])]
+        pipe = client.pipeline(transaction=True)
+        pipe.hget(qa_keys(event_id)["meta"], "version")
+        for item_id in items:
+            pipe.smembers(voters_key(event_id, item_id))
+        version, *voters = pipe.execute()
+    except (RedisError, OSError) as error:
+        raise _unavailable(error) from error
+    return int(version or 0), {
+        item_id: {_text(member) for member in members}
+        for item_id, members in zip(items, voters, strict=True)
+    }
+
+
+def forget(event_id: int) -> None:
+    """Every key of an event's Q&A, its vote log and the log's registration (a deleted event)."""
+    client = get_sync_redis()
+    try:
+        stale = list(client.scan_iter(match=f"{qa_tag(event_id)}:*", count=1000))
+        if stale:
+            client.delete(*stale)
+        client.srem(QA_LOG_REGISTRY, qa_keys(event_id)["log"])
+    except (RedisError, OSError) as error:
+        raise _unavailable(error) from error
+
+
 def rebuild(
     event_id: int,
     mode: str,
