@@ -447,7 +447,7 @@ class _QaMember:
 
 # Sends of one fan-out between two turns of the event loop: a push to thousands of phones
 # would otherwise hold the loop (and every vote waiting for its ack) for its whole length.
-FANOUT_SLICE = 200
+FANOUT_SLICE = 500
 
 
 @dataclass
@@ -575,10 +575,11 @@ class QaPump:
             return  # the screens have it; the phones' turn comes
         changes = None
         if phones_due:
-            changes = await qa_tally.read_changes(event_id, seen.listed)
-        # Read after the changes, so a phone joining later gets a list at least as new as what
-        # the others were sent, and the changes after it.
-        board = await qa_tally.read_board(event_id)
+            # One read: a phone joining later gets its list from this board, at the version
+            # the others were brought to, and the changes after it.
+            board, changes = await qa_tally.read_board_changes(event_id, seen.listed)
+        else:
+            board = await qa_tally.read_board(event_id)
         if self.seen.get(event_id) is not seen:
             return  # the members left, or the host switched the Q&A meanwhile
         self.boards[event_id] = board
