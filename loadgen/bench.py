@@ -116,6 +116,30 @@ SCENARIOS: dict[str, dict] = {
             "api",
         ],
     },
+    # The audience Q&A (issue 15): the product alone, as neither the bare consumer nor the
+    # ceiling has a Q&A. 300 phones ask one item each (within ZP_QA_ITEMS_PER_MINUTE), then
+    # 20,000 votes over 10 s, Zipf-skewed over the items, 5 % taken back; 100 phones keep
+    # their lists for the list latency.
+    "qa": {
+        "about": "5,000 phones in the Q&A: 300 items asked, then 20,000 votes over 10 s",
+        "phones": 5000,
+        "args": [
+            "--join-rate",
+            "250",
+            "--forwarded-for",
+            "100",
+            "--arrival",
+            "api",
+            "--qa",
+            "--qa-items",
+            "300",
+            "--qa-votes",
+            "20000",
+            "--qa-vote-seconds",
+            "10",
+        ],
+        "product_only": True,
+    },
     # Not the product beside the baseline: the several-hosts layout (loadgen.hosts, network
     # namespaces, root) with one app host, then with two, behind HAProxy over TLS, every phone
     # from the hall's one address. The phones start at the join POST: over TLS a phone's page
@@ -355,9 +379,12 @@ def effective_options(args: list[str]) -> argparse.Namespace:
         ("--settle-timeout", 10.0),
         ("--broadcast-timeout", 30.0),
         ("--forwarded-for", 0),
+        ("--qa-ask-seconds", 3.0),
+        ("--qa-vote-seconds", 10.0),
     ):
         parser.add_argument(name, type=type(default), default=default)
     parser.add_argument("--host-actions", default="next,prev,next")
+    parser.add_argument("--qa", action="store_true")
     return parser.parse_known_args(args)[0]
 
 
@@ -369,6 +396,7 @@ def loadtest_timeout(options: argparse.Namespace) -> float:
         + options.join_timeout
         + options.hold
         + options.burst
+        + ((options.qa_ask_seconds + options.qa_vote_seconds) if options.qa else 0.0)
         + options.ack_timeout * 2
         + options.settle_timeout
         + options.broadcast_timeout * actions
@@ -552,14 +580,16 @@ def figures(report: dict | None, pids: dict[str, list[int]] | None) -> dict:
         "segments_exact": _get(report, "segments", "exactness", "ok"),
         "segments_expected": _get(report, "segments", "exactness", "expected"),
         "verdict": _get(report, "exactness", "verdict"),
+        "qa": report.get("qa"),
         "exact_totals": _get(report, "exactness", "totals"),
         "rss_per_connection_kib": _get(report, "server", "rss_per_connection_kib"),
         "server_processes_found": len(servers),
         "daphne_cpu_percent": {
-            phase: _cpu(report, pids.get("daphne", []), phase) for phase in ("join", "burst")
+            phase: _cpu(report, pids.get("daphne", []), phase)
+            for phase in ("join", "burst", "votes")
         },
         "writer_redis_cpu_percent": {
-            phase: _cpu(report, others, phase) for phase in ("join", "burst")
+            phase: _cpu(report, others, phase) for phase in ("join", "burst", "votes")
         },
         "proxy_cpu_percent": {
             phase: _cpu(report, pids.get("proxy", []), phase) for phase in ("join", "burst")
@@ -754,8 +784,72 @@ def _ratio(product: tuple, other: tuple) -> str:
     return "" if set(parts) == {"n/a"} else " / ".join(parts) + " x"
 
 
+def qa_cells(f: dict) -> list[str]:
+    if not f or not f.get("qa"):
+        return ["n/a"] * len(QA_ROWS)
+    qa = f["qa"]
+    items, votes = qa["items"], qa["votes"]
+    stage, lists = qa.get("stage") or {}, qa.get("lists") or {}
+    errors = sum((votes.get("errors") or {}).values())
+    sent = f"{_n(votes['sent'])} / {_n(votes['acked'])}"
+    if errors or votes["unacked"]:
+        sent += f" ({_n(errors)} errors, {_n(votes['unacked'])} unacked)"
+    kinds = votes.get("by_kind") or {}
+    return [
+        f"{_n(f['connected'])} / {_n(f['held'])} / {_n(f['dropped'])}",
+        _ms(f["join_ready_ms"]),
+        f"{_n(items['asked'])} / {_n(items['acked'])}",
+        _ms(items["ack_ms"]),
+        f"{sent}; {_n(kinds.get('vote'))} votes, {_n(kinds.get('unvote'))} unvotes",
+        f"{_n(votes['per_second'])} (peak {_n(votes['peak_per_second'])})",
+        _ms(votes["ack_ms"]),
+        _ms(stage.get("vote_to_board_ms"))
+        + f" (n {_n(stage.get('on_board'))}, never {_n(stage.get('not_seen'))})",
+        _ms(lists.get("vote_to_list_ms"))
+        + f" ({_n(lists.get('observers'))} observers, never {_n(lists.get('not_seen'))})",
+        _verdict(f),
+        _n(f["rss_per_connection_kib"]),
+        " / ".join(_n((f["daphne_cpu_percent"] or {}).get(phase)) for phase in ("join", "votes")),
+        " / ".join(
+            _n((f["writer_redis_cpu_percent"] or {}).get(phase)) for phase in ("join", "votes")
+        ),
+        " / ".join(
+            _n((f["generator_cpu_percent"] or {}).get(phase)) for phase in ("join", "votes")
+        ),
+        " / ".join(_n(fds) for fds in f["daphne_fds_idle"]) or "n/a",
+    ]
+
+
+QA_ROWS = [
+    "phones connected / held / dropped",
+    "join -> ready p50 / p99",
+    "items asked / acked",
+    "ask ack p50 / p99",
+    "votes sent / acked",
+    "votes per second",
+    "vote ack p50 / p99",
+    "vote ack -> stage board p50 / p99",
+    "vote ack -> other phones' lists p50 / p99",
+    "exact (verdict)",
+    "server RSS per connection KiB",
+    "Daphne CPU % join / votes",
+    "writer + Redis CPU % join / votes",
+    "generator CPU % join / votes",
+    "Daphne open fds when idle, per process",
+]
+
+
 def markdown(title: str, by_side: dict[str, dict]) -> str:
-    """One column per side, then product / bare and product / ceiling for the storm's rows."""
+    """One column per side, then product / bare and product / ceiling for the storm's rows; the
+    Q&A's own rows when the sides ran it."""
+    if by_side and all(f and f.get("qa") for f in by_side.values()):
+        columns = ["figure"] + [LABELS[side] for side in by_side]
+        lines = [title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        side_cells = {side: qa_cells(f) for side, f in by_side.items()}
+        for index, row in enumerate(QA_ROWS):
+            values = [side_cells[side][index] for side in by_side]
+            lines.append("| " + " | ".join(v.replace("|", "/") for v in [row, *values]) + " |")
+        return "\n".join(lines) + "\n"
     others = [side for side in by_side if side != "product"] if "product" in by_side else []
     columns = ["figure"] + [LABELS[side] for side in by_side]
     columns += [f"product / {LABELS[side]}" for side in others]
@@ -887,6 +981,9 @@ def main(argv: list[str] | None = None) -> int:
     scenario = SCENARIOS[args.scenario]
     if scenario.get("site"):
         return run_hosts_scenario(args, scenario)
+    if scenario.get("product_only") and args.sides != ["product"]:
+        say(f"scenario {args.scenario}: the product only (the other sides have none of it)")
+        args.sides = ["product"]
     loadtest_args = ["--phones", str(args.phones or scenario["phones"])]
     hold = args.hold if args.hold is not None else scenario.get("hold")
     if hold is not None:

@@ -67,19 +67,25 @@ def _forget_tallies(question_ids: list[int]) -> None:
         client.srem(tally.LOG_REGISTRY, keys["log"])
 
 
-def prepare_throwaway_event(code: str, kind: str, segments: int = 0, split: bool = True) -> dict:
+def prepare_throwaway_event(
+    code: str, kind: str, segments: int = 0, split: bool = True, qa: bool = False
+) -> dict:
     """(Re)create the event ``code``: two questions of ``kind``, the first current and open;
     with ``segments``, a profile question of that many options after them (never current: the
-    host actions go next, prev, next), asked on join, the stage's results split by it."""
-    from polls import actions
+    host actions go next, prev, next), asked on join, the stage's results split by it; with
+    ``qa``, the audience Q&A open (items appear at once) and shown on the stage."""
+    from polls import actions, qa_tally
     from polls.models import Event
 
     old = Event.objects.filter(code=code).first()
     if old is not None:
         question_ids = list(old.questions.values_list("id", flat=True))
+        old_id = old.id
         old.delete()
         with contextlib.suppress(Exception):
             _forget_tallies(question_ids)
+        with contextlib.suppress(Exception):
+            qa_tally.forget(old_id)
     event = Event.objects.create(title=f"Load test ({kind})", code=code, language="en")
     first = create_question(event, kind, 1)
     create_question(event, kind, 2)
@@ -88,6 +94,9 @@ def prepare_throwaway_event(code: str, kind: str, segments: int = 0, split: bool
     actions.do_set_current(event, first, open_it=True)
     if segments and split:  # the remote's "by segment" button
         actions.do_host_action(event, "segments_on")
+    if qa:  # the remote's Q&A switches: open, and the stage's Q&A view
+        actions.do_host_action(event, "qa_open")
+        actions.do_host_action(event, "qa_stage_on")
     event.refresh_from_db()
     return {
         "event_id": event.id,
@@ -231,6 +240,57 @@ def shown_groups(
         {"key": g.key, "total": g.total, "counts": {k: n for k, n in g.counts.items() if n}}
         for g in shown + ([other] if other else [])
     ]
+
+
+def read_qa(event_id: int) -> dict:
+    """The Q&A as Redis counts it: its version, each item's count and its voters."""
+    from polls import qa_tally
+
+    version, voters = qa_tally.read_voters_sync(event_id)
+    return {
+        "version": version,
+        "votes": qa_tally.read_votes_sync(event_id),
+        "voters": {item: sorted(people) for item, people in voters.items()},
+    }
+
+
+def read_qa_version(event_id: int) -> int:
+    from polls import qa_tally
+
+    return qa_tally.read_voters_sync(event_id)[0]
+
+
+def wait_for_qa_rows(event_id: int, expected: int, timeout: float) -> dict:
+    """The counted QaVote rows (item -> voters) once the writer drained the event's vote log
+    and holds ``expected`` counted votes (or the timeout passed)."""
+    from polls import qa_tally
+    from polls.models import QaVote
+    from polls.redis_client import get_sync_redis
+
+    log = qa_tally.qa_keys(event_id)["log"]
+    counted = QaVote.objects.filter(item__event_id=event_id, active=True)
+    started = time.monotonic()
+    backlog = None
+    while True:
+        count = counted.count()
+        try:
+            backlog = get_sync_redis().xlen(log)
+        except Exception:  # then rows alone decide
+            backlog = None
+        drained = backlog in (0, None) and count == expected
+        if drained or time.monotonic() - started > timeout:
+            break
+        time.sleep(0.25)
+    rows: dict[int, list[str]] = {}
+    for item_id, participant in counted.values_list("item_id", "participant"):
+        rows.setdefault(item_id, []).append(participant)
+    return {
+        "rows": {item: sorted(people) for item, people in rows.items()},
+        "taken_back": QaVote.objects.filter(item__event_id=event_id, active=False).count(),
+        "seconds": round(time.monotonic() - started, 2),
+        "log_backlog": backlog,
+        "drained": drained,
+    }
 
 
 def close_database() -> None:

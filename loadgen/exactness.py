@@ -1,5 +1,7 @@
 """The exactness check: every acknowledged answer counted exactly once, on the stage screens, in
-the Redis tally and in the Answer rows (an answer sent without an ack may be counted or not)."""
+the Redis tally and in the Answer rows (an answer sent without an ack may be counted or not);
+for the Q&A (``QaCheck``) every acknowledged vote, in Redis, in the QaVote rows and on the
+stage's board."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from typing import Any
 from .django_side import (
     expected_counts,
     expected_segments,
+    read_qa,
     read_tally,
     read_tally_answers,
     shown_groups,
+    wait_for_qa_rows,
     wait_for_rows,
 )
 from .stage import StageClient
@@ -403,3 +407,189 @@ def baseline_exactness(results: dict, before: dict, after: dict) -> dict:
         "problems": [] if ok else ["counted != acknowledged"],
         "notes": ["the bare consumer counts messages, not participants (no replace)"],
     }
+
+
+class QaCheck:
+    """The Q&A's check: every acknowledged vote counted exactly once, per item and per voter, in
+    Redis and in the QaVote rows, and on the stage's last board for the items it shows.
+
+    What the phones were told decides what is expected: per (participant, item) the ``voted``
+    of its last acknowledged vote or unvote. A vote or unvote without a reply leaves that pair
+    *uncertain*: either is allowed there (the verdict is then "consistent")."""
+
+    def __init__(
+        self,
+        messages: list[tuple],
+        event_id: int,
+        v0: int | None,
+        stages: list[StageClient],
+        db: Callable[..., Awaitable[Any]],
+        drain_timeout: float,
+    ) -> None:
+        self.event_id = event_id
+        self.v0 = v0
+        self.stages = stages
+        self.db = db
+        self.drain_timeout = drain_timeout
+        self.items: set[int] = set()
+        last: dict[tuple[str, int], tuple[float, bool]] = {}
+        self.uncertain: set[tuple[str, int]] = set()
+        self.acked_moves = 0
+        for _phone, participant, kind, item, _sent, acked, status, voted, _count, _r in messages:
+            if kind == "ask":
+                if status == "acked":
+                    self.items.add(item)
+                continue
+            if status == "acked":
+                self.acked_moves += 1
+                if (participant, item) not in last or last[participant, item][0] < acked:
+                    last[participant, item] = (acked, bool(voted))
+            elif status in ("sent", "timeout", "lost"):
+                self.uncertain.add((participant, item))
+        self.expected: dict[int, set[str]] = {item: set() for item in self.items}
+        for (participant, item), (_acked, voted) in last.items():
+            if voted:
+                self.expected.setdefault(item, set()).add(participant)
+        self.check: dict[str, Any] = {
+            "kind": "qa",
+            "items": len(self.items),
+            "acked_votes": sum(len(voters) for voters in self.expected.values()),
+            "uncertain_pairs": len(self.uncertain),
+        }
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+
+    def compare(self, name: str, counted: dict[int, set[str]]) -> None:
+        """Each item's voters as ``name`` counts them are the acknowledged ones (an uncertain
+        pair either way)."""
+        wrong = []
+        for item in set(self.expected) | set(counted):
+            mine, theirs = self.expected.get(item, set()), counted.get(item, set())
+            for participant in mine ^ theirs:
+                if (participant, item) not in self.uncertain:
+                    wrong.append((item, participant, participant in theirs))
+        self.check[f"{name}_mismatches"] = len(wrong)
+        if wrong:
+            item, participant, counted_there = wrong[0]
+            self.problems.append(
+                f"{name}: {len(wrong)} votes differ from the acknowledged ones (e.g. item "
+                f"{item}, {participant}: {'counted' if counted_there else 'not counted'} in "
+                f"{name}, {'not ' if counted_there else ''}acknowledged)"
+            )
+
+    async def run(self) -> dict:
+        check, problems = self.check, self.problems
+        redis = None
+        try:
+            redis = await self.db(read_qa, self.event_id)
+        except Exception as error:
+            self.notes.append(f"Redis not readable from here ({type(error).__name__})")
+        if redis is not None:
+            voters = {item: set(people) for item, people in redis["voters"].items()}
+            check["redis_total"] = sum(redis["votes"].values())
+            check["redis_version"] = redis["version"]
+            self.compare("redis", voters)
+            lopsided = [i for i, n in redis["votes"].items() if n != len(voters.get(i, ()))]
+            if lopsided:
+                problems.append(f"Redis: {len(lopsided)} items' counts are not their voters")
+            if self.v0 is not None and not self.uncertain:
+                check["version_moves"] = redis["version"] - self.v0
+                check["acked_messages"] = self.acked_moves
+                if check["version_moves"] != self.acked_moves:
+                    problems.append(
+                        f"the Q&A's version moved {check['version_moves']} times for "
+                        f"{self.acked_moves} acknowledged votes and unvotes (each moves it once)"
+                    )
+        expected_rows = check.get("redis_total", check["acked_votes"])
+        try:
+            rows = await self.db(wait_for_qa_rows, self.event_id, expected_rows, self.drain_timeout)
+        except Exception as error:
+            self.notes.append(f"QaVote rows not readable from here ({type(error).__name__})")
+        else:
+            counted = {item: set(people) for item, people in rows["rows"].items()}
+            check["db_rows"] = sum(len(people) for people in counted.values())
+            check["db_taken_back"] = rows["taken_back"]
+            check["db_wait_s"] = rows["seconds"]
+            if not rows["drained"]:
+                problems.append(
+                    f"the writer did not drain the vote log within {self.drain_timeout:g} s "
+                    f"(backlog {rows['log_backlog']}; is `manage.py drain_answers` running?)"
+                )
+            self.compare("db", counted)
+        self.stage(redis)
+        totals = {"acked": check["acked_votes"]}
+        for name in ("redis_total", "db_rows"):
+            if name in check:
+                totals[name] = check[name]
+        check["totals"] = totals
+        if not self.uncertain and len(set(totals.values())) > 1:
+            problems.append(f"totals differ: {totals}")
+        return self.verdict()
+
+    def stage(self, redis: dict | None) -> None:
+        """The newest board: at the tally's version, each item it shows with the acknowledged
+        count, and those the highest counts there are."""
+        if not self.stages:
+            return
+        check, problems = self.check, self.problems
+        boards = [stage.board for stage in self.stages if stage.board is not None]
+        if not boards:
+            problems.append("no stage screen received a Q&A board")
+            return
+        if redis is not None and any(b["version"] != redis["version"] for b in boards):
+            problems.append(
+                "a stage screen's last board is not at the Q&A's final version "
+                f"({[b['version'] for b in boards]} vs {redis['version']})"
+            )
+        board = max(boards, key=lambda b: b["version"])
+        shown = [*board["top"], *([board["pinned"]] if board.get("pinned") else [])]
+        counts = {item["id"]: item["votes"] for item in shown}
+        expected = {item: len(voters) for item, voters in self.expected.items()}
+        sure = {item for item in counts if not any(i == item for _p, i in self.uncertain)}
+        wrong = [item for item in sure if counts[item] != expected.get(item)]
+        check["stage_version"] = board["version"]
+        check["stage_items"] = len(counts)
+        check["stage_top"] = [(item["id"], item["votes"]) for item in board["top"]]
+        check["stage_open"] = board["open"]
+        if wrong:
+            item = wrong[0]
+            problems.append(
+                f"the stage shows {len(wrong)} items with other counts than acknowledged (e.g. "
+                f"item {item}: {counts[item]} shown, {expected.get(item)} acknowledged)"
+            )
+        if board["open"] != len(self.items):
+            problems.append(f"the stage counts {board['open']} open items of {len(self.items)}")
+        if not self.uncertain:
+            highest = sorted(expected.values(), reverse=True)[: len(board["top"])]
+            check["stage_top_match"] = highest == [item["votes"] for item in board["top"]]
+            if not check["stage_top_match"]:
+                problems.append("the stage's top items are not the items with the most votes")
+
+    def verdict(self) -> dict:
+        check, problems = self.check, self.problems
+        check["problems"] = problems
+        check["notes"] = self.notes
+        checked = [name for name in ("redis_total", "db_rows") if name in check]
+        if "stage_items" in check:
+            checked.append(f"stage ({check['stage_items']} items shown)")
+        check["checked"] = checked
+        if not self.items:
+            check["ok"] = False if problems else None
+            check["verdict"] = (
+                "MISMATCH: " + "; ".join(problems)
+                if problems
+                else "NOTHING CHECKED: no item was acknowledged"
+            )
+        elif problems:
+            check["ok"] = False
+            check["verdict"] = "MISMATCH: " + "; ".join(problems)
+        elif self.uncertain:
+            check["ok"] = True
+            check["verdict"] = (
+                f"consistent, but {len(self.uncertain)} votes got no reply (counted either way "
+                "is allowed)"
+            )
+        else:
+            check["ok"] = True
+            check["verdict"] = "exact: acknowledged == " + " == ".join(checked)
+        return check

@@ -68,6 +68,18 @@ class Options:
     segments: int = 0
     segment_none_share: float = 0.1
     split: bool = True  # the stage's results split by the profile question (segments_on)
+    # The audience Q&A instead of the answer burst (docs/loadtest.md, "The Q&A"): the throwaway
+    # event's Q&A open and on the stage; ``qa_items`` phones ask one item each over
+    # ``qa_ask_seconds``, then ``qa_votes`` votes over ``qa_vote_seconds`` (Zipf ``qa_skew``),
+    # ``qa_unvote_share`` of them taken back; ``qa_observers`` phones keep their lists.
+    qa: bool = False
+    qa_items: int = 300
+    qa_ask_seconds: float = 3.0
+    qa_votes: int = 20000
+    qa_vote_seconds: float = 10.0
+    qa_skew: float = 1.0
+    qa_unvote_share: float = 0.05
+    qa_observers: int = 100
 
 
 def parse_target(url: str, ca_file: str | None = None) -> dict:

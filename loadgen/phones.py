@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 from polls import joinguard
 
-from . import values
+from . import stats, values
 from .page import Browser
 from .wsclient import HandshakeError, http_request, reconnect_delay, tls_of, ws_connect
 
@@ -47,6 +47,11 @@ SWEEP_SECONDS = 0.5
 # streams, so their answers stay what the seed made them.
 WARM_STEP = 0.6180339887498949
 HOME_STEP = 0.7548776662466927
+OBSERVER_STEP = 0.5698402909980532
+# What a Q&A message may be refused with and still be sent again with its id: nothing was
+# counted (the votes-per-second limit, Redis away), as the phone page resends its outbox.
+QA_RESEND = {"flood": 1.0, "unavailable": 2.0, "rate_limited": 2.0}
+QA_CHANGES = b'{"type":"qa_changes"'
 
 
 def chosen(index: int, step: float, share: float) -> bool:
@@ -88,6 +93,51 @@ class Answer:
         self.resolved = False
 
 
+class QaSent:
+    """One ``ask``, ``vote`` or ``unvote`` of a phone, and what its ``qa_ack`` said."""
+
+    __slots__ = (
+        "ack_at",
+        "count",
+        "first_sent",
+        "item",
+        "kind",
+        "message_id",
+        "phone",
+        "resolved",
+        "retries",
+        "status",
+        "voted",
+    )
+
+    def __init__(self, phone: Phone, message_id: str, kind: str, item: int | None) -> None:
+        self.phone = phone
+        self.message_id = message_id
+        self.kind = kind
+        self.item = item  # an ask's is the item its ack made
+        self.first_sent: float | None = None
+        self.ack_at: float | None = None
+        self.status = "planned"  # planned, sent, acked, timeout, lost, skipped, error:<code>
+        self.voted: bool | None = None  # the ack's: whether this phone's vote counts now
+        self.count: int | None = None  # the ack's: the item's votes counted now
+        self.retries = 0
+        self.resolved = False
+
+    def record(self) -> tuple:
+        return (
+            self.phone.index,
+            self.phone.participant,
+            self.kind,
+            self.item,
+            self.first_sent,
+            self.ack_at,
+            self.status,
+            self.voted,
+            self.count,
+            self.retries,
+        )
+
+
 class Phone:
     __slots__ = (
         "acked_value",
@@ -117,6 +167,11 @@ class Phone:
         "profile_given",
         "profile_questions",
         "profile_rng",
+        "qa_deferred",
+        "qa_observer",
+        "qa_outstanding",
+        "qa_seen",
+        "qa_sent",
         "question",
         "ready_at",
         "reconnecting_since",
@@ -172,6 +227,12 @@ class Phone:
         self.reconnecting_since: float | None = None  # dropped, connecting again since then
         self.reconnects = 0
         self.gave_up = False  # stopped reconnecting (--join-timeout, or a refused token)
+        # The audience Q&A: an observer keeps every list and change it gets (version, counts)
+        self.qa_observer = False
+        self.qa_seen: list[tuple] = []
+        self.qa_sent: list[QaSent] = []
+        self.qa_outstanding: dict[str, QaSent] = {}
+        self.qa_deferred: dict[int, QaSent] = {}  # item -> its unvote, waiting for the vote's ack
 
     @property
     def live(self) -> bool:
@@ -213,6 +274,9 @@ class Worker:
         for phone in self.phones:
             phone.warm = chosen(phone.index, WARM_STEP, config.get("cached_share", 0.0))
             phone.home = chosen(phone.index, HOME_STEP, config.get("home_share", 0.0))
+            phone.qa_observer = chosen(
+                phone.index, OBSERVER_STEP, config.get("qa_observer_share", 0.0)
+            )
         self.arrival_requests: Counter[str] = Counter()
         self.connections_opened = 0
         self.parse_cache: dict[bytes, dict] = {}
@@ -261,6 +325,15 @@ class Worker:
         self.reconnect_failures: Counter[str] = Counter()
         self.resent_after_reconnect = 0
         self.tasks: set[asyncio.Task] = set()
+        # the audience Q&A (``qa_ask``, ``qa_vote``): what was sent, the replies, the lists
+        self.qa_messages: list[QaSent] = []
+        self.qa_unresolved: set[QaSent] = set()
+        self.qa_pending = 0
+        self.qa_done: asyncio.Future | None = None
+        self.qa_acked = 0
+        self.qa_errors: Counter[str] = Counter()
+        self.qa_retries = 0
+        self.qa_texts: dict[bytes, tuple] = {}  # one parse per distinct list text
 
     # --- progress --------------------------------------------------------------------------
 
@@ -532,6 +605,8 @@ class Worker:
         now = time.monotonic()
         phone.last_rx = now
         self.messages_in += 1
+        if payload.startswith(QA_CHANGES) and not phone.qa_observer:
+            return  # the room's list changes: only the observers read them
         if len(payload) > 400:
             # Broadcast states are the same bytes for many phones: parse each text once.
             message = self.parse_cache.get(payload)
@@ -551,6 +626,10 @@ class Worker:
             self._on_error(phone, message, now)
         elif kind == "profile":
             phone.profile_given = message.get("answers")
+        elif kind == "qa_ack":
+            self._on_qa_ack(phone, message, now)
+        elif kind in ("qa", "qa_changes") and phone.qa_observer:
+            phone.qa_seen.append((now, *self._qa_counts(payload, message)))
 
     def _on_state(self, phone: Phone, message: dict, now: float) -> None:
         phone.question = message.get("question")
@@ -594,6 +673,9 @@ class Worker:
 
     def _on_error(self, phone: Phone, message: dict, now: float) -> None:
         code = str(message.get("code"))
+        if message.get("id") in phone.qa_outstanding:
+            self._on_qa_error(phone, message, code, now)
+            return
         self.errors[code] += 1
         answer = phone.outstanding.get(message.get("id"))
         if answer is None:
@@ -634,6 +716,7 @@ class Worker:
             if answer.status == "sent":
                 answer.status = "lost"
             self._resolve(answer)
+        self._qa_lost(phone)
 
     # --- reconnecting ----------------------------------------------------------------------
 
@@ -702,6 +785,7 @@ class Worker:
                 if answer.status == "sent":
                     answer.status = "lost"
                 self._resolve(answer)
+            self._qa_lost(phone)
         finally:
             if phone.reconnecting_since == since:  # gave up (else _reconnected cleared it)
                 phone.reconnecting_since = None
@@ -720,6 +804,10 @@ class Worker:
             if answer.status in ("sent", "timeout"):
                 self.resent_after_reconnect += 1
                 self._transmit(phone, answer)
+        for sent in sorted(phone.qa_outstanding.values(), key=lambda s: s.first_sent):
+            if sent.status in ("sent", "timeout"):
+                self.resent_after_reconnect += 1
+                self._qa_transmit(phone, sent)
         self._answer_profile(phone)
 
     # --- answering -------------------------------------------------------------------------
@@ -870,6 +958,229 @@ class Worker:
             for answer in [a for a in self.unresolved if a.first_sent < limit]:
                 answer.status = "timeout"
                 self._resolve(answer)
+
+    # --- the audience Q&A ------------------------------------------------------------------
+
+    async def qa_phones(self) -> list[int]:
+        """The phones that can take part (connected now)."""
+        return [phone.index for phone in self.phones if phone.live]
+
+    async def qa_ask(self, start_at: float, duration: float, askers: list[int]) -> dict:
+        """Each of ``askers`` asks one item at a random moment within ``duration``; returns
+        once every ask has its reply (or ``ack_timeout``): (phone, item) of the acknowledged."""
+        loop = asyncio.get_running_loop()
+        mine = set(askers)
+        asks = []
+        for phone in self.phones:
+            if phone.index not in mine:
+                continue
+            sent = self._qa_new(phone, "ask", None)
+            asks.append(sent)
+            loop.call_at(start_at + phone.rng.random() * duration, self._qa_send, sent)
+        await self._qa_wait(len(asks))
+        return {
+            "items": [(s.phone.index, s.item) for s in asks if s.status == "acked"],
+            "statuses": dict(Counter(s.status for s in asks)),
+        }
+
+    async def qa_vote(self, start_at: float, plan: dict[int, list[tuple[float, str, int]]]) -> dict:
+        """Each phone's planned votes and unvotes (``qa_plan.plan_votes``) at their moments; an
+        unvote whose vote has no reply yet waits for it. Returns once every one has its reply."""
+        loop = asyncio.get_running_loop()
+        by_index = {phone.index: phone for phone in self.phones}
+        planned = 0
+        for index, actions in plan.items():
+            phone = by_index[int(index)]
+            for offset, kind, item in actions:
+                sent = self._qa_new(phone, kind, item)
+                loop.call_at(start_at + offset, self._qa_act, sent)
+                planned += 1
+        await self._qa_wait(planned)
+        return self.progress()
+
+    def _qa_new(self, phone: Phone, kind: str, item: int | None) -> QaSent:
+        sent = QaSent(phone, f"{kind}-{len(phone.qa_sent) + 1}", kind, item)
+        phone.qa_sent.append(sent)
+        self.qa_messages.append(sent)
+        return sent
+
+    async def _qa_wait(self, planned: int) -> None:
+        self.qa_pending = planned
+        self.qa_done = asyncio.get_running_loop().create_future()
+        if planned == 0:
+            self.qa_done.set_result(None)
+        sweeper = asyncio.get_running_loop().create_task(self._qa_sweep())
+        try:
+            await self.qa_done
+        finally:
+            sweeper.cancel()
+            self.qa_done = None
+
+    def _qa_act(self, sent: QaSent) -> None:
+        phone = sent.phone
+        if sent.kind == "unvote":
+            vote = next(
+                (
+                    other
+                    for other in phone.qa_outstanding.values()
+                    if other.kind == "vote" and other.item == sent.item
+                ),
+                None,
+            )
+            if vote is not None:  # as a person: the vote's tick first, then the change of mind
+                phone.qa_deferred[sent.item] = sent
+                return
+        self._qa_send(sent)
+
+    def _qa_send(self, sent: QaSent) -> None:
+        phone = sent.phone
+        waiting = self.reconnect and phone.ready_at is not None and not phone.gave_up
+        if not phone.live and not waiting:
+            sent.status = "skipped"
+            self._qa_resolve(sent)
+            return
+        sent.first_sent = time.monotonic()
+        sent.status = "sent"
+        phone.qa_outstanding[sent.message_id] = sent
+        self.qa_unresolved.add(sent)
+        self.sent += 1
+        if phone.live:
+            self._qa_transmit(phone, sent)
+
+    def _qa_transmit(self, phone: Phone, sent: QaSent) -> None:
+        if sent.kind == "ask":
+            message = {
+                "type": "ask",
+                "id": sent.message_id,
+                "text": f"Load test item from phone {phone.index}: will the slides be shared?",
+            }
+        else:
+            message = {"type": sent.kind, "id": sent.message_id, "item": sent.item}
+        phone.ws.send_text(json.dumps(message, separators=(",", ":")))
+
+    def _qa_resend(self, sent: QaSent) -> None:
+        if sent.resolved or sent.status != "sent" or not sent.phone.live:
+            return
+        self._qa_transmit(sent.phone, sent)
+
+    def _on_qa_ack(self, phone: Phone, message: dict, now: float) -> None:
+        sent = phone.qa_outstanding.pop(message.get("id"), None)
+        if sent is None:
+            self.stray_acks += 1
+            return
+        item = message.get("item") or {}
+        sent.ack_at = now
+        sent.status = "acked"
+        sent.item = item.get("id", sent.item)
+        sent.count = item.get("votes")
+        sent.voted = bool(message.get("voted"))
+        self.acked += 1
+        self.qa_acked += 1
+        self._qa_resolve(sent)
+
+    def _on_qa_error(self, phone: Phone, message: dict, code: str, now: float) -> None:
+        self.qa_errors[code] += 1
+        sent = phone.qa_outstanding[message["id"]]
+        wait = QA_RESEND.get(code)
+        if wait is not None and now - sent.first_sent < self.ack_timeout:
+            sent.retries += 1
+            self.qa_retries += 1
+            delay = min(15.0, wait * 2 ** (sent.retries - 1)) * phone.rng.uniform(0.75, 1.25)
+            asyncio.get_running_loop().call_later(delay, self._qa_resend, sent)
+            return
+        phone.qa_outstanding.pop(sent.message_id, None)
+        sent.status = f"error:{code}"
+        self._qa_resolve(sent)
+
+    def _qa_resolve(self, sent: QaSent) -> None:
+        if sent.resolved:
+            return
+        sent.resolved = True
+        self.qa_unresolved.discard(sent)
+        self.qa_pending -= 1
+        if sent.kind == "vote":
+            unvote = sent.phone.qa_deferred.pop(sent.item, None)
+            if unvote is not None:
+                if sent.status == "acked":
+                    self._qa_send(unvote)
+                else:  # nothing to take back
+                    unvote.status = "skipped"
+                    self._qa_resolve(unvote)
+        if self.qa_pending <= 0 and self.qa_done is not None and not self.qa_done.done():
+            self.qa_done.set_result(None)
+
+    def _qa_lost(self, phone: Phone) -> None:
+        for sent in list(phone.qa_outstanding.values()):
+            if sent.status == "sent":
+                sent.status = "lost"
+            self._qa_resolve(sent)
+
+    async def _qa_sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            limit = time.monotonic() - self.ack_timeout
+            for sent in [s for s in self.qa_unresolved if s.first_sent < limit]:
+                sent.status = "timeout"
+                self._qa_resolve(sent)
+
+    def _qa_counts(self, payload: bytes, message: dict) -> tuple:
+        """(version, item -> votes, whole) of a ``qa`` list or its ``qa_changes``, kept once
+        per distinct text (thousands of phones get the same changes)."""
+        known = self.qa_texts.get(payload)
+        if known is not None:
+            return known
+        counts = {item["id"]: item["votes"] for item in message.get("items") or []}
+        whole = message["type"] == "qa"
+        if not whole:
+            counts.update((int(item), votes) for item, votes in message["votes"].items())
+        known = (message["version"], counts, whole)
+        if whole:
+            return known  # a phone's own list (its marks are its own): not shared
+        if len(self.qa_texts) > 64:
+            self.qa_texts.clear()
+        self.qa_texts[payload] = known
+        return known
+
+    async def qa_shown(self) -> dict:
+        """The oldest version the live observers' lists are at, and how many there are."""
+        versions = [
+            max((seen[1] for seen in phone.qa_seen), default=-1)
+            for phone in self.phones
+            if phone.qa_observer and phone.live
+        ]
+        return {"observers": len(versions), "oldest": min(versions, default=None)}
+
+    async def qa_results(self) -> dict:
+        return {
+            "messages": [sent.record() for sent in self.qa_messages],
+            "errors": dict(self.qa_errors),
+            "retries": self.qa_retries,
+            "observers": sum(1 for phone in self.phones if phone.qa_observer),
+            "observer_messages": sum(len(phone.qa_seen) for phone in self.phones),
+        }
+
+    async def qa_latencies(self, votes: list[tuple]) -> dict:
+        """For every observer and every acknowledged vote of another phone ((sent, acked, item,
+        count, phone, version bound)): from the ack to the observer's list first showing the
+        item with that count or more (or at a version that includes the vote), binned."""
+        bins: dict[int, int] = {}
+        not_seen = 0
+        observers = 0
+        for phone in self.phones:
+            if not phone.qa_observer or not phone.qa_seen:
+                continue
+            observers += 1
+            view = stats.QaView(phone.qa_seen)
+            for sent, acked, item, count, voter, version in votes:
+                if voter == phone.index:
+                    continue  # its own list follows its own ack
+                shown = view.first_showing(item, count, version, sent)
+                if shown is None:
+                    not_seen += 1
+                    continue
+                key = int(max(0.0, shown[0] - acked) * 1000 + 0.5)
+                bins[key] = bins.get(key, 0) + 1
+        return {"observers": observers, "histogram": bins, "not_seen": not_seen}
 
     # --- heartbeat -------------------------------------------------------------------------
 

@@ -122,7 +122,8 @@ def server_section(run: Runner, ready: list, server_cpu: dict, cpu_seconds: dict
     connections = len(ready) + len(run.stages)
     for pid, meta in run.server_pids.items():
         before = (marks.get("join") or {}).get("servers", {}).get(pid)
-        idle = (marks.get("burst") or {}).get("servers", {}).get(pid)
+        # the end of the hold: the burst's start, or the Q&A's first asks
+        idle = (marks.get("burst") or marks.get("ask") or {}).get("servers", {}).get(pid)
         end = (marks.get("close") or {}).get("servers", {}).get(pid)
         entry = {
             "pid": pid,
@@ -281,6 +282,57 @@ def segments_section(run: Runner, results: dict, check: dict) -> dict | None:
     }
 
 
+def qa_section(run: Runner) -> dict | None:
+    """The audience Q&A: the items asked, the votes and their acks, vote -> the stage's board
+    and vote -> the observers' lists (docs/loadtest.md, "The Q&A")."""
+    if not run.options.qa:
+        return None
+    qa = run.qa
+    messages = qa.get("messages", [])
+    asks = [m for m in messages if m[2] == "ask"]
+    changes = [m for m in messages if m[2] != "ask"]
+    sent = [m for m in changes if m[4] is not None]
+    acked = [(m[4], m[5]) for m in changes if m[6] == "acked"]
+    per_second, peak = answer_rate([(m[4],) for m in sent], acked)
+    planned = sorted((qa.get("planned") or {}).values(), reverse=True)
+    window = run.qa_window
+    return {
+        "items": {
+            "planned": run.options.qa_items,
+            "asked": sum(1 for m in asks if m[4] is not None),
+            "acked": sum(1 for m in asks if m[6] == "acked"),
+            "by_status": dict(Counter(m[6] for m in asks)),
+            "ack_ms": stats.summary_ms(m[5] - m[4] for m in asks if m[6] == "acked"),
+            "ask_s": run.options.qa_ask_seconds,
+        },
+        "votes": {
+            "planned": sum(planned),
+            "unvotes_planned": qa.get("planned_unvotes", 0),
+            "sent": len(sent),
+            "acked": len(acked),
+            "by_kind": dict(Counter(m[2] for m in sent)),
+            "by_status": dict(Counter(m[6] for m in changes)),
+            "errors": qa.get("errors", {}),
+            "retries": qa.get("retries", 0),
+            "unacked": sum(1 for m in changes if m[6] in ("sent", "timeout", "lost")),
+            "per_second": per_second,
+            "peak_per_second": peak,
+            "ack_ms": stats.summary_ms(ack - at for at, ack in acked),
+            "vote_s": run.options.qa_vote_seconds,
+            "wall_s": round(window[1] - window[0], 2) if window else None,
+        },
+        "popularity": {
+            "skew": run.options.qa_skew,
+            "top_planned": planned[:10],
+            "least_planned": planned[-1] if planned else None,
+        },
+        "v0": qa.get("v0"),
+        "v_final": qa.get("v_final"),
+        "stage": qa.get("stage"),
+        "lists": dict(qa.get("lists") or {}, messages_kept=qa.get("observer_messages")),
+    }
+
+
 def build(run: Runner, results: dict, held: int, check: dict) -> dict:
     """The whole report (docs/loadtest.md lists its fields)."""
     options = run.options
@@ -335,6 +387,7 @@ def build(run: Runner, results: dict, held: int, check: dict) -> dict:
         "broadcast": broadcast_section(run),
         "exactness": check,
         "segments": segments_section(run, results, check),
+        "qa": qa_section(run),
         "server": server_section(run, ready, server_cpu, cpu_seconds),
         "generator": {"processes": run.process_count, "cpu_percent": generator_cpu},
         "phases": [

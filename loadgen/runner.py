@@ -14,6 +14,11 @@ Phases (each marked in the report with server CPU and load-generator CPU):
 6. ``close``: results are collected, then every socket closes at once.
 7. ``check``: the exactness check (waits for the answer writer to drain).
 
+With ``qa`` (the audience Q&A) the answer burst and its settle make way for ``ask`` (phones ask
+one item each), ``votes`` (the planned votes and unvotes, ``qa_plan``) and ``settle`` (until
+the stage's board and the observers' lists are at the Q&A's final version); the check is the
+Q&A's (``exactness.QaCheck``) and no host action runs unless asked for.
+
 Django is used only through ``django_side`` (and only in one thread): the throwaway event, host
 actions, the Redis tally and the Answer rows. The phones live in ``phones.Worker``\\s: in this
 process when ``processes`` is 1, else one per worker process.
@@ -26,9 +31,11 @@ import contextlib
 import json
 import math
 import os
+import random
 import signal
 import sys
 import time
+from bisect import bisect_left
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -37,16 +44,17 @@ from typing import Any
 
 from django.conf import settings
 
-from . import page, phones, procinfo, report
+from . import page, phones, procinfo, qa_plan, report, stats
 from . import profile as profiling
 from .django_side import (
     close_database,
     existing_event,
     prepare_throwaway_event,
+    read_qa_version,
     read_tally,
     run_host_action,
 )
-from .exactness import Check, baseline_exactness
+from .exactness import Check, QaCheck, baseline_exactness
 from .options import (
     ARRIVALS,
     BASELINE_CODE,
@@ -86,6 +94,10 @@ class Runner:
         self.warm_cache: dict[str, dict] = {}
         self.recorders: list[profiling.Recorder] = []
         self.profiles: dict[int, Path] = {}
+        # the audience Q&A (options.qa)
+        self.qa: dict[str, Any] = {}
+        self.qa_window: tuple[float, float] | None = None
+        self.worker_phones: list[list[int]] = []
 
     # helpers
 
@@ -125,6 +137,17 @@ class Runner:
                 "--segments makes the throwaway event's profile question: not with --code "
                 "(whose event's own profile questions the phones answer) or --baseline"
             )
+        if options.qa:
+            if options.code or options.baseline:
+                raise LoadTestError(
+                    "--qa runs on the throwaway event: not with --code or --baseline"
+                )
+            if not 1 <= options.qa_items <= options.phones:
+                raise LoadTestError("--qa-items must be between 1 and --phones")
+            if options.qa_votes < 0 or options.qa_observers < 0:
+                raise LoadTestError("--qa-votes and --qa-observers must not be negative")
+            if not 0.0 <= options.qa_unvote_share <= 1.0:
+                raise LoadTestError("--qa-unvote-share must be between 0 and 1")
         if options.baseline and options.arrival == "page":
             # The bare consumer serves no page: its phones start at the join POST.
             self.arrival = "api"
@@ -159,10 +182,18 @@ class Runner:
                 asyncio.sleep(max(1.0, options.hold, settings.ZP_ANSWER_WARMUP_SECONDS)),
                 stopping,
             )
-            await self._mark("burst")
-            await self._burst()
-            await self._mark("settle")
-            await self._settle()
+            if options.qa:
+                await self._mark("ask")
+                await self._qa_ask()
+                await self._mark("votes")
+                await self._qa_vote()
+                await self._mark("settle")
+                await self._qa_settle()
+            else:
+                await self._mark("burst")
+                await self._burst()
+                await self._mark("settle")
+                await self._settle()
             await self._mark("broadcast")
             await self._broadcast()
             await self._mark("close")
@@ -170,6 +201,8 @@ class Runner:
             held = sum(1 for phone in results["phones"] if phone["live"])
             await self._close_everything()
             await self._mark("check")
+            if options.qa:
+                await self._qa_figures()
             check = await self._exactness(results)
             await self._mark("end")
             sampler.cancel()
@@ -212,6 +245,7 @@ class Runner:
                     options.kind,
                     options.segments,
                     options.split,
+                    options.qa,
                 )
             except Exception as error:
                 raise LoadTestError(
@@ -319,16 +353,21 @@ class Runner:
             "home_share": options.home_share,
             "warm_cache": self.warm_cache if options.cached_share > 0 else {},
             "profile_none_share": options.segment_none_share,
+            "qa_observer_share": (
+                min(1.0, options.qa_observers / options.phones) if options.qa else 0.0
+            ),
         }
         self.worker_config = config
         count = self._processes()
         self.process_count = count
         if count == 1:
-            self.workers = [LocalWorker(0, config, list(range(options.phones)))]
+            self.worker_phones = [list(range(options.phones))]
+            self.workers = [LocalWorker(0, config, self.worker_phones[0])]
             return
+        self.worker_phones = [list(range(index, options.phones, count)) for index in range(count)]
         self.workers = [
-            ProcessWorker(index, config, list(range(index, options.phones, count)))
-            for index in range(count)
+            ProcessWorker(index, config, indexes)
+            for index, indexes in enumerate(self.worker_phones)
         ]
         await asyncio.gather(*(worker.call("status") for worker in self.workers))
 
@@ -515,7 +554,8 @@ class Runner:
         options = self.options
         actions = options.host_actions
         if actions is None:
-            actions = list(DEFAULT_HOST_ACTIONS) if self.info.get("own_event") else []
+            own = self.info.get("own_event") and not options.qa
+            actions = list(DEFAULT_HOST_ACTIONS) if own else []
             if options.baseline:
                 actions = ["broadcast"] * len(DEFAULT_HOST_ACTIONS)
         if not self.options.baseline and actions and "event_id" not in self.info:
@@ -611,9 +651,144 @@ class Runner:
                 + stage
             )
 
+    # the audience Q&A
+
+    async def _qa_ask(self) -> None:
+        """``qa_items`` phones (spread over the room) ask one item each."""
+        options = self.options
+        live = sorted(index for part in await self._all("qa_phones") for index in part)
+        self.qa_rng = random.Random(options.seed)  # noqa: S311 - simulated choices
+        items = min(options.qa_items, len(live))
+        if items < options.qa_items:
+            self.warn(f"only {len(live)} phones connected: {items} items, not {options.qa_items}")
+        askers = qa_plan.askers(live, items, self.qa_rng)
+        start = time.monotonic() + 0.3
+        parts = await self._all(
+            "qa_ask", start_at=start, duration=max(0.0, options.qa_ask_seconds), askers=askers
+        )
+        self.qa["live"] = live
+        self.qa["items"] = [(item, phone) for part in parts for phone, item in part["items"]]
+        self.qa["ask_statuses"] = dict(
+            sum((Counter(part["statuses"]) for part in parts), Counter())
+        )
+
+    async def _qa_vote(self) -> None:
+        """The planned votes: skewed over the items, none twice on an item or on one's own."""
+        options = self.options
+        items = [(item, phone) for item, phone in self.qa["items"]]
+        if not items:
+            self.warn("no item was acknowledged: no votes")
+            return
+        self.qa["v0"] = await self.db(read_qa_version, self.info["event_id"])
+        voters = self.qa["live"]
+        votes = min(options.qa_votes, len(items) * (len(voters) - 1))
+        if votes < options.qa_votes:
+            self.warn(f"{len(items)} items and {len(voters)} phones take {votes} votes at most")
+        try:
+            plan, planned = qa_plan.plan_votes(
+                voters,
+                [(item, phone) for item, phone in items],
+                votes,
+                max(0.0, options.qa_vote_seconds),
+                options.qa_skew,
+                options.qa_unvote_share,
+                self.qa_rng,
+            )
+        except ValueError as error:
+            raise LoadTestError(f"--qa: {error}") from error
+        self.qa["planned"] = planned
+        self.qa["planned_unvotes"] = sum(
+            1 for actions in plan.values() for _t, kind, _i in actions if kind == qa_plan.UNVOTE
+        )
+        start = time.monotonic() + 0.5
+        await asyncio.gather(
+            *(
+                worker.call(
+                    "qa_vote",
+                    start_at=start,
+                    plan={index: plan[index] for index in indexes if index in plan},
+                )
+                for worker, indexes in zip(self.workers, self.worker_phones, strict=True)
+            )
+        )
+        self.qa_window = (start, time.monotonic())
+
+    async def _qa_settle(self) -> None:
+        """Until the stage screens' boards and the observers' lists are at the final version."""
+        final = await self.db(read_qa_version, self.info["event_id"])
+        self.qa["v_final"] = final
+        deadline = time.monotonic() + self.options.settle_timeout
+        while time.monotonic() < deadline:
+            shown = await self._all("qa_shown")
+            lists = all(part["oldest"] is None or part["oldest"] >= final for part in shown)
+            boards = all(stage.shown_qa_version() >= final for stage in self.stages)
+            if lists and boards:
+                break
+            await asyncio.sleep(0.05)
+
+    async def _qa_figures(self) -> None:
+        """Every message's record; vote -> stage board and vote -> the observers' lists."""
+        parts = await self._all("qa_results")
+        messages = [record for part in parts for record in part["messages"]]
+        self.qa["messages"] = messages
+        self.qa["errors"] = dict(sum((Counter(part["errors"]) for part in parts), Counter()))
+        self.qa["retries"] = sum(part["retries"] for part in parts)
+        self.qa["observer_messages"] = sum(part["observer_messages"] for part in parts)
+        v0, final = self.qa.get("v0"), self.qa.get("v_final")
+        if v0 is None or final is None:
+            return
+        # A vote's version is at most v0 + the votes and unvotes sent before its ack: each one
+        # counted before it was sent before it (docs/loadtest.md, "Answer -> stage").
+        changes = [r for r in messages if r[2] != "ask"]
+        sends = sorted(r[4] for r in changes if r[4] is not None)
+        votes = [
+            (sent, acked, item, count, phone, min(v0 + bisect_left(sends, acked), final))
+            for phone, _p, kind, item, sent, acked, status, _v, count, _r in changes
+            if kind == "vote" and status == "acked"
+        ]
+        stage_bins: dict[int, int] = {}
+        on_board = off_board = not_seen = 0
+        for stage in self.stages:
+            view = stats.QaView(stage.boards)
+            for sent, acked, item, count, _phone, version in votes:
+                shown = view.first_showing(item, count, version, sent)
+                if shown is None:
+                    not_seen += 1
+                elif not shown[1]:
+                    off_board += 1  # the board includes the vote; the item is not in its top
+                else:
+                    on_board += 1
+                    key = int(max(0.0, shown[0] - acked) * 1000 + 0.5)
+                    stage_bins[key] = stage_bins.get(key, 0) + 1
+        self.qa["stage"] = {
+            "boards": sum(len(stage.boards) for stage in self.stages),
+            "vote_to_board_ms": stats.summary_of_histogram(stage_bins),
+            "on_board": on_board,
+            "off_board": off_board,
+            "not_seen": not_seen,
+        }
+        lists = await self._all("qa_latencies", votes=votes)
+        list_bins: Counter[int] = Counter()
+        for part in lists:
+            list_bins.update(part["histogram"])
+        self.qa["lists"] = {
+            "observers": sum(part["observers"] for part in lists),
+            "vote_to_list_ms": stats.summary_of_histogram(list_bins),
+            "not_seen": sum(part["not_seen"] for part in lists),
+        }
+
     # the exactness check
 
     async def _exactness(self, results: dict) -> dict:
+        if self.options.qa:
+            return await QaCheck(
+                self.qa.get("messages", []),
+                self.info["event_id"],
+                self.qa.get("v0"),
+                self.stages,
+                self.db,
+                self.options.drain_timeout,
+            ).run()
         if self.options.baseline:
             before = self.counts_before or {}
             return baseline_exactness(results, before, self.counts_after or {})

@@ -1,4 +1,5 @@
-"""A stage screen's socket, keeping the receipt time and version of every results snapshot."""
+"""A stage screen's socket, keeping the receipt time and version of every results snapshot and
+every Q&A board."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ _jitter = random.Random()  # noqa: S311
 
 
 class StageClient:
-    """A stage screen: keeps every results snapshot's receipt time and version."""
+    """A stage screen: keeps every results snapshot's receipt time and version, and every Q&A
+    board's (with the counts of the items it shows)."""
 
     def __init__(self, target: dict, path: str, reconnect: bool = False) -> None:
         self.target = target
@@ -29,6 +31,8 @@ class StageClient:
         self.series: dict[int, list[tuple[float, int]]] = defaultdict(list)
         self.latest: dict[int, dict] = {}
         self.states = 0
+        self.boards: list[tuple[float, int, dict[int, int], bool]] = []
+        self.board: dict | None = None  # the newest Q&A board
         self.question_id: int | None = None
         self.first_results = asyncio.get_running_loop().create_future()
         self.closed_code: int | None = None
@@ -60,6 +64,13 @@ class StageClient:
                 self.latest[question] = message
             if not self.first_results.done():
                 self.first_results.set_result(True)
+        elif kind == "qa_board":
+            shown = {item["id"]: item["votes"] for item in message["top"]}
+            if message.get("pinned"):
+                shown[message["pinned"]["id"]] = message["pinned"]["votes"]
+            self.boards.append((now, message["version"], shown, True))
+            if self.board is None or message["version"] >= self.board["version"]:
+                self.board = message
         elif kind == "state":
             self.states += 1
             question = message.get("question")
@@ -90,6 +101,9 @@ class StageClient:
     def shown_version(self, question_id: int) -> int:
         latest = self.latest.get(question_id)
         return latest["version"] if latest else -1
+
+    def shown_qa_version(self) -> int:
+        return self.board["version"] if self.board else -1
 
     def close(self) -> None:
         self.closing = True

@@ -95,3 +95,99 @@ def answer_to_stage(
             early = stage.first_at_least(v_lower, sent)
             lower.append((early if early is not None else shown) - sent)
     return {"upper": upper, "lower": lower, "not_seen": not_seen}
+
+
+class QaView:
+    """What one stage screen or phone showed of the Q&A over time: per message its receipt time,
+    its version and the counts it carried; ``whole`` messages (a board's top items, a phone's
+    whole list) show those items and no other, the others (a phone's changes) change the counts
+    they name and leave the rest as they were."""
+
+    def __init__(self, messages: list[tuple[float, int, dict[int, int], bool]]) -> None:
+        messages = sorted(messages, key=lambda message: message[0])
+        self.times = [message[0] for message in messages]
+        self.versions: list[int] = []  # the running maximum: a client keeps the newest
+        # item -> (indexes of the messages that changed what it shows, the count shown then;
+        # -1: not shown)
+        self.changes: dict[int, tuple[list[int], list[int]]] = {}
+        best = -1
+        shown: set[int] = set()
+        for index, (_time, version, counts, whole) in enumerate(messages):
+            best = max(best, version)
+            self.versions.append(best)
+            if whole:
+                for item in shown - counts.keys():
+                    self._record(item, index, -1)
+                shown = set(counts)
+            else:
+                shown |= counts.keys()
+            for item, count in counts.items():
+                self._record(item, index, count)
+
+    def _record(self, item: int, index: int, count: int) -> None:
+        indexes, counts = self.changes.setdefault(item, ([], []))
+        indexes.append(index)
+        counts.append(count)
+
+    def first_showing(
+        self, item: int, count: int, version: int, after: float
+    ) -> tuple[float, bool] | None:
+        """The first message at ``after`` or later that shows ``item`` with ``count`` votes or
+        more, or that is at ``version`` or newer (so it includes the vote, whatever the count
+        after votes taken back): its time, and whether the item was shown (a board shows only
+        its top items). None: no such message."""
+        start = bisect_left(self.times, after)
+        end = len(self.times)
+        if start >= end:
+            return None
+        found = bisect_left(self.versions, version, lo=start)
+        indexes, counts = self.changes.get(item, ([], []))
+        at = bisect_right(indexes, start) - 1
+        if at >= 0 and counts[at] >= count:
+            found = start
+        else:
+            for index, shown in zip(indexes[at + 1 :], counts[at + 1 :], strict=True):
+                if index >= found:
+                    break
+                if shown >= count:
+                    found = index
+                    break
+        if found >= end:
+            return None
+        at = bisect_right(indexes, found) - 1
+        return self.times[found], at >= 0 and counts[at] >= 0
+
+
+def histogram_ms(seconds: Iterable[float]) -> dict[int, int]:
+    """Latencies binned to whole milliseconds (for figures merged across processes)."""
+    bins: dict[int, int] = {}
+    for value in seconds:
+        key = int(value * 1000 + 0.5)
+        bins[key] = bins.get(key, 0) + 1
+    return bins
+
+
+def summary_of_histogram(bins: dict[int, int]) -> dict:
+    """``summary_ms`` of binned latencies, to the millisecond."""
+    n = sum(bins.values())
+    if not n:
+        return {"n": 0, "p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+    ordered = sorted((int(key), count) for key, count in bins.items())
+
+    def rank(share: float) -> int:
+        wanted = max(1, math.ceil(share * n))
+        seen = 0
+        for key, count in ordered:
+            seen += count
+            if seen >= wanted:
+                return key
+        return ordered[-1][0]
+
+    return {
+        "n": n,
+        "p50": float(rank(0.50)),
+        "p90": float(rank(0.90)),
+        "p99": float(rank(0.99)),
+        "max": float(ordered[-1][0]),
+        "mean": round(sum(key * count for key, count in ordered) / n, 1),
+    }

@@ -103,6 +103,9 @@ def rows(report: dict) -> list[tuple[str, str]]:
             ),
         )
     )
+    qa = report.get("qa")
+    if qa:
+        lines += qa_rows(qa)
     split = report.get("segments")
     if split:
         sent = split["answers"]
@@ -164,6 +167,44 @@ def rows(report: dict) -> list[tuple[str, str]]:
             )
         )
     return lines
+
+
+def qa_rows(qa: dict) -> list[tuple[str, str]]:
+    items, votes = qa["items"], qa["votes"]
+    stage, lists = qa.get("stage") or {}, qa.get("lists") or {}
+    errors = ", ".join(f"{code} {count}" for code, count in sorted(votes["errors"].items()))
+    kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(votes["by_kind"].items()))
+    return [
+        (
+            "Q&A items asked / acked, ack p50 / p99",
+            f"{items['asked']:,} / {items['acked']:,}, {_ms(items['ack_ms'], 'p50', 'p99')}",
+        ),
+        (
+            "Q&A votes sent / acked / errors",
+            f"{votes['sent']:,} / {votes['acked']:,} ({kinds})"
+            + (f"; errors {errors}" if errors else "")
+            + (f", {votes['unacked']:,} unacked" if votes["unacked"] else ""),
+        ),
+        (
+            "Q&A votes per second (peak second)",
+            f"{_num(votes['per_second'])} ({_num(votes['peak_per_second'])})",
+        ),
+        ("Q&A vote ack p50 / p99", _ms(votes["ack_ms"], "p50", "p99")),
+        (
+            "vote ack -> stage board p50 / p99",
+            _ms(stage.get("vote_to_board_ms"), "p50", "p99")
+            + f" ({_num(stage.get('on_board'))} votes on the board's items"
+            + (f", {stage['not_seen']:,} never shown" if stage.get("not_seen") else "")
+            + ")",
+        ),
+        (
+            "vote ack -> other phones' lists p50 / p99",
+            _ms(lists.get("vote_to_list_ms"), "p50", "p99")
+            + f" ({_num(lists.get('observers'))} observers"
+            + (f", {lists['not_seen']:,} never shown" if lists.get("not_seen") else "")
+            + ")",
+        ),
+    ]
 
 
 def render(report: dict) -> str:

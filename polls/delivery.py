@@ -445,10 +445,17 @@ class _QaMember:
     send: Sender
 
 
+# Sends of one fan-out between two turns of the event loop: a push to thousands of phones
+# would otherwise hold the loop (and every vote waiting for its ack) for its whole length.
+FANOUT_SLICE = 500
+
+
 @dataclass
 class _QaSeen:
-    version: int
+    version: int  # of the board the screens were last sent (and new phones' lists come from)
     config: int
+    listed: int  # the version the phones' lists were last brought to
+    listed_at: float  # when (the loop's clock)
 
 
 class QaPump:
@@ -456,12 +463,15 @@ class QaPump:
 
     Every ``ZP_SNAPSHOT_INTERVAL`` one round trip reads the version (and config counter) of
     every such event; only an event whose version moved is read further. Screens then get the
-    whole board (``qa_board``: small, idempotent); phones get what changed since the version
-    this pump last sent (``qa_changes``, one text for all of them), and an item waiting for a
+    whole board (``qa_board``: small, idempotent). Phones get what changed since the version
+    this pump last sent them (``qa_changes``, one text for all of them), at most every
+    ``ZP_QA_LIST_INTERVAL``: each push is a frame to every phone's socket, and a room voting
+    moves the version all the time (docs/performance.md, "Audience Q&A"). An item waiting for a
     host only reaches its author's phones. When the host switches the Q&A (the config counter
     moved) every phone gets its whole list again (``qa``), its own items and votes read for all
     of them in one round trip. A phone joining gets its list from the board this pump last
-    read, so a join storm costs one read of the board and one of the phones' own.
+    read (never older than what the phones were last sent), so a join storm costs one read of
+    the board and one of the phones' own.
     """
 
     def __init__(self) -> None:
@@ -514,9 +524,14 @@ class QaPump:
         finally:
             self.reads.pop(event_id, None)
         if event_id in self.members and event_id not in self.seen:
-            self.seen[event_id] = _QaSeen(board.meta.version, board.meta.config)
+            self.seen[event_id] = self._seen(board)
             self.boards[event_id] = board
         return board
+
+    @staticmethod
+    def _seen(board: qa_tally.Board) -> _QaSeen:
+        version = board.meta.version
+        return _QaSeen(version, board.meta.config, version, asyncio.get_running_loop().time())
 
     async def _run(self) -> None:
         while self.members:
@@ -528,47 +543,75 @@ class QaPump:
                 metas = await qa_tally.read_metas(event_ids)
                 for event_id, meta in metas.items():
                     seen = self.seen.get(event_id)
-                    if seen is None or (meta.version, meta.config) == (seen.version, seen.config):
+                    if seen is None:
                         continue
-                    await self._push(event_id, seen, meta)
+                    if meta.config != seen.config:
+                        await self._switch(event_id)
+                    elif meta.version != seen.version or meta.version != seen.listed:
+                        await self._push(event_id, seen, meta)
             except tally.TallyUnavailable:
                 if push.being_cancelled():
                     raise
                 logger.warning("qa pump: Redis unavailable, retrying")
                 await asyncio.sleep(1)
 
-    async def _push(self, event_id: int, seen: _QaSeen, meta: qa_tally.Meta) -> None:
-        if meta.config != seen.config:
-            board = await qa_tally.read_board(event_id)
-            self.seen[event_id] = _QaSeen(board.meta.version, board.meta.config)
-            self.boards[event_id] = board
-            await self._send_lists(event_id, board)
-            await self._send_boards(event_id, board)
-            return
-        changes = await qa_tally.read_changes(event_id, seen.version)
+    async def _switch(self, event_id: int) -> None:
+        """The host switched the Q&A: every phone's whole list again, and the board."""
         board = await qa_tally.read_board(event_id)
-        self.seen[event_id] = _QaSeen(changes.version, seen.config)
+        self.seen[event_id] = self._seen(board)
         self.boards[event_id] = board
-        if board.meta.mode != "off":
-            shared, authors = qa.changes_messages(changes, board.count("visible"))
-            # A pending item's change is its author's alone: the others hear nothing of it.
-            empty = not (shared["items"] or shared["removed"] or shared["votes"])
-            text = None if empty else push.encode(shared)
-            own = {author: push.encode(message) for author, message in authors.items()}
-            for member in list(self.members.get(event_id, {}).values()):
-                if member.participant_id is None:
-                    continue
-                if text is not None:
-                    await _send_quietly(member.send, text)
-                if member.participant_id in own:
-                    await _send_quietly(member.send, own[member.participant_id])
         await self._send_boards(event_id, board)
+        await self._send_lists(event_id, board)
 
-    async def _send_boards(self, event_id: int, board: qa_tally.Board) -> None:
-        text = push.encode(qa.board_message(board))
-        for member in list(self.members.get(event_id, {}).values()):
-            if member.participant_id is None:
+    async def _push(self, event_id: int, seen: _QaSeen, meta: qa_tally.Meta) -> None:
+        members = list(self.members.get(event_id, {}).values())
+        screens = [member for member in members if member.participant_id is None]
+        phones = [member for member in members if member.participant_id is not None]
+        now = asyncio.get_running_loop().time()
+        phones_due = (
+            meta.version != seen.listed and now - seen.listed_at >= settings.ZP_QA_LIST_INTERVAL
+        )
+        if not phones_due and not (screens and meta.version != seen.version):
+            return  # the screens have it; the phones' turn comes
+        changes = None
+        if phones_due:
+            # One read: a phone joining later gets its list from this board, at the version
+            # the others were brought to, and the changes after it.
+            board, changes = await qa_tally.read_board_changes(event_id, seen.listed)
+        else:
+            board = await qa_tally.read_board(event_id)
+        if self.seen.get(event_id) is not seen:
+            return  # the members left, or the host switched the Q&A meanwhile
+        self.boards[event_id] = board
+        if board.meta.version != seen.version:
+            seen.version = board.meta.version
+            await self._send_boards(event_id, board, screens)
+        if changes is None:
+            return
+        seen.listed, seen.listed_at = changes.version, now
+        if board.meta.mode == "off":
+            return
+        shared, authors = qa.changes_messages(changes, board.count("visible"))
+        # A pending item's change is its author's alone: the others hear nothing of it.
+        empty = not (shared["items"] or shared["removed"] or shared["votes"])
+        text = None if empty else push.encode(shared)
+        own = {author: push.encode(message) for author, message in authors.items()}
+        for number, member in enumerate(phones, start=1):
+            if text is not None:
                 await _send_quietly(member.send, text)
+            if member.participant_id in own:
+                await _send_quietly(member.send, own[member.participant_id])
+            if number % FANOUT_SLICE == 0:
+                await asyncio.sleep(0)
+
+    async def _send_boards(
+        self, event_id: int, board: qa_tally.Board, screens: list[_QaMember] | None = None
+    ) -> None:
+        if screens is None:
+            screens = [m for m in self.members.get(event_id, {}).values() if not m.participant_id]
+        text = push.encode(qa.board_message(board))
+        for member in screens:
+            await _send_quietly(member.send, text)
 
     async def _send_lists(self, event_id: int, board: qa_tally.Board) -> None:
         phones = [m for m in self.members.get(event_id, {}).values() if m.participant_id]
@@ -579,9 +622,11 @@ class QaPump:
             own = {}
         else:
             own = await qa_tally.own_of(event_id, sorted({m.participant_id for m in phones}))
-        for member in phones:
+        for number, member in enumerate(phones, start=1):
             mine, voted = own.get(member.participant_id, (set(), set()))
             await _send_quietly(member.send, qa.list_text(head, board, mine, voted))
+            if number % FANOUT_SLICE == 0:
+                await asyncio.sleep(0)
 
 
 _qa_pumps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QaPump] = (

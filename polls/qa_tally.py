@@ -463,23 +463,31 @@ def _item(payload: bytes | str, state, votes, pinned: int | None) -> dict:
     return item
 
 
-async def read_board(event_id: int) -> Board:
-    keys = qa_keys(event_id)
-    try:
-        async with get_async_redis().pipeline(transaction=True) as pipe:
-            pipe.hmget(keys["meta"], META_FIELDS)
-            pipe.hgetall(keys["item"])
-            pipe.hgetall(keys["state"])
-            pipe.hgetall(keys["votes"])
-            raw_meta, payloads, states, votes = await pipe.execute()
-    except (RedisError, OSError) as error:
-        raise _unavailable(error) from error
+def _queue_board(pipe, keys: dict[str, str]) -> None:
+    pipe.hmget(keys["meta"], META_FIELDS)
+    pipe.hgetall(keys["item"])
+    pipe.hgetall(keys["state"])
+    pipe.hgetall(keys["votes"])
+
+
+def _board(raw_meta, payloads: dict, states: dict, votes: dict) -> Board:
     meta = _meta(raw_meta)
     items = {
         int(item_id): _item(payload, states.get(item_id), votes.get(item_id), meta.pinned)
         for item_id, payload in payloads.items()
     }
     return Board(meta, items)
+
+
+async def read_board(event_id: int) -> Board:
+    keys = qa_keys(event_id)
+    try:
+        async with get_async_redis().pipeline(transaction=True) as pipe:
+            _queue_board(pipe, keys)
+            raw = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise _unavailable(error) from error
+    return _board(*raw)
 
 
 @dataclass(frozen=True)
@@ -489,37 +497,33 @@ class Changes:
     votes: dict[int, int]  # changed counts only
 
 
-async def read_changes(event_id: int, since: int) -> Changes:
-    """What changed after version ``since``: two round trips whatever the number of items."""
+async def read_board_changes(event_id: int, since: int) -> tuple[Board, Changes]:
+    """The board and what changed on it after version ``since``, in one round trip: one
+    transaction, so the changes are the board's, at its version. (A pump whose loop is busy
+    with votes waits a turn of the loop for every round trip.)"""
     keys = qa_keys(event_id)
-    client = get_async_redis()
     try:
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hmget(keys["meta"], META_FIELDS)
+        async with get_async_redis().pipeline(transaction=True) as pipe:
+            _queue_board(pipe, keys)
             pipe.zrangebyscore(keys["changed"], f"({since}", "+inf")
             pipe.zrangebyscore(keys["counted"], f"({since}", "+inf")
-            raw_meta, changed, counted = await pipe.execute()
-        meta = _meta(raw_meta)
-        changed_ids = [int(item) for item in changed]
-        counted_ids = [int(item) for item in counted if int(item) not in set(changed_ids)]
-        async with client.pipeline(transaction=False) as pipe:
-            for name in ("item", "state", "votes", "author"):
-                pipe.hmget(keys[name], changed_ids or [0])
-            pipe.hmget(keys["votes"], counted_ids or [0])
-            payloads, states, counts, authors, counted_votes = await pipe.execute()
+            pipe.hgetall(keys["author"])
+            *raw, changed, counted, authors = await pipe.execute()
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
+    board = _board(*raw)
     items = []
-    for index in range(len(changed_ids)):
-        if payloads[index] is None:
-            continue
-        item = _item(payloads[index], states[index], counts[index], meta.pinned)
-        item["author"] = _text(authors[index])
-        items.append(item)
+    for member in changed:
+        item = board.items.get(int(member))
+        if item is not None:
+            items.append({**item, "author": _text(authors.get(member))})
+    moved = {int(member) for member in changed}
     votes = {
-        item_id: int(count or 0) for item_id, count in zip(counted_ids, counted_votes, strict=False)
+        int(member): board.items[int(member)]["votes"]
+        for member in counted
+        if int(member) not in moved and int(member) in board.items
     }
-    return Changes(meta.version, items, votes)
+    return board, Changes(board.meta.version, items, votes)
 
 
 async def own_of(event_id: int, participants: list[str]) -> dict[str, tuple[set[int], set[int]]]:
@@ -544,6 +548,37 @@ def read_votes_sync(event_id: int) -> dict[int, int]:
     except (RedisError, OSError) as error:
         raise _unavailable(error) from error
     return {int(item): int(count) for item, count in raw.items()}
+
+
+def read_voters_sync(event_id: int) -> tuple[int, dict[int, set[str]]]:
+    """The Q&A's version and who each item's counted votes are from (for checks: the load
+    test's, the consistency check's), in one transaction."""
+    client = get_sync_redis()
+    try:
+        items = [int(item) for item in client.hkeys(qa_keys(event_id)["item"])]
+        pipe = client.pipeline(transaction=True)
+        pipe.hget(qa_keys(event_id)["meta"], "version")
+        for item_id in items:
+            pipe.smembers(voters_key(event_id, item_id))
+        version, *voters = pipe.execute()
+    except (RedisError, OSError) as error:
+        raise _unavailable(error) from error
+    return int(version or 0), {
+        item_id: {_text(member) for member in members}
+        for item_id, members in zip(items, voters, strict=True)
+    }
+
+
+def forget(event_id: int) -> None:
+    """Every key of an event's Q&A, its vote log and the log's registration (a deleted event)."""
+    client = get_sync_redis()
+    try:
+        stale = list(client.scan_iter(match=f"{qa_tag(event_id)}:*", count=1000))
+        if stale:
+            client.delete(*stale)
+        client.srem(QA_LOG_REGISTRY, qa_keys(event_id)["log"])
+    except (RedisError, OSError) as error:
+        raise _unavailable(error) from error
 
 
 def rebuild(

@@ -442,3 +442,153 @@ def test_the_check_per_segment_finds_an_answer_counted_in_the_wrong_segment():
     bad = verdict(wrong)
     assert bad["ok"] is False and not bad["segments"]["redis_match"], bad
     assert "per segment" in bad["verdict"]
+
+
+def test_the_qa_vote_plan_keeps_the_rules_and_is_skewed():
+    from loadgen import qa_plan
+
+    rng = random.Random(5)
+    phones = list(range(60))
+    askers = qa_plan.askers(phones, 20, rng)
+    assert len(set(askers)) == 20
+    items = [(100 + n, phone) for n, phone in enumerate(askers)]
+    plan, planned = qa_plan.plan_votes(phones, items, 700, 4.0, 1.0, 0.1, rng)
+    author = dict(items)
+    votes, given = set(), {}
+    unvotes = 0
+    for phone, actions in plan.items():
+        assert [t for t, _k, _i in actions] == sorted(t for t, _k, _i in actions)
+        assert all(0 <= t < 4.0 for t, _k, _i in actions)
+        mine = [item for _t, kind, item in actions if kind == qa_plan.VOTE]
+        assert len(mine) == len(set(mine)), "no phone votes twice on an item"
+        assert all(author[item] != phone for item in mine), "nor on its own item"
+        voted_at = {item: t for t, kind, item in actions if kind == qa_plan.VOTE}
+        for t, kind, item in actions:
+            if kind == qa_plan.UNVOTE:
+                unvotes += 1
+                assert voted_at[item] < t, "a vote is taken back after it was given"
+        votes |= {(phone, item) for item in mine}
+        given[phone] = len(mine)
+    assert len(votes) == sum(planned.values()) == 700
+    assert max(given.values()) - min(given.values()) <= 1, "every phone gives about as many"
+    counts = sorted(planned.values(), reverse=True)
+    assert counts[0] == 59, "the most popular item capped at everyone but its author"
+    assert counts[0] > 3 * counts[-1] and 0 < unvotes < 140
+
+
+def test_the_qa_popularity_fills_up_to_the_cap():
+    from loadgen import qa_plan
+
+    assert qa_plan.popularity(3, 6, 10, 0.0) == [2, 2, 2]
+    assert qa_plan.popularity(3, 25, 10, 1.0) == [10, 9, 6]
+    assert sum(qa_plan.popularity(300, 20_000, 4_999, 1.0)) == 20_000
+    with pytest.raises(ValueError):
+        qa_plan.popularity(2, 21, 10, 1.0)
+
+
+def test_a_qa_view_shows_a_vote_by_its_count_or_by_its_version():
+    # A board at t 1, 2, 3 (versions 5, 8, 12): item 7 at 3 votes, then 4, then off the top.
+    board = stats.QaView(
+        [(1.0, 5, {7: 3, 8: 9}, True), (2.0, 8, {7: 4, 8: 9}, True), (3.0, 12, {8: 10}, True)]
+    )
+    assert board.first_showing(7, 4, 99, after=0.5) == (2.0, True)  # the count shows it
+    assert board.first_showing(7, 4, 99, after=2.5) is None  # no later board has it
+    assert board.first_showing(7, 5, 12, after=0.5) == (3.0, False)  # included, not shown
+    assert board.first_showing(7, 3, 6, after=1.5) == (2.0, True)
+    # A phone's list: the whole list, then changes of the counts that moved.
+    phone = stats.QaView(
+        [(1.0, 5, {7: 3, 8: 9}, True), (2.0, 6, {8: 10}, False), (3.0, 9, {7: 5}, False)]
+    )
+    assert phone.first_showing(7, 3, 99, after=1.5) == (2.0, True)  # unchanged since
+    assert phone.first_showing(7, 4, 99, after=1.5) == (3.0, True)
+    assert phone.first_showing(7, 6, 8, after=1.5) == (3.0, True)  # by its version
+    assert stats.summary_of_histogram({3: 98, 10: 1, 40: 1})["p99"] == 10.0
+
+
+def test_the_qa_check_finds_a_vote_lost_or_counted_for_someone_else():
+    from loadgen import django_side
+    from loadgen.exactness import QaCheck
+
+    # (phone, participant, kind, item, sent, acked, status, voted, count, retries)
+    messages = [
+        (0, "a", "ask", 1, 0.0, 0.1, "acked", False, 0, 0),
+        (1, "b", "ask", 2, 0.0, 0.1, "acked", False, 0, 0),
+        (1, "b", "vote", 1, 1.0, 1.1, "acked", True, 1, 0),
+        (2, "c", "vote", 1, 1.0, 1.2, "acked", True, 2, 0),
+        (2, "c", "unvote", 1, 2.0, 2.1, "acked", False, 1, 0),
+        (0, "a", "vote", 2, 1.0, 1.1, "acked", True, 1, 0),
+    ]
+
+    def verdict(voters: dict) -> dict:
+        async def db(function, event_id, *args):
+            if function is django_side.read_qa:
+                votes = {item: len(people) for item, people in voters.items()}
+                return {"version": 4, "votes": votes, "voters": voters}
+            return {
+                "rows": voters,
+                "taken_back": 1,
+                "seconds": 0,
+                "log_backlog": 0,
+                "drained": True,
+            }
+
+        return asyncio.run(QaCheck(messages, 9, 0, [], db, 1.0).run())
+
+    good = verdict({1: ["b"], 2: ["a"]})
+    assert good["ok"] is True and good["verdict"].startswith("exact"), good
+    assert good["totals"] == {"acked": 2, "redis_total": 2, "db_rows": 2}
+    bad = verdict({1: ["c"], 2: ["a"]})  # c's vote kept although taken back, b's lost
+    assert bad["ok"] is False and bad["redis_mismatches"] == 2, bad
+
+
+@pytest.mark.e2e
+def test_loadtest_qa_counts_every_acknowledged_vote_exactly_once(stack, tmp_path):
+    report_path = tmp_path / "report.json"
+    table = run_loadtest(
+        stack,
+        "--url",
+        stack.base,
+        "--phones",
+        "50",
+        "--join-rate",
+        "1000",
+        "--arrival",
+        "api",
+        "--qa",
+        "--qa-items",
+        "20",
+        "--qa-ask-seconds",
+        "0.5",
+        "--qa-votes",
+        "300",
+        "--qa-vote-seconds",
+        "2.5",
+        "--qa-unvote-share",
+        "0.1",
+        "--qa-observers",
+        "10",
+        "--drain-timeout",
+        "15",
+        "--report",
+        str(report_path),
+    )
+    report = json.loads(report_path.read_text())
+    assert "Q&A votes" in table and "exact:" in table
+    qa = report["qa"]
+    assert qa["items"]["asked"] == qa["items"]["acked"] == 20
+    votes = qa["votes"]
+    unvotes = votes["by_kind"].get("unvote", 0)
+    assert votes["by_kind"]["vote"] == 300 and unvotes == votes["unvotes_planned"] > 0
+    assert votes["sent"] == votes["acked"] == 300 + unvotes
+    exact = report["exactness"]
+    assert exact["ok"] is True and exact["verdict"].startswith("exact"), exact
+    counted = 300 - unvotes
+    assert exact["totals"] == {"acked": counted, "redis_total": counted, "db_rows": counted}
+    assert exact["db_taken_back"] == unvotes
+    assert exact["version_moves"] == votes["acked"]
+    assert exact["stage_items"] == 10 and exact["stage_top_match"] and exact["stage_open"] == 20
+    # every vote reached the stage's board (or a board that includes it) and every observer
+    assert qa["stage"]["not_seen"] == 0 and qa["stage"]["on_board"] > 0
+    assert qa["lists"]["not_seen"] == 0 and qa["lists"]["observers"] >= 5
+    assert qa["lists"]["vote_to_list_ms"]["n"] > 300
+    assert "Traceback" not in stack.log_text()

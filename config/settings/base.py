@@ -294,6 +294,9 @@ ZP_MAX_CONNECTIONS_PER_ADDRESS = int(os.environ.get("ZP_MAX_CONNECTIONS_PER_ADDR
 ZP_WRITER_CLAIM_SECONDS = float(os.environ.get("ZP_WRITER_CLAIM_SECONDS", "10"))
 # Seconds between result snapshots pushed per question (coalescing).
 ZP_SNAPSHOT_INTERVAL = float(os.environ.get("ZP_SNAPSHOT_INTERVAL", "0.1"))
+# Seconds between the Q&A's changes pushed to the phones' lists (the stage's board follows
+# ZP_SNAPSHOT_INTERVAL): each push is a frame to every phone (docs/performance.md, "Audience Q&A").
+ZP_QA_LIST_INTERVAL = float(os.environ.get("ZP_QA_LIST_INTERVAL", "0.5"))
 ZP_MAX_MESSAGE_BYTES = 4096
 # Distinct words one word cloud counts: the stage shows the top 60, and a snapshot (read ten
 # times a second per process) costs in proportion to this; later new words are not counted.

@@ -177,6 +177,47 @@ class Command(BaseCommand):
             help="With --segments: leave the stage's results whole (no segments_on), so the "
             "tally counts per segment but no snapshot is split.",
         )
+        parser.add_argument(
+            "--qa",
+            action="store_true",
+            help="The audience Q&A instead of the answer burst: the throwaway event's Q&A open "
+            "and on the stage, phones ask items, then vote on them; every vote checked counted "
+            "once (docs/loadtest.md, 'The Q&A').",
+        )
+        parser.add_argument(
+            "--qa-items", type=int, default=300, help="With --qa: items, one per phone."
+        )
+        parser.add_argument(
+            "--qa-ask-seconds",
+            type=float,
+            default=3.0,
+            help="With --qa: seconds over which the items are asked.",
+        )
+        parser.add_argument("--qa-votes", type=int, default=20000, help="With --qa: votes.")
+        parser.add_argument(
+            "--qa-vote-seconds",
+            type=float,
+            default=10.0,
+            help="With --qa: seconds over which the votes are given.",
+        )
+        parser.add_argument(
+            "--qa-skew",
+            type=float,
+            default=1.0,
+            help="With --qa: Zipf exponent of the items' popularity (0: all alike).",
+        )
+        parser.add_argument(
+            "--qa-unvote-share",
+            type=float,
+            default=0.05,
+            help="With --qa: share of the votes (0..1) taken back later by the same phone.",
+        )
+        parser.add_argument(
+            "--qa-observers",
+            type=int,
+            default=100,
+            help="With --qa: phones that keep every list change they get (the list latency).",
+        )
         parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s.")
         parser.add_argument(
             "--profile-blocking",
@@ -230,6 +271,14 @@ class Command(BaseCommand):
             segments=o["segments"],
             segment_none_share=o["segment_none_share"],
             split=not o["no_split"],
+            qa=o["qa"],
+            qa_items=o["qa_items"],
+            qa_ask_seconds=o["qa_ask_seconds"],
+            qa_votes=o["qa_votes"],
+            qa_vote_seconds=o["qa_vote_seconds"],
+            qa_skew=o["qa_skew"],
+            qa_unvote_share=o["qa_unvote_share"],
+            qa_observers=o["qa_observers"],
         )
         try:
             result = run(options, stream=self.stderr._out)
