@@ -489,13 +489,17 @@ class QaPump:
             self.task = asyncio.create_task(self._run())
         try:
             board = await self._board(event_id)
-            if board.meta.mode == "off":
-                return  # no Q&A: nothing of it, until the host switches it on
+            off = board.meta.mode == "off"
+            if off and not board.meta.config:
+                return  # never switched on: nothing of it, until the host does
             if participant_id is None:
                 await send(push.encode(qa.board_message(board)))
             else:
-                own = await qa_tally.own_of(event_id, [participant_id])
-                mine, voted = own[participant_id]
+                # Off since it was on: said once more, for a phone that was away when it went.
+                mine, voted = set(), set()
+                if not off:
+                    own = await qa_tally.own_of(event_id, [participant_id])
+                    mine, voted = own[participant_id]
                 await send(qa.list_text(qa.list_head(board), board, mine, voted))
         except tally.TallyUnavailable:
             logger.warning("qa pump: Redis unavailable on join")

@@ -444,6 +444,10 @@ async def test_switching_the_qa_reaches_every_phone_and_screen(event):
     off_board = await last_board(screen)
     assert off_board["mode"] == "off" and off_board["shown"] is False
     assert (await vote(listener, ack["item"]["id"]))["code"] == "not_open"
+    # A phone away when it went off hears it on connecting (and hides its Q&A), a stage too.
+    returning, _ = await phone(event)
+    assert (await receive_type(returning, "qa"))["mode"] == "off"
+    assert (await receive_type(await stage(event), "qa_board"))["mode"] == "off"
     # On again, the stage keeps the poll until the host shows the Q&A there once more.
     await qa_on(event)
     assert (await last_board(screen))["shown"] is False
