@@ -342,6 +342,16 @@ async def test_a_host_acts_only_on_their_own_event(event, client):
     assert (await qa_tally.read_metas([event.id]))[event.id].mode == "open"
     response = await sync_to_async(client.post)(f"/e/{other.code}/host/", {"action": "qa_open"})
     assert response.status_code == 403
+    # Another event's item named on one's own event's form: no such item there, nothing changes.
+    theirs = await sync_to_async(QaItem.objects.create)(
+        event=other, participant="p-other", message_id="m1", text="Theirs", state="visible"
+    )
+    for action in ("qa_hide", "qa_pin", "qa_set_aside"):
+        await sync_to_async(client.post)(
+            f"/e/{event.code}/host/", {"action": action, "item": str(theirs.id)}
+        )
+    await sync_to_async(theirs.refresh_from_db)()
+    assert (theirs.state, theirs.pinned) == ("visible", False)
 
 
 # -- the HTTP fallback takes the same messages ---------------------------------------------------
