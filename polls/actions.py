@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from . import metrics, push, qa, tally, voice
+from . import metrics, push, qa, quiz, tally, voice
 from .consistency import set_aside_of
 from .figures import check_figure_fits
 from .limits import LONGEST_HIDDEN_WORD
@@ -46,6 +46,8 @@ HOST_ACTIONS = (
     "restore",
     "segments_on",
     "segments_off",
+    "podium_on",
+    "podium_off",
     *QA_HOST_ACTIONS,
 )
 
@@ -92,6 +94,8 @@ class Change:
         self.event = event
         self.flags: dict[int, bool] = {}
         self.opening: dict[int, str] = {}  # id -> kind of each question left open
+        # Scored questions opening: their clocks (``tally.set_quiz_clocks``).
+        self.clocks: dict[int, tuple[int, int | None, int]] = {}
         self.made = True
 
     def set_open(self, question_id: int, is_open: bool, kind: str = "") -> None:
@@ -123,6 +127,11 @@ def host_change(
                 # Before the flags: a question opening must not count a set-aside participant
                 # even once (it may be new since the set-aside).
                 tally.sync_aside(change.opening, set_aside_of(event.id))
+            if change.clocks:
+                tally.set_quiz_clocks(change.clocks)
+            closing = [qid for qid, is_open in change.flags.items() if not is_open]
+            if closing:
+                tally.forget_deadlines(closing)
             if change.flags:
                 tally.set_open_many(change.flags)
             bump_revision(event)
@@ -237,6 +246,28 @@ def _retry(event_id: int) -> None:
 def check_can_open(question: Question) -> None:
     if question.has_options and question.options.count() < 2:
         raise ValidationError(_("This question needs at least two options before it opens."))
+    if question.scored and question.state == Question.State.CLOSED and question.show_results:
+        raise ValidationError(
+            _("The phones have seen this quiz question's answer: it cannot open again.")
+        )
+
+
+def _start_clock(change: Change, question: Question) -> None:
+    """A scored question opening: speed counts from its first opening, and a time limit runs
+    from this one (the keeper closes it then, ``polls.deadlines``)."""
+    if not question.scored:
+        return
+    now = int(time.time() * 1000)
+    if question.started_ms is None:
+        question.started_ms = now
+    limit = question.time_limit
+    question.deadline_ms = now + limit * 1000 if limit else None
+    question.save(update_fields=["started_ms", "deadline_ms"])
+    change.clocks[question.id] = (
+        question.started_ms,
+        question.deadline_ms,
+        quiz.window_ms(limit),
+    )
 
 
 def check_can_reveal(question: Question) -> None:
@@ -271,8 +302,10 @@ def _make_current(change: Change, question: Question | None, open_it: bool = Fal
     if question is None:
         return
     if open_it and question.state != Question.State.OPEN:
+        check_can_open(question)
         question.state = Question.State.OPEN
         question.save(update_fields=["state"])
+        _start_clock(change, question)
     change.set_open(question.id, question.state == Question.State.OPEN, question.kind)
 
 
@@ -283,8 +316,11 @@ def _set_state(change: Change, question: Question, state: str) -> None:
         if change.event.current_question_id != question.id:
             change.event.current_question = question
             change.event.save(update_fields=["current_question"])
+    opening = state == Question.State.OPEN and question.state != Question.State.OPEN
     question.state = state
     question.save(update_fields=["state"])
+    if opening:
+        _start_clock(change, question)
     change.set_open(question.id, state == Question.State.OPEN, question.kind)
 
 
@@ -334,6 +370,34 @@ def do_reveal(question: Question, revealed: bool) -> None:
     with host_change(question.event):
         question.refresh_from_db()
         _reveal(question, revealed)
+
+
+def close_at_deadline(question_id: int) -> bool:
+    """The keeper's close of a timed scored question (``polls.deadlines``): closed, and its
+    results (the right answer, the leaderboard) shown, unless the host was quicker or opened it
+    again with a new deadline. Whether it closed it."""
+    question = Question.objects.filter(pk=question_id).select_related("event").first()
+    if question is None:
+        return False
+    closed = False
+    with host_change(question.event) as change:
+        question.refresh_from_db()
+        due = question.deadline_ms is not None and question.deadline_ms <= time.time() * 1000
+        if question.state != Question.State.OPEN or not due:
+            return change.nothing()
+        _set_state(change, question, Question.State.CLOSED)
+        _show_results(question, True)
+        closed = True
+    return closed
+
+
+def do_podium(event: Event, shown: bool) -> None:
+    """The quiz's podium on the stage instead of the current question, or back."""
+    with host_change(event) as change:
+        if event.podium == shown:
+            return change.nothing()
+        event.podium = shown
+        event.save(update_fields=["podium"])
 
 
 def do_hide_word(question: Question, word: str, hidden: bool) -> None:
@@ -465,6 +529,8 @@ def do_host_action(
             do_hide_word(current, word, action == "hide_word")
     elif action in ("segments_on", "segments_off"):
         do_split_by(event, word if action == "segments_on" else None)
+    elif action in ("podium_on", "podium_off"):
+        do_podium(event, action == "podium_on")
     else:
         with host_change(event) as change:
             _press(change, action)

@@ -18,13 +18,13 @@ from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from . import attendees, kinds, protocol, tally
+from . import attendees, kinds, protocol, quiz, tally
 from .kinds.base import is_int
 from .segments import tags_of
 from .tokens import Participant
 
 MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-CLIENT_TYPES = ("answer", "ping", "ask", "vote", "unvote")
+CLIENT_TYPES = ("answer", "ping", "ask", "vote", "unvote", "nickname")
 
 ERROR_MESSAGES: dict[protocol.ErrorCode, Promise] = {
     "bad_json": _("The message is not valid JSON."),
@@ -45,6 +45,8 @@ ERROR_MESSAGES: dict[protocol.ErrorCode, Promise] = {
     "own_item": _("You cannot vote on your own item."),
     "flood": _("Too many items or votes at once; wait a moment."),
     "full": _("The Q&A holds as many questions as it can take; no more can be added."),
+    "too_late": _("Time is up: this question no longer takes answers."),
+    "taken": _("Another player has that nickname; choose another."),
 }
 
 
@@ -76,6 +78,8 @@ class ValidAnswer:
     profile: bool = False
     # Asked on joining: taken whatever the question's open flag.
     always_open: bool = False
+    # A scored question: (event id, the answer's closeness, ``polls.quiz.closeness``).
+    scored: tuple[int, int] | None = None
 
 
 class SegmentMemory:
@@ -151,7 +155,16 @@ def validate_answer(message: protocol.ClientMessage, event_spec: protocol.EventS
     except Rejection as rejection:
         rejection.message_id = message_id
         raise
-    return ValidAnswer(message_id, question_id, current["kind"], value, profile is not None)
+    scored = None
+    if current.get("quiz"):
+        block = current["quiz"]
+        scored = (
+            block["event"],
+            quiz.closeness(quiz.Scoring.from_spec(current["kind"], block), value),
+        )
+    return ValidAnswer(
+        message_id, question_id, current["kind"], value, profile is not None, scored=scored
+    )
 
 
 def profile_spec(event_spec: protocol.EventSpec, question_id: int) -> protocol.ProfileSpec | None:
@@ -208,6 +221,7 @@ async def count_answer(
             valid.value,
             tags,
             valid.always_open,
+            valid.scored,
         )
         if outcome.counted and valid.profile:
             # Also for a resend: the move before its first ack may have failed.
@@ -216,7 +230,7 @@ async def count_answer(
     except tally.TallyUnavailable:
         raise Rejection("unavailable", valid.message_id) from None
     if not outcome.counted:
-        raise Rejection(outcome.status, valid.message_id)  # not_open or rate_limited
+        raise Rejection(outcome.status, valid.message_id)  # not_open, too_late, rate_limited
     answer = valid.value
     if outcome.status == "duplicate":
         # A resend of a message already counted: report what is counted now.

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import kinds
@@ -126,6 +127,17 @@ class Event(models.Model):
         ),
     )
 
+    quiz = models.BooleanField(
+        _("quiz mode"),
+        default=False,
+        help_text=_(
+            "Phones ask a nickname on joining and scored questions build a leaderboard; "
+            'without a nickname an attendee plays as "Player 12".'
+        ),
+    )
+    # The stage shows the quiz's podium instead of the current question (the remote's button).
+    podium = models.BooleanField(_("podium on the stage"), default=False, editable=False)
+
     class Meta:
         verbose_name = _("event")
         verbose_name_plural = _("events")
@@ -201,6 +213,47 @@ class Question(*kinds.field_models(), models.Model):
         default=True,
         help_text=_("A profile question: phones ask it at once, else when you make it current."),
     )
+    # The quiz (polls.quiz): what scores, and the clock the server keeps.
+    scored = models.BooleanField(
+        _("scored"),
+        default=False,
+        help_text=_(
+            "A quiz question: choice questions score their correct options, a mark, CES or "
+            "split scores the closeness to its target."
+        ),
+    )
+    target = models.DecimalField(
+        _("target"),
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_(
+            "The right value of an estimate (a split: part A in %). Empty: the value of the "
+            "research figure linked to the question."
+        ),
+    )
+    tolerance = models.DecimalField(
+        _("tolerance"),
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_(
+            "How far from the target a guess still scores: full points at the target, none "
+            "at this distance or further."
+        ),
+    )
+    time_limit = models.PositiveSmallIntegerField(
+        _("time limit (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(5), MaxValueValidator(600)],
+        help_text=_("The server closes the question this long after it opens; empty: no limit."),
+    )
+    # Server time (ms) of the first opening (points for speed count from it) and the deadline.
+    started_ms = models.BigIntegerField(_("started at (ms)"), null=True, editable=False)
+    deadline_ms = models.BigIntegerField(_("deadline (ms)"), null=True, editable=False)
     figures = models.ManyToManyField(
         "benchmarks.Figure",
         verbose_name=_("research figures"),
@@ -240,6 +293,7 @@ class Option(models.Model):
     )
     order = models.PositiveIntegerField(_("order"), default=0)
     label = models.CharField(_("label"), max_length=120)
+    correct = models.BooleanField(_("correct"), default=False)
 
     class Meta:
         verbose_name = _("option")
@@ -462,3 +516,44 @@ class QaAside(models.Model):
 
     def __str__(self) -> str:
         return self.participant
+
+
+class Player(models.Model):
+    """A participant of a quiz-mode event as the leaderboard names them: a number given on
+    joining ("Player 12") and the nickname they chose, unique in the event by ``key``."""
+
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="players"
+    )
+    participant = models.CharField(_("participant"), max_length=64)
+    number = models.PositiveIntegerField(_("number"))
+    nickname = models.CharField(_("nickname"), max_length=24, blank=True)
+    # The nickname folded (case, accents, spaces) for uniqueness; "" while there is none.
+    key = models.CharField(_("nickname key"), max_length=24, blank=True, editable=False)
+    # Removed by a host: off the leaderboard, and their nickname back to their number.
+    removed = models.BooleanField(_("removed from the leaderboard"), default=False)
+    created_at = models.DateTimeField(_("joined"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("player")
+        verbose_name_plural = _("players")
+        ordering = ["event", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "participant"], name="one_player_each"),
+            models.UniqueConstraint(fields=["event", "number"], name="one_number_each"),
+            models.UniqueConstraint(
+                fields=["event", "key"], condition=~models.Q(key=""), name="unique_nickname"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.shown_name
+
+    @property
+    def shown_name(self) -> str:
+        return self.nickname or default_player_name(self.number)
+
+
+def default_player_name(number: int) -> str:
+    """What a player without a nickname is called, in the active language."""
+    return gettext("Player %(number)s") % {"number": number}

@@ -55,6 +55,8 @@ ErrorCode = Literal[
     "own_item",
     "flood",
     "full",
+    "too_late",
+    "taken",
 ]
 # Every code a socket is closed with, and an event stream's ``close`` event carries.
 CloseCode = Literal[4401, 4403, 4404, 4408, 4429]
@@ -100,6 +102,8 @@ class PublicEvent(TypedDict):
     code: str
     title: str
     look: str
+    quiz: bool  # quiz mode: the phone asks a nickname
+    podium: bool  # the stage shows the quiz's podium
 
 
 def _union(shapes) -> object:
@@ -116,6 +120,23 @@ AnswerValue = _union(VALUE_OF_KIND.values())
 # -- the question of a state: one shape per section (the kinds sharing a block) ----------------
 
 
+class QuizAnswer(TypedDict):
+    """A scored question's right answer, once it closed and the host shows the results."""
+
+    correct: list[int]  # the correct options of a choice question
+    target: float | None  # an estimate's target (a split: part A)
+    tolerance: float | None
+
+
+class Quiz(TypedDict):
+    """A scored question's block of the state (``polls.quiz``)."""
+
+    points: int  # the most one answer earns
+    limit: int | None  # seconds from opening, or null: no countdown
+    deadline: int | None  # server time (ms since the epoch) the question closes at
+    answer: QuizAnswer | None
+
+
 class _Question(TypedDict):
     id: int
     prompt: str
@@ -129,6 +150,7 @@ class _Question(TypedDict):
     figures_count: int
     position: int
     count: int
+    quiz: Quiz | None  # null: not scored
 
 
 def _question_shapes() -> list[type]:
@@ -255,6 +277,54 @@ class ErrorMessage(TypedDict):
 class PongMessage(TypedDict):
     type: Literal["pong"]
     id: str | None
+    now: int  # the server's time (ms since the epoch): a countdown's clock offset
+
+
+# -- the quiz (polls.quiz): players, their scores, the leaderboard ----------------------------
+
+
+class PlayerMessage(TypedDict):
+    """To a phone of a quiz-mode event as it connects, and as the reply to ``nickname``."""
+
+    type: Literal["player"]
+    id: NotRequired[str]
+    number: int
+    name: str  # as the leaderboard shows it: the nickname, else "Player <number>"
+    nickname: str
+    removed: bool
+
+
+class ScoreMessage(TypedDict):
+    """To a phone when the host shows a scored question's results: its own part."""
+
+    type: Literal["score"]
+    question: int
+    answer: AnswerValue | None
+    points: int  # earned with this question
+    total: int
+    place: int | None  # null: not on the leaderboard (no answer yet, or removed)
+    moved: int | None  # places up (+) or down (-) since before this question
+    players: int
+
+
+class LeaderboardRow(TypedDict):
+    place: int
+    name: str
+    points: int
+    gained: int  # with the question shown
+    moved: int | None  # places up (+) or down (-); null: new on the board
+
+
+class LeaderboardMessage(TypedDict):
+    """To stage screens when the host shows a scored question's results, and with the podium."""
+
+    type: Literal["leaderboard"]
+    question: int | None  # null: the podium, after the last question
+    podium: bool
+    players: int
+    answered: int  # of the question shown
+    right: int  # answers that earned points
+    top: list[LeaderboardRow]
 
 
 # -- the audience Q&A (polls.qa): lists to phones as changes, a board to the stage ------------
@@ -330,6 +400,9 @@ ServerMessage = (
     | QaChangesMessage
     | QaBoardMessage
     | QaAckMessage
+    | PlayerMessage
+    | ScoreMessage
+    | LeaderboardMessage
 )
 
 
@@ -367,7 +440,13 @@ class VoteMessage(TypedDict):
     item: int
 
 
-ClientMessage = AnswerMessage | PingMessage | AskMessage | VoteMessage
+class NicknameMessage(TypedDict):
+    type: Literal["nickname"]
+    id: str
+    name: str  # "" takes the nickname back: the player is "Player <number>" again
+
+
+ClientMessage = AnswerMessage | PingMessage | AskMessage | VoteMessage | NicknameMessage
 
 
 # -- inside the server: the event state push.py caches and delivery.py hands out ---------------
@@ -380,6 +459,8 @@ class EventInfo(TypedDict):
     language: str
     stage_key_digest: str
     look: str
+    quiz: bool
+    podium: bool
 
 
 class SegmentSpec(TypedDict):
@@ -390,6 +471,16 @@ class SegmentSpec(TypedDict):
     options: list[Option]
     min: int
     other: str  # the label of "other", in the event's language
+
+
+class QuizSpec(TypedDict):
+    """How the server scores the current question (``polls.quiz.Scoring``): never to phones."""
+
+    event: int
+    correct: list[int]
+    target: str | None  # decimals as text: exact
+    tolerance: str | None
+    window: int  # ms the speed part counts over
 
 
 # What answers are validated against and snapshots computed with (``state.question_spec``): the
@@ -405,6 +496,7 @@ QuestionSpec = TypedDict(
         **{section.key: section.schema | None for section in kinds.sections() if section.in_spec},
         "figures": list[Figure],
         "segments": SegmentSpec | None,
+        "quiz": QuizSpec | None,
     },
 )
 
@@ -420,6 +512,7 @@ class EventSpec(TypedDict):
     current: QuestionSpec | None
     attendees_only: bool
     profiles: list[ProfileSpec]
+    quiz: bool  # quiz mode: phones get ``player`` and may send ``nickname``
 
 
 class EventState(TypedDict):
@@ -463,6 +556,10 @@ WIRE_MESSAGES: dict[str, type] = {
     "qa_changes": QaChangesMessage,
     "qa_board": QaBoardMessage,
     "qa_ack": QaAckMessage,
+    "player": PlayerMessage,
+    "score": ScoreMessage,
+    "leaderboard": LeaderboardMessage,
+    "nickname": NicknameMessage,
     "ask": AskMessage,
     "vote": VoteMessage,
 }
@@ -479,6 +576,9 @@ NAMED_SHAPES: dict[str, type] = {
     "segments": Segments,
     "profile question": ProfileQuestion,
     "qa item": QaItem,
+    "quiz": Quiz,
+    "quiz answer": QuizAnswer,
+    "leaderboard row": LeaderboardRow,
     **{
         _doc_name(shape): shape
         for shape in dict.fromkeys(SUMMARY_OF_KIND.values())

@@ -110,7 +110,13 @@ async def load_event_state_raw(event_id: int) -> tuple[protocol.EventState | Non
 
 def public_event(state: protocol.EventState) -> protocol.PublicEvent:
     event = state["event"]
-    return {"code": event["code"], "title": event["title"], "look": event.get("look", "")}
+    return {
+        "code": event["code"],
+        "title": event["title"],
+        "look": event.get("look", ""),
+        "quiz": event.get("quiz", False),
+        "podium": event.get("podium", False),
+    }
 
 
 class StateTexts:

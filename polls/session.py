@@ -14,6 +14,7 @@ codes (``Refused``); the HTTP stream answers them with the statuses docs/protoco
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -25,7 +26,7 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from . import answers, attendees, metrics, protocol, qa, tally
+from . import answers, attendees, deadlines, metrics, players, protocol, qa, quiz_board, tally
 from .answers import Rejection
 from .clientaddr import address_of_scope
 from .connlimits import Admission, admit
@@ -55,9 +56,17 @@ REFUSAL_CODES: Final[dict[protocol.CloseCode, str]] = {
 }
 
 # What a session answers one frame with.
-Reply = protocol.AckMessage | protocol.ErrorMessage | protocol.PongMessage | protocol.QaAckMessage
+Reply = (
+    protocol.AckMessage
+    | protocol.ErrorMessage
+    | protocol.PongMessage
+    | protocol.QaAckMessage
+    | protocol.PlayerMessage
+)
 # The Q&A's messages from a phone (polls.qa); the rest are answers.
 QA_TYPES = ("ask", "vote", "unvote")
+
+logger = logging.getLogger(__name__)
 
 
 class Line(Protocol):
@@ -207,7 +216,9 @@ class Session:
 
     async def join_hub(self) -> None:
         """Become a member of this process's hub and take the state it holds."""
-        await self.start(await event_hub().add(self, self.event_id))
+        view = await event_hub().add(self, self.event_id)
+        deadlines.keep()
+        await self.start(view)
 
     async def start(self, view: EventView | None) -> None:
         """The first state, as the line's join read it (None: the event is gone)."""
@@ -239,6 +250,25 @@ class Session:
             await results_pump().subscribe(self, question, self.line.send_text)
         else:
             results_pump().unsubscribe(self)
+        if quiz_board.shows_board(view.state) is not None:
+            await self.send_board(view)
+
+    async def send_board(self, view: EventView) -> None:
+        """The quiz's leaderboard (a screen) or the phone's own place, after the state."""
+        try:
+            with translation.override(self.language):
+                board = await quiz_board.boards().of(view.state)
+        except tally.TallyUnavailable:
+            logger.warning("quiz: the leaderboard could not be read")
+            return
+        if board is None or self.view is not view:
+            return
+        text = self.board_text(board)
+        if text is not None:
+            await self.line.send_text(text)
+
+    def board_text(self, board: quiz_board.Board) -> str | None:
+        raise NotImplementedError
 
     async def close(self, code: protocol.CloseCode) -> None:
         await self.line.close(code)
@@ -262,7 +292,11 @@ class Session:
                 raise Rejection(spent)
             message = answers.parse_message(text, data)  # too_large, bad_json, ...
             if message["type"] == "ping":
-                pong: protocol.PongMessage = {"type": "pong", "id": message.get("id")}
+                pong: protocol.PongMessage = {
+                    "type": "pong",
+                    "id": message.get("id"),
+                    "now": int(time.time() * 1000),
+                }
                 return pong
             reply = await self.handle(message)
             if reply is not None:
@@ -323,6 +357,10 @@ class PhoneSession(Session):
         phones_here.setdefault(self.participant_id, set()).add(self)
         if view is not None and view.spec.get("profiles"):
             await self.send_profile(view.spec)
+        if view is not None and view.spec.get("quiz"):
+            with translation.override(self.language):
+                player = await players.joined(self.event_id, self.participant_id)
+            await self.line.send_text(encode(player))
         await super().start(view)
 
     async def send_profile(self, spec: protocol.EventSpec) -> None:
@@ -352,6 +390,9 @@ class PhoneSession(Session):
 
     def wants_results(self, view: EventView) -> bool:
         return bool(view.question and view.question["show_results"])
+
+    def board_text(self, board: quiz_board.Board) -> str | None:
+        return board.score_text(self.participant_id)
 
     def wants_qa(self, view: EventView) -> bool:
         return attendees.admitted(self.participant, view.spec)
@@ -386,11 +427,26 @@ class PhoneSession(Session):
             return None
         if message["type"] in QA_TYPES:
             return await qa.handle(message, self.participant, view.spec)
+        if message["type"] == "nickname":
+            return await self.choose_nickname(message, view)
         ack = await answers.count_answer(message, view.spec, self.participant, self.segments)
         self.answers[ack["question"]] = ack["answer"]
         for phone in phones_here.get(self.participant_id, ()):
             phone.answers[ack["question"]] = ack["answer"]
         return ack
+
+    async def choose_nickname(
+        self, message: protocol.ClientMessage, view: EventView
+    ) -> protocol.PlayerMessage:
+        message_id = message.get("id")
+        if message_id is None:
+            raise Rejection("bad_message", detail="id")
+        if not view.spec.get("quiz"):
+            raise Rejection("not_allowed", message_id)
+        with translation.override(self.language):
+            return await players.choose(
+                self.event_id, self.participant_id, message.get("name"), message_id
+            )
 
 
 class StageSession(Session):
@@ -419,6 +475,9 @@ class StageSession(Session):
 
     def wants_results(self, view: EventView) -> bool:
         return True
+
+    def board_text(self, board: quiz_board.Board) -> str | None:
+        return board.leaderboard
 
     async def send_view(self, view: EventView, answer: object) -> None:
         await self.line.send_text(view.texts.stage)

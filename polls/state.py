@@ -7,11 +7,12 @@ the server validates answers against and computes snapshots with.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import kinds, protocol
+from . import kinds, protocol, quiz
 from .models import Event, Question
 from .segments import RATHER_NOT_SAY
 from .stagekeys import stage_key_digest
@@ -44,6 +45,55 @@ def question_payload(question: Question, position: int, count: int) -> protocol.
         "figures_count": len(links),
         "position": position,
         "count": count,
+        "quiz": quiz_block(question),
+    }
+
+
+def scoring_of(question: Question) -> quiz.Scoring | None:
+    """How a scored question scores (its target: its own, else its research figure's), or None
+    when it does not (not scored, or nothing to score by yet: admin refuses that)."""
+    if not question.scored or question.kind not in quiz.SCORED_KINDS:
+        return None
+    correct = frozenset(option.id for option in question.options.all() if option.correct)
+    target = question.target
+    if question.kind in quiz.ESTIMATE_KINDS and target is None:
+        target = figure_target(question)
+    return quiz.Scoring(
+        question.kind, correct, target, question.tolerance, quiz.window_ms(question.time_limit)
+    )
+
+
+def figure_target(question: Question) -> Decimal | None:
+    """The value of the latest research figure linked to the question that compares with it."""
+    metrics = kinds.get(question.kind).comparable_metrics
+    links = question.figure_links.select_related("figure").order_by("-figure__year", "order")
+    for link in links:
+        if (
+            link.figure.metric in metrics
+            and link.figure.value is not None
+            and not link.figure.segment
+        ):
+            return link.figure.value
+    return None
+
+
+def quiz_block(question: Question) -> protocol.Quiz | None:
+    scoring = scoring_of(question)
+    if scoring is None:
+        return None
+    shown = question.state == Question.State.CLOSED and question.show_results
+    answer: protocol.QuizAnswer | None = None
+    if shown:
+        answer = {
+            "correct": sorted(scoring.correct),
+            "target": None if scoring.target is None else float(scoring.target),
+            "tolerance": None if scoring.tolerance is None else float(scoring.tolerance),
+        }
+    return {
+        "points": quiz.MAX_POINTS,
+        "limit": question.time_limit,
+        "deadline": question.deadline_ms if question.time_limit else None,
+        "answer": answer,
     }
 
 
@@ -64,7 +114,9 @@ def segment_spec(event: Event) -> protocol.SegmentSpec | None:
 
 
 def question_spec(
-    payload: protocol.Question, segments: protocol.SegmentSpec | None = None
+    payload: protocol.Question,
+    segments: protocol.SegmentSpec | None = None,
+    scoring: protocol.QuizSpec | None = None,
 ) -> protocol.QuestionSpec:
     options = [option["id"] for option in payload["options"]]
     if payload["segment"]:
@@ -78,7 +130,13 @@ def question_spec(
         **kinds.spec_blocks(payload),
         "figures": payload["figures"],
         "segments": segments,
+        "quiz": scoring,
     }
+
+
+def quiz_spec(event: Event, question: Question) -> protocol.QuizSpec | None:
+    scoring = scoring_of(question)
+    return None if scoring is None else {"event": event.id, **scoring.as_spec()}
 
 
 def profile_of(questions: list[Question]) -> tuple[list, list]:
@@ -105,10 +163,12 @@ def build_event_state(event_id: int) -> protocol.EventState | None:
         return None
     question_ids = list(event.questions.values_list("id", flat=True))
     payload: protocol.Question | None = None
+    scoring: protocol.QuizSpec | None = None
     current_id = event.current_question_id
     if current_id is not None and current_id in question_ids:
         question = Question.objects.prefetch_related("options").get(pk=current_id)
         payload = question_payload(question, question_ids.index(current_id) + 1, len(question_ids))
+        scoring = quiz_spec(event, question)
     profiles = Question.objects.filter(event=event, segment=True).prefetch_related("options")
     asked, profile_specs = profile_of(list(profiles))
     return {
@@ -119,6 +179,8 @@ def build_event_state(event_id: int) -> protocol.EventState | None:
             "language": event.language,
             "stage_key_digest": stage_key_digest(event.stage_key),
             "look": look_digest(event),
+            "quiz": event.quiz,
+            "podium": event.podium,
         },
         "question": payload,
         "profile": asked,
@@ -126,7 +188,7 @@ def build_event_state(event_id: int) -> protocol.EventState | None:
             "question_ids": question_ids,
             # A profile question's own result is not split by another's answers.
             "current": (
-                question_spec(payload, None if payload["segment"] else segment_spec(event))
+                question_spec(payload, None if payload["segment"] else segment_spec(event), scoring)
                 if payload
                 else None
             ),
@@ -134,5 +196,6 @@ def build_event_state(event_id: int) -> protocol.EventState | None:
             # that joined while it was still open.
             "attendees_only": event.voice == Event.Voice.ATTENDEES,
             "profiles": profile_specs,
+            "quiz": event.quiz,
         },
     }

@@ -30,7 +30,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from . import kinds
+from . import kinds, quiz
 from .redis_client import (
     confirm_replicated_sync,
     forget_demoted,
@@ -61,7 +61,20 @@ def question_keys(question_id: int) -> dict[str, str]:
         "log": f"{tag}:log",
         "segof": f"{tag}:segof",
         "segcounts": f"{tag}:segcounts",
+        "score": f"{tag}:score",
     }
+
+
+def quiz_keys(event_id: int) -> dict[str, str]:
+    """An event's leaderboard: total points and answer time per participant, and the sorted set
+    of both (``polls.quiz.board_score``). Written by the answer script with a question's keys:
+    on a Redis Cluster a scored question's keys would need the event's tag (docs/quiz.md)."""
+    tag = f"zp:{{e:{event_id}}}:quiz"
+    return {"points": f"{tag}:points", "time": f"{tag}:time", "board": f"{tag}:board"}
+
+
+# Scored questions whose deadline the keepers (polls.deadlines) watch: question id by deadline.
+DEADLINES_KEY = "zp:quiz:deadlines"
 
 
 def question_id_from_log_key(key: str) -> int:
@@ -146,6 +159,11 @@ end
 if redis.call('SISMEMBER', seen, participant .. ':' .. message_id) == 1 then
   return {'duplicate', tonumber(redis.call('HGET', meta, 'version') or '0')}
 end
+-- A scored question with a time limit takes nothing the server timed after its deadline.
+local deadline = tonumber(redis.call('HGET', meta, 'deadline') or '0')
+if deadline > 0 and tonumber(at) > deadline then
+  return {'too_late', 0}
+end
 if redis.call('HINCRBY', changes, participant, 1) > most_changes then
   return {'rate_limited', 0}
 end
@@ -191,6 +209,32 @@ local stored = counted .. '\\n' .. value
 redis.call('HSET', answers, participant, stored)
 local version = redis.call('HINCRBY', meta, 'version', 1)
 redis.call('XADD', log, '*', 'p', participant, 'v', value, 't', at, 'm', message_id)
+-- A scored question (ARGV[10]: the answer's closeness in thousandths, polls.quiz): its points
+-- replace the participant's earlier ones for it, in the event's totals and leaderboard.
+if ARGV[10] ~= '' then
+  local started = tonumber(redis.call('HGET', meta, 'started') or at)
+  local window = tonumber(redis.call('HGET', meta, 'window') or '30000')
+  local elapsed = math.max(0, tonumber(at) - started)
+  local speed = 1000 - math.floor(500 * math.min(elapsed, window) / window)
+  local points = math.floor(tonumber(ARGV[10]) * speed / 1000)
+  local score, totals, times, board = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+  local gained, spent = points, elapsed
+  local before = redis.call('HGET', score, participant)
+  if before then
+    local comma = string.find(before, ',', 1, true)
+    gained = points - tonumber(string.sub(before, 1, comma - 1))
+    spent = elapsed - tonumber(string.sub(before, comma + 1))
+  end
+  redis.call('HSET', score, participant, string.format('%d,%d', points, elapsed))
+  local total = redis.call('HINCRBY', totals, participant, string.format('%d', gained))
+  local time = redis.call('HINCRBY', times, participant, string.format('%d', spent))
+  local rank = string.format('%d', total * """
+    + str(10**10)
+    + """ - math.min(time, """
+    + str(10**10 - 1)
+    + """))
+  redis.call('ZADD', board, rank, participant)
+end
 return {'ok', version}
 """
 )
@@ -320,13 +364,16 @@ async def record_answer(
     value: Any,
     segments: str = "",
     always_open: bool = False,
+    scored: tuple[int, int] | None = None,
 ) -> Outcome:
     """Count one answer atomically; the answer replaces the participant's previous one.
 
     ``segments``: the participant's segments as the server knows them (``segments.tags_of``);
     the question's own record of them wins. ``always_open``: a profile question asked on join,
-    answered whatever the question's open flag."""
+    answered whatever the question's open flag. ``scored``: (event id, the answer's closeness,
+    ``polls.quiz.closeness``) of a scored question, whose points the same call keeps."""
     keys = question_keys(question_id)
+    board = quiz_keys(scored[0] if scored else 0)
     args = [
         participant,
         message_id,
@@ -337,6 +384,7 @@ async def record_answer(
         str(most_buckets(kind)),
         segments,
         "1" if always_open else "0",
+        "" if scored is None else str(scored[1]),
     ]
     return await _batcher().submit(
         [
@@ -349,6 +397,10 @@ async def record_answer(
             aside_key(question_id),
             keys["segof"],
             keys["segcounts"],
+            keys["score"],
+            board["points"],
+            board["time"],
+            board["board"],
         ],
         args,
     )
@@ -506,6 +558,50 @@ def set_open(question_id: int, is_open: bool) -> None:
         raise TallyUnavailable(str(error)) from error
 
 
+def set_quiz_clocks(clocks: dict[int, tuple[int, int | None, int]]) -> None:
+    """Scored questions opening: (first opening ms, deadline ms or None, speed window ms) each,
+    which the answer script scores and refuses late answers by, and the deadlines the keepers
+    close them at. In the host's transaction, before the open flags."""
+    try:
+        client = get_sync_redis()
+        pipe = client.pipeline(transaction=False)
+        for question_id, (started, deadline, window) in clocks.items():
+            meta = question_keys(question_id)["meta"]
+            pipe.hset(meta, mapping={"started": started, "window": window})
+            if deadline is None:
+                pipe.hdel(meta, "deadline")
+                pipe.zrem(DEADLINES_KEY, question_id)
+            else:
+                pipe.hset(meta, "deadline", deadline)
+                pipe.zadd(DEADLINES_KEY, {str(question_id): deadline})
+        pipe.execute()
+        _replicated(client)
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+def forget_deadlines(question_ids: list[int]) -> None:
+    """Questions the host closed before their deadline: nothing left for the keepers."""
+    try:
+        get_sync_redis().zrem(DEADLINES_KEY, *[str(qid) for qid in question_ids])
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+async def claim_due_deadlines(now_ms: int) -> list[int]:
+    """The questions whose deadline has passed, each claimed by one caller only (ZREM)."""
+    client = get_async_redis()
+    try:
+        due = await client.zrangebyscore(DEADLINES_KEY, "-inf", now_ms, start=0, num=20)
+        claimed = []
+        for raw in due:
+            if await client.zrem(DEADLINES_KEY, raw):
+                claimed.append(int(raw))
+        return claimed
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
 def set_open_many(flags: dict[int, bool]) -> None:
     """Several questions' flags in one round trip (``set_open`` for each)."""
     try:
@@ -603,8 +699,12 @@ def rebuild(
     answers: dict[str, Any],
     aside: frozenset[str] | set[str] = frozenset(),
     segments: dict[str, str] | None = None,
+    clock: dict[str, int] | None = None,
 ) -> Snapshot:
     """Replace a question's tally with one recomputed from the given answers.
+
+    ``clock``: a scored question's ``started``, ``window`` and ``deadline`` (ms) as the
+    database keeps them (``set_quiz_clocks``); its points are ``write_scores``' to rebuild.
 
     ``segments``: participant -> their segments (``polls.segments.tags_of`` of their profile
     answers in the database); every answer is counted in its participant's, and later answers
@@ -662,7 +762,12 @@ def rebuild(
         pipe.sadd(aside_key(question_id), *aside)
     pipe.hset(
         keys["meta"],
-        mapping={"open": "1" if is_open else "0", "version": old_version + 1, "total": respondents},
+        mapping={
+            "open": "1" if is_open else "0",
+            "version": old_version + 1,
+            "total": respondents,
+            **(clock or {}),
+        },
     )
     pipe.execute()
     _replicated(client)
@@ -866,3 +971,48 @@ def read_answer_records_sync(question_id: int) -> dict[str, tuple[str, str]]:
         buckets, _newline, value = raw.decode().partition("\n")
         records[participant.decode()] = (buckets, value)
     return records
+
+
+def write_scores(event_id: int, scores: dict[int, dict[str, tuple[int, int]]]) -> None:
+    """Replace an event's quiz scores: per scored question, participant -> (points, elapsed
+    ms), and the totals and leaderboard they make (``polls.quiz_board.recompute``)."""
+    board = quiz_keys(event_id)
+    points: dict[str, int] = {}
+    spent: dict[str, int] = {}
+    for per_participant in scores.values():
+        for participant, (gained, elapsed) in per_participant.items():
+            points[participant] = points.get(participant, 0) + gained
+            spent[participant] = spent.get(participant, 0) + elapsed
+    client = get_sync_redis()
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.delete(board["points"], board["time"], board["board"])
+        for question_id, per_participant in scores.items():
+            key = question_keys(question_id)["score"]
+            pipe.delete(key)
+            if per_participant:
+                mapping = {
+                    p: f"{gained},{elapsed}" for p, (gained, elapsed) in per_participant.items()
+                }
+                pipe.hset(key, mapping=mapping)
+        if points:
+            pipe.hset(board["points"], mapping=points)
+            pipe.hset(board["time"], mapping=spent)
+            pipe.zadd(
+                board["board"],
+                {p: quiz.board_score(points[p], spent[p]) for p in points},
+            )
+        pipe.execute()
+        _replicated(client)
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
+def read_scores_sync(question_id: int) -> dict[str, tuple[int, int]]:
+    stored = get_sync_redis().hgetall(question_keys(question_id)["score"])
+    return {p.decode(): _score_pair(raw) for p, raw in stored.items()}
+
+
+def _score_pair(raw: bytes) -> tuple[int, int]:
+    gained, elapsed = raw.decode().split(",")
+    return int(gained), int(elapsed)
