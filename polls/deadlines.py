@@ -3,7 +3,7 @@
 Every server process with sockets runs one keeper (from the first socket's join to the last
 one's leaving): every ``POLL_SECONDS`` it claims the due
 deadlines from Redis (``tally.claim_due_deadlines``: a ZREM each, so one process acts on each),
-``quiz.CLOSE_GRACE_MS`` after the deadline, and closes the question with its results shown
+``quiz.DEADLINE_GRACE_MS`` after the deadline, and closes the question with its results shown
 (``actions.close_at_deadline``), which pushes the right answer and the leaderboard. The answer
 script refuses late answers by itself at the deadline to the millisecond; the keeper only makes
 the question's state follow. A close that fails (the database or Redis away) puts the deadline
@@ -46,7 +46,7 @@ async def _run() -> None:
     while event_hub().members:
         await asyncio.sleep(POLL_SECONDS)
         try:
-            due = await tally.claim_due_deadlines(int(time.time() * 1000) - quiz.CLOSE_GRACE_MS)
+            due = await tally.claim_due_deadlines(int(time.time() * 1000) - quiz.DEADLINE_GRACE_MS)
         except tally.TallyUnavailable:
             if push.being_cancelled():
                 raise

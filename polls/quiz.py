@@ -29,7 +29,7 @@ MAX_POINTS = 1000
 UNTIMED_WINDOW_MS = 30_000
 # The keeper closes a question this long after its deadline: an answer the server timed before
 # the deadline may still be on its way to Redis, and the leaderboard is read after the close.
-CLOSE_GRACE_MS = 300
+DEADLINE_GRACE_MS = 300
 # Total answer time stays below this (115 days), so points and time share one sorted-set score.
 TIME_SPAN_MS = 10**10
 

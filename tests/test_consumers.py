@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from unittest.mock import ANY
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -48,7 +49,13 @@ async def test_connect_sends_the_state_payload(event, question):
     options = await options_payload(question)
     assert state == {
         "type": "state",
-        "event": {"code": "TEST42", "title": "Test event", "look": look_digest(event)},
+        "event": {
+            "code": "TEST42",
+            "title": "Test event",
+            "look": look_digest(event),
+            "quiz": False,
+            "podium": False,
+        },
         "question": {
             "id": question.id,
             "kind": "single",
@@ -68,6 +75,7 @@ async def test_connect_sends_the_state_payload(event, question):
             "figures_count": 0,
             "position": 1,
             "count": 1,
+            "quiz": None,
         },
         "profile": [],
         "answer": None,
@@ -324,7 +332,7 @@ async def test_stage_gets_state_then_coalesced_whole_snapshots(event, question):
     await send(screen, {"type": "answer", "id": "s1"})
     assert (await receive(screen))["code"] == "not_allowed"
     await send(screen, {"type": "ping", "id": "s2"})
-    assert await receive(screen) == {"type": "pong", "id": "s2"}
+    assert await receive(screen) == {"type": "pong", "id": "s2", "now": ANY}
     for communicator, _state in phones:
         await communicator.disconnect()
     await screen.disconnect()
@@ -379,7 +387,7 @@ async def test_redis_down_gives_unavailable_and_counts_nothing(event, question, 
 async def test_ping_gets_pong(event, question):
     communicator, _state = await phone(event)
     await send(communicator, {"type": "ping", "id": "p1"})
-    assert await receive(communicator) == {"type": "pong", "id": "p1"}
+    assert await receive(communicator) == {"type": "pong", "id": "p1", "now": ANY}
     await asyncio.sleep(0)
     await communicator.disconnect()
 

@@ -66,6 +66,7 @@ def test_a_phone_state_text_is_the_message_with_its_answer(event, question):
     state = build_event_state(event.id)
     texts = StateTexts(state)
     public = {"code": event.code, "title": event.title, "look": look_digest(event)}
+    public |= {"quiz": False, "podium": False}
     for value in (None, 3, [1, 2], {"a": 40, "b": 60}, "zelfservice \u00e9\u00e9n"):
         message = {
             "type": "state",

@@ -86,6 +86,8 @@ def test_question_takes_its_kinds_fields_from_the_sections():
     in_sections = {name for section in kinds.sections() for name in section.fields}
     generic = {"id", "event", "order", "kind", "prompt", "state", "show_results", "revealed"}
     generic |= {"segment", "ask_on_join"}  # a profile question's, any kind's to refuse
+    # The quiz's (polls.quiz): the scoring kinds share them, the others refuse them.
+    generic |= {"scored", "target", "tolerance", "time_limit", "started_ms", "deadline_ms"}
     assert own - in_sections == generic, "a field of one kind outside its section"
 
 

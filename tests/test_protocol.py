@@ -32,7 +32,13 @@ DOC = ROOT / "docs" / "protocol.md"
 
 SCALE_STATE = {
     "type": "state",
-    "event": {"code": "TEST42", "title": "Test event", "look": "3f9c0a1b7d2e"},
+    "event": {
+        "code": "TEST42",
+        "title": "Test event",
+        "look": "3f9c0a1b7d2e",
+        "quiz": False,
+        "podium": False,
+    },
     "question": {
         "id": 7,
         "kind": "scale",
@@ -52,6 +58,7 @@ SCALE_STATE = {
         "figures_count": 0,
         "position": 1,
         "count": 1,
+        "quiz": None,
     },
     "profile": [],
     "answer": 8,
