@@ -106,6 +106,8 @@ def phone_page_context(event: Event) -> dict:
         "attendees": event.voice == Event.Voice.ATTENDEES,
         **phone_kind_modules(event),
     }
+    if event.quiz:  # the quiz's module only where it plays (the page's budget)
+        config["quiz"] = static("polls/phone-quiz.js")
     return {"event": event, "config": config}
 
 

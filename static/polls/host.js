@@ -3,6 +3,7 @@ import { formatter } from './format.js';
 import { loadKinds } from './kinds.js';
 import { options } from './remote-kit.js';
 import { remoteQa } from './remote-qa.js';
+import { remoteQuiz } from './remote-quiz.js';
 import { openSocket } from './socket.js';
 
 // The host's remote control: the buttons are the server's page; this keeps the live count,
@@ -61,14 +62,19 @@ function reloadSoon() {
   }, Math.max(0, last + 5000 - Date.now()));
 }
 
+const quiz = remoteQuiz(page, (m) => sock.send(m));
+let sock = null;
+
 function onMessage(m) {
+  if (quiz.take(m)) return;
   if (m.type === 'state') {
     const q = m.question;
-    const key = q ? `${q.id}|${q.open ? 1 : 0}|${q.show_results ? 1 : 0}|${q.revealed ? 1 : 0}` : '|||';
+    const key = (q ? `${q.id}|${q.open ? 1 : 0}|${q.show_results ? 1 : 0}|${q.revealed ? 1 : 0}` : '|||') + `|${m.event && m.event.podium ? 1 : 0}`;
     if (key !== renderedKey) return reloadSoon();
     if (!page.view && q && box) build(q);
     page.question = q;
     paint();
+    quiz.paint();
   } else if (m.type === 'results') {
     const old = page.results[m.question];
     if (old && m.version < old.version) return;
@@ -192,11 +198,13 @@ function wordRow(key, shown) {
 }
 
 page.kinds = await loadKinds(cfg.kinds);
-openSocket(cfg.ws_path, {
+sock = openSocket(cfg.ws_path, {
   heartbeat: true, // any reply proves the link; see stage.js
   onMessage,
+  onOpen: quiz.open,
   onStatus(s) {
     linkState.textContent = T[s];
     linkState.dataset.state = s;
   },
-}).start();
+});
+sock.start();

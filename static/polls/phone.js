@@ -19,7 +19,7 @@ const CODE_KEY = 'zp-attendee-' + cfg.code;
 const REJECTED = new Set([
   'not_open', 'unknown_question', 'bad_value', 'too_long', 'empty',
   'bad_message', 'bad_json', 'too_large', 'unknown_type', 'not_allowed',
-  'unknown_item', 'hidden_item', 'own_item', 'flood', 'full',
+  'unknown_item', 'hidden_item', 'own_item', 'flood', 'full', 'too_late',
 ]);
 const PCT = ['split', 'percentage', 'shares']; // research metrics in percent
 
@@ -30,6 +30,7 @@ const t = (key, vals) => T[key].replace(/\{(\w+)\}/g, (m, k) => (k in vals ? val
 const page = {
   T,
   t,
+  code: cfg.code,
   fmt: formatter(cfg.lang),
   kinds: {},
   token: load(TOKEN_KEY),
@@ -52,6 +53,7 @@ const page = {
   retryTimer: 0,
   retryDelay: 2000,
   view: null, // elements of the rendered question, for updates without rebuilding
+  late: false, // a scored question's deadline passed on this phone's (corrected) clock
   kind: () => page.kinds[page.question.kind] || options,
   mine,
   shown,
@@ -64,6 +66,7 @@ const page = {
   tap,
   submit,
   update,
+  build,
   load,
   save,
   newId,
@@ -173,7 +176,7 @@ function later() {
 
 function tap(value) {
   const q = page.question;
-  if (!q || !q.open) return;
+  if (!q || !q.open || page.late) return;
   const kind = page.kind();
   if (kind.tap) kind.tap(page, value);
   else if (!same(value, mine())) submit(value);
@@ -182,7 +185,7 @@ function tap(value) {
 // --- messages ------------------------------------------------------------
 
 function onMessage(m) {
-  if (qa.take(m)) return;
+  if (qa.take(m) || quiz.take(m)) return;
   if (m.type === 'state') onState(m);
   else if (m.type === 'profile') page.profile = m.answers || {};
   else if (m.type === 'ack') onAck(m);
@@ -196,6 +199,11 @@ function onMessage(m) {
 }
 
 function onState(m) {
+  // Quiz mode switched on since this page was made: the page with the quiz (once a minute).
+  if (m.event && m.event.quiz && !cfg.quiz && !(Date.now() - load('zp-quiz-reload') < 6e4)) {
+    save('zp-quiz-reload', Date.now());
+    return location.reload();
+  }
   if (m.event && m.event.title) $('zp-event-title').textContent = m.event.title;
   page.asks = m.profile || [];
   const before = page.question && page.question.id;
@@ -267,8 +275,10 @@ function build() {
     app.append(alert);
   } else if (ask) {
     askProfile(ask);
+  } else if (quiz.asking()) {
+    quiz.form(app);
   } else if (!q) {
-    app.append(el('p', 'zp-wait', T.next));
+    app.append(...quiz.line(), el('p', 'zp-wait', T.next));
   } else {
     const kind = page.kind();
     const box = el('section', 'zp-q');
@@ -278,7 +288,9 @@ function build() {
     const view = (page.view = { buttons: new Map(), fills: new Map(), pcts: new Map(), meas: new Map() });
     const prompt = el('h1', 'zp-prompt', q.prompt);
     prompt.id = 'zp-prompt';
+    app.append(...quiz.line());
     box.append(prompt, (view.note = el('p', 'zp-note')));
+    quiz.question(q, box);
     const hint = kind.hint && kind.hint(T);
     if (hint != null) box.append((view.hint = el('p', 'zp-hint zp-in', hint)));
     kind.build(page, q, box);
@@ -320,17 +332,19 @@ function update() {
   const kind = page.kind();
   const current = mine();
   const chosen = kind.chosen ? kind.chosen(page, current) : null;
+  const open = q.open && !page.late;
   for (const [v, b] of view.buttons) {
     const on = chosen ? chosen.has(v) : current === v;
     b.setAttribute('aria-pressed', on);
     b.classList.toggle('zp-mine', on);
-    b.disabled = !q.open;
+    b.disabled = !open;
   }
+  quiz.paint();
   if (kind.refresh) kind.refresh(page, chosen);
-  if (view.sync) view.sync(q.open);
+  if (view.sync) view.sync(open);
   if (view.send) {
     const v = toSend();
-    view.send.disabled = !q.open || v == null || (chosen && kind.blocked(page, chosen)) || same(v, current);
+    view.send.disabled = !open || v == null || (chosen && kind.blocked(page, chosen)) || same(v, current);
   }
   view.note.textContent = q.open ? '' : q.state === 'draft' ? T.waiting : T.closed;
   if (view.chart) {
@@ -591,6 +605,8 @@ function fail(message) {
 }
 
 const qa = startQa(page, (m) => sock.send(m));
+// Quiz-mode events only (config.quiz, static/polls/phone-quiz.js); elsewhere it does nothing.
+let quiz = { take() {}, asking() {}, line: () => [], question() {}, paint() {}, open() {} };
 const sock = openSocket(
   // lang picks the language of the server's error messages.
   () => `${cfg.ws_path}?token=${encodeURIComponent(page.token)}&lang=${encodeURIComponent(cfg.lang)}`,
@@ -599,7 +615,10 @@ const sock = openSocket(
     // Where WebSockets are blocked: server-sent events and POSTs next to the join URL.
     fallback: cfg.join_url.replace(/join$/, ''),
     onMessage,
-    onOpen: flush,
+    onOpen() {
+      quiz.open();
+      flush();
+    },
     onStatus(s) {
       page.link = s;
       status();
@@ -621,4 +640,5 @@ const sock = openSocket(
 
 status();
 page.kinds = await loadKinds(cfg.kinds);
+if (cfg.quiz) quiz = (await import(cfg.quiz)).startQuiz(page, (m) => sock.send(m));
 if (page.token || (await join())) sock.start();

@@ -5,11 +5,13 @@ import { buildNothing, buildOptions, fitter } from './stage-kit.js';
 import { layoutKey, segmentBars, segmentLayer } from './stage-segments.js';
 import { openSocket } from './socket.js';
 import { stageQa } from './stage-qa.js';
+import { stageQuiz } from './stage-quiz.js';
 
 // Projected stage: the current question through its kind's renderer
 // (static/polls/kinds/<kind>/stage.js), the research panel and verdict once revealed; while the
 // host shows results by segment, through the kind's per-segment view (stage-segments.js); while
-// the host shows the audience's Q&A, that in its place (stage-qa.js).
+// the host shows the audience's Q&A, that in its place (stage-qa.js); in a quiz, the countdown,
+// the right answer and the leaderboard, and the podium (stage-quiz.js).
 
 const cfg = JSON.parse($('zp-config').textContent);
 const T = $('zp-strings').dataset;
@@ -30,6 +32,8 @@ const EMPTY = { total: 0, counts: {}, summary: {} };
 // Everything the screen knows, in one place.
 const page = {
   T,
+  // A translated template with {name} placeholders.
+  t: (key, vals) => T[key].replace(/\{(\w+)\}/g, (m, k) => (k in vals ? vals[k] : m)),
   lang,
   fmt: formatter(lang),
   kinds: {},
@@ -43,9 +47,12 @@ const page = {
   results: {}, // question id -> latest snapshot
   lastLook: null,
   stillTimer: 0,
+  podium: false, // the host shows the quiz's podium (state.event.podium)
 };
 const { fmt } = page;
 const qa = stageQa(page, root);
+const quiz = stageQuiz(page, root, (m) => sock.send(m));
+let sock = null;
 
 const code = $('zp-code');
 code.style.setProperty('--len', code.textContent.trim().length); // CSS fits the code to the strip
@@ -65,12 +72,14 @@ function lookChanged(look) {
 }
 
 function onMessage(m) {
+  if (quiz.take(m)) return;
   if (m.type === 'state') {
     if (m.event && lookChanged(m.event.look)) {
       location.reload();
       return;
     }
     if (m.event && m.event.title) eventTitle.textContent = m.event.title;
+    page.podium = !!(m.event && m.event.podium);
     const q = (page.question = m.question);
     const next = q ? shapeOf(q) : '';
     if (next !== page.shape) {
@@ -128,6 +137,7 @@ function build() {
   body.append(view.node, panel.verdict, panel.node);
   area.replaceChildren(prompt, body);
   Object.assign(page, { view, panel, body, promptFit: fitter(prompt, area) });
+  quiz.paint();
 }
 
 function update() {
@@ -141,6 +151,7 @@ function update() {
     badge.dataset.state = state;
   }
   paint();
+  quiz.paint();
 }
 
 function paint() {
@@ -367,11 +378,13 @@ stir();
 // The server answers anything a screen sends (with not_allowed); that reply is all the
 // heartbeat needs to notice a dead link before the next question is missed.
 page.kinds = await loadKinds(cfg.kinds);
-openSocket(cfg.ws_path, {
+sock = openSocket(cfg.ws_path, {
   heartbeat: true,
   fallback: cfg.fallback,
   onMessage,
+  onOpen: quiz.open,
   onStatus(s) {
     conn.hidden = s !== 'reconnecting';
   },
-}).start();
+});
+sock.start();
