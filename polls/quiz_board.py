@@ -17,9 +17,11 @@ from channels.db import database_sync_to_async
 from redis.exceptions import RedisError
 
 from . import protocol, quiz, tally
+from .consistency import set_aside_of
 from .models import Answer, Player, Question, default_player_name
 from .push import encode
 from .redis_client import get_async_redis
+from .state import scoring_of
 
 TOP = 10
 PODIUM_TOP = 10
@@ -161,6 +163,9 @@ def _players(event_id: int, leading: list[str]) -> tuple[set[str], dict[str, str
     removed = set(
         Player.objects.filter(event_id=event_id, removed=True).values_list("participant", flat=True)
     )
+    # Set aside by the host (polls.voice): counted nowhere, so placed nowhere either, even with
+    # points scored before (``recompute_scores --write`` takes those off the totals too).
+    removed |= set_aside_of(event_id)
     names = {
         player.participant: player.shown_name
         for player in Player.objects.filter(event_id=event_id, participant__in=leading)
@@ -211,9 +216,6 @@ def recompute(event_id: int) -> dict[int, dict[str, tuple[int, int]]]:
     """Every scored question's points per participant from the Answer rows (each one's last
     answer, with the server's time of it) and the questions' clocks: what the live tally holds
     when nothing was lost (``manage.py recompute_scores``, the property test)."""
-    from .consistency import set_aside_of
-    from .state import scoring_of
-
     aside = set_aside_of(event_id)
     result: dict[int, dict[str, tuple[int, int]]] = {}
     questions = Question.objects.filter(event_id=event_id, scored=True).prefetch_related("options")
@@ -230,6 +232,16 @@ def recompute(event_id: int) -> dict[int, dict[str, tuple[int, int]]]:
             per_participant[participant] = (gained, elapsed)
         result[question.id] = per_participant
     return result
+
+
+def clock_of(question: Question) -> dict[str, int] | None:
+    """A scored question's clock in the tally's terms (``tally.set_quiz_clocks``), from its row."""
+    if not question.scored or question.started_ms is None:
+        return None
+    clock = {"started": question.started_ms, "window": quiz.window_ms(question.time_limit)}
+    if question.time_limit and question.deadline_ms is not None:
+        clock["deadline"] = question.deadline_ms
+    return clock
 
 
 def _last_answers(question: Question):

@@ -6,6 +6,7 @@ Real Redis, the real ASGI app and the real answer script; the clock is the serve
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -401,3 +403,41 @@ async def play(event, question, spec, steps, ids):
         )
         assert outcome.counted
         await asyncio.sleep(0.002 * (number % 3))  # answers a few ms apart: speed differs
+
+
+async def test_recompute_scores_agrees_and_rebuild_tallies_brings_the_leaderboard_back(event):
+    question = await database_sync_to_async(scored_single)(event, limit=30)
+    ids = await database_sync_to_async(option_ids)(question)
+    question = await open_question(event, question)
+    for index in range(4):
+        communicator, _p, _s = await phone(event)
+        value = ids[index % 2]
+        message = {"type": "answer", "id": f"a{index}", "question": question.id, "value": value}
+        await reply(communicator, message, "ack")
+    client = tally.get_sync_redis()
+    board_key = tally.quiz_keys(event.id)["board"]
+    before = client.zrevrange(board_key, 0, -1, withscores=True)
+    assert len(before) == 4
+    out = await sync_to_async(run_command)("recompute_scores", "--exit-status")
+    assert "1 quiz events checked, 0 differences" in out
+    client.flushdb()  # Redis lost everything
+    out = await sync_to_async(run_command)("rebuild_tallies")
+    assert f"event {event.id}: 1 scored questions rescored" in out
+    assert client.zrevrange(board_key, 0, -1, withscores=True) == before
+    meta = tally.question_keys(question.id)["meta"]
+    assert int(client.hget(meta, "started")) == question.started_ms
+    assert int(client.hget(meta, "deadline")) == question.deadline_ms
+    # A live score that went wrong is found, and rewritten.
+    some = before[0][0].decode()
+    client.hset(tally.question_keys(question.id)["score"], some, "999,1")
+    with pytest.raises(SystemExit):
+        await sync_to_async(run_command)("recompute_scores", "--exit-status")
+    out = await sync_to_async(run_command)("recompute_scores", "--write")
+    assert "1 scores differ (rewritten)" in out
+    assert "0 differences" in await sync_to_async(run_command)("recompute_scores")
+
+
+def run_command(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()

@@ -1,13 +1,13 @@
 from django.core.management.base import BaseCommand
 
-from polls import consistency, tally, writer
+from polls import consistency, quiz_board, tally, writer
 from polls.models import Question
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild every question's Redis tally from the Answer table (drains the log first); "
-        "participants the host set aside stay uncounted."
+        "Rebuild every question's Redis tally from the Answer table (drains the log first), and "
+        "every quiz's scores; participants the host set aside stay uncounted."
     )
 
     def add_arguments(self, parser):
@@ -42,5 +42,14 @@ class Command(BaseCommand):
                 answers,
                 asides[question.event_id],
                 segments[question.event_id],
+                quiz_board.clock_of(question),
             )
             self.stdout.write(f"question {question.id}: {snapshot.total} respondents")
+        if flags_only:
+            return
+        # The quiz's scores and leaderboards, from the same rows.
+        for event_id in sorted(asides):
+            recomputed = quiz_board.recompute(event_id)
+            if recomputed:
+                tally.write_scores(event_id, recomputed)
+                self.stdout.write(f"event {event_id}: {len(recomputed)} scored questions rescored")
