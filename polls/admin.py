@@ -428,6 +428,14 @@ class QuestionAdmin(admin.ModelAdmin):
                     "marks count only once you make it a scored question."
                 ),
             )
+        if question.time_limit and not question.scored:
+            messages.warning(
+                request,
+                _(
+                    "The time limit counts only for a scored question: this one stays open "
+                    "until you close it."
+                ),
+            )
         moved_from = form.initial.get("event")
         if moved_from not in (None, form.instance.event_id):
             announce_after_commit(request, moved_from)

@@ -332,6 +332,13 @@ def test_an_unscored_estimate_needs_neither_target_nor_tolerance(client, host, e
     assert not question.scored
 
 
+def test_a_time_limit_on_an_unscored_question_is_kept_and_the_host_told(client, host, event):
+    client.force_login(host)
+    response = client.post(reverse(ADD), question_form(event, time_limit="30"), follow=True)
+    assert "The time limit counts only for a scored question" in page_of(response)
+    assert Question.objects.get(prompt="Which?").time_limit == 30
+
+
 def test_changing_a_scored_question_s_kind_on_the_event_page_is_checked(client, host, event):
     question = make_question(event, prompt="Right one?", scored=True)
     Option.objects.filter(question=question, label="Red").update(correct=True)
