@@ -18,15 +18,16 @@ from django.utils.translation import ngettext
 from benchmarks import admin as benchmarks_admin
 
 from . import actions as host_actions
-from . import export_views, kinds
+from . import export_views, kinds, players, quiz_checks
+from .answers import Rejection
 from .figures import (
     check_figure_fits,
     check_figure_segment,
     event_segments,
     unmatched_segment_figures,
 )
-from .forms import EventForm
-from .models import Answer, Event, Option, Question, QuestionFigure
+from .forms import EventForm, InlineQuestionForm, PlayerForm, QuestionForm, refusal_text
+from .models import Answer, Event, Option, Player, Question, QuestionFigure
 from .views import stage_url
 
 
@@ -89,6 +90,7 @@ def announce_after_commit(request, event_id: int) -> None:
 
 class QuestionInline(admin.TabularInline):
     model = Question
+    form = InlineQuestionForm  # a scored question's kind changed here is checked as saved
     extra = 0
     fields = ["order", "prompt", "kind", "state", "show_results", "options_link"]
     readonly_fields = ["state", "options_link"]
@@ -124,6 +126,7 @@ class EventAdmin(admin.ModelAdmin):
         "current_question",
         "segment_by",
         "segment_min_respondents",
+        "quiz",
         "live_links",
         "export_links",
         "attendee_links",
@@ -267,13 +270,26 @@ class OptionFormSet(forms.BaseInlineFormSet):
         problem = kind.check_options(question, labels) if kind is not None else None
         if problem:
             raise ValidationError(problem)
+        problems = quiz_checks.options_errors(question, self.drafts())
+        if problems:
+            raise ValidationError(problems)
+
+    def drafts(self) -> list[quiz_checks.OptionDraft]:
+        """The options as they are being saved (the deleted ones left out)."""
+        return [
+            quiz_checks.OptionDraft(
+                form.cleaned_data.get("label"), bool(form.cleaned_data.get("correct"))
+            )
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
 
 
 class OptionInline(admin.TabularInline):
     model = Option
     formset = OptionFormSet
     extra = 0
-    fields = ["order", "label"]
+    fields = ["order", "label", "correct"]
 
 
 class FigureLinkFormSet(forms.BaseInlineFormSet):
@@ -283,15 +299,21 @@ class FigureLinkFormSet(forms.BaseInlineFormSet):
         # Options saved earlier; a question created together with its options is checked again
         # when the host reveals.
         option_count = question.options.count() if question.pk else None
+        linked = []
         for form in self.forms:
             figure = form.cleaned_data.get("figure") if form.cleaned_data else None
             if figure is None or form.cleaned_data.get("DELETE"):
                 continue
+            linked.append(figure)
             try:
                 check_figure_fits(question, figure, option_count)
                 check_figure_segment(question, figure)
             except ValidationError as error:
                 form.add_error("figure", error)
+        # A scored estimate without a target of its own scores by the figures being saved.
+        problems = quiz_checks.target_errors(question, linked)
+        if problems:
+            raise ValidationError(problems)
 
 
 class FigureLinkInline(admin.TabularInline):
@@ -314,11 +336,13 @@ class QuestionAdmin(admin.ModelAdmin):
         "state",
         "show_results",
         "segment",
+        "scored",
         "is_current",
     ]
-    list_filter = [("event", HostedEventFilter), "kind", "state", "segment"]
+    list_filter = [("event", HostedEventFilter), "kind", "state", "segment", "scored"]
     list_select_related = ["event"]
     readonly_fields = ["state", "revealed"]
+    form = QuestionForm
     inlines = [OptionInline, FigureLinkInline]
     actions = [
         "make_current",
@@ -343,6 +367,20 @@ class QuestionAdmin(admin.ModelAdmin):
                     "their generation): results, exports and research can then be shown per "
                     "segment. A segment with fewer respondents than the event's smallest "
                     'segment shown is never shown on its own: it is counted under "other".'
+                ),
+            },
+        ),
+        (
+            _("Quiz"),
+            {
+                "fields": ["scored", "target", "tolerance", "time_limit"],
+                "description": _(
+                    "In a quiz-mode event a scored question earns points: a single or multiple "
+                    "choice for its options marked correct (below), a scale, CES or split for "
+                    "a guess near its target (its own, or else the value of the latest "
+                    "research figure linked to it), within the tolerance. Faster answers earn "
+                    "more; with a time limit the question closes by itself and shows the "
+                    "right answer."
                 ),
             },
         ),
@@ -380,6 +418,24 @@ class QuestionAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        question = form.instance
+        drafts = [quiz_checks.OptionDraft(o.label, o.correct) for o in question.options.all()]
+        if quiz_checks.unscored_correct(question, drafts):
+            messages.info(
+                request,
+                _(
+                    "Options of this question are marked correct, but it is not scored: the "
+                    "marks count only once you make it a scored question."
+                ),
+            )
+        if question.time_limit and not question.scored:
+            messages.warning(
+                request,
+                _(
+                    "The time limit counts only for a scored question: this one stays open "
+                    "until you close it."
+                ),
+            )
         moved_from = form.initial.get("event")
         if moved_from not in (None, form.instance.event_id):
             announce_after_commit(request, moved_from)
@@ -436,6 +492,98 @@ class QuestionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Hide the research figures"))
     def hide_research(self, request, queryset):
         self._each(request, queryset, lambda q: host_actions.do_reveal(q, False))
+
+
+@admin.register(Player)
+class PlayerAdmin(admin.ModelAdmin):
+    """The players of a host's quiz-mode events: rename one (a nickname that offends, or two
+    that confuse), take one off the leaderboard or put them back. The stage's next leaderboard
+    shows it (it reads the names and the removed players as it is drawn)."""
+
+    list_display = ["number", "shown_name", "nickname", "event", "on_leaderboard", "created_at"]
+    list_display_links = ["number", "shown_name"]
+    list_filter = [("event", HostedEventFilter), "removed"]
+    list_select_related = ["event"]
+    search_fields = ["nickname"]
+    form = PlayerForm
+    fields = ["event", "number", "participant", "nickname", "removed", "created_at"]
+    readonly_fields = ["event", "number", "participant", "removed", "created_at"]
+    actions = ["remove_players", "restore_players"]
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if not request.user.is_superuser:
+            rows = rows.filter(event__hosts=request.user)
+        return rows
+
+    def has_add_permission(self, request):
+        return False  # players come from the phones
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # remove from the leaderboard instead: the number stays theirs
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.event.is_host(request.user))
+
+    @admin.display(description=_("name"), ordering="nickname")
+    def shown_name(self, player):
+        return player.shown_name
+
+    @admin.display(boolean=True, description=_("on the leaderboard"), ordering="removed")
+    def on_leaderboard(self, player):
+        return not player.removed
+
+    def save_model(self, request, obj, form, change):
+        # As a phone's nickname: its folded key kept with it, a clash refused by the database.
+        try:
+            players.rename(obj, obj.nickname)
+        except Rejection:
+            self.message_user(request, refusal_text("taken"), messages.ERROR)
+
+    def _mark(self, request, queryset, removed: bool) -> int:
+        done = 0
+        for player in queryset.select_related("event"):
+            if not player.event.is_host(request.user):
+                raise PermissionDenied
+            if player.removed == removed:
+                continue
+            if removed and player.nickname:
+                players.rename(player, "")  # off the board, and their nickname with them
+            player.removed = removed
+            player.save(update_fields=["removed"])
+            done += 1
+        return done
+
+    @admin.action(description=_("Remove from the leaderboard"), permissions=["change"])
+    def remove_players(self, request, queryset):
+        done = self._mark(request, queryset, True)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d player removed from the leaderboard; the stage shows it with the "
+                "next leaderboard.",
+                "%(count)d players removed from the leaderboard; the stage shows it with the "
+                "next leaderboard.",
+                done,
+            )
+            % {"count": done},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Put back on the leaderboard"), permissions=["change"])
+    def restore_players(self, request, queryset):
+        done = self._mark(request, queryset, False)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d player back on the leaderboard.",
+                "%(count)d players back on the leaderboard.",
+                done,
+            )
+            % {"count": done},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Answer)

@@ -1,4 +1,5 @@
-"""The demo event KSF2018: questions from the 2018 Dutch customer-service congress."""
+"""The demo events: KSF2018, questions from the 2018 Dutch customer-service congress, and
+RADEN2018, a short quiz in which the room guesses that congress's research."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from django.utils import timezone
 
 from benchmarks.models import Figure, Study
 
-from . import actions, qa, qa_tally
+from . import actions, qa, qa_tally, quiz_checks
 from .figures import check_figure_fits, check_figure_segment
 from .models import Event, Option, QaConfig, QaItem, QaVote, Question, QuestionFigure
 
 DEMO_CODE = "KSF2018"
+# The quiz demo ("raden": to guess). A second event, so the congress demo's phones stay as they
+# are: a quiz-mode event asks every phone for a nickname on joining.
+QUIZ_DEMO_CODE = "RADEN2018"
 # The demo's host account. Its password is never written in the repository: it is random and
 # printed once, or taken from DEMO_PASSWORD_VARIABLE (then anyone who reads this code still
 # cannot log in on a demo served to the venue's Wi-Fi).
@@ -241,6 +245,64 @@ DEMO_QUESTIONS = [
         "quadrant": ("Tevredenheid", "laag", "hoog", "Invloed op aanbevelen", "klein", "groot"),
     },
 ]
+
+
+# The quiz: "guess the research", four scored questions on the congress's figures, each timed.
+# The estimates take their targets from the linked figures (the latest year: self-service 2018
+# 39 / 61, CES 2017 1.6, chatbots 2018 59%); the NPS (2017: +13) is a choice of ranges, since an
+# NPS figure stands beside an NPS question only (the correct range is the one holding it).
+QUIZ_TIME_LIMIT = 20
+# (label, lowest, highest) of the NPS ranges; None: open-ended.
+NPS_RANGES = [
+    ("lager dan 0", None, -1),
+    ("0 tot +10", 0, 10),
+    ("+11 tot +20", 11, 20),
+    ("hoger dan +20", 21, None),
+]
+QUIZ_QUESTIONS = [
+    {
+        "kind": Question.Kind.SPLIT,
+        "prompt": "Raad het onderzoek: welk deel van al het klantcontact ging in 2018 via "
+        "selfservice?",
+        "split": ("selfservice", "live contact"),
+        "figures": "self_service",
+        "tolerance": 20,
+    },
+    {
+        "kind": Question.Kind.SINGLE,
+        "prompt": "Welke Net Promoter Score haalden Nederlandse bedrijven in 2017?",
+        "ranges": "nps",
+    },
+    {
+        "kind": Question.Kind.CES,
+        "prompt": "Hoeveel moeite kostte klantcontact de klant in 2017 gemiddeld (Customer "
+        "Effort Score)?",
+        "scale": (1, 5, "Heel weinig", "Heel veel"),
+        "lower_is_better": True,
+        "figures": "ces",
+        "tolerance": Decimal("1.5"),
+    },
+    {
+        "kind": Question.Kind.SPLIT,
+        "prompt": "Hoeveel procent van de chatbotgesprekken slaagde in 2018?",
+        "split": ("geslaagde gesprekken", ""),
+        "figures": "chatbot",
+        "tolerance": 20,
+    },
+]
+
+
+def latest_value(key: str) -> Decimal:
+    """The latest year's value of a figure of ``FIGURES`` (what a quiz question scores by)."""
+    entries = FIGURES[key]
+    if isinstance(entries, tuple):
+        entries = [entries]
+    latest = max(entries, key=lambda entry: entry[3])
+    return Decimal(str(latest[4]))
+
+
+def holds(value: Decimal, low: int | None, high: int | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 # The profile question: the four generations the 2017 post speaks of. It names babyboom (born
@@ -520,4 +582,64 @@ def ensure_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[
     _add_generation_question(event)
     _add_sample_qa(event)
     qa.rebuild_from_db(event.pk)
+    return event, True
+
+
+def _make_quiz_question(event: Event, order: int, spec: dict) -> Question:
+    """One scored, timed question of the quiz demo with its options and research figures."""
+    question = Question(event=event, order=order, kind=spec["kind"], prompt=spec["prompt"])
+    if "scale" in spec:
+        low, high, low_label, high_label = spec["scale"]
+        question.scale_min, question.scale_max = low, high
+        question.scale_min_label, question.scale_max_label = low_label, high_label
+    question.lower_is_better = spec.get("lower_is_better", False)
+    if "split" in spec:
+        question.split_a_label, question.split_b_label = spec["split"]
+    question.scored = True
+    question.time_limit = QUIZ_TIME_LIMIT
+    question.tolerance = spec.get("tolerance")
+    question.full_clean()
+    question.save()
+    if "ranges" in spec:
+        value = latest_value(spec["ranges"])
+        for option_order, (label, low, high) in enumerate(NPS_RANGES, start=1):
+            Option.objects.create(
+                question=question,
+                order=option_order,
+                label=label,
+                correct=holds(value, low, high),
+            )
+    for figure_order, figure in enumerate(_figures(spec["figures"]) if "figures" in spec else []):
+        check_figure_fits(question, figure, question.options.count())
+        check_figure_segment(question, figure)
+        QuestionFigure.objects.create(question=question, figure=figure, order=figure_order)
+    problems = quiz_checks.problems(question)
+    if problems:
+        raise ValidationError(problems)  # a demo that could score nobody is a bug here
+    return question
+
+
+@transaction.atomic
+def ensure_quiz_demo(reset: bool = False, host: AbstractUser | None = None) -> tuple[Event, bool]:
+    """Create the quiz demo once, hosted by ``host`` (the demo host unless given), in quiz mode
+    with its questions scored and timed; returns (event, created). Nothing is opened: the clock
+    of a timed question starts when the host opens it."""
+    if host is None:
+        host, _password = ensure_demo_host()
+    event = Event.objects.filter(code=QUIZ_DEMO_CODE).first()
+    if event is not None and reset:
+        event.delete()
+        event = None
+    if event is not None:
+        event.hosts.add(host)
+        return event, False
+    event = Event.objects.create(
+        title="KSF Jaarcongres 2018: raad het onderzoek",
+        code=QUIZ_DEMO_CODE,
+        language="nl",
+        quiz=True,
+    )
+    event.hosts.add(host)
+    for order, spec in enumerate(QUIZ_QUESTIONS, start=1):
+        _make_quiz_question(event, order, spec)
     return event, True

@@ -1,4 +1,5 @@
-"""Admin forms: an event's branding (accent colour and logo upload) and its co-hosts."""
+"""Admin forms: an event's branding (accent colour and logo upload) and its co-hosts; a
+question's quiz fields as the quiz can score them; a player's nickname."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import branding
-from .models import Event, Question
+from . import branding, players, quiz, quiz_checks
+from .answers import Rejection
+from .models import Event, Player, Question
 
 
 class CurrentLogo:
@@ -59,6 +62,7 @@ class EventForm(forms.ModelForm):
             "accent_color",
             "segment_by",
             "segment_min_respondents",
+            "quiz",
         ]
         widgets = {
             "accent_color": forms.TextInput(
@@ -152,3 +156,99 @@ class EventForm(forms.ModelForm):
             branding.save_logo(self.instance, logo)
         elif logo is False:
             branding.save_logo(self.instance, None)
+
+
+class Draft:
+    """A question as a form would save it: the posted fields over the instance's own (a form's
+    ``clean`` runs before the instance is updated; a field left out keeps the instance's)."""
+
+    def __init__(self, instance: Question, cleaned: dict):
+        self._instance = instance
+        self._cleaned = cleaned
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._cleaned:
+            return self._cleaned[name]
+        return getattr(self._instance, name)
+
+
+class QuestionForm(forms.ModelForm):
+    """A question in admin. Its quiz fields are checked here (``polls.quiz_checks``); its
+    options and figures by their inlines' formsets, which see what is being saved with them."""
+
+    # Whether the options and figures are posted with the form (the question admin's inlines
+    # check them); else they are checked as saved (the event page's list of questions).
+    related_posted = True
+
+    class Meta:
+        model = Question
+        # The admin's fieldsets (or inline's fields) choose the fields it shows.
+        fields = ["kind", "prompt", "scored", "target", "tolerance", "time_limit"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self._quiz_fields_invalid():
+            return cleaned
+        draft = Draft(self.instance, cleaned)
+        for name, message in quiz_checks.question_errors(draft).items():
+            self.add_error(name if name in self.fields else None, message)
+        if not self.related_posted and self.instance.pk and not self.errors:
+            options = [
+                quiz_checks.OptionDraft(option.label, option.correct)
+                for option in self.instance.options.all()
+            ]
+            figures = [link.figure for link in self.instance.figure_links.select_related("figure")]
+            for message in quiz_checks.options_errors(draft, options) + quiz_checks.target_errors(
+                draft, figures
+            ):
+                self.add_error(None, message)
+        return cleaned
+
+    def _quiz_fields_invalid(self) -> bool:
+        """A field the checks read failed its own validation (its error says why)."""
+        read = ("kind", "scored", "segment", "target", "tolerance", "scale_min", "scale_max")
+        return any(name in self.errors for name in read)
+
+
+class InlineQuestionForm(QuestionForm):
+    related_posted = False
+
+
+class PlayerForm(forms.ModelForm):
+    """A host renames a player: the nickname cleaned and masked as a phone's, unique in the
+    event (``taken`` is this form's error), empty for "Player <number>" again."""
+
+    class Meta:
+        model = Player
+        fields = ["nickname"]
+
+    def clean_nickname(self) -> str:
+        raw = self.cleaned_data.get("nickname") or ""
+        try:
+            nickname = players.clean_nickname(raw)
+        except Rejection as refusal:
+            raise forms.ValidationError(refusal_text(refusal.code), code=refusal.code) from None
+        key = quiz.nickname_key(nickname) if nickname else ""
+        player = self.instance
+        others = Player.objects.filter(event_id=player.event_id, key=key).exclude(pk=player.pk)
+        if key and others.exists():
+            raise forms.ValidationError(refusal_text("taken"), code="taken")
+        return nickname
+
+
+def refusal_text(code: str) -> str:
+    """Why a host's nickname for a player was refused (``players.clean_nickname``'s codes)."""
+    if code == "too_long":
+        return gettext("A nickname has at most %(count)d characters.") % {
+            "count": quiz.NICKNAME_CHARS
+        }
+    if code == "empty":
+        return gettext("A nickname needs at least one letter or digit.")
+    if code == "taken":
+        return gettext(
+            "Another player of this event has this nickname, or one that differs only in "
+            "case, accents, spaces or punctuation."
+        )
+    return gettext("This nickname cannot be used.")

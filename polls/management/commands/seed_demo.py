@@ -11,7 +11,8 @@ from polls.redis_client import get_sync_redis
 class Command(BaseCommand):
     help = (
         "Create the demo event KSF2018 (idempotent) with its first question current and open "
-        "and its audience Q&A open with a few sample items (in Redis too), "
+        "and its audience Q&A open with a few sample items (in Redis too), the quiz demo "
+        f"{demo.QUIZ_DEMO_CODE} (quiz mode, its first question current, opened by the host), "
         f"and its host account 'host' (password: {demo.DEMO_PASSWORD_VARIABLE}, else random "
         "and printed once)."
     )
@@ -58,6 +59,10 @@ class Command(BaseCommand):
                 mended = not created and event.current_question_id is None and first is not None
                 if created or mended:
                     actions.do_set_current(event, first, open_it=True)
+                quiz, quiz_created = demo.ensure_quiz_demo(reset=reset, host=host)
+                if quiz_created:
+                    # Current but not open: a timed question's clock starts as the host opens it.
+                    actions.do_set_current(quiz, quiz.questions.first())
         except (ValidationError, tally.TallyUnavailable, RedisError, OSError) as error:
             # Redis went away after the check: the whole transaction is undone.
             raise CommandError(
@@ -69,6 +74,12 @@ class Command(BaseCommand):
             self.stdout.write(f"demo event {event.code} had no current question; the first is open")
         else:
             self.stdout.write(f"demo event {event.code} already present")
+        if quiz_created:
+            self.stdout.write(
+                f"demo quiz {quiz.code} created; open its first question from the remote"
+            )
+        else:
+            self.stdout.write(f"demo quiz {quiz.code} already present")
         if password:
             self.stdout.write(
                 f"demo host '{host.get_username()}' password: {password}  (shown only now; "
