@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from . import metrics, push, qa, quiz, tally, voice
+from . import metrics, push, qa, quiz, quiz_checks, tally, voice
 from .consistency import set_aside_of
 from .figures import check_figure_fits
 from .limits import LONGEST_HIDDEN_WORD
@@ -250,6 +250,10 @@ def check_can_open(question: Question) -> None:
         raise ValidationError(
             _("The phones have seen this quiz question's answer: it cannot open again.")
         )
+    # A scored question saved right may become unscorable later (its figure's value cleared).
+    problems = quiz_checks.problems(question)
+    if problems:
+        raise ValidationError(problems)
 
 
 def _start_clock(change: Change, question: Question) -> None:

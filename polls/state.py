@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import kinds, protocol, quiz
+from . import kinds, protocol, quiz, quiz_checks
 from .models import Event, Question
 from .segments import RATHER_NOT_SAY
 from .stagekeys import stage_key_digest
@@ -65,16 +65,8 @@ def scoring_of(question: Question) -> quiz.Scoring | None:
 
 def figure_target(question: Question) -> Decimal | None:
     """The value of the latest research figure linked to the question that compares with it."""
-    metrics = kinds.get(question.kind).comparable_metrics
-    links = question.figure_links.select_related("figure").order_by("-figure__year", "order")
-    for link in links:
-        if (
-            link.figure.metric in metrics
-            and link.figure.value is not None
-            and not link.figure.segment
-        ):
-            return link.figure.value
-    return None
+    links = question.figure_links.select_related("figure")
+    return quiz_checks.figure_value(question, [link.figure for link in links])
 
 
 def quiz_block(question: Question) -> protocol.Quiz | None:
