@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from polls import actions, quiz, quiz_board, tally, writer
 from polls.models import Event, Player, Question
 from polls.state import build_event_state
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
+from tests.http_helpers import ORIGIN, Exchange
 from tests.live_helpers import connect, receive, receive_type, send
 
 pytestmark = [
@@ -441,3 +443,33 @@ def run_command(*args) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
+
+
+async def test_over_the_http_fallback_a_player_chooses_a_nickname_and_hears_their_score(event):
+    question = await database_sync_to_async(scored_single)(event)
+    ids = await database_sync_to_async(option_ids)(question)
+    question = await open_question(event, question)
+    token = await sync_to_async(token_for)(event)
+    sse = Exchange("GET", f"/api/e/{event.code}/events", f"token={token}", ())
+    await sse.start()
+    assert (await sse.message())["type"] == "player"
+    status, chosen = await post(event, token, {"type": "nickname", "id": "n1", "name": "Bram"})
+    assert status == 200 and chosen["type"] == "player" and chosen["name"] == "Bram"
+    status, ack = await post(
+        event, token, {"type": "answer", "id": "a1", "question": question.id, "value": ids[0]}
+    )
+    assert status == 200 and ack["type"] == "ack"
+    await database_sync_to_async(actions.do_set_state)(question, Question.State.CLOSED)
+    await press(event, "show_results")
+    score = await sse.message_of_type("score")
+    assert score["place"] == 1 and score["answer"] == ids[0] and score["points"] >= 500
+    await sse.disconnect()
+
+
+async def post(event, token, message):
+    body = json.dumps(message).encode()
+    exchange = Exchange("POST", f"/api/e/{event.code}/answer", f"token={token}", (ORIGIN,), body)
+    status, _headers = await exchange.start()
+    reply = await exchange.reply()
+    await asyncio.wait_for(exchange.task, 5)
+    return status, reply
