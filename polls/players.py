@@ -1,12 +1,16 @@
 """The players of a quiz-mode event: a number on joining, a nickname if they choose one.
 
-A phone of a quiz-mode event gets its ``player`` message as it connects (the row is made then:
-one insert per attendee, before any question is scored) and may send ``nickname``. Nicknames
+A phone of a quiz-mode event gets its ``player`` message as it connects (the row is made then,
+before any question is scored: a join storm's phones in one query and one insert per turn of
+the loop) and may send ``nickname``. Nicknames
 are unique in the event by their folded form (``polls.quiz.nickname_key``), masked as word
 clouds mask profanity; a host renames or removes a player in admin (``PlayerAdmin``).
 """
 
 from __future__ import annotations
+
+import asyncio
+import weakref
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, transaction
@@ -14,31 +18,95 @@ from django.db.models import Max
 
 from . import protocol, quiz
 from .answers import Rejection
-from .models import Player
+from .models import Event, Player
 from .qa import mask_text
 from .text import clean_text
-
-# Numbers taken at once by phones joining together: a clash retries with the next free one.
-NUMBER_ATTEMPTS = 20
 
 
 def player_of(event_id: int, participant: str) -> Player:
     """The participant's player row, made with the next free number on first sight."""
-    player = Player.objects.filter(event_id=event_id, participant=participant).first()
-    if player is not None:
-        return player
-    for _attempt in range(NUMBER_ATTEMPTS):
-        highest = Player.objects.filter(event_id=event_id).aggregate(n=Max("number"))["n"] or 0
+    return players_of(event_id, [participant])[participant]
+
+
+def players_of(event_id: int, participants: list[str]) -> dict[str, Player]:
+    """Each participant's player row; the missing ones made in one insert, numbered after the
+    event's highest under the event's row lock (another process numbering at the same moment
+    waits for it)."""
+    found = {
+        player.participant: player
+        for player in Player.objects.filter(event_id=event_id, participant__in=participants)
+    }
+    if len(found) == len(set(participants)):
+        return found
+    for attempt in range(NUMBERING_ATTEMPTS):
         try:
             with transaction.atomic():
-                return Player.objects.create(
-                    event_id=event_id, participant=participant, number=highest + 1
+                list(Event.objects.select_for_update().filter(pk=event_id).values_list("pk"))
+                found.update(
+                    (player.participant, player)
+                    for player in Player.objects.filter(
+                        event_id=event_id, participant__in=participants
+                    )
                 )
+                missing = [p for p in dict.fromkeys(participants) if p not in found]
+                highest = Player.objects.filter(event_id=event_id).aggregate(n=Max("number"))
+                made = Player.objects.bulk_create(
+                    Player(event_id=event_id, participant=participant, number=number)
+                    for number, participant in enumerate(missing, start=(highest["n"] or 0) + 1)
+                )
+            found.update((player.participant, player) for player in made)
+            return found
         except IntegrityError:
-            existing = Player.objects.filter(event_id=event_id, participant=participant).first()
-            if existing is not None:
-                return existing  # this participant's other phone was quicker
-    raise RuntimeError("no free player number")  # twenty joins at the same instant, twice
+            # SQLite has no row lock: another process numbered meanwhile. Read again.
+            if attempt == NUMBERING_ATTEMPTS - 1:
+                raise
+    return found
+
+
+NUMBERING_ATTEMPTS = 5
+
+
+class _Joining:
+    """Per event loop: the phones of a join storm that wait for their player rows, fetched
+    (and made) in one database call per event and turn instead of one each."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, dict[str, list[asyncio.Future]]] = {}
+        self.task: asyncio.Task | None = None
+
+    async def player(self, event_id: int, participant: str) -> Player:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(event_id, {}).setdefault(participant, []).append(future)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._fetch())
+        return await future
+
+    async def _fetch(self) -> None:
+        await asyncio.sleep(0)  # the joins of this turn of the loop come along
+        while self.waiting:
+            event_id, waiting = next(iter(self.waiting.items()))
+            batch = list(waiting)[:JOINS_PER_CALL]
+            futures = {participant: waiting.pop(participant) for participant in batch}
+            if not waiting:
+                del self.waiting[event_id]
+            try:
+                rows = await database_sync_to_async(players_of)(event_id, batch)
+            except Exception as error:  # the database away: these phones hear nothing of it
+                for participant_futures in futures.values():
+                    for future in participant_futures:
+                        if not future.done():
+                            future.set_exception(error)
+                continue
+            for participant, participant_futures in futures.items():
+                for future in participant_futures:
+                    if not future.done():
+                        future.set_result(rows[participant])
+
+
+JOINS_PER_CALL = 500
+_joining: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Joining] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def clean_nickname(raw: object, message_id: str | None = None) -> str:
@@ -79,9 +147,13 @@ def message(player: Player, message_id: str | None = None) -> protocol.PlayerMes
     return text
 
 
-@database_sync_to_async
-def joined(event_id: int, participant: str) -> protocol.PlayerMessage:
-    return message(player_of(event_id, participant))
+async def joined(event_id: int, participant: str) -> protocol.PlayerMessage:
+    """The ``player`` message of a phone connecting (its row made on first sight)."""
+    loop = asyncio.get_running_loop()
+    joining = _joining.get(loop)
+    if joining is None:
+        joining = _joining[loop] = _Joining()
+    return message(await joining.player(event_id, participant))
 
 
 @database_sync_to_async

@@ -473,3 +473,16 @@ async def post(event, token, message):
     reply = await exchange.reply()
     await asyncio.wait_for(exchange.task, 5)
     return status, reply
+
+
+async def test_a_hall_joining_at_once_gets_one_number_each(event):
+    await database_sync_to_async(make_open_question)(event)
+    tokens = [await sync_to_async(token_for)(event) for _ in range(40)]
+    joined = await asyncio.gather(*(phone(event, token) for token in tokens))
+    numbers = sorted(player["number"] for _c, player, _s in joined)
+    assert numbers == list(range(1, 41))
+    again = await asyncio.gather(*(phone(event, token) for token in tokens[:5]))
+    assert sorted(p["number"] for _c, p, _s in again) == sorted(
+        player["number"] for (_c, player, _s) in joined[:5]
+    )
+    assert await database_sync_to_async(Player.objects.filter(event=event).count)() == 40
