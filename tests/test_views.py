@@ -92,7 +92,7 @@ def test_the_phone_page_fits_its_budget_gzipped_with_everything_it_loads(client,
             queue += [posixpath.normpath(posixpath.join(folder, i.decode())) for i in imports]
         sizes[name] = len(gzip.compress(data, compresslevel=9))
     kinds = {f"polls/kinds/{kind}/phone.js" for kind in Question.Kind.values}
-    expected = {"polls/phone.js", "polls/socket.js", "polls/phone.css", "polls/phone-qa.js"}
+    expected = {"polls/phone.js", "polls/socket.js", "polls/phone.css"}
     if quiz:
         expected.add("polls/phone-quiz.js")
     assert expected | kinds <= set(sizes), sizes
