@@ -3,11 +3,20 @@
 
 export const $ = (id) => document.getElementById(id);
 
-export function el(tag, cls, text) {
+// attrs: attributes as given (role, aria-*, type, ...).
+export function el(tag, cls, text, attrs) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text != null) e.textContent = text;
+  for (const k in attrs) e.setAttribute(k, attrs[k]);
   return e;
+}
+
+// A button that does not submit a form: `click` runs on a tap.
+export function button(cls, text, click, attrs) {
+  const b = el('button', cls, text, { type: 'button', ...attrs });
+  b.onclick = click;
+  return b;
 }
 
 export function svg(tag, attrs = {}, text) {

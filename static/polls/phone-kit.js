@@ -1,4 +1,4 @@
-import { el } from './dom.js';
+import { button, el } from './dom.js';
 
 // What the phone's kind renderers share: the widgets, the options list (also what a kind
 // this page has no module for is drawn as) and the NPS groups.
@@ -11,13 +11,8 @@ export function group(v, promoterFrom = 9) {
   return GROUPS[v >= promoterFrom ? 0 : v >= promoterFrom - 2 ? 1 : 2];
 }
 
-export function sendButton(page, text) {
-  const b = (page.view.send = el('button', 'zp-btn zp-primary zp-in', text));
-  b.type = 'button';
-  b.dataset.k = 'send';
-  b.addEventListener('click', () => page.submit(page.toSend()));
-  return b;
-}
+export const sendButton = (page, text) =>
+  (page.view.send = button('zp-btn zp-primary zp-in', text, () => page.submit(page.toSend()), { 'data-k': 'send' }));
 
 export function ends(low, high) {
   const p = el('p', 'zp-ends');
@@ -25,17 +20,8 @@ export function ends(low, high) {
   return p;
 }
 
-export function range(key, name) {
-  const r = el('input', 'zp-range');
-  r.type = 'range';
-  r.min = 0;
-  r.max = 100;
-  r.step = 1;
-  r.dataset.k = key;
-  if (name) r.setAttribute('aria-label', name);
-  else r.setAttribute('aria-labelledby', 'zp-prompt');
-  return r;
-}
+export const range = (key, name) =>
+  el('input', 'zp-range', null, { type: 'range', 'data-k': key, ...(name ? { 'aria-label': name } : { 'aria-labelledby': 'zp-prompt' }) });
 
 export function setRange(r, v, open) {
   if (+r.value !== v) r.value = v;
@@ -59,15 +45,17 @@ export function rows(items) {
 // "You: 7" under the room's result.
 export const you = (page, v) => el('p', 'zp-you', page.t('you', { v }));
 
-export function buildOptions(page, q, box) {
-  const { view } = page;
+// One button per option; tap: what a tap does with the option's id (the page's own by default;
+// a profile question asked before the poll has no view of its own).
+export function buildOptions(page, q, box, tap = page.tap) {
+  const view = page.view || { buttons: new Map() };
   const list = el('div', 'zp-opts');
-  for (const o of q.options) {
-    const b = el('button', 'zp-opt');
-    b.type = 'button';
+  // A profile question: "rather not say" is an answer too (0, in no segment).
+  for (const o of q.segment ? [...q.options, { id: 0, label: page.T.rather }] : q.options) {
+    const b = button(o.id ? 'zp-opt' : 'zp-opt zp-rather', null, () => tap(o.id));
     const fill = el('span', 'zp-fill');
     b.append(fill, el('span', 'zp-label', o.label));
-    if (q.show_results) {
+    if (q.show_results && o.id) {
       const key = String(o.id);
       const pct = el('span', 'zp-pct');
       const meas = el('span', 'zp-meas');
@@ -76,17 +64,7 @@ export function buildOptions(page, q, box) {
       view.pcts.set(key, pct);
       view.meas.set(o.id, meas);
     }
-    b.addEventListener('click', () => page.tap(o.id));
     view.buttons.set(o.id, b);
-    list.append(b);
-  }
-  // A profile question: "rather not say" is an answer too (0, in no segment).
-  if (q.segment) {
-    const b = el('button', 'zp-opt zp-rather');
-    b.type = 'button';
-    b.append(el('span', 'zp-label', page.T.rather));
-    b.addEventListener('click', () => page.tap(0));
-    view.buttons.set(0, b);
     list.append(b);
   }
   box.append(list);

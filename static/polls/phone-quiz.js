@@ -1,4 +1,4 @@
-import { el } from './dom.js';
+import { button, el } from './dom.js';
 
 // The quiz on the phone (docs/protocol.md "The quiz"): the nickname (asked once per event on
 // this phone, changed from the "Playing as" line), a scored question's countdown to the
@@ -31,7 +31,9 @@ export function startQuiz(page, send) {
       if (mine) done(), (typed = null);
       else if (m.nickname || m.removed) done();
       else asking ||= !page.load(ASKED);
-    } else if (m.type === 'error' && mine) error = T['nick_' + m.code] || m.message;
+    } else if (m.type === 'error' && mine) {
+      error = T['nick_' + m.code] || m.message; // too_long and empty in a nickname's words
+    }
     else return false;
     if (mine) sent = null;
     page.build();
@@ -48,20 +50,16 @@ export function startQuiz(page, send) {
   // In the question's place: the first time, and after "Change".
   function form(app) {
     const f = el('form', 'zp-form');
-    const input = el('input', 'zp-text');
-    Object.assign(input, { id: 'zp-nick', maxLength: 24, value: typed ?? me.nickname, oninput: () => (typed = input.value) });
-    const label = el('label', '', T.nickLabel);
-    label.htmlFor = input.id;
+    const input = el('input', 'zp-text', null, { id: 'zp-nick', maxlength: 24, 'aria-invalid': !!error });
+    input.value = typed ?? me.nickname;
+    input.oninput = () => (typed = input.value);
     const go = el('button', 'zp-btn zp-primary', T.nickGo);
-    const skip = el('button', 'zp-btn', t('playAs', { name: t('player', { n: me.number }) }));
-    skip.type = 'button';
     // Player 12 after all: a nickname taken back, else just on with the quiz.
-    skip.onclick = () => (me.nickname ? nickname('') : (done(), page.build()));
-    const note = el('p', 'zp-hint zp-warn', error);
-    note.setAttribute('role', 'alert');
-    input.setAttribute('aria-invalid', !!error);
+    const skip = button('zp-btn', t('playAs', { name: t('player', { n: me.number }) }), () =>
+      me.nickname ? nickname('') : (done(), page.build()),
+    );
     go.disabled = skip.disabled = !!sent;
-    f.append(label, input, note, go, skip);
+    f.append(el('label', '', T.nickLabel, { for: 'zp-nick' }), input, el('p', 'zp-hint zp-warn', error, { role: 'alert' }), go, skip);
     f.onsubmit = (e) => {
       e.preventDefault();
       if (input.value.trim()) nickname(input.value.trim());
@@ -73,11 +71,8 @@ export function startQuiz(page, send) {
   // "Playing as Anna  Change", above the question.
   function line() {
     if (!me || me.removed) return [];
-    const b = el('button', 'zp-link', T.change);
-    b.type = 'button';
-    b.onclick = () => ((asking = true), (error = ''), (typed = null), page.build());
     const p = el('p', 'zp-hint', t('playing', { name: me.name }) + ' ');
-    p.append(b);
+    p.append(button('zp-link', T.change, () => ((asking = true), (error = ''), (typed = null), page.build())));
     return [p];
   }
 
@@ -107,8 +102,7 @@ export function startQuiz(page, send) {
     const z = q.quiz;
     if (!z) return;
     if (z.deadline && q.open) {
-      const c = (page.view.clock = el('p', 'zp-clock'));
-      c.setAttribute('role', 'timer');
+      const c = (page.view.clock = el('p', 'zp-clock', null, { role: 'timer' }));
       c.append(el('b'), el('span'));
       box.append(c);
       timer = setInterval(tick, 250);

@@ -1,13 +1,14 @@
-import { $, el } from './dom.js';
+import { $, button, el } from './dom.js';
 import { formatter } from './format.js';
 import { loadKinds } from './kinds.js';
-import { group, options } from './phone-kit.js';
-import { startQa } from './phone-qa.js';
+import { buildOptions, group, options } from './phone-kit.js';
 import { openSocket } from './socket.js';
 import { solve } from './work.js';
 
 // The attendee's phone: joins, shows the current question through its kind's renderer
-// (static/polls/kinds/<kind>/phone.js), sends answers and keeps the unsent ones.
+// (static/polls/kinds/<kind>/phone.js), sends answers and keeps the unsent ones; the audience
+// Q&A beside the poll (startQa) lives here too: every phone loads it, and one file is
+// smaller gzipped than two (the page's budget, tests/test_views.py).
 
 const cfg = JSON.parse($('zp-config').textContent);
 const T = $('zp-strings').dataset;
@@ -16,11 +17,9 @@ const statusLine = $('zp-status');
 const TOKEN_KEY = 'zp-token-' + cfg.code;
 const OUTBOX_KEY = 'zp-outbox-' + cfg.code;
 const CODE_KEY = 'zp-attendee-' + cfg.code;
-const REJECTED = new Set([
-  'not_open', 'unknown_question', 'bad_value', 'too_long', 'empty',
-  'bad_message', 'bad_json', 'too_large', 'unknown_type', 'not_allowed',
-  'unknown_item', 'hidden_item', 'own_item', 'flood', 'full', 'too_late',
-]);
+const REJECTED = new Set(
+  'not_open unknown_question bad_value too_long empty bad_message bad_json too_large unknown_type not_allowed unknown_item hidden_item own_item flood full too_late'.split(' '),
+);
 const PCT = ['split', 'percentage', 'shares']; // research metrics in percent
 
 // A translated template with {name} placeholders.
@@ -35,7 +34,7 @@ const page = {
   kinds: {},
   token: load(TOKEN_KEY),
   attendee: null, // attendee-list events: the personal code
-  outbox: {}, // question id -> latest answer message not yet acknowledged (and the Q&A's, phone-qa.js)
+  outbox: {}, // question id -> latest answer message not yet acknowledged (and the Q&A's, startQa)
   counted: {}, // question id -> answer the server has confirmed
   results: {}, // question id -> latest results snapshot
   question: null,
@@ -70,9 +69,6 @@ const page = {
   load,
   save,
   newId,
-  persist,
-  later,
-  rejected: (code) => REJECTED.has(code),
 };
 
 // Attendee-list events: the personal code from a badge link (?a=...), kept for this event and
@@ -270,9 +266,7 @@ function build() {
   // A profile question not answered yet comes before the poll; the current one is asked there.
   const ask = page.asks.find((p) => page.profile[p.id] == null && !page.outbox[p.id] && !(q && q.id === p.id));
   if (page.fatal) {
-    const alert = el('p', 'zp-error', page.fatal);
-    alert.setAttribute('role', 'alert');
-    app.append(alert);
+    app.append(el('p', 'zp-error', page.fatal, { role: 'alert' }));
   } else if (ask) {
     askProfile(ask);
   } else if (quiz.asking()) {
@@ -286,10 +280,8 @@ function build() {
     // Once voting closed, the results show the attendee's answer: the inputs only take room.
     box.classList.toggle('zp-done', q.show_results && !q.open);
     const view = (page.view = { buttons: new Map(), fills: new Map(), pcts: new Map(), meas: new Map() });
-    const prompt = el('h1', 'zp-prompt', q.prompt);
-    prompt.id = 'zp-prompt';
     app.append(...quiz.line());
-    box.append(prompt, (view.note = el('p', 'zp-note')));
+    box.append(heading(q.prompt), (view.note = el('p', 'zp-note')));
     quiz.question(q, box);
     const hint = kind.hint && kind.hint(T);
     if (hint != null) box.append((view.hint = el('p', 'zp-hint zp-in', hint)));
@@ -304,24 +296,17 @@ function build() {
   if (again) again.focus();
 }
 
+const heading = (text) => el('h1', 'zp-prompt', text, { id: 'zp-prompt' });
+
 // One profile question, each option one tap, "rather not say" (0) among them; asked once.
 function askProfile(p) {
   const box = el('section', 'zp-q zp-profile');
-  const prompt = el('h1', 'zp-prompt', p.prompt);
-  prompt.id = 'zp-prompt';
-  const list = el('div', 'zp-opts');
-  for (const [id, label] of [...p.options.map((o) => [o.id, o.label]), [0, T.rather]]) {
-    const b = el('button', 'zp-opt' + (id ? '' : ' zp-rather'));
-    b.type = 'button';
-    b.append(el('span', 'zp-label', label));
-    b.addEventListener('click', () => {
-      page.profile[p.id] = id;
-      submit(id, p.id);
-      build();
-    });
-    list.append(b);
-  }
-  box.append(prompt, el('p', 'zp-hint', T.once), list);
+  box.append(heading(p.prompt), el('p', 'zp-hint', T.once));
+  buildOptions(page, { ...p, segment: 1 }, box, (id) => {
+    page.profile[p.id] = id;
+    submit(id, p.id);
+    build();
+  });
   app.append(box);
 }
 
@@ -422,13 +407,8 @@ function reveal(q, r, my) {
   if (s) {
     const line = [s.title, [s.publisher, s.year].filter(Boolean).join(', ')].filter(Boolean).join(' — ');
     const src = el('p', 'zp-src');
-    if (/^https?:\/\//.test(s.url || '')) {
-      const a = el('a', '', line);
-      a.href = s.url;
-      a.rel = 'noopener noreferrer';
-      a.target = '_blank';
-      src.append(a);
-    } else src.textContent = line;
+    if (/^https?:\/\//.test(s.url || '')) src.append(el('a', '', line, { href: s.url, rel: 'noopener noreferrer', target: '_blank' }));
+    else src.textContent = line;
     card.append(src);
   }
   view.cmp.replaceChildren(card);
@@ -482,6 +462,184 @@ function status() {
   }
   if (statusLine.textContent !== text) statusLine.textContent = text;
   statusLine.dataset.kind = kind;
+}
+
+// --- the audience Q&A beside the poll ------------------------------------
+
+// The Q&A (docs/protocol.md "Audience Q&A"): the Poll and Questions
+// tabs, the ask form (templates/polls/phone.html) and the list with its votes. The server's
+// list is the truth. What this phone sent waits in the page's outbox beside its answers (an
+// ask as 'q' + its id, a vote or unvote as 'v' + the item: the latest tap wins) until its
+// qa_ack, resent with the same id after a reconnect or a reload: nothing asked is lost and
+// nothing counts twice.
+
+function startQa(page, send) {
+  const { T } = page;
+  const [tabs, pollTab, qaTab, badge, pane, poll, box, left, who, name, note, list, none, go] = (
+    'tabs tab-poll tab-qa qa-new qa app ask-text ask-left ask-who ask-name ask-note qa-list qa-none ask-send'
+  )
+    .split(' ')
+    .map((id) => $('zp-' + id));
+  const NAME_KEY = 'zp-qa-name'; // one name for every event on this phone
+  let mode = 'off';
+  let items = new Map(); // the visible items, and this phone's own that wait for a host
+  let mine = new Set();
+  let voted = new Set(); // the items the server counts this phone's vote on
+  const seen = new Set(); // items the attendee has had in view: the badge counts the others
+  let order = 'top';
+  let showing = false;
+  let frame = 0;
+  name.value = load(NAME_KEY) || '';
+
+  // The vote as shown: a tap on its way, else what the server counts.
+  const on = (id) => (page.outbox['v' + id] ? page.outbox['v' + id].type === 'vote' : voted.has(id));
+  const keep = (i) => (/^(visible|pending)$/.test(i.state) ? items.set(i.id, i) : items.delete(i.id));
+  // Sendable as the server's rule has it (polls/qa.py): with some letter or digit.
+  const typed = () => {
+    left.textContent = t('qaLeft', { n: box.maxLength - box.value.length });
+    go.disabled = !/[\p{L}\p{N}]/u.test(box.value);
+  };
+
+  function post(k, msg) {
+    if (msg) page.outbox[k] = msg;
+    else delete page.outbox[k];
+    persist();
+    if (msg) send(msg);
+    draw();
+    page.update(); // the status line: sending, offline
+  }
+
+  function show(qa) {
+    showing = qa && mode !== 'off';
+    pane.hidden = !showing;
+    poll.hidden = showing;
+    pollTab.setAttribute('aria-pressed', !showing);
+    qaTab.setAttribute('aria-pressed', showing);
+    if (!showing) pollTab.classList.remove('zp-new');
+    scrollTo(0, 0);
+    draw();
+  }
+  pollTab.onclick = () => show(false);
+  qaTab.onclick = () => show(true);
+  for (const b of $('zp-sort').children) {
+    b.onclick = () => {
+      order = b.dataset.sort;
+      for (const o of b.parentNode.children) o.setAttribute('aria-pressed', o === b);
+      draw();
+    };
+  }
+  box.oninput = typed;
+  typed();
+  $('zp-ask').onsubmit = (e) => {
+    e.preventDefault();
+    const msg = { type: 'ask', id: newId(), text: box.value.trim() };
+    const n = name.value.trim();
+    save(NAME_KEY, n || null);
+    if (!who.hidden && n) msg.name = n;
+    box.value = note.textContent = '';
+    typed();
+    post('q' + msg.id, msg);
+  };
+
+  function take(m) {
+    const k = Object.keys(page.outbox).find((k) => page.outbox[k].id === m.id && page.outbox[k].type !== 'answer');
+    if (m.type === 'qa') {
+      mode = m.mode;
+      items = new Map();
+      m.items.concat(m.pending).forEach(keep);
+      mine = new Set(m.mine);
+      voted = new Set(m.voted);
+      tabs.hidden = mode === 'off';
+      who.hidden = !m.names;
+      $('zp-ask-mod').hidden = mode !== 'moderated';
+      if (mode === 'off' && showing) show(false);
+    } else if (m.type === 'qa_changes') {
+      // In order on their line, and whole: no version to compare (a new line starts with `qa`).
+      m.items.forEach(keep);
+      m.removed.forEach((id) => items.delete(id));
+      for (const id in m.votes) if (items.has(+id)) items.get(+id).votes = m.votes[id];
+    } else if (m.type === 'qa_ack') {
+      const i = m.item;
+      if (k && k[0] === 'q') {
+        mine.add(i.id);
+        keep(i);
+      } else {
+        // A vote's ack is the truth about the count and the vote, not about pin or state.
+        if (items.has(i.id)) items.get(i.id).votes = i.votes;
+        voted[m.voted ? 'add' : 'delete'](i.id);
+      }
+      page.retryDelay = 2000;
+      if (k) post(k);
+    } else if (m.type === 'error' && k && m.code !== 'revoked') {
+      if (!REJECTED.has(m.code)) return later(), true;
+      // A refused ask goes back into the field, to be changed or sent again later.
+      if (k[0] === 'q' && !box.value) box.value = page.outbox[k].text;
+      note.textContent = m.message || '';
+      if (m.code === 'not_open') {
+        // Switched off while this phone was away (a phone connecting then gets no `qa`).
+        tabs.hidden = true;
+        mode = 'off';
+        show(false);
+        page.note = note.textContent;
+      }
+      typed();
+      post(k);
+    } else return false;
+    draw();
+    return true;
+  }
+
+  function draw() {
+    if (!frame) frame = requestAnimationFrame(paint);
+  }
+
+  function paint() {
+    frame = 0;
+    let fresh = 0;
+    for (const i of items.values()) {
+      if (showing) seen.add(i.id);
+      else if (!seen.has(i.id) && !mine.has(i.id)) fresh++;
+    }
+    badge.textContent = fresh || '';
+    if (!showing) return;
+    const by = order === 'top' ? (a, b) => b.votes - a.votes : () => 0;
+    const rows = [...items.values()].sort((a, b) => b.pinned - a.pinned || by(a, b) || b.at - a.at || b.id - a.id);
+    const focus = document.activeElement.dataset.v; // a vote button, redrawn
+    list.replaceChildren(...rows.map(row));
+    none.hidden = rows.length > 0;
+    if (focus) list.querySelector(`[data-v="${focus}"]`)?.focus();
+  }
+
+  function row(i) {
+    const own = mine.has(i.id);
+    const wait = i.state === 'pending';
+    const li = el('li', 'zp-card zp-qi' + (i.pinned ? ' zp-pin' : '') + (wait ? ' zp-pend' : ''));
+    li.dataset.id = i.id;
+    const body = el('div');
+    if (i.pinned) body.append(el('p', 'zp-tag', T.qaStage));
+    const about = [i.name || T.qaAnon, own && T.qaYours, wait && T.qaPending];
+    body.append(el('p', '', i.text), el('p', 'zp-hint', about.filter(Boolean).join(' · ')));
+    const v = on(i.id);
+    // No vote on one's own item (the server refuses it too): its count only.
+    const count = own
+      ? el('span', 'zp-vote')
+      : button('zp-vote zp-btn', null, () => post('v' + i.id, { type: v ? 'unvote' : 'vote', id: newId(), item: i.id }), {
+          'data-v': i.id,
+          'aria-pressed': v,
+        });
+    if (!own) count.append(el('span', 'zp-sr', T.qaVote));
+    count.append(el('span', '', '▲', { 'aria-hidden': true }), ' ' + (i.votes + v - voted.has(i.id)));
+    li.append(body, count);
+    return li;
+  }
+
+  return {
+    take,
+    // A new question while the Questions are in view: a mark on the Poll tab.
+    poll() {
+      if (showing) pollTab.classList.add('zp-new');
+    },
+  };
 }
 
 // --- connection ----------------------------------------------------------
@@ -543,28 +701,27 @@ async function join() {
 function askCode(message, typed) {
   return new Promise((done) => {
     const form = el('form', 'zp-join');
-    const label = el('label', null, T.codeLabel);
-    label.htmlFor = 'zp-acode';
-    const input = el('input', 'zp-code-input');
     // As much as the server reads (attendees.MAX_TYPED_CHARS): a badge prints a 16-character
     // code in groups of five, 19 characters with the dashes.
-    Object.assign(input, { id: 'zp-acode', maxLength: 64, autocomplete: 'off', spellcheck: false, value: typed || '' });
-    input.setAttribute('autocapitalize', 'characters');
+    const input = el('input', 'zp-code-input', null, {
+      id: 'zp-acode',
+      maxlength: 64,
+      autocomplete: 'off',
+      spellcheck: false,
+      autocapitalize: 'characters',
+    });
+    input.value = typed || '';
     // The whole code in view, to be checked against the badge: phone.css fits --n characters
     // (at least a generated code's 11) of about 0.84em each across the screen's width.
     const fit = () => input.style.setProperty('--n', Math.max(11, input.value.length));
     input.addEventListener('input', fit);
     fit();
-    form.append(label, input);
+    form.append(el('label', null, T.codeLabel, { for: 'zp-acode' }), input);
     if (message) {
-      const error = el('p', 'zp-error', message);
-      error.setAttribute('role', 'alert');
       input.setAttribute('aria-invalid', 'true');
-      form.append(error);
+      form.append(el('p', 'zp-error', message, { role: 'alert' }));
     }
-    const button = el('button', 'zp-btn zp-primary', T.join);
-    button.type = 'submit';
-    form.append(button);
+    form.append(el('button', 'zp-btn zp-primary', T.join));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const typed = input.value.trim();

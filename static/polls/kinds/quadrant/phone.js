@@ -7,11 +7,7 @@ import { ends, range, sendButton, setRange } from '../../phone-kit.js';
 function quad(q, pts, rings = [], name = '') {
   const Q = q.quadrant || {};
   const box = el('div', 'zp-quad');
-  const pic = svg('svg', { viewBox: '-7 -7 114 114' });
-  if (name) {
-    pic.setAttribute('role', 'img');
-    pic.setAttribute('aria-label', name);
-  } else pic.setAttribute('aria-hidden', 'true');
+  const pic = svg('svg', { viewBox: '-7 -7 114 114', ...(name ? { role: 'img', 'aria-label': name } : { 'aria-hidden': true }) });
   pic.append(svg('rect', { class: 'zp-qbg', width: 100, height: 100 }), svg('path', { class: 'zp-qline', d: 'M50 0V100M0 50H100' }));
   for (const p of rings) {
     const to = pts.find((d) => d.n === p.n); // a line from the attendee's point to the room's
@@ -21,11 +17,12 @@ function quad(q, pts, rings = [], name = '') {
   for (const p of pts) {
     pic.append(svg('circle', { class: 'zp-dot', cx: p.x, cy: 100 - p.y, r: 5 }), svg('text', { x: p.x, y: 100 - p.y }, p.n));
   }
-  const y = el('p', 'zp-qy');
-  y.append(el('span', '', Q.y_low), el('b', '', Q.y), el('span', '', Q.y_high));
-  const x = el('p', 'zp-qx');
-  x.append(el('span', '', Q.x_low), el('b', '', Q.x), el('span', '', Q.x_high));
-  box.append(y, pic, x);
+  const axis = (ax) => {
+    const p = el('p', 'zp-q' + ax);
+    p.append(el('span', '', Q[ax + '_low']), el('b', '', Q[ax]), el('span', '', Q[ax + '_high']));
+    return p;
+  };
+  box.append(axis('y'), pic, axis('x'));
   return box;
 }
 

@@ -1,4 +1,4 @@
-import { el } from '../../dom.js';
+import { button, el } from '../../dom.js';
 import { rows, sendButton } from '../../phone-kit.js';
 
 // The options put in order with up/down buttons, best first; the results by points.
@@ -13,8 +13,7 @@ export default {
     const { t } = page;
     const list = el('ol', 'zp-list zp-in');
     const items = new Map();
-    const live = el('p', 'zp-sr');
-    live.setAttribute('aria-live', 'polite');
+    const live = el('p', 'zp-sr', null, { 'aria-live': 'polite' });
     const move = (id, d) => {
       const order = page.shown();
       const i = order.indexOf(id);
@@ -30,14 +29,12 @@ export default {
     for (const o of q.options) {
       const li = el('li', 'zp-rrow');
       const n = el('span', 'zp-rnum');
-      const up = el('button', 'zp-mv', '▲');
-      const down = el('button', 'zp-mv', '▼');
-      [up, down].forEach((b, i) => {
-        b.type = 'button';
-        b.dataset.k = (i ? 'd' : 'u') + o.id;
-        b.setAttribute('aria-label', t(i ? 'moveDown' : 'moveUp', { label: o.label }));
-        b.addEventListener('click', () => move(o.id, i ? 1 : -1));
-      });
+      const [up, down] = [-1, 1].map((d) =>
+        button('zp-mv', d < 0 ? '▲' : '▼', () => move(o.id, d), {
+          'data-k': (d < 0 ? 'u' : 'd') + o.id,
+          'aria-label': t(d < 0 ? 'moveUp' : 'moveDown', { label: o.label }),
+        }),
+      );
       li.append(n, el('span', 'zp-label', o.label), up, down);
       items.set(o.id, { li, n, up, down });
     }

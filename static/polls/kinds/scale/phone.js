@@ -1,4 +1,4 @@
-import { el } from '../../dom.js';
+import { button, el } from '../../dom.js';
 import { ends, you } from '../../phone-kit.js';
 
 // A row (or two) of numbered buttons; with the results, a column chart of the answers.
@@ -10,19 +10,16 @@ export function buildScale(page, q, box, withChart) {
   const cols = n <= 6 ? n : Math.ceil(n / 2);
   const grid = el('div', 'zp-scale');
   grid.style.setProperty('--cols', cols);
-  const chart = el('div', 'zp-chart');
-  chart.setAttribute('role', 'img');
+  const chart = el('div', 'zp-chart', null, { role: 'img' });
   chart.style.setProperty('--start', min - 1); // CSS counters number the columns
   const e = ends(s.min_label, s.max_label);
   const [lo, hi] = e.children;
   for (let v = min; v <= max; v++) {
-    const b = el('button', 'zp-num', String(v));
-    b.type = 'button';
+    const b = button('zp-num', String(v), () => page.tap(v));
     // An odd count ends on the right: the second row starts one column in.
     if (n > 6 && n % 2 && v === min + cols) b.style.gridColumnStart = 2;
     const end = v === min ? lo : v === max ? hi : null;
     if (end) b.setAttribute('aria-describedby', (end.id = 'zp-end' + v));
-    b.addEventListener('click', () => page.tap(v));
     view.buttons.set(v, b);
     grid.append(b);
     const col = el('span', 'zp-col');

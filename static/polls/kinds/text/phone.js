@@ -8,17 +8,16 @@ export default {
   build(page, q, box) {
     const max = (q.text && q.text.max_length) || 40;
     const form = el('form', 'zp-form');
-    const input = el('input', 'zp-text zp-in');
-    input.type = 'text';
-    input.maxLength = max;
-    input.autocomplete = 'off';
-    input.enterKeyHint = 'send';
-    input.dataset.k = 'text';
+    const input = el('input', 'zp-text zp-in', null, {
+      maxlength: max,
+      autocomplete: 'off',
+      enterkeyhint: 'send',
+      'data-k': 'text',
+      'aria-labelledby': 'zp-prompt',
+      'aria-describedby': 'zp-count',
+    });
     input.value = page.draft ?? '';
-    input.setAttribute('aria-labelledby', 'zp-prompt');
-    input.setAttribute('aria-describedby', 'zp-count');
-    const count = el('p', 'zp-count zp-in');
-    count.id = 'zp-count';
+    const count = el('p', 'zp-count zp-in', null, { id: 'zp-count' });
     const yours = el('p', 'zp-you');
     input.addEventListener('input', () => page.edit(input.value));
     form.addEventListener('submit', (e) => {
