@@ -359,7 +359,9 @@ def quiz_section(run: Runner) -> dict | None:
         after_opening = [a[7] - started for a in answers if started and a[7] is not None]
         stages = []
         for stage in question["stages"]:
-            closed = [t for t, _q, is_open, _shown in stage["states"] if not is_open]
+            # the keeper's close: closed with the results shown (before the opening it was
+            # current and closed too)
+            closed = [t for t, _q, is_open, shown in stage["states"] if not is_open and shown]
             boards = [t for t, _m in stage["leaderboards"]]
             stages.append(
                 {
