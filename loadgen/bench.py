@@ -140,6 +140,27 @@ SCENARIOS: dict[str, dict] = {
         ],
         "product_only": True,
     },
+    # The research quiz (issue 16): the product alone. 5,000 players in a quiz-mode event; the
+    # host opens a scored single choice (10 s), every phone answers within 3 s of the opening,
+    # the server closes it at its deadline and shows the leaderboard; then a scored split.
+    "quiz": {
+        "about": "5,000 players, two scored 10 s questions, every phone answering within 3 s",
+        "phones": 5000,
+        "args": [
+            "--join-rate",
+            "250",
+            "--forwarded-for",
+            "100",
+            "--arrival",
+            "api",
+            "--quiz",
+            "--quiz-limit",
+            "10",
+            "--quiz-spread",
+            "3",
+        ],
+        "product_only": True,
+    },
     # Not the product beside the baseline: the several-hosts layout (loadgen.hosts, network
     # namespaces, root) with one app host, then with two, behind HAProxy over TLS, every phone
     # from the hall's one address. The phones start at the join POST: over TLS a phone's page
@@ -381,10 +402,14 @@ def effective_options(args: list[str]) -> argparse.Namespace:
         ("--forwarded-for", 0),
         ("--qa-ask-seconds", 3.0),
         ("--qa-vote-seconds", 10.0),
+        ("--quiz-questions", 2),
+        ("--quiz-limit", 10),
+        ("--quiz-results-timeout", 15.0),
     ):
         parser.add_argument(name, type=type(default), default=default)
     parser.add_argument("--host-actions", default="next,prev,next")
     parser.add_argument("--qa", action="store_true")
+    parser.add_argument("--quiz", action="store_true")
     return parser.parse_known_args(args)[0]
 
 
@@ -397,6 +422,11 @@ def loadtest_timeout(options: argparse.Namespace) -> float:
         + options.hold
         + options.burst
         + ((options.qa_ask_seconds + options.qa_vote_seconds) if options.qa else 0.0)
+        + (
+            options.quiz_questions * (options.quiz_limit + options.quiz_results_timeout + 2)
+            if options.quiz
+            else 0.0
+        )
         + options.ack_timeout * 2
         + options.settle_timeout
         + options.broadcast_timeout * actions
@@ -581,15 +611,17 @@ def figures(report: dict | None, pids: dict[str, list[int]] | None) -> dict:
         "segments_expected": _get(report, "segments", "exactness", "expected"),
         "verdict": _get(report, "exactness", "verdict"),
         "qa": report.get("qa"),
+        "quiz": report.get("quiz"),
         "exact_totals": _get(report, "exactness", "totals"),
         "rss_per_connection_kib": _get(report, "server", "rss_per_connection_kib"),
         "server_processes_found": len(servers),
         "daphne_cpu_percent": {
             phase: _cpu(report, pids.get("daphne", []), phase)
-            for phase in ("join", "burst", "votes")
+            for phase in ("join", "burst", "votes", "quiz1", "quiz2")
         },
         "writer_redis_cpu_percent": {
-            phase: _cpu(report, others, phase) for phase in ("join", "burst", "votes")
+            phase: _cpu(report, others, phase)
+            for phase in ("join", "burst", "votes", "quiz1", "quiz2")
         },
         "proxy_cpu_percent": {
             phase: _cpu(report, pids.get("proxy", []), phase) for phase in ("join", "burst")
@@ -839,9 +871,112 @@ QA_ROWS = [
 ]
 
 
+def _quiz_question(f: dict, number: int) -> dict:
+    questions = (f.get("quiz") or {}).get("questions") or []
+    return questions[number - 1] if len(questions) >= number else {}
+
+
+def _quiz_answers(question: dict) -> str:
+    answers = question.get("answers")
+    if not answers:
+        return "n/a"
+    text = f"{_n(answers['sent'])} / {_n(answers['acked'])} of {_n(question['armed'])}"
+    others = {k: v for k, v in answers["by_status"].items() if k != "acked"}
+    if others:
+        text += " (" + ", ".join(f"{k} {_n(v)}" for k, v in sorted(others.items())) + ")"
+    return text
+
+
+def _quiz_board(question: dict) -> str:
+    stages = question.get("stages") or []
+    if not stages:
+        return "n/a"
+    return " / ".join(
+        f"{_n(stage['leaderboard_ms'])} ms (closed {_n(stage['closed_ms'])} ms)" for stage in stages
+    )
+
+
+def _quiz_score(question: dict) -> str:
+    summary = question.get("deadline_to_score_ms")
+    if not summary or not summary.get("n"):
+        return "n/a"
+    text = f"{summary['p50']:,.0f} / {summary['p99']:,.0f} / {summary['max']:,.0f} ms"
+    if question.get("no_score_live"):
+        text += f" ({_n(question['no_score_live'])} live phones without)"
+    return text
+
+
+def _quiz_cpu(f: dict, key: str) -> str:
+    values = f.get(key) or {}
+    return " / ".join(_n(values.get(phase)) for phase in ("join", "quiz1", "quiz2"))
+
+
+def quiz_cells(f: dict) -> list[str]:
+    if not f or not f.get("quiz"):
+        return ["n/a"] * len(QUIZ_ROWS)
+    cells = [
+        f"{_n(f['connected'])} / {_n(f['held'])} / {_n(f['dropped'])}",
+        _ms(f["join_ready_ms"]),
+    ]
+    for number in (1, 2):
+        question = _quiz_question(f, number)
+        answers = question.get("answers") or {}
+        cells += [
+            _quiz_answers(question),
+            _ms(answers.get("ack_ms")),
+            _ms(question.get("opening_to_phone_ms")),
+            _quiz_board(question),
+            _quiz_score(question),
+        ]
+    return [
+        *cells,
+        _verdict(f),
+        _n(f["rss_per_connection_kib"]),
+        _quiz_cpu(f, "daphne_cpu_percent"),
+        _quiz_cpu(f, "writer_redis_cpu_percent"),
+        _quiz_cpu(f, "generator_cpu_percent"),
+        " / ".join(_n(fds) for fds in f["daphne_fds_idle"]) or "n/a",
+    ]
+
+
+QUIZ_ROWS = [
+    "phones connected / held / dropped",
+    "join -> ready p50 / p99",
+    *(
+        row.format(number=number)
+        for number in (1, 2)
+        for row in (
+            "quiz {number}: answers sent / acked",
+            "quiz {number}: ack p50 / p99",
+            "quiz {number}: opening -> phone p50 / p99",
+            "quiz {number}: deadline -> stage leaderboard (target <= 1 s)",
+            "quiz {number}: deadline -> phone score p50 / p99 / max (target max <= 2 s)",
+        )
+    ),
+    "exact (verdict)",
+    "server RSS per connection KiB",
+    "Daphne CPU % join / quiz1 / quiz2",
+    "writer + Redis CPU % join / quiz1 / quiz2",
+    "generator CPU % join / quiz1 / quiz2",
+    "Daphne open fds when idle, per process",
+]
+
+
+def _own_rows(title: str, by_side: dict[str, dict], rows: list[str], cells) -> str:
+    columns = ["figure"] + [LABELS[side] for side in by_side]
+    lines = [title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    side_cells = {side: cells(f) for side, f in by_side.items()}
+    for index, row in enumerate(rows):
+        values = [side_cells[side][index] for side in by_side]
+        lines.append("| " + " | ".join(v.replace("|", "/") for v in [row, *values]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(title: str, by_side: dict[str, dict]) -> str:
     """One column per side, then product / bare and product / ceiling for the storm's rows; the
-    Q&A's own rows when the sides ran it."""
+    Q&A's or the quiz's own rows when the sides ran it."""
+    if by_side and all(f and f.get("quiz") for f in by_side.values()):
+        return _own_rows(title, by_side, QUIZ_ROWS, quiz_cells)
     if by_side and all(f and f.get("qa") for f in by_side.values()):
         columns = ["figure"] + [LABELS[side] for side in by_side]
         lines = [title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

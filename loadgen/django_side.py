@@ -68,14 +68,24 @@ def _forget_tallies(question_ids: list[int]) -> None:
 
 
 def prepare_throwaway_event(
-    code: str, kind: str, segments: int = 0, split: bool = True, qa: bool = False
+    code: str,
+    kind: str,
+    segments: int = 0,
+    split: bool = True,
+    qa: bool = False,
+    quiz: dict | None = None,
 ) -> dict:
     """(Re)create the event ``code``: two questions of ``kind``, the first current and open;
     with ``segments``, a profile question of that many options after them (never current: the
     host actions go next, prev, next), asked on join, the stage's results split by it; with
-    ``qa``, the audience Q&A open (items appear at once) and shown on the stage."""
+    ``qa``, the audience Q&A open (items appear at once) and shown on the stage; with ``quiz``
+    (``limit``, ``questions``), a quiz-mode event of scored timed questions instead
+    (``prepare_quiz_event``)."""
     from polls import actions, qa_tally
     from polls.models import Event
+
+    if quiz is not None:
+        return prepare_quiz_event(code, quiz["limit"], quiz["questions"])
 
     old = Event.objects.filter(code=code).first()
     if old is not None:
@@ -109,6 +119,142 @@ def prepare_throwaway_event(
         "segment_by": event.segment_by_id,
         "segment_min": event.segment_min_respondents,
     }
+
+
+def _forget_event(code: str) -> None:
+    from polls import qa_tally, tally
+    from polls.models import Event
+    from polls.redis_client import get_sync_redis
+
+    old = Event.objects.filter(code=code).first()
+    if old is None:
+        return
+    question_ids = list(old.questions.values_list("id", flat=True))
+    old_id = old.id
+    old.delete()
+    with contextlib.suppress(Exception):
+        _forget_tallies(question_ids)
+    with contextlib.suppress(Exception):
+        qa_tally.forget(old_id)
+    with contextlib.suppress(Exception):
+        get_sync_redis().delete(*tally.quiz_keys(old_id).values())
+
+
+# The quiz scenario's estimate: a split whose part A is 39 % (+- 20 points still scores).
+QUIZ_SPLIT_TARGET = 39
+QUIZ_SPLIT_TOLERANCE = 20
+
+
+def prepare_quiz_event(code: str, limit: int, questions: int = 2) -> dict:
+    """(Re)create ``code`` as a quiz-mode event: a scored single choice of 4 options (the first
+    correct) and, with ``questions`` 2, a scored split (target 39, tolerance 20), both timed
+    ``limit`` seconds. The first is current and *not* open: the host opens each in turn
+    (``open_quiz_question``), once the phones are in."""
+    from decimal import Decimal
+
+    from polls import actions, kinds
+    from polls.models import Event, Option, Question
+
+    _forget_event(code)
+    event = Event.objects.create(title="Load test (quiz)", code=code, language="en", quiz=True)
+    made = []
+    for order, kind in enumerate(("single", "split")[: max(1, min(2, questions))], start=1):
+        question = Question(
+            event=event,
+            order=order,
+            kind=kind,
+            prompt=f"Load test quiz question {order} ({kind})",
+            scored=True,
+            time_limit=limit,
+        )
+        kinds.get(kind).prepare_load_test(question)
+        if kind == "split":
+            question.target = Decimal(QUIZ_SPLIT_TARGET)
+            question.tolerance = Decimal(QUIZ_SPLIT_TOLERANCE)
+        question.full_clean()
+        question.save()
+        options, correct = [], []
+        if kind == "single":
+            for number in range(1, 5):
+                option = Option.objects.create(
+                    question=question, order=number, label=f"Option {number}", correct=number == 1
+                )
+                options.append(option.id)
+                if option.correct:
+                    correct.append(option.id)
+        made.append(
+            {
+                "id": question.id,
+                "kind": kind,
+                "limit": limit,
+                "options": options,
+                "correct": correct,
+                "target": float(question.target) if question.target is not None else None,
+                "tolerance": float(question.tolerance) if question.tolerance is not None else None,
+            }
+        )
+    actions.do_set_current(event, Question.objects.get(pk=made[0]["id"]), open_it=False)
+    event.refresh_from_db()
+    return {
+        "event_id": event.id,
+        "code": event.code,
+        "stage_key": event.stage_key,
+        "question_id": made[0]["id"],
+        "kind": "quiz",
+        "own_event": True,
+        "profile": [],
+        "segment_by": None,
+        "segment_min": event.segment_min_respondents,
+        "quiz": made,
+    }
+
+
+def open_quiz_question(event_id: int, question_id: int) -> dict:
+    """The remote's next + open on a scored question: it becomes current and open, its clock
+    starts. The server's opening and deadline (ms since the epoch), and the call's own times."""
+    from polls import actions
+    from polls.models import Event, Question
+
+    event = Event.objects.get(pk=event_id)
+    question = Question.objects.get(pk=question_id)
+    called = time.time()
+    actions.do_set_current(event, question, open_it=True)
+    returned = time.time()
+    question.refresh_from_db()
+    return {
+        "called": called,
+        "returned": returned,
+        "started_ms": question.started_ms,
+        "deadline_ms": question.deadline_ms,
+    }
+
+
+def read_quiz(event_id: int, question_ids: list[int]) -> dict:
+    """The quiz as Redis holds it: per question the scores and answers, and the event's board
+    (points and answer time per participant, the sorted set's scores)."""
+    from polls import tally
+    from polls.redis_client import get_sync_redis
+
+    client = get_sync_redis()
+    keys = tally.quiz_keys(event_id)
+    return {
+        "scores": {q: tally.read_scores_sync(q) for q in question_ids},
+        "answers": {q: tally.read_answers_sync(q) for q in question_ids},
+        "points": {p.decode(): int(v) for p, v in client.hgetall(keys["points"]).items()},
+        "time": {p.decode(): int(v) for p, v in client.hgetall(keys["time"]).items()},
+        "board": {
+            p.decode(): int(score)
+            for p, score in client.zrange(keys["board"], 0, -1, withscores=True)
+        },
+    }
+
+
+def recompute_quiz(event_id: int) -> dict[int, dict[str, tuple[int, int]]]:
+    """Every scored question's points per participant from the Answer rows
+    (``polls.quiz_board.recompute``)."""
+    from polls import quiz_board
+
+    return quiz_board.recompute(event_id)
 
 
 def existing_event(code: str) -> dict | None:

@@ -80,6 +80,18 @@ class Options:
     qa_skew: float = 1.0
     qa_unvote_share: float = 0.05
     qa_observers: int = 100
+    # The research quiz instead of the answer burst (docs/performance.md, "The research quiz"):
+    # a quiz-mode throwaway event, ``quiz_questions`` scored questions timed ``quiz_limit``
+    # seconds (a single choice, then a split estimate), each opened by the host once the phones
+    # are in; every phone answers within ``quiz_spread`` seconds of the opening (a correct
+    # option from ``quiz_right_share`` of them); the server closes each at its deadline. Phones
+    # and stages wait ``quiz_results_timeout`` seconds past the deadline for their score.
+    quiz: bool = False
+    quiz_questions: int = 2
+    quiz_limit: int = 10
+    quiz_spread: float = 3.0
+    quiz_right_share: float = 0.6
+    quiz_results_timeout: float = 15.0
 
 
 def parse_target(url: str, ca_file: str | None = None) -> dict:

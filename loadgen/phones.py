@@ -72,6 +72,7 @@ class Answer:
         "retries",
         "status",
         "value",
+        "wall",
     )
 
     def __init__(
@@ -80,7 +81,7 @@ class Answer:
         self.phone = phone
         self.message_id = message_id
         self.question = question
-        self.kind = kind  # "first", "change" or "profile" (an answer to a profile question)
+        self.kind = kind  # "first", "change", "profile" (a profile question's) or "quiz"
         self.value = value
         self.first_sent = now
         self.last_sent = now
@@ -91,6 +92,7 @@ class Answer:
         )
         self.retries = 0
         self.resolved = False
+        self.wall: float | None = None  # time.time() of the first send (the quiz's)
 
 
 class QaSent:
@@ -163,6 +165,7 @@ class Phone:
         "participant",
         "ping_due",
         "ping_sent",
+        "player",
         "profile_acked",
         "profile_given",
         "profile_questions",
@@ -173,6 +176,10 @@ class Phone:
         "qa_seen",
         "qa_sent",
         "question",
+        "quiz_closed",
+        "quiz_due",
+        "quiz_opened",
+        "quiz_scores",
         "ready_at",
         "reconnecting_since",
         "reconnects",
@@ -233,6 +240,12 @@ class Phone:
         self.qa_sent: list[QaSent] = []
         self.qa_outstanding: dict[str, QaSent] = {}
         self.qa_deferred: dict[int, QaSent] = {}  # item -> its unvote, waiting for the vote's ack
+        # The quiz (wall-clock times, time.time(), to compare with the server's deadline)
+        self.player: int | None = None  # its number, from the server's "player"
+        self.quiz_due: dict[int, tuple[float, Any]] = {}  # question -> (s after opening, value)
+        self.quiz_opened: dict[int, float] = {}  # question -> when its open state arrived
+        self.quiz_closed: dict[int, float] = {}  # question -> when its closed state arrived
+        self.quiz_scores: dict[int, tuple[float, dict]] = {}  # question -> (arrived, "score")
 
     @property
     def live(self) -> bool:
@@ -334,6 +347,9 @@ class Worker:
         self.qa_errors: Counter[str] = Counter()
         self.qa_retries = 0
         self.qa_texts: dict[bytes, tuple] = {}  # one parse per distinct list text
+        # the quiz (``quiz_arm``, ``quiz_wait``)
+        self.quiz_answers: list[Answer] = []
+        self.quiz_unresolved: set[Answer] = set()
 
     # --- progress --------------------------------------------------------------------------
 
@@ -628,11 +644,17 @@ class Worker:
             phone.profile_given = message.get("answers")
         elif kind == "qa_ack":
             self._on_qa_ack(phone, message, now)
+        elif kind == "score":
+            phone.quiz_scores[message.get("question")] = (time.time(), message)
+        elif kind == "player":
+            phone.player = message.get("number")
         elif kind in ("qa", "qa_changes") and phone.qa_observer:
             phone.qa_seen.append((now, *self._qa_counts(payload, message)))
 
     def _on_state(self, phone: Phone, message: dict, now: float) -> None:
         phone.question = message.get("question")
+        if phone.quiz_due and phone.question is not None:
+            self._quiz_state(phone, phone.question)
         if "profile" in message:
             phone.profile_questions = message.get("profile") or []
         if phone.reconnecting_since is not None:
@@ -658,6 +680,10 @@ class Worker:
         answer.ack_at = now
         answer.status = "acked"
         answer.counted = message.get("answer")
+        if answer.kind == "quiz":
+            self.acked += 1
+            self._resolve(answer)
+            return
         if answer.kind == "profile":
             phone.profile_acked[answer.question] = answer.counted
             self._resolve(answer)
@@ -938,6 +964,9 @@ class Worker:
         if answer.resolved:
             return
         answer.resolved = True
+        if answer.kind == "quiz":  # quiz_wait waits for these
+            self.quiz_unresolved.discard(answer)
+            return
         if answer.kind == "profile":  # not the burst's: profile_wait waits for these
             self.profile_unresolved.discard(answer)
             return
@@ -1181,6 +1210,104 @@ class Worker:
                 key = int(max(0.0, shown[0] - acked) * 1000 + 0.5)
                 bins[key] = bins.get(key, 0) + 1
         return {"observers": observers, "histogram": bins, "not_seen": not_seen}
+
+    # --- the quiz --------------------------------------------------------------------------
+
+    async def quiz_arm(self, question: int, plan: dict[int, tuple[float, Any]]) -> int:
+        """Each phone of ``plan`` answers ``question`` with its value at its moment after the
+        opening (the server's: deadline - limit), once its open state is in. Returns the armed
+        phones."""
+        armed = 0
+        for phone in self.phones:
+            due = plan.get(phone.index)
+            if due is not None and phone.live:
+                phone.quiz_due[question] = due
+                armed += 1
+        return armed
+
+    def _quiz_state(self, phone: Phone, question: dict) -> None:
+        question_id = question.get("id")
+        if question_id not in phone.quiz_due:
+            return
+        if question.get("open"):
+            if question_id in phone.quiz_opened:
+                return
+            wall = time.time()
+            phone.quiz_opened[question_id] = wall
+            quiz = question.get("quiz") or {}
+            offset, value = phone.quiz_due[question_id]
+            if quiz.get("deadline") and quiz.get("limit"):
+                opened = (quiz["deadline"] - quiz["limit"] * 1000) / 1000
+                delay = max(0.0, opened + offset - wall)
+            else:
+                delay = offset
+            asyncio.get_running_loop().call_later(delay, self._quiz_send, phone, question_id, value)
+        elif question_id in phone.quiz_opened and question_id not in phone.quiz_closed:
+            phone.quiz_closed[question_id] = time.time()
+
+    def _quiz_send(self, phone: Phone, question_id: int, value: Any) -> None:
+        if not phone.live:
+            self.skipped["quiz: not connected"] += 1
+            return
+        answer = Answer(phone, f"q{question_id}", "quiz", value, time.monotonic(), question_id)
+        answer.wall = time.time()
+        phone.answers.append(answer)
+        phone.outstanding[answer.message_id] = answer
+        self.quiz_answers.append(answer)
+        self.quiz_unresolved.add(answer)
+        self.sent += 1
+        self._transmit(phone, answer)
+
+    def _quiz_done(self, question: int) -> bool:
+        for phone in self.phones:
+            if question not in phone.quiz_due or not phone.live:
+                continue
+            if question not in phone.quiz_scores:
+                return False
+        return not any(answer.question == question for answer in self.quiz_unresolved)
+
+    async def quiz_wait(self, question: int, until: float) -> dict:
+        """Until every armed phone has its answer's reply and its ``score`` for ``question``
+        (or the wall clock passes ``until``); what each phone sent, heard and when."""
+        while time.time() < until and not self._quiz_done(question):
+            await asyncio.sleep(0.05)
+            limit = time.monotonic() - self.ack_timeout
+            for answer in [a for a in self.quiz_unresolved if a.first_sent < limit]:
+                answer.status = "timeout"
+                self._resolve(answer)
+        answers = [
+            (
+                a.phone.index,
+                a.phone.participant,
+                a.first_sent,
+                a.ack_at,
+                a.status,
+                a.value,
+                a.counted,
+                a.wall,
+                a.retries,
+            )
+            for a in self.quiz_answers
+            if a.question == question
+        ]
+        phones = []
+        for phone in self.phones:
+            if question not in phone.quiz_due:
+                continue
+            score = phone.quiz_scores.get(question)
+            phones.append(
+                (
+                    phone.index,
+                    phone.participant,
+                    phone.live,
+                    phone.quiz_opened.get(question),
+                    phone.quiz_closed.get(question),
+                    score[0] if score else None,
+                    score[1] if score else None,
+                    phone.player,
+                )
+            )
+        return {"answers": answers, "phones": phones, "errors": dict(self.errors)}
 
     # --- heartbeat -------------------------------------------------------------------------
 

@@ -122,8 +122,9 @@ def server_section(run: Runner, ready: list, server_cpu: dict, cpu_seconds: dict
     connections = len(ready) + len(run.stages)
     for pid, meta in run.server_pids.items():
         before = (marks.get("join") or {}).get("servers", {}).get(pid)
-        # the end of the hold: the burst's start, or the Q&A's first asks
-        idle = (marks.get("burst") or marks.get("ask") or {}).get("servers", {}).get(pid)
+        # the end of the hold: the burst's start, the Q&A's first asks, the quiz's first question
+        idle = marks.get("burst") or marks.get("ask") or marks.get("quiz1") or {}
+        idle = idle.get("servers", {}).get(pid)
         end = (marks.get("close") or {}).get("servers", {}).get(pid)
         entry = {
             "pid": pid,
@@ -333,6 +334,79 @@ def qa_section(run: Runner) -> dict | None:
     }
 
 
+def _after(times, origin: float | None) -> dict:
+    """Summary (ms) of wall-clock moments after ``origin`` (seconds since the epoch)."""
+    if origin is None:
+        return stats.summary_ms([])
+    return stats.summary_ms(t - origin for t in times if t is not None)
+
+
+def quiz_section(run: Runner) -> dict | None:
+    """The research quiz, per scored question: the answers and their acks, the opening's way to
+    the phones, and from the server's deadline to the stage's leaderboard and each phone's
+    score (docs/performance.md, "The research quiz")."""
+    if not run.options.quiz:
+        return None
+    questions = []
+    for question in run.quiz.get("questions", []):
+        opened = question["opened"]
+        started = (opened.get("started_ms") or 0) / 1000 or None
+        deadline = (opened.get("deadline_ms") or 0) / 1000 or None
+        answers = question["answers"]
+        acked = [a for a in answers if a[4] == "acked"]
+        phones = question["phones"]
+        scores = [p[5] for p in phones if p[5] is not None]
+        after_opening = [a[7] - started for a in answers if started and a[7] is not None]
+        stages = []
+        for stage in question["stages"]:
+            # the keeper's close: closed with the results shown (before the opening it was
+            # current and closed too)
+            closed = [t for t, _q, is_open, shown in stage["states"] if not is_open and shown]
+            boards = [t for t, _m in stage["leaderboards"]]
+            stages.append(
+                {
+                    "closed_ms": round((closed[0] - deadline) * 1000) if closed else None,
+                    "leaderboard_ms": round((boards[0] - deadline) * 1000) if boards else None,
+                    "leaderboards": len(boards),
+                }
+            )
+        board_ms = [s["leaderboard_ms"] for s in stages if s["leaderboard_ms"] is not None]
+        questions.append(
+            {
+                "id": question["spec"]["id"],
+                "kind": question["spec"]["kind"],
+                "limit_s": question["spec"]["limit"],
+                "armed": question["armed"],
+                "host_call_ms": round((opened["returned"] - opened["called"]) * 1000, 1),
+                "answers": {
+                    "sent": len(answers),
+                    "acked": len(acked),
+                    "by_status": dict(Counter(a[4] for a in answers)),
+                    "retries": sum(a[8] for a in answers),
+                    "ack_ms": stats.summary_ms(a[3] - a[2] for a in acked),
+                    "sent_after_opening_ms": stats.summary_ms(after_opening),
+                    "within_spread": sum(
+                        1 for t in after_opening if t <= run.options.quiz_spread + 1e-3
+                    ),
+                },
+                "opening_to_phone_ms": _after((p[3] for p in phones), started),
+                "deadline_to_closed_ms": _after((p[4] for p in phones), deadline),
+                "deadline_to_score_ms": _after(scores, deadline),
+                "scores": len(scores),
+                "no_score": sum(1 for p in phones if p[5] is None),
+                "no_score_live": sum(1 for p in phones if p[5] is None and p[2]),
+                "stages": stages,
+                "deadline_to_leaderboard_ms": max(board_ms) if board_ms else None,
+            }
+        )
+    return {
+        "limit_s": run.options.quiz_limit,
+        "spread_s": run.options.quiz_spread,
+        "right_share": run.options.quiz_right_share,
+        "questions": questions,
+    }
+
+
 def build(run: Runner, results: dict, held: int, check: dict) -> dict:
     """The whole report (docs/loadtest.md lists its fields)."""
     options = run.options
@@ -388,6 +462,7 @@ def build(run: Runner, results: dict, held: int, check: dict) -> dict:
         "exactness": check,
         "segments": segments_section(run, results, check),
         "qa": qa_section(run),
+        "quiz": quiz_section(run),
         "server": server_section(run, ready, server_cpu, cpu_seconds),
         "generator": {"processes": run.process_count, "cpu_percent": generator_cpu},
         "phases": [

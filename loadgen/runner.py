@@ -19,6 +19,12 @@ one item each), ``votes`` (the planned votes and unvotes, ``qa_plan``) and ``set
 the stage's board and the observers' lists are at the Q&A's final version); the check is the
 Q&A's (``exactness.QaCheck``) and no host action runs unless asked for.
 
+With ``quiz`` (the research quiz) they make way for ``quiz1``, ``quiz2``: for each scored
+question the phones are armed with their answers (``quiz_plan``), the host opens it, each phone
+answers at its moment after the server's opening, the server closes it at its deadline, and
+the phase lasts until every phone has its ``score`` (and the stage its ``leaderboard``); the
+check is the quiz's (``quiz_check.QuizCheck``).
+
 Django is used only through ``django_side`` (and only in one thread): the throwaway event, host
 actions, the Redis tally and the Answer rows. The phones live in ``phones.Worker``\\s: in this
 process when ``processes`` is 1, else one per worker process.
@@ -44,11 +50,12 @@ from typing import Any
 
 from django.conf import settings
 
-from . import page, phones, procinfo, qa_plan, report, stats
+from . import page, phones, procinfo, qa_plan, quiz_plan, report, stats
 from . import profile as profiling
 from .django_side import (
     close_database,
     existing_event,
+    open_quiz_question,
     prepare_throwaway_event,
     read_qa_version,
     read_tally,
@@ -65,6 +72,7 @@ from .options import (
     Options,
     parse_target,
 )
+from .quiz_check import QuizCheck
 from .stage import StageClient
 from .workers import LocalWorker, ProcessWorker
 from .wsclient import HandshakeError, http_request, tls_of
@@ -98,6 +106,8 @@ class Runner:
         self.qa: dict[str, Any] = {}
         self.qa_window: tuple[float, float] | None = None
         self.worker_phones: list[list[int]] = []
+        # the research quiz (options.quiz): per question what the phones and stages recorded
+        self.quiz: dict[str, Any] = {}
 
     # helpers
 
@@ -148,6 +158,20 @@ class Runner:
                 raise LoadTestError("--qa-votes and --qa-observers must not be negative")
             if not 0.0 <= options.qa_unvote_share <= 1.0:
                 raise LoadTestError("--qa-unvote-share must be between 0 and 1")
+        if options.quiz:
+            if options.code or options.baseline or options.qa or options.segments:
+                raise LoadTestError(
+                    "--quiz runs on its own throwaway event: not with --code, --baseline, --qa "
+                    "or --segments"
+                )
+            if options.quiz_questions not in (1, 2):
+                raise LoadTestError("--quiz-questions must be 1 or 2")
+            if not 5 <= options.quiz_limit <= 600:
+                raise LoadTestError("--quiz-limit must be between 5 and 600 (the model's)")
+            if not 0.0 <= options.quiz_spread < options.quiz_limit:
+                raise LoadTestError("--quiz-spread must be between 0 and --quiz-limit")
+            if not 0.0 <= options.quiz_right_share <= 1.0:
+                raise LoadTestError("--quiz-right-share must be between 0 and 1")
         if options.baseline and options.arrival == "page":
             # The bare consumer serves no page: its phones start at the join POST.
             self.arrival = "api"
@@ -182,7 +206,9 @@ class Runner:
                 asyncio.sleep(max(1.0, options.hold, settings.ZP_ANSWER_WARMUP_SECONDS)),
                 stopping,
             )
-            if options.qa:
+            if options.quiz:
+                await self._quiz()
+            elif options.qa:
                 await self._mark("ask")
                 await self._qa_ask()
                 await self._mark("votes")
@@ -246,6 +272,9 @@ class Runner:
                     options.segments,
                     options.split,
                     options.qa,
+                    {"limit": options.quiz_limit, "questions": options.quiz_questions}
+                    if options.quiz
+                    else None,
                 )
             except Exception as error:
                 raise LoadTestError(
@@ -554,7 +583,7 @@ class Runner:
         options = self.options
         actions = options.host_actions
         if actions is None:
-            own = self.info.get("own_event") and not options.qa
+            own = self.info.get("own_event") and not options.qa and not options.quiz
             actions = list(DEFAULT_HOST_ACTIONS) if own else []
             if options.baseline:
                 actions = ["broadcast"] * len(DEFAULT_HOST_ACTIONS)
@@ -777,9 +806,82 @@ class Runner:
             "not_seen": sum(part["not_seen"] for part in lists),
         }
 
+    # the research quiz
+
+    async def _quiz(self) -> None:
+        """Each scored question in turn: arm the phones, the host opens it, wait for the server
+        to close it at its deadline and for every phone's ``score``."""
+        options = self.options
+        rng = random.Random(options.seed)  # noqa: S311 - simulated choices
+        self.quiz["questions"] = []
+        for number, spec in enumerate(self.info["quiz"], start=1):
+            question = quiz_plan.QuizQuestion(
+                spec["id"],
+                spec["kind"],
+                spec["limit"],
+                tuple(spec["options"]),
+                tuple(spec["correct"]),
+                spec["target"],
+                spec["tolerance"],
+            )
+            live = sorted(index for part in await self._all("qa_phones") for index in part)
+            plan = quiz_plan.plan_answers(
+                live, question, options.quiz_spread, options.quiz_right_share, rng
+            )
+            armed = await asyncio.gather(
+                *(
+                    worker.call(
+                        "quiz_arm",
+                        question=question.id,
+                        plan={index: plan[index] for index in indexes if index in plan},
+                    )
+                    for worker, indexes in zip(self.workers, self.worker_phones, strict=True)
+                )
+            )
+            await self._mark(f"quiz{number}")
+            opened = await self.db(open_quiz_question, self.info["event_id"], question.id)
+            deadline = (opened["deadline_ms"] or 0) / 1000
+            parts = await self._all(
+                "quiz_wait", question=question.id, until=deadline + options.quiz_results_timeout
+            )
+            # The stage's leaderboard may follow the last phone's score: wait for it too.
+            until = deadline + options.quiz_results_timeout
+            while self.stages and time.time() < until:
+                if all(
+                    any(m.get("question") == question.id for _t, m in stage.leaderboards)
+                    for stage in self.stages
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            self.quiz["questions"].append(
+                {
+                    "spec": spec,
+                    "armed": sum(armed),
+                    "opened": opened,
+                    "answers": [a for part in parts for a in part["answers"]],
+                    "phones": [p for part in parts for p in part["phones"]],
+                    "stages": [
+                        {
+                            "states": [s for s in stage.quiz_states if s[1] == question.id],
+                            "leaderboards": [
+                                (t, m)
+                                for t, m in stage.leaderboards
+                                if m.get("question") == question.id
+                            ],
+                        }
+                        for stage in self.stages
+                    ],
+                }
+            )
+            await asyncio.sleep(1.0)  # the host reads the board out before the next question
+
     # the exactness check
 
     async def _exactness(self, results: dict) -> dict:
+        if self.options.quiz:
+            return await QuizCheck(
+                self.quiz, self.info, self.stages, self.db, self.options.drain_timeout
+            ).run()
         if self.options.qa:
             return await QaCheck(
                 self.qa.get("messages", []),

@@ -1,5 +1,6 @@
 """A stage screen's socket, keeping the receipt time and version of every results snapshot and
-every Q&A board."""
+every Q&A board, and (the quiz) the wall-clock receipt of every scored question's state and
+every leaderboard."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class StageClient:
         self.boards: list[tuple[float, int, dict[int, int], bool]] = []
         self.board: dict | None = None  # the newest Q&A board
         self.question_id: int | None = None
+        # the quiz: (time.time(), question id, open, results shown) of each scored question's
+        # state, and (time.time(), message) of each leaderboard
+        self.quiz_states: list[tuple[float, int, bool, bool]] = []
+        self.leaderboards: list[tuple[float, dict]] = []
         self.first_results = asyncio.get_running_loop().create_future()
         self.closed_code: int | None = None
 
@@ -75,6 +80,12 @@ class StageClient:
             self.states += 1
             question = message.get("question")
             self.question_id = question["id"] if question else None
+            if question and question.get("quiz"):
+                self.quiz_states.append(
+                    (time.time(), question["id"], question["open"], question["show_results"])
+                )
+        elif kind == "leaderboard":
+            self.leaderboards.append((time.time(), message))
 
     def on_close(self, code: int, by_us: bool) -> None:
         if not by_us:

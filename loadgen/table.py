@@ -106,6 +106,9 @@ def rows(report: dict) -> list[tuple[str, str]]:
     qa = report.get("qa")
     if qa:
         lines += qa_rows(qa)
+    quiz = report.get("quiz")
+    if quiz:
+        lines += quiz_rows(quiz)
     split = report.get("segments")
     if split:
         sent = split["answers"]
@@ -205,6 +208,47 @@ def qa_rows(qa: dict) -> list[tuple[str, str]]:
             + ")",
         ),
     ]
+
+
+def quiz_rows(quiz: dict) -> list[tuple[str, str]]:
+    lines = []
+    for number, question in enumerate(quiz["questions"], start=1):
+        answers = question["answers"]
+        statuses = ", ".join(
+            f"{status} {count:,}" for status, count in sorted(answers["by_status"].items())
+        )
+        boards = ", ".join(
+            _num(stage["leaderboard_ms"], " ms") + f" (closed {_num(stage['closed_ms'], ' ms')})"
+            for stage in question["stages"]
+        )
+        head = f"quiz {number} ({question['kind']}, {question['limit_s']} s)"
+        lines += [
+            (
+                f"{head} answers sent / acked",
+                f"{answers['sent']:,} / {answers['acked']:,} of {question['armed']:,} phones"
+                + (f" ({statuses})" if statuses != f"acked {answers['acked']:,}" else ""),
+            ),
+            ("  ack p50 / p99", _ms(answers["ack_ms"], "p50", "p99")),
+            (
+                "  opening -> phone p50 / p99; answers sent after it, max",
+                _ms(question["opening_to_phone_ms"], "p50", "p99")
+                + f"; {_ms(answers['sent_after_opening_ms'], 'max')}"
+                + f" ({answers['within_spread']:,} within {quiz['spread_s']:g} s)",
+            ),
+            ("  deadline -> stage leaderboard", boards or "n/a (no stage)"),
+            (
+                "  deadline -> phone score p50 / p99 / max",
+                _ms(question["deadline_to_score_ms"], "p50", "p99", "max")
+                + f" ({question['scores']:,} phones"
+                + (
+                    f", {question['no_score_live']:,} live without"
+                    if question["no_score_live"]
+                    else ""
+                )
+                + ")",
+            ),
+        ]
+    return lines
 
 
 def render(report: dict) -> str:

@@ -592,3 +592,91 @@ def test_loadtest_qa_counts_every_acknowledged_vote_exactly_once(stack, tmp_path
     assert qa["lists"]["not_seen"] == 0 and qa["lists"]["observers"] >= 5
     assert qa["lists"]["vote_to_list_ms"]["n"] > 300
     assert "Traceback" not in stack.log_text()
+
+
+def test_the_quiz_standings_rank_move_and_share_places():
+    from loadgen import quiz_plan
+    from polls import quiz, quiz_board
+
+    recomputed = {
+        1: {"a": (900, 1000), "b": (600, 2000), "c": (600, 2000), "d": (0, 500)},
+        2: {"b": (800, 1500), "d": (1000, 400), "e": (700, 3000)},
+    }
+    first, second = (quiz_plan.standings([1, 2], recomputed)[q] for q in (1, 2))
+    assert first.places == {"a": 1, "b": 2, "c": 2, "d": 4}
+    assert first.own("b") == (600, 600, 2, None) and first.own("x") == (0, 0, None, None)
+    assert (first.answered, first.right) == (4, 3)
+    # b 1400 (3500 ms), d 1000, a 900, c 600, e 700: b up one, d up two, a down two, c down two
+    assert second.own("b") == (800, 1400, 1, 1)
+    assert second.own("d") == (1000, 1000, 2, 2)
+    assert second.own("a") == (0, 900, 3, -2)
+    assert second.own("e") == (700, 700, 4, None)
+    assert second.own("c") == (0, 600, 5, -3)
+    assert second.top(3) == [(1, 1400), (2, 1000), (3, 900)]
+    # the same arithmetic as the server's own (restated, not imported, by the check)
+    assert quiz_plan.TIME_SPAN_MS == quiz.TIME_SPAN_MS
+    assert quiz_plan.board_score(1400, 3500) == quiz.board_score(1400, 3500)
+    ranked = sorted(second.scores.items(), key=lambda pair: -pair[1])
+    assert quiz_board.places(ranked) == second.places
+
+
+def test_the_quiz_plan_answers_within_the_spread_with_the_right_share():
+    from loadgen import quiz_plan
+
+    rng = random.Random(3)
+    single = quiz_plan.QuizQuestion(1, "single", 10, (11, 12, 13, 14), (11,))
+    plan = quiz_plan.plan_answers(list(range(2000)), single, 3.0, 0.6, rng)
+    assert all(0 <= offset < 3.0 for offset, _value in plan.values())
+    right = sum(1 for _offset, value in plan.values() if value == 11)
+    assert 1100 < right < 1300 and {value for _o, value in plan.values()} == {11, 12, 13, 14}
+    split = quiz_plan.QuizQuestion(2, "split", 10, target=39.0, tolerance=20.0)
+    guesses = [
+        value
+        for _o, value in quiz_plan.plan_answers(list(range(500)), split, 3.0, 0.6, rng).values()
+    ]
+    assert all(0 <= guess <= 100 for guess in guesses) and 30 < sum(guesses) / 500 < 48
+
+
+@pytest.mark.e2e
+def test_loadtest_quiz_scores_every_answer_once_and_every_phone_gets_its_score(stack, tmp_path):
+    report_path = tmp_path / "report.json"
+    table = run_loadtest(
+        stack,
+        "--url",
+        stack.base,
+        "--phones",
+        "30",
+        "--join-rate",
+        "1000",
+        "--arrival",
+        "api",
+        "--quiz",
+        "--quiz-limit",
+        "5",
+        "--quiz-spread",
+        "1",
+        "--drain-timeout",
+        "15",
+        "--report",
+        str(report_path),
+    )
+    report = json.loads(report_path.read_text())
+    assert "deadline -> phone score" in table and "exact:" in table
+    exact = report["exactness"]
+    assert exact["ok"] is True and exact["verdict"].startswith("exact"), exact
+    assert exact["totals"] == {"acked": 60, "redis_scores": 60, "db_rows": 60}
+    assert exact["board_members"] == 30 and exact["board_mismatches"] == 0
+    first, second = report["quiz"]["questions"]
+    assert (first["kind"], second["kind"]) == ("single", "split")
+    for question in (first, second):
+        assert question["answers"]["sent"] == question["answers"]["acked"] == 30
+        assert question["answers"]["within_spread"] == 30
+        assert question["scores"] == 30 and question["no_score"] == 0
+        assert question["deadline_to_score_ms"]["n"] == 30
+        # the keeper closes DEADLINE_GRACE_MS (300 ms) after the deadline, not before
+        assert question["deadline_to_score_ms"]["p50"] >= 300
+        assert question["stages"][0]["leaderboard_ms"] >= 300
+        qid = str(question["id"])
+        assert exact["scores_checked"][qid] == 30 and exact["score_mismatches"][qid] == 0
+        assert exact["stage_top_match"][qid] and exact["stage_rows"][qid] == 10
+    assert "Traceback" not in stack.log_text()

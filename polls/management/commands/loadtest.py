@@ -218,6 +218,45 @@ class Command(BaseCommand):
             default=100,
             help="With --qa: phones that keep every list change they get (the list latency).",
         )
+        parser.add_argument(
+            "--quiz",
+            action="store_true",
+            help="The research quiz instead of the answer burst: a quiz-mode throwaway event, "
+            "scored timed questions opened by the host, every phone answering soon after the "
+            "opening, the server closing each at its deadline; every answer checked scored "
+            "once and every score and leaderboard against the database (docs/performance.md, "
+            "'The research quiz').",
+        )
+        parser.add_argument(
+            "--quiz-questions",
+            type=int,
+            default=2,
+            help="With --quiz: 1 (a single choice) or 2 (then a split estimate: places move).",
+        )
+        parser.add_argument(
+            "--quiz-limit",
+            type=int,
+            default=10,
+            help="With --quiz: each question's time limit (s).",
+        )
+        parser.add_argument(
+            "--quiz-spread",
+            type=float,
+            default=3.0,
+            help="With --quiz: seconds after the opening within which every phone answers.",
+        )
+        parser.add_argument(
+            "--quiz-right-share",
+            type=float,
+            default=0.6,
+            help="With --quiz: share of phones (0..1) choosing the correct option.",
+        )
+        parser.add_argument(
+            "--quiz-results-timeout",
+            type=float,
+            default=15.0,
+            help="With --quiz: seconds past the deadline to wait for every phone's score.",
+        )
         parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s.")
         parser.add_argument(
             "--profile-blocking",
@@ -279,6 +318,12 @@ class Command(BaseCommand):
             qa_skew=o["qa_skew"],
             qa_unvote_share=o["qa_unvote_share"],
             qa_observers=o["qa_observers"],
+            quiz=o["quiz"],
+            quiz_questions=o["quiz_questions"],
+            quiz_limit=o["quiz_limit"],
+            quiz_spread=o["quiz_spread"],
+            quiz_right_share=o["quiz_right_share"],
+            quiz_results_timeout=o["quiz_results_timeout"],
         )
         try:
             result = run(options, stream=self.stderr._out)
