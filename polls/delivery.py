@@ -232,7 +232,12 @@ class EventHub:
             except Exception:  # Redis away, or an unreadable stored answer
                 logger.warning("hub: could not read the phones' answers", exc_info=True)
                 answers = None  # each phone sends what its own socket got acknowledged
-        for member in members:
+        # Screens first: the room watches the stage while thousands of phones are sent to, and
+        # the loop turns between slices of them (a quiz's deadline: docs/performance.md).
+        members.sort(key=lambda member: member.participant_id is not None)
+        for number, member in enumerate(members, start=1):
+            if number % FANOUT_SLICE == 0:
+                await asyncio.sleep(0)
             current = self.members.get(event_id, ())
             if member not in current or self.views.get(event_id) is not view:
                 continue  # left meanwhile, or a newer state overtook this one

@@ -245,13 +245,15 @@ class Session:
         await self.send_view(view, answer)
         if self.view is not view:
             return  # a newer state arrived while this one was sent; it subscribes itself
+        if quiz_board.shows_board(view.state) is not None:
+            await self.send_board(view)  # the quiz's moment: before the results' snapshot
+            if self.view is not view:
+                return
         question = view.current
         if question is not None and self.wants_results(view):
             await results_pump().subscribe(self, question, self.line.send_text)
         else:
             results_pump().unsubscribe(self)
-        if quiz_board.shows_board(view.state) is not None:
-            await self.send_board(view)
 
     async def send_board(self, view: EventView) -> None:
         """The quiz's leaderboard (a screen) or the phone's own place, after the state."""
