@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.utils import translation
 from redis.exceptions import RedisError
 
 from . import protocol, quiz, tally
@@ -86,7 +87,10 @@ class Board:
         return encode(message)
 
 
-async def read_board(event_id: int, question_id: int | None, podium: bool) -> Board:
+async def read_board(
+    event_id: int, question_id: int | None, podium: bool, language: str = "en"
+) -> Board:
+    """The board as the event's screens show it: names in the event's ``language``."""
     keys = tally.quiz_keys(event_id)
     try:
         pipe = get_async_redis().pipeline(transaction=True)
@@ -104,7 +108,8 @@ async def read_board(event_id: int, question_id: int | None, podium: bool) -> Bo
     if question_id is not None:
         scores = {p.decode(): tally._score_pair(raw) for p, raw in replies[1].items()}
         stored_answers = {p.decode(): tally._decode_answer(raw) for p, raw in replies[2].items()}
-    removed, names = await _players(event_id, [p for p, _s in ranked_raw[: TOP + 50]])
+    leading = [p for p, _s in ranked_raw[: TOP + 50]]
+    removed, names = await _players(event_id, leading, language)
     return build(event_id, question_id, podium, ranked_raw, scores, stored_answers, removed, names)
 
 
@@ -159,17 +164,18 @@ def build(
 
 
 @database_sync_to_async
-def _players(event_id: int, leading: list[str]) -> tuple[set[str], dict[str, str]]:
+def _players(event_id: int, leading: list[str], language: str) -> tuple[set[str], dict[str, str]]:
     removed = set(
         Player.objects.filter(event_id=event_id, removed=True).values_list("participant", flat=True)
     )
     # Set aside by the host (polls.voice): counted nowhere, so placed nowhere either, even with
     # points scored before (``recompute_scores --write`` takes those off the totals too).
     removed |= set_aside_of(event_id)
-    names = {
-        player.participant: player.shown_name
-        for player in Player.objects.filter(event_id=event_id, participant__in=leading)
-    }
+    with translation.override(language):
+        names = {
+            player.participant: player.shown_name
+            for player in Player.objects.filter(event_id=event_id, participant__in=leading)
+        }
     return removed, names
 
 
@@ -189,7 +195,8 @@ class Boards:
         if read is None:
             for old in [k for k in self.reads if k[0] == event_id]:
                 del self.reads[old]
-            read = self.reads[key] = asyncio.ensure_future(read_board(event_id, *shown))
+            language = state["event"].get("language", "en")
+            read = self.reads[key] = asyncio.ensure_future(read_board(event_id, *shown, language))
             read.add_done_callback(lambda done, key=key: self._forget_failed(key, done))
         return await asyncio.shield(read)
 

@@ -258,8 +258,7 @@ class Session:
     async def send_board(self, view: EventView) -> None:
         """The quiz's leaderboard (a screen) or the phone's own place, after the state."""
         try:
-            with translation.override(self.language):
-                board = await quiz_board.boards().of(view.state)
+            board = await quiz_board.boards().of(view.state)
         except tally.TallyUnavailable:
             logger.warning("quiz: the leaderboard could not be read")
             return
@@ -360,10 +359,18 @@ class PhoneSession(Session):
         if view is not None and view.spec.get("profiles"):
             await self.send_profile(view.spec)
         if view is not None and view.spec.get("quiz"):
+            await self.send_player()
+        await super().start(view)
+
+    async def send_player(self) -> None:
+        """Before the first state of a quiz: who this phone plays as (its row made now)."""
+        try:
             with translation.override(self.language):
                 player = await players.joined(self.event_id, self.participant_id)
-            await self.line.send_text(encode(player))
-        await super().start(view)
+        except Exception:  # the database away: the phone plays on, nameless until it reconnects
+            logger.warning("quiz: the player of a joining phone could not be read", exc_info=True)
+            return
+        await self.line.send_text(encode(player))
 
     async def send_profile(self, spec: protocol.EventSpec) -> None:
         """Before the first state: the phone's own profile answers, so it asks only what it has

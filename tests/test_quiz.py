@@ -486,3 +486,24 @@ async def test_a_hall_joining_at_once_gets_one_number_each(event):
         player["number"] for (_c, player, _s) in joined[:5]
     )
     assert await database_sync_to_async(Player.objects.filter(event=event).count)() == 40
+
+
+async def test_the_leaderboard_names_players_in_the_events_language(db):
+    dutch = await database_sync_to_async(make_event)(code="RADEN1", quiz=True, language="nl")
+    question = await database_sync_to_async(scored_single)(dutch)
+    ids = await database_sync_to_async(option_ids)(question)
+    question = await open_question(dutch, question)
+    token = await sync_to_async(token_for)(dutch)
+    path = f"/ws/e/{dutch.code}/?token={token}&lang=en"  # an English phone asks first
+    communicator, connected, _code = await connect(path)
+    assert connected
+    player = await receive(communicator)
+    assert player["name"] == f"Player {player['number']}"  # to the phone: its own language
+    message = {"type": "answer", "id": "a1", "question": question.id, "value": ids[0]}
+    await reply(communicator, message, "ack")
+    await database_sync_to_async(actions.do_set_state)(question, Question.State.CLOSED)
+    await press(dutch, "show_results")
+    await receive_type(communicator, "score", timeout=5)
+    screen = await stage(dutch)
+    board = await receive_type(screen, "leaderboard", timeout=5)
+    assert board["top"][0]["name"] == f"Speler {player['number']}"
