@@ -141,7 +141,7 @@ def serve() -> int:
         base = f"http://{HOST}:{PORT}"
         say(f"{PROCESSES} Daphne process{'es' if PROCESSES > 1 else ''} on {base} (ZP_PROCESSES)")
         print()
-        manage(env, "event_urls", "KSF2018", "--base", base)
+        manage(env, "event_urls", "KSF2018", "RADEN2018", "--base", base)
         print(host_login_line(base, env))
         # Only the Redis serve started is serve's to stop (not REDIS_URL's, nor one left running).
         stops = ", the answer writer and the private Redis" if redis else " and the answer writer"

@@ -40,6 +40,11 @@ def test_event_urls_prints_phone_stage_with_key_and_remote():
     assert "phone:  https://poll.example/e/TEST42/" in out
     assert f"stage:  https://poll.example/e/TEST42/stage/?key={event.stage_key}" in out
     assert "remote: https://poll.example/e/TEST42/host/" in out
+    quiz = make_event(code="RADEN1", title="Raad het onderzoek", quiz=True)
+    out = run("event_urls", "TEST42", "raden1", "--base", "https://poll.example")
+    assert "TEST42: Test event\nphone:  https://poll.example/e/TEST42/" in out
+    assert "\n\nRADEN1: Raad het onderzoek\nphone:  https://poll.example/e/RADEN1/" in out
+    assert f"stage:  https://poll.example/e/RADEN1/stage/?key={quiz.stage_key}" in out
 
 
 def test_rebuild_tallies_restores_redis_from_the_answer_table(redis):
