@@ -1,4 +1,5 @@
-"""The record for hosts: answer, result and Q&A downloads, and a printable results page."""
+"""The record for hosts: answer, result, Q&A and leaderboard downloads, and a printable results
+page."""
 
 from __future__ import annotations
 
@@ -66,6 +67,14 @@ def qa_csv(request: HttpRequest, code: str) -> HttpResponse:
 @require_safe
 @never_cache
 @login_required
+def leaderboard_csv(request: HttpRequest, code: str) -> HttpResponse:
+    event = _hosted_event(request, code)
+    return download(writers.leaderboard_csv(event), CSV_TYPE, event, "leaderboard.csv")
+
+
+@require_safe
+@never_cache
+@login_required
 def results_xlsx(request: HttpRequest, code: str) -> HttpResponse:
     return xlsx_download(_hosted_event(request, code))
 
@@ -77,6 +86,12 @@ def results_print(request: HttpRequest, code: str) -> HttpResponse:
     """Every question's result with the research beside it, for paper (A4) and the screen."""
     event = _hosted_event(request, code)
     questions = data.event_results(event, screen=True)
+    record = data.quiz_record(event) if data.has_quiz(event) else None
+    if record is not None:
+        # Each scored question's section says what it was scored against.
+        scored = {question["id"]: question for question in record["questions"]}
+        for question in questions:
+            question["quiz"] = scored.get(question["id"])
     with translation.override(event.language):
         return render(
             request,
@@ -85,6 +100,8 @@ def results_print(request: HttpRequest, code: str) -> HttpResponse:
                 "event": event,
                 "questions": questions,
                 "qa_top": data.qa_top(event),
+                "quiz": record,
+                "quiz_top": record["ranked"][: data.PRINT_QUIZ_TOP] if record else [],
                 "LANGUAGE_CODE": event.language,
             },
         )

@@ -8,6 +8,7 @@ linked research figure is compared, whether or not it was revealed on stage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q
@@ -17,14 +18,17 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from benchmarks.models import Figure
+from benchmarks.numbers import number, round_half_up
+from benchmarks.numbers import places as number_places
 
-from .. import kinds, tally
+from .. import kinds, quiz, quiz_board, tally
+from ..consistency import set_aside_of
 from ..figures import COMPARABLE_METRICS, comparisons, same_segment
-from ..models import Answer, Event, QaAside, QaItem, Question, SetAside
+from ..models import Answer, Event, Player, QaAside, QaItem, Question, SetAside
 from ..segments import OTHER, RATHER_NOT_SAY, Group, fold
-from ..state import question_payload, question_spec
+from ..state import question_payload, question_spec, scoring_of
 from . import presentation
-from .presentation import ResultTable, beside
+from .presentation import ResultTable, beside, tidy
 
 # --- the results, as plain data ----------------------------------------------------------
 
@@ -508,3 +512,189 @@ def qa_top(event: Event, limit: int = PRINT_QA_TOP) -> list[dict]:
         }
         for item in shown[:limit]
     ]
+
+
+# --- the quiz ------------------------------------------------------------------------------
+
+# What the printable page lists: the first ten of the leaderboard, as the stage shows them.
+PRINT_QUIZ_TOP = 10
+
+
+def has_quiz(event: Event) -> bool:
+    """An event in quiz mode, or one with a scored question (scoring does not ask for it)."""
+    return event.quiz or event.questions.filter(scored=True).exists()
+
+
+def seconds(elapsed_ms: int) -> float:
+    """Answer time in seconds to one decimal, rounded half up: 12,345 ms -> 12.3."""
+    return float(round_half_up(Decimal(elapsed_ms) / 1000, 1))
+
+
+def _right_answer(question: Question, scoring: quiz.Scoring) -> dict:
+    """What a scored question was scored against, as the stage shows it once the results are:
+    its correct options' labels, else its target (a split's as a percentage) and tolerance,
+    and whether that target is a research figure's (the question had none of its own)."""
+    if question.kind in quiz.CHOICE_KINDS:
+        labels = [option.label for option in question.options.all() if option.correct]
+        return {
+            "text": ", ".join(labels),
+            "correct": labels,
+            "target": None,
+            "tolerance": None,
+            "tolerance_text": "",
+            "from_research": False,
+        }
+    target, tolerance = scoring.target, scoring.tolerance
+    text = ""
+    if target is not None:
+        text = number(target, number_places(target))
+        if question.kind == "split":
+            text += "%"
+    return {
+        "text": text,
+        "correct": [],
+        "target": tidy(target),
+        "tolerance": tidy(tolerance),
+        "tolerance_text": (
+            "" if tolerance is None else number(tolerance, number_places(tolerance))
+        ),
+        "from_research": question.target is None and target is not None,
+    }
+
+
+def quiz_record(event: Event) -> dict:
+    """The quiz as the database holds it (``quiz_board.recompute``: each participant's last
+    answer to every scored question that opened, with the server's time of it), so it needs
+    no Redis: ``questions`` (each scored question's right answer, how many answered and how
+    many scored), ``ranked`` (places by ``quiz.board_score``: points, then less total answer
+    time; equal in both share a place; ties listed by name) and ``apart``.
+
+    ``apart``: who answered but has no place, after the ranked. Removed players (off the
+    leaderboard by a host) keep their points, since their answers count in the results; a
+    participant set aside counts nowhere (no result, no score, no place), so is listed by name
+    with no points rather than left out: the record shows the host who was taken off.
+    ``answered`` counts removed players' answers as the results do, set-aside ones not.
+    """
+    with translation.override(event.language):
+        scores = quiz_board.recompute(event.id)
+        numbers = {
+            question_id: position
+            for position, question_id in enumerate(
+                event.questions.values_list("id", flat=True), start=1
+            )
+        }
+        played = [
+            question
+            for question in event.questions.filter(scored=True).prefetch_related("options")
+            if question.id in scores
+        ]
+        questions = []
+        for question in played:
+            scoring = scoring_of(question)
+            per_participant = scores[question.id]
+            questions.append(
+                {
+                    "number": numbers[question.id],
+                    "id": question.id,
+                    "prompt": question.prompt,
+                    "kind": question.kind,
+                    "kind_label": question.get_kind_display(),
+                    "answered": len(per_participant),
+                    "scored": sum(1 for points, _ms in per_participant.values() if points > 0),
+                    **_right_answer(question, scoring),
+                }
+            )
+        totals: dict[str, tuple[int, int]] = {}
+        for per_participant in scores.values():
+            for participant, (points, elapsed) in per_participant.items():
+                before = totals.get(participant, (0, 0))
+                totals[participant] = (before[0] + points, before[1] + elapsed)
+        aside = set_aside_of(event.id)
+        aside_played = set(
+            Answer.objects.filter(question_id__in=scores, participant__in=aside).values_list(
+                "participant", flat=True
+            )
+        )
+        players = {
+            player.participant: player
+            for player in Player.objects.filter(
+                event=event, participant__in=[*totals, *aside_played]
+            )
+        }
+
+        def name(participant: str) -> str:
+            player = players.get(participant)
+            # Outside quiz mode nobody is a player: the pseudonymous id, as the answers list it.
+            return player.shown_name if player is not None else participant
+
+        def row(participant: str, place: int | None, left_off: str) -> dict:
+            total = totals.get(participant)
+            return {
+                "participant": participant,
+                "place": place,
+                "name": name(participant),
+                "points": None if total is None else total[0],
+                "elapsed_ms": None if total is None else total[1],
+                "seconds": None if total is None else seconds(total[1]),
+                "per_question": [
+                    scores[question["id"]].get(participant, (None, None))[0]
+                    for question in questions
+                ],
+                "left_off": left_off,
+            }
+
+        removed = {participant for participant, player in players.items() if player.removed}
+        board = sorted(
+            (
+                (participant, quiz.board_score(*total))
+                for participant, total in totals.items()
+                if participant not in removed
+            ),
+            key=lambda pair: (-pair[1], name(pair[0]).casefold(), pair[0]),
+        )
+        place_of = quiz_board.places(board)
+        ranked = [row(participant, place_of[participant], "") for participant, _score in board]
+        removed_word = capfirst(_("removed from the leaderboard"))
+        aside_word = capfirst(_("set aside"))
+
+        def by_name(participant: str) -> tuple[str, str]:
+            return name(participant).casefold(), participant
+
+        apart = [
+            row(participant, None, removed_word)
+            for participant in sorted(removed & totals.keys(), key=by_name)
+        ]
+        apart += [
+            row(participant, None, aside_word) for participant in sorted(aside_played, key=by_name)
+        ]
+        return {"questions": questions, "ranked": ranked, "apart": apart}
+
+
+def leaderboard_table(event: Event, record: dict | None = None) -> tuple[list[str], list[list]]:
+    """Header and rows of the leaderboard: the ranked, then those without a place (``apart``);
+    one column of points per scored question (empty: not answered)."""
+    record = quiz_record(event) if record is None else record
+    with translation.override(event.language):
+        headers = [
+            _("Place"),
+            capfirst(_("name")),
+            _("Points"),
+            _("Answer time (s)"),
+            *[
+                _("Question %(number)s") % {"number": question["number"]}
+                for question in record["questions"]
+            ],
+            _("Not placed"),
+        ]
+        rows = [
+            [
+                entry["place"],
+                entry["name"],
+                entry["points"],
+                entry["seconds"],
+                *entry["per_question"],
+                entry["left_off"],
+            ]
+            for entry in [*record["ranked"], *record["apart"]]
+        ]
+        return headers, rows

@@ -27,9 +27,12 @@ from .data import (
     answer_table,
     counted_answers,
     event_results,
+    has_quiz,
+    leaderboard_table,
     line_headers,
     line_rows,
     qa_table,
+    quiz_record,
     results_table,
     segment_rows,
 )
@@ -84,6 +87,12 @@ def qa_csv(event: Event) -> bytes:
     return _csv(*qa_table(event))
 
 
+def leaderboard_csv(event: Event) -> bytes:
+    """The quiz's leaderboard from the Answer rows: place, name, points, answer time, points per
+    scored question; those without a place (removed, set aside) last."""
+    return _csv(*leaderboard_table(event))
+
+
 # --- XLSX --------------------------------------------------------------------------------
 
 
@@ -128,20 +137,29 @@ def _widths(sheet, widths: list[int]) -> None:
 
 
 def event_xlsx(event: Event) -> bytes:
-    """An Overview sheet, one sheet per question (result table with research beside each
-    line), the raw answers, and the Q&A items last when the event has any."""
+    """An Overview sheet, the Leaderboard of a quiz, one sheet per question (result table with
+    research beside each line), the raw answers, and the Q&A items last when the event has
+    any."""
     data = event_results(event)
     answer_headers, answer_rows = answer_table(event)
     qa_headers, qa_rows = qa_table(event)
+    record = quiz_record(event) if has_quiz(event) else None
     with translation.override(event.language):
         workbook = Workbook(write_only=True)
         taken: set[str] = set()
         overview_title = sheet_title(_("Overview"), taken)
+        board_title = sheet_title(_("Leaderboard"), taken) if record is not None else None
         answers_title = sheet_title(_("Answers"), taken)
         qa_title = sheet_title(capfirst(_("Q&A items")), taken) if qa_rows else None
         titles = [sheet_title(f"{q['number']}. {q['prompt']}", taken) for q in data]
         overview = workbook.create_sheet(overview_title)
-        _overview_sheet(overview, event, data, titles, (qa_title, len(qa_rows)))
+        links = [(capfirst(_("Q&A items")), qa_title, len(qa_rows))]
+        if record is not None:
+            placed = (_("Leaderboard"), board_title, len(record["ranked"]))
+            links.insert(0, placed)
+        _overview_sheet(overview, event, data, titles, links)
+        if record is not None:
+            _leaderboard_sheet(workbook.create_sheet(board_title), event, record)
         for question, title in zip(data, titles, strict=True):
             _question_sheet(workbook.create_sheet(title), question)
         answers = workbook.create_sheet(answers_title)
@@ -163,9 +181,14 @@ def event_xlsx(event: Event) -> bytes:
 
 
 def _overview_sheet(
-    sheet, event: Event, data: list[dict], titles: list[str], qa: tuple[str | None, int]
+    sheet,
+    event: Event,
+    data: list[dict],
+    titles: list[str],
+    links: list[tuple[str, str | None, int]],
 ) -> None:
-    """``qa``: the Q&A sheet's title (None: there is none) and how many items it lists."""
+    """``links``: (label, sheet title, how many it lists) of the Leaderboard (players placed)
+    and the Q&A items (a title None: there is no such sheet)."""
     _widths(sheet, [22, 60, 28, 14, 34])
     participants = counted_answers(event).values("participant").distinct().count()
     _append(sheet, [event.title], bold=True)
@@ -174,11 +197,11 @@ def _overview_sheet(
     _append(sheet, [_("Exported at"), timezone.now()])
     _append(sheet, [_("Time zone"), settings.TIME_ZONE])
     _append(sheet, [_("Participants"), participants])
-    qa_title, qa_count = qa
-    if qa_title is not None:
-        link = _cell(sheet, qa_title)
-        link.hyperlink = Hyperlink(ref="", location=f"'{qa_title}'!A1")
-        sheet.append([_cell(sheet, capfirst(_("Q&A items"))), qa_count, link])
+    for label, title, count in links:
+        if title is not None:
+            link = _cell(sheet, title)
+            link.hyperlink = Hyperlink(ref="", location=f"'{title}'!A1")
+            sheet.append([_cell(sheet, label), count, link])
     sheet.append([])
     _append(
         sheet,
@@ -268,3 +291,58 @@ def _segment_block(sheet, table: dict) -> None:
     _append(sheet, [_("Segment"), _("Respondents"), *line_headers()], bold=True)
     for group, _part, row in segment_rows(table):
         _append(sheet, [group["label"], group["respondents"], *row])
+
+
+def _leaderboard_sheet(sheet, event: Event, record: dict) -> None:
+    """The scored questions (what each was scored against, how many answered and scored), then
+    the leaderboard table as the CSV has it."""
+    _widths(sheet, [8, 40, 10, 16, 16, 12, 14, 12, 12])
+    _append(sheet, [_("Leaderboard")], bold=True)
+    _append(
+        sheet,
+        [
+            _(
+                "From the answers in the database. Places by points, then by less total answer "
+                "time; equal in both share a place. Removed players and participants set aside "
+                "are listed last, without a place; a participant set aside counts nowhere, so "
+                "has no points."
+            )
+        ],
+    )
+    sheet.append([])
+    _append(
+        sheet,
+        [
+            _("No."),
+            capfirst(_("question")),
+            capfirst(_("kind")),
+            _("Right answer"),
+            _("Target"),
+            _("Tolerance"),
+            _("Target from research"),
+            _("Respondents"),
+            _("With points"),
+        ],
+        bold=True,
+    )
+    yes = _("yes")
+    for question in record["questions"]:
+        _append(
+            sheet,
+            [
+                question["number"],
+                question["prompt"],
+                question["kind_label"],
+                question["text"],
+                question["target"],
+                question["tolerance"],
+                yes if question["from_research"] else "",
+                question["answered"],
+                question["scored"],
+            ],
+        )
+    sheet.append([])
+    headers, rows = leaderboard_table(event, record)
+    _append(sheet, headers, bold=True)
+    for row in rows:
+        _append(sheet, row)
