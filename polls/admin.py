@@ -181,6 +181,7 @@ class EventAdmin(admin.ModelAdmin):
             ("exports:results_csv", _("results (CSV)")),
             ("exports:answers_csv", _("answers (CSV)")),
             ("exports:qa_csv", _("Q&A (CSV)")),
+            ("exports:leaderboard_csv", _("Leaderboard (CSV)")),
         ]
         return format_html_join(
             " · ",
