@@ -164,7 +164,9 @@ def build(
 
 
 @database_sync_to_async
-def _players(event_id: int, leading: list[str], language: str) -> tuple[set[str], dict[str, str]]:
+def _players(
+    event_id: int, leading: list[str], language: str = "en"
+) -> tuple[set[str], dict[str, str]]:
     removed = set(
         Player.objects.filter(event_id=event_id, removed=True).values_list("participant", flat=True)
     )
