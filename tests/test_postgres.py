@@ -112,6 +112,21 @@ def wait_drained(question_id: int, seconds: float = 60) -> float:
     raise AssertionError(f"the writers did not drain the log in {seconds} s")
 
 
+def wait_reading(question_id: int, writers: set[str], seconds: float = 60) -> None:
+    """Until every named writer reads the question's answer log (registered as its consumer)."""
+    client, log = get_sync_redis(), tally.question_keys(question_id)["log"]
+    client.sadd(tally.LOG_REGISTRY, log)
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        groups = client.xinfo_groups(log) if client.exists(log) else []
+        if any(group["name"].decode() == tally.WRITER_GROUP for group in groups):
+            consumers = client.xinfo_consumers(log, tally.WRITER_GROUP)
+            if writers <= {consumer["name"].decode() for consumer in consumers}:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the writers {sorted(writers)} were not reading in {seconds} s")
+
+
 @pytest.mark.e2e
 def test_two_writers_draining_at_once_lose_and_duplicate_no_answer(tmp_path, redis_server):
     stack = make_stack(tmp_path)
@@ -130,6 +145,9 @@ def test_two_writers_draining_at_once_lose_and_duplicate_no_answer(tmp_path, red
                 "--batch",
                 "20",
             )
+        # Both writers reading the log before the first answer: a writer still starting on a
+        # busy machine would leave the other to take every batch, and nothing would overlap.
+        wait_reading(question_id, {"writer-a", "writer-b"})
         rng = random.Random(7)
         participants = [f"participant-{n}" for n in range(1000)]
         final: dict[str, int] = {}
