@@ -8,6 +8,10 @@ deadlines from Redis (``tally.claim_due_deadlines``: a ZREM each, so one process
 script refuses late answers by itself at the deadline to the millisecond; the keeper only makes
 the question's state follow. A close that fails (the database or Redis away) puts the deadline
 back, so a keeper tries again.
+
+A process without sockets cannot keep deadlines, and when the last phone and screen have left a
+timed question nobody would close it. The answer writer, which runs wherever the service does,
+closes what no keeper claimed ``WRITER_LAG_MS`` later (``close_overdue``).
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from django.core.exceptions import ValidationError
 
 from . import actions, push, quiz, tally
 from .delivery import event_hub
-from .redis_client import get_async_redis
+from .redis_client import get_sync_redis
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
+WRITER_LAG_MS = 2000
 
 _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
     weakref.WeakKeyDictionary()
@@ -53,22 +58,31 @@ async def _run() -> None:
             await asyncio.sleep(1)
             continue
         for question_id in due:
-            await close(question_id)
+            await database_sync_to_async(close)(question_id)
 
 
-async def close(question_id: int) -> None:
+def close_overdue() -> int:
+    """The answer writer's round: the deadlines no keeper claimed in time, closed from here.
+    How many it claimed; ``tally.TallyUnavailable`` when Redis is away."""
+    now_ms = int(time.time() * 1000)
+    due = tally.claim_overdue_deadlines(now_ms - quiz.DEADLINE_GRACE_MS - WRITER_LAG_MS)
+    for question_id in due:
+        close(question_id)
+    return len(due)
+
+
+def close(question_id: int) -> None:
     try:
-        await database_sync_to_async(actions.close_at_deadline)(question_id)
+        actions.close_at_deadline(question_id)
     except ValidationError:
         pass  # closed and saved; the push follows by the actions' own retry
     except Exception:
         logger.warning("quiz: question %s not closed at its deadline; retrying", question_id)
-        await _put_back(question_id)
+        _put_back(question_id)
 
 
-async def _put_back(question_id: int) -> None:
+def _put_back(question_id: int) -> None:
     try:
-        await get_async_redis().zadd(tally.DEADLINES_KEY, {str(question_id): 0})
+        get_sync_redis().zadd(tally.DEADLINES_KEY, {str(question_id): 0})
     except Exception:
         logger.warning("quiz: could not put back the deadline of question %s", question_id)
-        await asyncio.sleep(1)

@@ -602,6 +602,16 @@ async def claim_due_deadlines(now_ms: int) -> list[int]:
         raise TallyUnavailable(str(error)) from error
 
 
+def claim_overdue_deadlines(now_ms: int) -> list[int]:
+    """``claim_due_deadlines`` for a process without an event loop (the answer writer)."""
+    client = get_sync_redis()
+    try:
+        due = client.zrangebyscore(DEADLINES_KEY, "-inf", now_ms, start=0, num=20)
+        return [int(raw) for raw in due if client.zrem(DEADLINES_KEY, raw)]
+    except (RedisError, OSError) as error:
+        raise TallyUnavailable(str(error)) from error
+
+
 def set_open_many(flags: dict[int, bool]) -> None:
     """Several questions' flags in one round trip (``set_open`` for each)."""
     try:

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polls import actions, quiz, quiz_board, tally, writer
+from polls import actions, deadlines, quiz, quiz_board, tally, writer
 from polls.models import Event, Player, Question
 from polls.state import build_event_state
 from tests.factories import make_event, make_open_question, make_question, option_ids, token_for
@@ -310,6 +310,63 @@ async def test_the_server_closes_a_timed_question_at_its_deadline_and_refuses_la
     assert question.state == Question.State.CLOSED
     with pytest.raises(ValidationError):
         await open_question(event, question)
+
+
+def test_the_answer_writer_closes_a_timed_question_no_keeper_claimed(event):
+    # Every phone and screen left during the countdown: no process keeps deadlines.
+    question = scored_single(event, limit=5)
+    actions.do_set_current(event, question, open_it=True)
+    client = tally.get_sync_redis()
+    passed = int(time.time() * 1000) - 1
+    Question.objects.filter(pk=question.id).update(deadline_ms=passed)
+    # A keeper would have had it by now; the writer leaves it to them a little longer.
+    client.zadd(tally.DEADLINES_KEY, {str(question.id): passed - quiz.DEADLINE_GRACE_MS})
+    assert deadlines.close_overdue() == 0
+    assert client.zscore(tally.DEADLINES_KEY, str(question.id)) is not None
+    question.refresh_from_db()
+    assert question.state == Question.State.OPEN
+    overdue = passed - quiz.DEADLINE_GRACE_MS - deadlines.WRITER_LAG_MS
+    client.zadd(tally.DEADLINES_KEY, {str(question.id): overdue})
+    assert deadlines.close_overdue() == 1
+    question.refresh_from_db()
+    assert question.state == Question.State.CLOSED and question.show_results
+    assert client.zcard(tally.DEADLINES_KEY) == 0
+    assert deadlines.close_overdue() == 0
+
+
+@pytest.mark.e2e
+def test_the_running_writer_closes_the_demo_quizs_question_with_nobody_connected(
+    tmp_path, redis_server
+):
+    """``manage.py drain_answers`` as served, and no Daphne at all: the question still closes."""
+    from tests.servers import make_stack
+
+    stack = make_stack(tmp_path)
+    try:
+        stack.start_writer()
+        stack.manage(
+            "shell",
+            "-c",
+            "from polls.models import Question; "
+            "Question.objects.filter(event__code='RADEN2018').update(time_limit=2)",
+        )
+        stack.manage("host_action", "RADEN2018", "open")
+        (question_id,) = stack.query_one(
+            "SELECT current_question_id FROM polls_event WHERE code = %s", "RADEN2018"
+        )
+        began = time.monotonic()
+        while time.monotonic() - began < 30:
+            (state, shown) = stack.query_one(
+                "SELECT state, show_results FROM polls_question WHERE id = %s", question_id
+            )
+            if state == Question.State.CLOSED:
+                break
+            time.sleep(0.1)
+        waited = time.monotonic() - began
+        assert state == Question.State.CLOSED and shown, f"still {state} after {waited:.1f} s"
+        assert "Traceback" not in stack.log_text()
+    finally:
+        stack.stop()
 
 
 async def test_the_podium_shows_the_whole_quiz_on_the_stage(event):

@@ -6,8 +6,9 @@ import time
 from django.core.management.base import BaseCommand
 from redis.exceptions import RedisError
 
-from polls import writer
+from polls import deadlines, writer
 from polls.logs import json_enabled
+from polls.tally import TallyUnavailable
 
 logger = logging.getLogger("polls.writer")
 
@@ -35,9 +36,11 @@ class Command(BaseCommand):
         while not stopping:
             try:
                 written = writer.drain_once(consumer, count=batch, block_ms=1000)
+                # A timed quiz question no server process closed (none has sockets left).
+                deadlines.close_overdue()
                 if written == 0:
                     time.sleep(0.05)
-            except RedisError as error:
+            except (RedisError, TallyUnavailable) as error:
                 self.say(logging.WARNING, f"Redis unavailable ({error}); retrying")
                 time.sleep(1)
 
