@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils.translation import gettext as _
 
 from benchmarks.models import Figure
@@ -51,6 +52,14 @@ def question_errors(question) -> dict[str, str]:
                 "right answer."
             )
         }
+    event = event_of(question)
+    if event is not None and not event.quiz:
+        return {
+            "scored": _(
+                "Only a quiz event scores its questions: its players have nicknames and a "
+                "leaderboard. Turn on quiz mode for the event, or leave this question unscored."
+            )
+        }
     if question.kind not in quiz.SCORED_KINDS:
         return {
             "scored": _(
@@ -70,6 +79,14 @@ def question_errors(question) -> dict[str, str]:
         if problem:
             errors["target"] = problem
     return errors
+
+
+def event_of(question):
+    """The question's event (the posted one on a form's draft), or None before it has one."""
+    try:
+        return question.event
+    except ObjectDoesNotExist:
+        return None
 
 
 def target_outside(question, target: Decimal | None, from_figure: bool = False) -> str | None:

@@ -334,6 +334,16 @@ def test_the_answer_writer_closes_a_timed_question_no_keeper_claimed(event):
     assert deadlines.close_overdue() == 0
 
 
+def test_a_scored_question_does_not_open_once_its_event_left_quiz_mode(event):
+    question = scored_single(event)
+    Event.objects.filter(pk=event.pk).update(quiz=False)  # behind admin's back
+    event.refresh_from_db()
+    with pytest.raises(ValidationError, match="Only a quiz event scores its questions"):
+        actions.do_set_current(event, question, open_it=True)
+    question.refresh_from_db()
+    assert question.state == Question.State.DRAFT and question.started_ms is None
+
+
 @pytest.mark.e2e
 def test_the_running_writer_closes_the_demo_quizs_question_with_nobody_connected(
     tmp_path, redis_server
@@ -381,6 +391,8 @@ async def test_the_podium_shows_the_whole_quiz_on_the_stage(event):
             {"type": "answer", "id": f"a{index}", "question": question.id, "value": value},
             "ack",
         )
+        # Two right answers in the same millisecond would share first place.
+        await asyncio.sleep(0.005)
     screen = await stage(event)
     await press(event, "podium_on")
     board = await receive_type(screen, "leaderboard", timeout=5)

@@ -202,6 +202,41 @@ def test_a_profile_question_cannot_be_scored(client, host, event):
     )
 
 
+def test_only_a_quiz_event_scores_its_questions(client, host):
+    plain = make_event(code="PQR42", hosts=[host])
+    client.force_login(host)
+    refused(
+        client,
+        question_form(plain, scored="on", **{"options-0-correct": "on"}),
+        "Only a quiz event scores its questions",
+    )
+    assert saved(client, question_form(plain, **{"options-0-correct": "on"})).scored is False
+
+
+def test_quiz_mode_stays_on_while_a_question_is_scored(client, host, event):
+    question = make_question(event, prompt="Right one?", scored=True)
+    Option.objects.filter(question=question, label="Red").update(correct=True)
+    client.force_login(host)
+    row = {
+        "questions-TOTAL_FORMS": 1,
+        "questions-INITIAL_FORMS": 1,
+        "questions-0-id": question.id,
+        "questions-0-event": event.id,
+        "questions-0-order": 1,
+        "questions-0-prompt": question.prompt,
+        "questions-0-kind": "single",
+    }
+    url = reverse("admin:polls_event_change", args=[event.id])
+    response = client.post(url, admin_data(event, **row))  # quiz mode unticked
+    assert response.status_code == 200
+    assert "Only a quiz event scores its questions" in page_of(response)
+    assert Event.objects.get(pk=event.pk).quiz
+    question.scored = False
+    question.save()
+    assert client.post(url, admin_data(event, **row)).status_code == 302
+    assert not Event.objects.get(pk=event.pk).quiz
+
+
 def test_correct_options_on_an_unscored_question_are_kept_and_the_host_told(client, host, event):
     client.force_login(host)
     response = client.post(

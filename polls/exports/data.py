@@ -521,7 +521,8 @@ PRINT_QUIZ_TOP = 10
 
 
 def has_quiz(event: Event) -> bool:
-    """An event in quiz mode, or one with a scored question (scoring does not ask for it)."""
+    """An event in quiz mode, or one with a scored question (an event taken out of quiz mode
+    outside admin, which refuses that, keeps its scores in the record)."""
     return event.quiz or event.questions.filter(scored=True).exists()
 
 
