@@ -316,3 +316,57 @@ def test_a_host_taken_away_mid_burst_loses_no_answer_and_counts_none_twice(site,
     # The proxy took the host out of rotation; the other one carries the hall.
     state = servers_state(site)
     assert state[TAKEN].startswith("DOWN") and state["app2"].startswith("UP"), state
+
+
+# A transaction held open as a writer's batch is: in ``manage.py shell``, with the host's
+# settings (and so its connection options), until the process is stopped.
+HOLD_LOCK = """
+import time
+from django.db import connection, transaction
+with transaction.atomic():
+    connection.cursor().execute("SELECT pg_advisory_xact_lock(4242)")
+    print("holding", flush=True)
+    time.sleep(3600)
+"""
+TAKE_LOCK = """
+from django.db import connection
+cursor = connection.cursor()
+cursor.execute("SET lock_timeout = '80s'")
+cursor.execute("SELECT pg_advisory_xact_lock(4242)")
+print("taken", flush=True)
+"""
+
+
+def test_a_host_cut_off_mid_transaction_does_not_hold_its_locks_for_long(site):
+    """The cable of a host pulled while its transaction is open (a writer's batch of answers,
+    with their row locks): PostgreSQL drops the silent session once the keepalives its
+    connections ask for go unanswered (config/settings/base.py), and the other host's writer
+    goes on. With the kernel's defaults it would wait two hours."""
+    if TAKEN in site.gone:
+        site.bring_back(TAKEN)
+    holder = site.popen(
+        TAKEN,
+        "lock-holder",
+        [sys.executable, "manage.py", "shell", "-c", HOLD_LOCK],
+        env=site.env(TAKEN),
+    )
+    try:
+        assert wait_for(lambda: "holding" in site.log_text("lock-holder"), timeout=60), (
+            site.log_text("lock-holder")
+        )
+        site.cut(TAKEN)
+        began = time.monotonic()
+        other = next(host for host in site.app_hosts if host != TAKEN)
+        site.run(
+            other,
+            "lock-taker",
+            [sys.executable, "manage.py", "shell", "-c", TAKE_LOCK],
+            timeout=120,
+        )
+        waited = time.monotonic() - began
+        print(f"the cut host's lock went after {waited:.1f} s")
+        assert "taken" in site.log_text("lock-taker")
+        # 5 s idle + 3 probes 2 s apart, give or take the machine's load; far below 80 s.
+        assert waited < 40, waited
+    finally:
+        holder.kill()
