@@ -1,5 +1,6 @@
 """Production settings refuse to start without their deploy values and pass check --deploy."""
 
+import json
 import os
 import subprocess
 import sys
@@ -43,3 +44,19 @@ def test_production_refuses_to_start_without(missing):
     result = manage(env, "check")
     assert result.returncode != 0
     assert f"Set the environment variable {missing}" in result.stderr
+
+
+def test_postgresql_connections_ask_for_keepalives_and_keep_the_urls_own_options():
+    env = {
+        **DEPLOY_ENV,
+        "DATABASE_URL": "postgres://zp:secret@10.0.0.20:5432/zp?options=-c%20search_path%3Dzp",
+    }
+    shown = (
+        "import json; from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
+    )
+    result = manage(env, "shell", "-c", shown)
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert options["keepalives"] == 1 and options["tcp_user_timeout"] == 10_000
+    assert options["options"].startswith("-c search_path=zp -c tcp_keepalives_idle=5 ")

@@ -81,15 +81,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # them, for the two hours of the kernel's default keepalive. These make the server drop a
     # silent session after 5 + 3 x 2 s (idle) or 10 s of unacknowledged data, and the client
     # notice a silent server as soon. Per connection, so no server configuration is needed.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
+    # A DATABASE_URL's own ?options= (a search_path, say) is kept, before these.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _server_side = (
+        "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 "
+        "-c tcp_user_timeout=10000"
+    )
+    _options.update(
         {
             "keepalives": 1,
             "keepalives_idle": 5,
             "keepalives_interval": 2,
             "keepalives_count": 3,
             "tcp_user_timeout": 10_000,
-            "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
-            "-c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
+            "options": f"{_options.get('options', '')} {_server_side}".strip(),
         }
     )
 
