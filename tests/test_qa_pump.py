@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 
 from polls import qa_tally
 from polls.delivery import FANOUT_SLICE, QaPump
@@ -61,16 +62,19 @@ async def test_phones_lists_follow_at_their_own_pace_and_end_where_the_board_end
     await room.join("stage", None)
     for n in range(3):
         await room.join(f"phone-{n}", f"p{n}")
-    for n in range(100):  # a vote every 10 ms for a second
+    began = time.monotonic()
+    for n in range(100):  # a vote every 10 ms for a second (longer on a busy machine)
         await qa_tally.vote(EVENT, f"voter-{n}", f"v{n}", 1 + n % 2, True, 5)
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.4)
     await room.close()
+    lasted = time.monotonic() - began
 
     boards = room.of("stage", "qa_board")
     changes = room.of("phone-0", "qa_changes")
     assert len(boards) >= 15, "the stage follows at the snapshot pace"
-    assert 3 <= len(changes) <= 6, "each phone at the list's"
+    # At most one list per interval of the time the votes took, not one per vote (100).
+    assert 3 <= len(changes) <= lasted / 0.25 + 1, ("each phone at the list's", lasted)
     times = [moment[0] for moment, _message in changes]
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.25 - 0.005
     listed: dict[int, int] = {}
